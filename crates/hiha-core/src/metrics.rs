@@ -1,0 +1,93 @@
+//! Accuracy metrics, as the paper defines them.
+//!
+//! NRMSE = RMSE / (max − min) of the original; PSNR = 20·log10((max − min) / RMSE).
+//! All sums are in f64; missing elements are skipped.
+
+use crate::error::{Error, Result};
+
+/// Error statistics of a reconstruction against its original.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Metrics {
+    /// Number of valid elements compared.
+    pub n: usize,
+    /// max − min of the original over valid elements.
+    pub range: f64,
+    pub rmse: f64,
+    pub nrmse: f64,
+    /// In dB; infinite for an exact reconstruction.
+    pub psnr: f64,
+    pub max_abs: f64,
+}
+
+impl Metrics {
+    /// Compares `recon` with `orig`, skipping elements where `missing` is true.
+    /// Errors when the lengths differ or a valid reconstructed value is not finite.
+    pub fn compute(orig: &[f32], recon: &[f32], missing: Option<&[bool]>) -> Result<Self> {
+        if orig.len() != recon.len() {
+            return Err(Error::InvalidInput(format!(
+                "cannot compare {} values with {}",
+                orig.len(),
+                recon.len()
+            )));
+        }
+        if let Some(m) = missing {
+            if m.len() != orig.len() {
+                return Err(Error::InvalidInput("mask length differs from data".into()));
+            }
+        }
+        let mut n = 0usize;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut sse = 0.0f64;
+        let mut max_abs = 0.0f64;
+        for i in 0..orig.len() {
+            if missing.is_some_and(|m| m[i]) {
+                continue;
+            }
+            let a = orig[i] as f64;
+            let b = recon[i] as f64;
+            if !b.is_finite() {
+                return Err(Error::BoundViolated(format!(
+                    "reconstructed value at index {i} is not finite ({b})"
+                )));
+            }
+            n += 1;
+            lo = lo.min(a);
+            hi = hi.max(a);
+            let d = (a - b).abs();
+            sse += d * d;
+            max_abs = max_abs.max(d);
+        }
+        let range = if n > 0 { hi - lo } else { 0.0 };
+        let rmse = if n > 0 { (sse / n as f64).sqrt() } else { 0.0 };
+        let nrmse = if range > 0.0 { rmse / range } else if rmse == 0.0 { 0.0 } else { f64::INFINITY };
+        let psnr = if rmse == 0.0 { f64::INFINITY } else { 20.0 * (range / rmse).log10() };
+        Ok(Self { n, range, rmse, nrmse, psnr, max_abs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        let o = [0.0f32, 10.0, 5.0, 5.0];
+        let r = [1.0f32, 10.0, 5.0, 4.0];
+        let m = Metrics::compute(&o, &r, None).unwrap();
+        assert_eq!(m.n, 4);
+        assert_eq!(m.range, 10.0);
+        assert!((m.rmse - (0.5f64).sqrt()).abs() < 1e-12);
+        assert_eq!(m.max_abs, 1.0);
+        assert!((m.psnr - 20.0 * (10.0 / 0.5f64.sqrt()).log10()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn mask_skips_and_nonfinite_is_error() {
+        let o = [0.0f32, 100.0, 1.0];
+        let r = [0.0f32, 0.0, 1.0];
+        let m = Metrics::compute(&o, &r, Some(&[false, true, false])).unwrap();
+        assert_eq!(m.max_abs, 0.0);
+        assert_eq!(m.range, 1.0);
+        assert!(Metrics::compute(&o, &[0.0, f32::NAN, 1.0], None).is_err());
+    }
+}
