@@ -1,0 +1,3 @@
+fn main() {
+    println!("hiha: work in progress");
+}

@@ -1,0 +1,1 @@
+//! NetCDF readers and writers for hiha (pending).
