@@ -19,6 +19,7 @@
 //! - [`meta`]: everything needed to write the original file back (dims, coordinates, attributes);
 //! - [`bound`]: the accuracy modes the user asks for (`--nrmse`, `--max-abs`, `--max-rel`);
 //! - [`metrics`]: RMSE, NRMSE, PSNR, max abs error;
+//! - [`mask`]: the missing-value mask, coded losslessly;
 //! - [`preprocess`]: climatology removal, normalisation, sphere coordinates;
 //! - [`entropy`]: adaptive binary range coder used by the coders;
 //! - [`residual`]: the error-bounded residual coder (the guarantee stage);
@@ -34,6 +35,7 @@ pub mod error;
 pub mod field;
 pub mod format;
 pub mod idm;
+pub mod mask;
 pub mod meta;
 pub mod metrics;
 pub mod mim;

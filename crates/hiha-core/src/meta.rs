@@ -5,7 +5,11 @@
 //! This model is format-neutral; `hiha-io` fills it from NetCDF and writes it
 //! back, and [`crate::format`] stores it in the `.hiha` header.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 /// A dimension of the source file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,11 +125,110 @@ impl DatasetMeta {
     pub fn dim(&self, name: &str) -> Option<&Dim> {
         self.dims.iter().find(|d| d.name == name)
     }
+
+    /// The metadata of the sub-dataset holding flattened frames `frames` of
+    /// `total` (the leading dims of the variable flattened in row-major
+    /// order). The range must select whole indices of the first frame dim;
+    /// that dim and every auxiliary variable along it are sliced.
+    pub fn select_frames(&self, frames: Range<usize>, total: usize) -> Result<DatasetMeta> {
+        let fd =
+            &self.var.layout.dims[..self.var.layout.frame_dims.min(self.var.layout.dims.len())];
+        if frames.start >= frames.end || frames.end > total {
+            return Err(Error::InvalidInput(format!(
+                "frames {frames:?} are not within 0..{total}"
+            )));
+        }
+        let Some(first) = fd.first() else {
+            return Ok(self.clone());
+        };
+        let outer = self
+            .dim(first)
+            .ok_or_else(|| {
+                Error::Corrupt(format!("frame dim '{first}' is not a dim of the dataset"))
+            })?
+            .len;
+        if outer == 0 || total % outer != 0 {
+            return Err(Error::Corrupt(format!(
+                "frame dim '{first}' does not divide the {total} frames"
+            )));
+        }
+        let inner = total / outer;
+        if frames.start % inner != 0 || frames.end % inner != 0 {
+            return Err(Error::InvalidInput(format!(
+                "frames {}..{} cut through dim '{}' ({} frames per '{first}' index): choose a range \
+                 that is a multiple of {inner}",
+                frames.start,
+                frames.end,
+                fd.get(1).map(String::as_str).unwrap_or(first),
+                inner
+            )));
+        }
+        let sel = frames.start / inner..frames.end / inner;
+        let mut out = self.clone();
+        for d in &mut out.dims {
+            if d.name == *first {
+                d.len = sel.len();
+            }
+        }
+        for v in &mut out.aux_vars {
+            if let Some(axis) = v.dims.iter().position(|d| d == first) {
+                let lens: Vec<usize> = v
+                    .dims
+                    .iter()
+                    .map(|d| self.dim(d).map(|x| x.len).unwrap_or(0))
+                    .collect();
+                v.data = v.data.slice_axis(&lens, axis, sel.clone())?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn slice_vec<T: Clone>(
+    data: &[T],
+    lens: &[usize],
+    axis: usize,
+    sel: &Range<usize>,
+) -> Result<Vec<T>> {
+    let total: usize = lens.iter().product();
+    if total != data.len() || sel.end > lens[axis] {
+        return Err(Error::Corrupt(format!(
+            "auxiliary variable has {} values, its dims say {total}",
+            data.len()
+        )));
+    }
+    let inner: usize = lens[axis + 1..].iter().product();
+    let outer: usize = lens[..axis].iter().product();
+    let mut out = Vec::with_capacity(outer * sel.len() * inner);
+    for o in 0..outer {
+        let base = o * lens[axis] * inner;
+        out.extend_from_slice(&data[base + sel.start * inner..base + sel.end * inner]);
+    }
+    Ok(out)
+}
+
+impl CoordData {
+    /// The values with index range `sel` along `axis` of an array of dims `lens`.
+    pub fn slice_axis(&self, lens: &[usize], axis: usize, sel: Range<usize>) -> Result<CoordData> {
+        Ok(match self {
+            CoordData::F64(v) => CoordData::F64(slice_vec(v, lens, axis, &sel)?),
+            CoordData::F32(v) => CoordData::F32(slice_vec(v, lens, axis, &sel)?),
+            CoordData::I64(v) => CoordData::I64(slice_vec(v, lens, axis, &sel)?),
+            CoordData::I32(v) => CoordData::I32(slice_vec(v, lens, axis, &sel)?),
+            CoordData::I16(v) => CoordData::I16(slice_vec(v, lens, axis, &sel)?),
+            CoordData::I8(v) => CoordData::I8(slice_vec(v, lens, axis, &sel)?),
+            CoordData::U8(v) => CoordData::U8(slice_vec(v, lens, axis, &sel)?),
+            CoordData::Text(v) => CoordData::Text(slice_vec(v, lens, axis, &sel)?),
+        })
+    }
 }
 
 impl Attr {
     pub fn new(name: impl Into<String>, value: AttrValue) -> Self {
-        Self { name: name.into(), value }
+        Self {
+            name: name.into(),
+            value,
+        }
     }
 }
 
@@ -145,5 +248,82 @@ impl AttrValue {
             AttrValue::F32(v) => v.first().map(|&x| x as f64),
             AttrValue::F64(v) => v.first().copied(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> DatasetMeta {
+        let dims = vec![
+            Dim {
+                name: "number".into(),
+                len: 2,
+                unlimited: false,
+            },
+            Dim {
+                name: "time".into(),
+                len: 3,
+                unlimited: true,
+            },
+            Dim {
+                name: "lat".into(),
+                len: 1,
+                unlimited: false,
+            },
+            Dim {
+                name: "lon".into(),
+                len: 1,
+                unlimited: false,
+            },
+        ];
+        DatasetMeta {
+            dims,
+            global_attrs: vec![],
+            aux_vars: vec![
+                AuxVar {
+                    name: "number".into(),
+                    dims: vec!["number".into()],
+                    dtype: DType::I32,
+                    attrs: vec![],
+                    data: CoordData::I32(vec![0, 1]),
+                },
+                AuxVar {
+                    name: "valid".into(),
+                    dims: vec!["time".into(), "number".into()],
+                    dtype: DType::F64,
+                    attrs: vec![],
+                    data: CoordData::F64(vec![0., 1., 2., 3., 4., 5.]),
+                },
+            ],
+            var: VarMeta {
+                name: "t".into(),
+                layout: VarLayout {
+                    dims: vec!["number".into(), "time".into(), "lat".into(), "lon".into()],
+                    frame_dims: 2,
+                    level_dim: None,
+                    lat_dim: "lat".into(),
+                    lon_dim: "lon".into(),
+                },
+                dtype: DType::F32,
+                attrs: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn select_frames_slices_the_first_frame_dim_and_its_coordinates() {
+        let m = meta();
+        let s = m.select_frames(3..6, 6).unwrap();
+        assert_eq!(s.dim("number").unwrap().len, 1);
+        assert_eq!(s.dim("time").unwrap().len, 3);
+        assert_eq!(s.aux("number").unwrap().data, CoordData::I32(vec![1]));
+        assert_eq!(
+            s.aux("valid").unwrap().data,
+            CoordData::F64(vec![1., 3., 5.])
+        );
+        assert!(m.select_frames(1..4, 6).is_err());
+        assert!(m.select_frames(0..7, 6).is_err());
     }
 }
