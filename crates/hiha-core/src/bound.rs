@@ -103,7 +103,14 @@ mod tests {
 
     #[test]
     fn check_detects_violation() {
-        let m = Metrics { n: 4, range: 10.0, rmse: 0.5, nrmse: 0.05, psnr: 26.0, max_abs: 1.0 };
+        let m = Metrics {
+            n: 4,
+            range: 10.0,
+            rmse: 0.5,
+            nrmse: 0.05,
+            psnr: 26.0,
+            max_abs: 1.0,
+        };
         assert!(Bound::Nrmse(0.1).check(&m).is_ok());
         assert!(Bound::Nrmse(0.01).check(&m).is_err());
         assert!(Bound::MaxAbs(1.0).check(&m).is_ok());

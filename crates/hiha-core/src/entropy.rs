@@ -35,7 +35,10 @@ impl BitModel {
 
     /// A model that starts at probability 1/2.
     pub const fn new() -> Self {
-        Self { fast: (PROB_ONE / 2) as u16, slow: (PROB_ONE / 2) as u16 }
+        Self {
+            fast: (PROB_ONE / 2) as u16,
+            slow: (PROB_ONE / 2) as u16,
+        }
     }
 
     /// Probability of a zero, in units of 2^-16, always in [15, 65521].
@@ -80,7 +83,13 @@ impl Default for RangeEncoder {
 
 impl RangeEncoder {
     pub fn new() -> Self {
-        Self { low: 0, range: u32::MAX, cache: 0, cache_size: 1, out: Vec::new() }
+        Self {
+            low: 0,
+            range: u32::MAX,
+            cache: 0,
+            cache_size: 1,
+            out: Vec::new(),
+        }
     }
 
     #[inline]
@@ -164,7 +173,13 @@ pub struct RangeDecoder<'a> {
 impl<'a> RangeDecoder<'a> {
     /// Starts decoding `data` as produced by [`RangeEncoder::finish`].
     pub fn new(data: &'a [u8]) -> Self {
-        let mut d = Self { code: 0, range: u32::MAX, data, pos: 0, overrun: 0 };
+        let mut d = Self {
+            code: 0,
+            range: u32::MAX,
+            data,
+            pos: 0,
+            overrun: 0,
+        };
         // The first byte is the encoder's initial cache, always 0.
         let _ = d.next_byte();
         for _ in 0..4 {
@@ -248,7 +263,10 @@ pub struct BitTree {
 impl BitTree {
     pub fn new(nbits: u32) -> Self {
         assert!(nbits <= 16, "BitTree supports at most 16 bits");
-        Self { nbits, models: vec![BitModel::new(); 1 << nbits] }
+        Self {
+            nbits,
+            models: vec![BitModel::new(); 1 << nbits],
+        }
     }
 
     pub fn encode(&mut self, enc: &mut RangeEncoder, symbol: u32) {
@@ -293,7 +311,11 @@ impl UintModel {
 
     pub fn new() -> Self {
         let m = Self::MODELLED;
-        Self { length: BitTree::new(6), mantissa: vec![BitModel::new(); 33 << m], modelled: m }
+        Self {
+            length: BitTree::new(6),
+            mantissa: vec![BitModel::new(); 33 << m],
+            modelled: m,
+        }
     }
 
     pub fn encode(&mut self, enc: &mut RangeEncoder, v: u32) {
@@ -383,7 +405,9 @@ mod tests {
     use super::*;
 
     fn lcg(state: &mut u64) -> u64 {
-        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         *state >> 33
     }
 
@@ -398,7 +422,11 @@ mod tests {
         }
         let bytes = enc.finish();
         // Entropy of p=0.1 is 0.469 bits; allow 3% overhead.
-        assert!((bytes.len() as f64) < 100_000.0 * 0.469 / 8.0 * 1.03, "{}", bytes.len());
+        assert!(
+            (bytes.len() as f64) < 100_000.0 * 0.469 / 8.0 * 1.03,
+            "{}",
+            bytes.len()
+        );
         let mut dec = RangeDecoder::new(&bytes);
         let mut m = BitModel::new();
         for &b in &bits {

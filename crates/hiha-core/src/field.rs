@@ -19,7 +19,12 @@ pub struct Shape {
 
 impl Shape {
     pub fn new(frames: usize, levels: usize, lat: usize, lon: usize) -> Self {
-        Self { frames, levels, lat, lon }
+        Self {
+            frames,
+            levels,
+            lat,
+            lon,
+        }
     }
     /// Number of elements in one frame (levels × lat × lon).
     pub fn frame_len(&self) -> usize {
@@ -63,7 +68,9 @@ impl Field {
     pub fn new(shape: Shape, values: Vec<f32>, missing: Option<Vec<bool>>) -> Result<Self> {
         let n = shape.checked_len()?;
         if n == 0 {
-            return Err(Error::InvalidInput(format!("field of shape {shape:?} is empty")));
+            return Err(Error::InvalidInput(format!(
+                "field of shape {shape:?} is empty"
+            )));
         }
         if values.len() != n {
             return Err(Error::InvalidInput(format!(
@@ -92,7 +99,11 @@ impl Field {
                 any = true;
             }
         }
-        Ok(Self { shape, values, missing: if any { Some(mask) } else { None } })
+        Ok(Self {
+            shape,
+            values,
+            missing: if any { Some(mask) } else { None },
+        })
     }
 
     /// True where the element is missing.

@@ -59,9 +59,26 @@ impl Metrics {
         }
         let range = if n > 0 { hi - lo } else { 0.0 };
         let rmse = if n > 0 { (sse / n as f64).sqrt() } else { 0.0 };
-        let nrmse = if range > 0.0 { rmse / range } else if rmse == 0.0 { 0.0 } else { f64::INFINITY };
-        let psnr = if rmse == 0.0 { f64::INFINITY } else { 20.0 * (range / rmse).log10() };
-        Ok(Self { n, range, rmse, nrmse, psnr, max_abs })
+        let nrmse = if range > 0.0 {
+            rmse / range
+        } else if rmse == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        let psnr = if rmse == 0.0 {
+            f64::INFINITY
+        } else {
+            20.0 * (range / rmse).log10()
+        };
+        Ok(Self {
+            n,
+            range,
+            rmse,
+            nrmse,
+            psnr,
+            max_abs,
+        })
     }
 }
 
