@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job on the bundled sample: compress at NRMSE 1e-4 (verified on
+# every element), show the archive, decompress to NetCDF, compare.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+cargo build --release -q -p hiha-cli
+HIHA="$ROOT/target/release/hiha"
+OUT="$ROOT/out"
+mkdir -p "$OUT"
+SAMPLE="data/samples/era5_enda10_t_pl500-850_3deg_global_20170101-02_4t.nc"
+NRMSE="${1:-1e-4}"
+echo "== hiha compress (NRMSE <= $NRMSE) =="
+"$HIHA" compress "$SAMPLE" -o "$OUT/sample.hiha" --nrmse "$NRMSE"
+echo
+echo "== hiha info =="
+"$HIHA" info "$OUT/sample.hiha"
+echo
+echo "== hiha decompress =="
+"$HIHA" decompress "$OUT/sample.hiha" -o "$OUT/sample.nc"
+echo
+echo "== hiha compare =="
+"$HIHA" compare "$SAMPLE" "$OUT/sample.nc"
