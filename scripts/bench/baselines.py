@@ -15,6 +15,7 @@ Compressors (row names in the JSON and in the report):
   sperr-rate     same, fixed bits-per-value mode
   zfp            zfpy 1.0.1, fixed accuracy (tolerance)
   bitround-zstd  numcodecs BitRound(keepbits) + Zstd(level=3) (Kloewer et al. 2021)
+  bitround-shuffle-zstd  same with a byte Shuffle(4) before Zstd
   bitround-zlib  numcodecs BitRound(keepbits) + Shuffle(4) + Zlib(level=4), NetCDF-style
   zlib-shuffle   numcodecs Shuffle(4) + Zlib(level=4), lossless (NetCDF-4 default-like)
   grib2-simple   GRIB2 simple packing (template 5.0) to N bits, per 2-D field, in numpy
@@ -279,6 +280,8 @@ class BitRound(Codec):
 
         if self.back == "zstd":
             return [Zstd(level=3)]
+        if self.back == "shuffle-zstd":
+            return [Shuffle(elementsize=4), Zstd(level=3)]
         return [Shuffle(elementsize=4), Zlib(level=4)]
 
     def encode(self, x, u):
@@ -384,6 +387,7 @@ def all_codecs():
         Sperr("sperr-rate", "rate"),
         Zfp(),
         BitRound("bitround-zstd", "zstd"),
+        BitRound("bitround-shuffle-zstd", "shuffle-zstd"),
         BitRound("bitround-zlib", "zlib"),
         ZlibShuffle(),
         Grib2Simple(),
@@ -535,7 +539,8 @@ def machine():
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "uname": platform.platform()}
+    return {"nproc": os.cpu_count(), "cpu": cpu, "uname": platform.platform(),
+            "loadavg": list(os.getloadavg())}
 
 
 def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log):
@@ -580,7 +585,7 @@ def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log):
                 rec.update(status="n/a" if errs else "infeasible",
                            error=(errs[0] if errs else "no setting tried met the target"))
                 records.append(rec)
-                log(f"  {c.name:14s} {t:.0e}: {rec['status']} {rec['error'][:80]}")
+                log(f"  {c.name:21s} {t:.0e}: {rec['status']} {rec['error'][:80]}")
                 continue
             tc, td = time_setting(c, x, best["u"], runs)
             rec.update(
@@ -595,7 +600,7 @@ def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log):
                 rec["abs_bound"] = best["abs_bound"]
                 rec["abs_bound_ok"] = best["abs_bound_ok"]
             records.append(rec)
-            log(f"  {c.name:14s} {t:.0e}: ratio {rec['ratio']:8.2f} ({rec['bits_per_value']:.2f} b/v) "
+            log(f"  {c.name:21s} {t:.0e}: ratio {rec['ratio']:8.2f} ({rec['bits_per_value']:.2f} b/v) "
                 f"nrmse {rec['nrmse']:.3e} c {rec['compress_mbps']:.0f} MB/s d {rec['decompress_mbps']:.0f} MB/s")
         # every SZ3 evaluation (not only the chosen ones) must respect its absolute bound
         if isinstance(c, SZ3):
@@ -647,12 +652,13 @@ def main(argv=None):
                 jobs.append((path, v))
 
     t0 = time.perf_counter()
+    mach = machine()
     records = []
     for path, var in jobs:
         records += bench_variable(path, var, targets, codecs, args.runs, args.iters, args.dump_raw, log)
     out = {
         "tool": "baselines.py", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(), "versions": versions(), "targets": targets, "runs": args.runs,
+        "machine": dict(mach, loadavg_end=list(os.getloadavg())), "versions": versions(), "targets": targets, "runs": args.runs,
         "iters": args.iters, "elapsed_s": time.perf_counter() - t0, "records": records,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

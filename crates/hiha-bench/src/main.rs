@@ -293,7 +293,8 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             let mut rec: Map<String, Value> = base.as_object().cloned().unwrap_or_default();
             rec.insert("compressor".into(), json!(name));
             rec.insert("target_nrmse".into(), json!(t));
-            let opts = CompressOptions { bound: Bound::Nrmse(t), predictor: *pred };
+            let mut opts = CompressOptions::new(Bound::Nrmse(t));
+            opts.predictor = *pred;
             rec.insert("param".into(), json!({"bound": "nrmse", "nrmse": t, "predictor": format!("{pred:?}")}));
             let fail = |rec: &mut Map<String, Value>, stage: &str, e: String| {
                 eprintln!("  {name:14} {t:.0e}: n/a ({stage}: {e})");

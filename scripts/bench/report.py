@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""Merges benchmark JSON (baselines.py, hiha-bench) into docs/benchmarks/.
+
+Writes, under --dest:
+  README.md            how it was run (command, machine, date, versions), the summary
+                       tables, and the notes kept by hand in notes.md
+  table2.md            per field: rows = compressors, columns = NRMSE targets,
+                       cell = ratio (bits/value) and compress time (paper's Table 2)
+  table1.md            per field and target: best baseline with its PSNR / RMSE / max error,
+                       next to hiha's (paper's Table 1)
+  hiha_vs_best.md      hiha ratio / best baseline ratio per field and target
+  comparison.md        this run's baselines against the figures of --reference (BASELINES.md)
+  results/merged.json  every record of every input, plus a summary
+  plots/rd_<field>.png rate-distortion curves (bits/value vs PSNR)
+  plots/rd_all.png     all fields on one sheet
+  plots/errormap.png   original / reconstruction / error of one frame (paper's Fig. 4)
+
+Usage: report.py --dest docs/benchmarks [--frames DIR] [--command CMD]
+                 [--reference BASELINES.md] results/*.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+HIHA = ("hiha-residual", "hiha-fic")
+LOSSLESS = ("zlib-shuffle",)
+# Row order of the tables: hiha first, then the baselines roughly by family.
+ORDER = [
+    "hiha-fic", "hiha-residual",
+    "sz3", "sz3-interp", "sz3-lorenzo",
+    "sperr-psnr", "sperr-pwe", "sperr-rate",
+    "zfp",
+    "bitround-zstd", "bitround-shuffle-zstd", "bitround-zlib",
+    "grib2-simple", "zlib-shuffle",
+]
+ERRORMAP_FIELDS = [  # first one present is drawn
+    "eraint_z_pl200-500-850_0p75deg_global_janjul/z",
+    "era5_enda10_t_pl500-850_3deg_global_20170101-02_4t/t",
+]
+ERRORMAP_TARGET = 1e-3
+
+
+def fnum(x):
+    return x if isinstance(x, (int, float)) and x is not None and math.isfinite(x) else None
+
+
+def short(field: str) -> str:
+    stem, _, var = field.partition("/")
+    return "_".join(stem.split("_")[:3]) + "/" + var
+
+
+def order_key(name):
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def fmt_ratio(r):
+    v = fnum(r.get("ratio"))
+    if v is None:
+        return "n/a"
+    return f"{v:.1f}" if v < 1000 else f"{v:.0f}"
+
+
+def cell(r, with_time=True):
+    if r is None:
+        return ""
+    st = r.get("status")
+    if st == "n/a":
+        return "n/a"
+    if st == "infeasible":
+        return "—"
+    s = f"{fmt_ratio(r)} ({r['bits_per_value']:.2f})"
+    if st == "bound-violated":
+        s += " **violated**"
+    if with_time and fnum(r.get("compress_s")) is not None:
+        s += f" {fmt_time(r['compress_s'])}"
+    return s
+
+
+def fmt_time(s):
+    if s < 1:
+        return f"{s * 1e3:.0f} ms"
+    return f"{s:.1f} s"
+
+
+def load(paths):
+    records, runs = [], []
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        runs.append({k: v for k, v in d.items() if k != "records"} | {"file": str(p)})
+        for r in d["records"]:
+            records.append(r)
+    # later inputs win for the same (field, compressor, target)
+    seen = {}
+    for r in records:
+        seen[(r["field"], r["compressor"], float(r["target_nrmse"]))] = r
+    return list(seen.values()), runs
+
+
+def index(records):
+    by = defaultdict(dict)  # field -> (compressor, target) -> record
+    for r in records:
+        by[r["field"]][(r["compressor"], float(r["target_nrmse"]))] = r
+    return by
+
+
+def best_baseline(cells, target):
+    ok = [r for (c, t), r in cells.items()
+          if t == target and c not in HIHA and r.get("status") == "ok" and fnum(r.get("ratio"))]
+    return max(ok, key=lambda r: r["ratio"]) if ok else None
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def table2(by, targets):
+    parts = ["# Table 2: compression ratio at NRMSE ≤ target\n",
+             "Cell: ratio (bits per value) and median compress time. `—`: no setting met the target; "
+             "`n/a`: the codec failed (see the JSON for the message). hiha's times include its "
+             "built-in verification decode.\n"]
+    for field in sorted(by):
+        cells = by[field]
+        any_r = next(iter(cells.values()))
+        parts.append(f"## {field}\n")
+        parts.append(f"shape {tuple(any_r.get('shape') or [])}, range {any_r.get('range', float('nan')):.6g}, "
+                     f"{any_r.get('original_bytes', 0) / 1e6:.2f} MB as float32\n")
+        comps = sorted({c for c, _ in cells}, key=order_key)
+        rows = []
+        for c in comps:
+            row = [c] + [cell(cells.get((c, t))) for t in targets]
+            rows.append(row)
+        parts.append(md_table(["compressor"] + [f"{t:.0e}" for t in targets], rows) + "\n")
+    return "\n".join(parts)
+
+
+def table1(by, targets):
+    parts = ["# Table 1: best baseline per variable and target, with PSNR and RMSE\n",
+             "For each field and target: the baseline with the highest ratio at NRMSE ≤ target, its "
+             "achieved PSNR (dB), RMSE and max abs error (units of the variable), and hiha's.\n"]
+    header = ["field", "target", "best baseline", "ratio", "PSNR", "RMSE", "max err",
+              "hiha-residual ratio", "PSNR", "RMSE", "hiha-fic ratio", "PSNR", "RMSE"]
+    rows = []
+    for field in sorted(by):
+        cells = by[field]
+        for t in targets:
+            b = best_baseline(cells, t)
+            row = [short(field), f"{t:.0e}"]
+            if b:
+                row += [b["compressor"], fmt_ratio(b), f"{b['psnr']:.1f}" if fnum(b.get("psnr")) else "∞",
+                        f"{b['rmse']:.3g}", f"{b['max_abs_error']:.3g}"]
+            else:
+                row += ["—"] * 5
+            for h in HIHA:
+                r = cells.get((h, t))
+                if r and r.get("status") in ("ok", "bound-violated"):
+                    row += [fmt_ratio(r), f"{r['psnr']:.1f}" if fnum(r.get("psnr")) else "∞", f"{r['rmse']:.3g}"]
+                else:
+                    row += ["n/a" if r else "", "", ""]
+            rows.append(row)
+    parts.append(md_table(header, rows))
+    return "\n".join(parts) + "\n"
+
+
+def vs_best(by, targets):
+    header = ["field"] + [f"{t:.0e}" for t in targets]
+    parts = ["# hiha vs the best baseline\n",
+             "Cell: hiha's ratio / the best baseline's ratio at the same NRMSE target (> 1: hiha wins), "
+             "then the best baseline and its ratio. `n/a` until hiha's codec runs.\n"]
+    for h in HIHA:
+        rows = []
+        for field in sorted(by):
+            cells = by[field]
+            row = [short(field)]
+            for t in targets:
+                b = best_baseline(cells, t)
+                r = cells.get((h, t))
+                bb = f"{b['compressor']} {fmt_ratio(b)}" if b else "—"
+                if r and r.get("status") == "ok" and b:
+                    row.append(f"**{r['ratio'] / b['ratio']:.2f}** ({bb})")
+                else:
+                    row.append(f"n/a ({bb})")
+            rows.append(row)
+        parts.append(f"## {h}\n")
+        parts.append(md_table(header, rows) + "\n")
+    return "\n".join(parts)
+
+
+def best_summary(by, targets):
+    rows = []
+    for field in sorted(by):
+        cells = by[field]
+        row = [short(field)]
+        for t in targets:
+            b = best_baseline(cells, t)
+            row.append(f"{fmt_ratio(b)} ({b['bits_per_value']:.2f}) {b['compressor']}" if b else "—")
+        for h in HIHA:
+            vals = []
+            for t in targets:
+                r = cells.get((h, t))
+                vals.append(fmt_ratio(r) if r and r.get("status") == "ok" else "n/a")
+            row.append(" / ".join(vals))
+        rows.append(row)
+    return md_table(["field"] + [f"best {t:.0e}" for t in targets] + [f"{h} ({', '.join(f'{t:.0e}' for t in targets)})" for h in HIHA], rows)
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def parse_reference(path):
+    """BASELINES.md: '## name' then a line starting with the file name, then a table."""
+    ref = {}
+    text = Path(path).read_text()
+    for sec in re.split(r"^## ", text, flags=re.M)[1:]:
+        lines = sec.splitlines()
+        m = re.match(r"(\S+\.nc) (\w+):", lines[2] if len(lines) > 2 else "")
+        if not m:
+            continue
+        field = f"{Path(m.group(1)).stem}/{m.group(2)}"
+        table = [l for l in lines if l.startswith("|")]
+        if len(table) < 3:
+            continue
+        targets = [float(x) for x in table[0].strip("|").split("|")[1:]]
+        for l in table[2:]:
+            cols = [c.strip() for c in l.strip("|").split("|")]
+            for t, c in zip(targets, cols[1:]):
+                mm = re.match(r"([\d.]+) \(([\d.]+)\)", c)
+                if mm:
+                    ref[(field, cols[0], t)] = (float(mm.group(1)), float(mm.group(2)))
+    return ref
+
+
+REF_MAP = {  # reference row -> our rows (best of)
+    "sz3": ["sz3"], "sz3-lorenzo": ["sz3-lorenzo"], "sperr": ["sperr-psnr", "sperr-pwe", "sperr-rate"],
+    "zfp": ["zfp"], "bitround-zstd": ["bitround-zstd"], "bitround-zlib": ["bitround-zlib"],
+    "zlib-shuffle": ["zlib-shuffle"], "grib2-simple": ["grib2-simple"],
+}
+
+
+def comparison(by, ref, targets):
+    rows = []
+    flagged = []
+    for (field, name, t), (rr, rb) in sorted(ref.items()):
+        if name not in REF_MAP or field not in by or t not in targets:
+            continue
+        ours = [by[field].get((c, t)) for c in REF_MAP[name]]
+        ours = [r for r in ours if r and r.get("status") == "ok"]
+        if not ours:
+            rows.append([short(field), name, f"{t:.0e}", f"{rr:.1f}", "—", ""])
+            continue
+        o = max(ours, key=lambda r: r["ratio"])
+        d = o["ratio"] / rr - 1
+        mark = " ⚠" if abs(d) > 0.10 else ""
+        if mark:
+            flagged.append((short(field), name, t, rr, o["ratio"], o["compressor"]))
+        rows.append([short(field), name, f"{t:.0e}", f"{rr:.1f} ({rb:.2f})",
+                     f"{o['ratio']:.1f} ({o['bits_per_value']:.2f}) {o['compressor']}", f"{100 * d:+.0f}%{mark}"])
+    text = ("# This run against BASELINES.md\n\nRatios (bits/value) at NRMSE ≤ target. `sperr` in the reference "
+            "is compared with the best of our three SPERR modes. ⚠: more than 10% apart.\n\n"
+            + md_table(["field", "compressor", "target", "BASELINES.md", "this run", "Δ ratio"], rows) + "\n")
+    return text, flagged
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def rd_plots(by, dest):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pdir = dest / "plots"
+    pdir.mkdir(parents=True, exist_ok=True)
+    fields = sorted(by)
+    ncol = 4
+    nrow = max(1, math.ceil(len(fields) / ncol))
+    fig_all, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), squeeze=False)
+    made = []
+    for i, field in enumerate(fields):
+        cells = by[field]
+        comps = sorted({c for c, _ in cells}, key=order_key)
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+        for target_ax in (ax, axes[i // ncol][i % ncol]):
+            for c in comps:
+                if c in LOSSLESS:  # PSNR is infinite: a vertical line at its bits/value
+                    bpv = [r["bits_per_value"] for (cc, _), r in cells.items() if cc == c and r.get("status") == "ok"]
+                    if bpv:
+                        target_ax.axvline(bpv[0], ls="--", lw=1, color="gray", label=f"{c} (lossless)")
+                    continue
+                pts = sorted((r["bits_per_value"], r["psnr"]) for (cc, _), r in cells.items()
+                             if cc == c and r.get("status") == "ok" and fnum(r.get("psnr")) is not None)
+                if not pts:
+                    continue
+                xs, ys = zip(*pts)
+                style = dict(marker="o", ms=3, lw=1)
+                if c in HIHA:
+                    style.update(lw=2.2, ms=5, color="black" if c == "hiha-fic" else "dimgray")
+                target_ax.plot(xs, ys, label=c, **style)
+            target_ax.set_xscale("log")
+            target_ax.grid(True, which="both", alpha=0.3)
+        ax.set_xlabel("bits per value")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(field, fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        name = "rd_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", field) + ".png"
+        fig.savefig(pdir / name, dpi=90)
+        plt.close(fig)
+        made.append((field, f"plots/{name}"))
+        sub = axes[i // ncol][i % ncol]
+        sub.set_title(short(field), fontsize=8)
+        sub.tick_params(labelsize=7)
+    for j in range(len(fields), nrow * ncol):
+        axes[j // ncol][j % ncol].axis("off")
+    handles, labels = {}, {}
+    for row in axes:
+        for a in row:
+            for h, l in zip(*a.get_legend_handles_labels()):
+                handles.setdefault(l, h)
+    fig_all.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=7, fontsize=8)
+    fig_all.supxlabel("bits per value (log)")
+    fig_all.supylabel("PSNR (dB)")
+    fig_all.tight_layout(rect=(0, 0.05, 1, 1))
+    fig_all.savefig(pdir / "rd_all.png", dpi=80)
+    plt.close(fig_all)
+    return made
+
+
+def errormap(by, dest, frames_dir):
+    """Original / reconstruction / error of frame 0, one level, like the paper's Fig. 4.
+
+    Uses hiha's frame dump (hiha-bench --dump-frame) when there is one; otherwise SZ3's
+    reconstruction at the recorded absolute bound, recomputed here.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    field = next((f for f in ERRORMAP_FIELDS if f in by), None)
+    if field is None:
+        return None
+    cells = by[field]
+    rec0 = next(iter(cells.values()))
+    path, var = rec0["path"], rec0["var"]
+    import netCDF4
+
+    with netCDF4.Dataset(path) as ds:
+        a = np.asarray(ds.variables[var][:].astype(np.float64).filled(np.nan), dtype=np.float32)
+    dims = rec0.get("dims") or []
+    lat_lon = a.shape[-2:]
+    nlev = a.shape[-3] if a.ndim >= 3 and any(k in dims[-3].lower() for k in ("lev", "plev")) else 1
+    frame0 = a.reshape(-1, nlev, *lat_lon)[0]
+    lev = nlev // 2
+    who, recon = None, None
+    for h in HIHA:
+        r = cells.get((h, ERRORMAP_TARGET))
+        if r and r.get("frame_dump") and frames_dir and (Path(frames_dir) / r["frame_dump"]).exists():
+            recon = np.fromfile(Path(frames_dir) / r["frame_dump"], dtype="<f4").reshape(frame0.shape)
+            who = r
+            break
+    if recon is None:
+        r = cells.get(("sz3", ERRORMAP_TARGET))
+        if not r or r.get("status") != "ok":
+            return None
+        from pysz import sz, szConfig, szErrorBoundMode
+
+        x = np.ascontiguousarray(a.reshape(r["shape_used"]))
+        c = szConfig(x.shape)
+        c.errorBoundMode = szErrorBoundMode.ABS
+        c.absErrorBound = r["param"]["abs_error_bound"]
+        comp, _ = sz.compress(x, c)
+        y, _ = sz.decompress(comp, np.float32, x.shape)
+        recon = y.reshape(a.shape).reshape(-1, nlev, *lat_lon)[0]
+        who = r
+    o, y = frame0[lev], recon[lev]
+    err = y.astype(np.float64) - o
+    vmin, vmax = np.nanmin(o), np.nanmax(o)
+    elim = float(np.nanmax(np.abs(err))) or 1.0
+    fig, axs = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, img, title, kw in (
+        (axs[0], o, "original", dict(cmap="viridis", vmin=vmin, vmax=vmax)),
+        (axs[1], y, f"{who['compressor']} reconstruction (ratio {who['ratio']:.1f})", dict(cmap="viridis", vmin=vmin, vmax=vmax)),
+        (axs[2], err, f"error (RMSE {who['rmse']:.3g}, max {who['max_abs_error']:.3g})", dict(cmap="RdBu_r", vmin=-elim, vmax=elim)),
+    ):
+        im = ax.imshow(img, aspect="auto", **kw)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(f"{field}, frame 0, level index {lev}, NRMSE ≤ {ERRORMAP_TARGET:g}", fontsize=10)
+    fig.tight_layout()
+    pdir = dest / "plots"
+    pdir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(pdir / "errormap.png", dpi=90)
+    plt.close(fig)
+    return field, who["compressor"]
+
+
+# --------------------------------------------------------------------------- main
+
+
+def machine_text(runs):
+    cpu, nproc = "", os.cpu_count()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    lines = [f"- machine: {nproc} CPUs (`nproc`), CPU model `{cpu}` (/proc/cpuinfo)"]
+    for r in runs:
+        m = r.get("machine", {})
+        la = m.get("loadavg")
+        le = m.get("loadavg_end")
+        extra = f", load average at start {la[0]:.1f}" if la else ""
+        extra += f", at end {le[0]:.1f}" if le else ""
+        el = f", took {r['elapsed_s']:.0f} s" if r.get("elapsed_s") else ""
+        lines.append(f"- `{Path(r['file']).name}`: {r.get('tool')} run on {r.get('date')}, "
+                     f"{r.get('runs')} timing run(s){el}{extra}; versions {json.dumps(r.get('versions'))}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="+")
+    ap.add_argument("--dest", required=True)
+    ap.add_argument("--frames", default="")
+    ap.add_argument("--command", default="scripts/bench/run_all.sh")
+    ap.add_argument("--reference", default="", help="BASELINES.md to compare with (default: shared/BASELINES.md if found)")
+    args = ap.parse_args(argv)
+
+    dest = Path(args.dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    records, runs = load(args.inputs)
+    by = index(records)
+    targets = sorted({float(r["target_nrmse"]) for r in records}, reverse=True)
+
+    (dest / "table2.md").write_text(table2(by, targets))
+    (dest / "table1.md").write_text(table1(by, targets))
+    (dest / "hiha_vs_best.md").write_text(vs_best(by, targets))
+
+    ref_path = args.reference
+    if not ref_path:
+        for cand in (Path(__file__).resolve().parents[2] / "../shared/BASELINES.md", Path("/work/shared/BASELINES.md")):
+            if cand.exists():
+                ref_path = str(cand)
+                break
+    flagged = []
+    if ref_path and Path(ref_path).exists():
+        text, flagged = comparison(by, parse_reference(ref_path), targets)
+        (dest / "comparison.md").write_text(text)
+
+    plots = rd_plots(by, dest)
+    em = errormap(by, dest, args.frames)
+
+    summary = {}
+    for field, cells in by.items():
+        summary[field] = {}
+        for t in targets:
+            b = best_baseline(cells, t)
+            summary[field][f"{t:g}"] = {
+                "best_baseline": b and {"compressor": b["compressor"], "ratio": b["ratio"], "bits_per_value": b["bits_per_value"]},
+                **{h: (cells.get((h, t)) or {}).get("ratio") for h in HIHA},
+            }
+    rdir = dest / "results"
+    rdir.mkdir(parents=True, exist_ok=True)
+    (rdir / "merged.json").write_text(json.dumps({"runs": runs, "summary": summary, "records": records}, indent=1))
+
+    sz3_checked = sum(r.get("abs_bound_checked", 0) for r in records if r["compressor"] == "sz3" )
+    sz3_bad = sum(r.get("abs_bound_violations", 0) for r in records if r["compressor"].startswith("sz3"))
+    notes = dest / "notes.md"
+    readme = [
+        "# Benchmarks: hiha beside SZ3, SPERR, ZFP, bit rounding, zlib and GRIB2 packing",
+        "",
+        "Generated by `scripts/bench/report.py`; do not edit by hand (edit `notes.md`, which is included below).",
+        "",
+        "## How this was run",
+        "",
+        f"```\n{args.command}\n```",
+        "",
+        f"- generated: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        machine_text(runs),
+        "- every compressor's error or precision parameter is bisected (≤ 12 settings per target) to the best "
+        "ratio whose achieved NRMSE = RMSE / (max − min) over valid elements is ≤ the target; the chosen setting "
+        "is timed as the median of the timing runs; MB/s = float32 bytes / time.",
+        f"- SZ3 sanity check: every SZ3 evaluation's max abs error ≤ its ABS bound (+1 ulp): "
+        f"{'all respected' if sz3_bad == 0 else f'{sz3_bad} VIOLATIONS'}.",
+        "",
+        "## Best baseline ratio per field and target (bits per value), and hiha",
+        "",
+        best_summary(by, targets),
+        "",
+        "## Files",
+        "",
+        "- [table2.md](table2.md): every compressor, ratio (bits/value) and compress time (paper's Table 2)",
+        "- [table1.md](table1.md): best baseline per variable with PSNR / RMSE, beside hiha (paper's Table 1)",
+        "- [hiha_vs_best.md](hiha_vs_best.md): hiha ratio / best baseline ratio",
+        "- [comparison.md](comparison.md): this run against the earlier figures of BASELINES.md" if ref_path else "",
+        "- `results/*.json`: raw records (`baselines.json`, `hiha.json`) and `merged.json`",
+        "- plots: [rd_all.png](plots/rd_all.png) (rate-distortion, all fields), one `plots/rd_<field>.png` per field"
+        + (f", [errormap.png](plots/errormap.png) ({em[0]}, {em[1]})" if em else ""),
+        "",
+    ]
+    if flagged:
+        readme += ["## Discrepancies with BASELINES.md (> 10% in ratio)", "",
+                   md_table(["field", "compressor", "target", "BASELINES.md", "this run", "our row"],
+                            [[f, n, f"{t:.0e}", f"{a:.1f}", f"{b:.1f}", c] for f, n, t, a, b, c in flagged]), ""]
+    if notes.exists():
+        readme += ["## Notes", "", notes.read_text().strip(), ""]
+    readme += ["![rate-distortion](plots/rd_all.png)", ""]
+    if em:
+        readme += ["![error map](plots/errormap.png)", ""]
+    (dest / "README.md").write_text("\n".join(l for l in readme if l is not None) + "\n")
+    print(f"report: {len(records)} records, {len(by)} fields, {len(plots)} plots -> {dest}")
+
+
+if __name__ == "__main__":
+    main()
