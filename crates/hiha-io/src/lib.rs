@@ -1,1 +1,34 @@
-//! NetCDF readers and writers for hiha (pending).
+//! NetCDF input and output for hiha.
+//!
+//! # Choice of libraries
+//!
+//! Reading uses [`netcdf_reader`] (crate `netcdf-reader`, pure Rust, MIT OR
+//! Apache-2.0), which reads NetCDF-3 classic (CDF-1), 64-bit offset (CDF-2)
+//! and 64-bit data (CDF-5) files, and NetCDF-4/HDF5 files through its
+//! pure-Rust companion `hdf5-reader` (deflate, shuffle). No system library is
+//! needed. The crate `netcdf3` (pure Rust) was evaluated too: it reads and
+//! writes CDF-1/2 only (no CDF-5, no NetCDF-4), so it was not kept.
+//!
+//! Writing uses a small NetCDF-3 encoder in this crate ([`write_variable`]):
+//! CDF-2 (64-bit offset), or CDF-5 when a NetCDF-4 source brings unsigned or
+//! 64-bit integer types. Output is always NetCDF-3.
+//!
+//! # Model
+//!
+//! [`read_variable`] maps a variable with dims `(…, [level], lat, lon)` onto
+//! [`hiha_core::Field`] (leading dims flattened into frames), checks that the
+//! grid is a regular lat/lon grid ([`Grid`]), applies CF packing and missing
+//! values, and keeps everything else of the file exactly in
+//! [`hiha_core::meta::DatasetMeta`]. [`write_variable`] writes it back.
+
+pub mod cf;
+pub mod error;
+pub mod grid;
+mod nc3;
+pub mod netcdf;
+mod write;
+
+pub use error::IoError;
+pub use grid::{Grid, LatOrder, LonConvention};
+pub use netcdf::{file_format, list_variables, read_variable, LoadedVariable, VarSummary};
+pub use write::write_variable;

@@ -1,0 +1,527 @@
+//! Reading NetCDF files (classic CDF-1/2/5 and NetCDF-4/HDF5) into hiha's
+//! field model.
+
+use std::path::Path;
+
+use hiha_core::field::{Field, Shape};
+use hiha_core::meta::{Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use netcdf_reader::{NcAttrValue, NcFile, NcFormat, NcType};
+
+use crate::cf::{self, AxisKind};
+use crate::error::{IoError, Result};
+use crate::grid::Grid;
+
+/// One variable as listed by [`list_variables`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct VarSummary {
+    pub name: String,
+    pub dims: Vec<String>,
+    pub shape: Vec<usize>,
+    /// The type on disk; `None` for types hiha cannot represent (NetCDF-4
+    /// strings, compound, enum, opaque, variable-length).
+    pub dtype: Option<DType>,
+    pub long_name: Option<String>,
+    /// True for a data variable [`read_variable`] can pick (not a coordinate
+    /// or bounds variable, at least two dims).
+    pub is_data: bool,
+}
+
+/// A variable read from a file: the field, everything needed to write it
+/// back, and its horizontal grid.
+#[derive(Debug, Clone)]
+pub struct LoadedVariable {
+    pub field: Field,
+    pub meta: DatasetMeta,
+    pub grid: Grid,
+}
+
+/// A variable of an open file, with hiha's types.
+pub(crate) struct SrcVar {
+    pub name: String,
+    pub dims: Vec<String>,
+    pub shape: Vec<usize>,
+    pub dtype: Option<DType>,
+    pub attrs: Vec<Attr>,
+}
+
+/// An open file with its header translated into hiha's types.
+pub(crate) struct Source {
+    pub path: String,
+    pub file: NcFile,
+    pub dims: Vec<Dim>,
+    pub global_attrs: Vec<Attr>,
+    pub vars: Vec<SrcVar>,
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn nc_dtype(t: &NcType) -> Option<DType> {
+    Some(match t {
+        NcType::Byte => DType::I8,
+        NcType::Char => DType::Char,
+        NcType::Short => DType::I16,
+        NcType::Int => DType::I32,
+        NcType::Float => DType::F32,
+        NcType::Double => DType::F64,
+        NcType::UByte => DType::U8,
+        NcType::UShort => DType::U16,
+        NcType::UInt => DType::U32,
+        NcType::Int64 => DType::I64,
+        NcType::UInt64 => DType::U64,
+        _ => return None,
+    })
+}
+
+fn convert_attr(owner: &str, name: &str, v: &NcAttrValue) -> Result<AttrValue> {
+    Ok(match v {
+        NcAttrValue::Bytes(v) => AttrValue::I8(v.clone()),
+        NcAttrValue::Chars(s) => AttrValue::Text(s.clone()),
+        NcAttrValue::Shorts(v) => AttrValue::I16(v.clone()),
+        NcAttrValue::Ints(v) => AttrValue::I32(v.clone()),
+        NcAttrValue::Floats(v) => AttrValue::F32(v.clone()),
+        NcAttrValue::Doubles(v) => AttrValue::F64(v.clone()),
+        NcAttrValue::UBytes(v) => AttrValue::U8(v.clone()),
+        NcAttrValue::UShorts(v) => AttrValue::U16(v.clone()),
+        NcAttrValue::UInts(v) => AttrValue::U32(v.clone()),
+        NcAttrValue::Int64s(v) => AttrValue::I64(v.clone()),
+        NcAttrValue::UInt64s(v) => AttrValue::U64(v.clone()),
+        NcAttrValue::Strings(v) if v.len() <= 1 => {
+            AttrValue::Text(v.first().cloned().unwrap_or_default())
+        }
+        _ => {
+            return Err(IoError::UnsupportedFormat(format!(
+                "attribute '{name}' of {owner} has a NetCDF-4 type (string array or user-defined) \
+                 that cannot be kept in a NetCDF-3 file"
+            )))
+        }
+    })
+}
+
+fn convert_attrs(owner: &str, attrs: &[netcdf_reader::NcAttribute]) -> Result<Vec<Attr>> {
+    attrs
+        .iter()
+        .map(|a| Ok(Attr::new(a.name.clone(), convert_attr(owner, &a.name, &a.value)?)))
+        .collect()
+}
+
+fn to_usize(path: &str, what: &str, n: u64) -> Result<usize> {
+    usize::try_from(n).map_err(|_| IoError::Corrupt {
+        path: path.to_string(),
+        reason: format!("{what} has size {n}, too large for this machine"),
+    })
+}
+
+impl Source {
+    pub fn open(path: &Path) -> Result<Source> {
+        let p = display(path);
+        let bytes = std::fs::read(path)
+            .map_err(|e| IoError::Open { path: p.clone(), reason: e.to_string() })?;
+        if bytes.len() >= 4 && &bytes[..3] != b"CDF" && &bytes[1..4] != b"HDF" {
+            // Let the library decide for user-block HDF5; give a plain message otherwise.
+            if !bytes.windows(4).take(1 << 16).any(|w| w == b"\x89HDF") {
+                return Err(IoError::Open {
+                    path: p,
+                    reason: "not a NetCDF file (no CDF or HDF5 signature)".to_string(),
+                });
+            }
+        }
+        let file = NcFile::from_vec(bytes).map_err(|e| IoError::Open {
+            path: p.clone(),
+            reason: format!("not a readable NetCDF file: {e}"),
+        })?;
+        let root = file.root_group().map_err(|e| IoError::Open {
+            path: p.clone(),
+            reason: format!("cannot read the root group: {e}"),
+        })?;
+        let dims = root
+            .dimensions
+            .iter()
+            .map(|d| {
+                Ok(Dim {
+                    name: d.name.clone(),
+                    len: to_usize(&p, &format!("dim '{}'", d.name), d.size)?,
+                    unlimited: d.is_unlimited,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let global_attrs = convert_attrs("the file", &root.attributes)?;
+        let vars = root
+            .variables
+            .iter()
+            .map(|v| {
+                Ok(SrcVar {
+                    name: v.name.clone(),
+                    dims: v.dimensions.iter().map(|d| d.name.clone()).collect(),
+                    shape: v
+                        .dimensions
+                        .iter()
+                        .map(|d| to_usize(&p, &format!("dim '{}'", d.name), d.size))
+                        .collect::<Result<_>>()?,
+                    dtype: nc_dtype(&v.dtype),
+                    attrs: convert_attrs(&format!("variable '{}'", v.name), &v.attributes)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Source { path: p, file, dims, global_attrs, vars })
+    }
+
+    pub fn var(&self, name: &str) -> Option<&SrcVar> {
+        self.vars.iter().find(|v| v.name == name)
+    }
+
+    /// The 1-D coordinate variable of a dim (same name, one dim).
+    pub fn coord_var(&self, dim: &str) -> Option<&SrcVar> {
+        self.var(dim).filter(|v| v.dims.len() == 1 && v.dims[0] == dim)
+    }
+
+    pub fn axis_kind(&self, dim: &str) -> AxisKind {
+        cf::axis_kind(dim, self.coord_var(dim).map(|v| v.attrs.as_slice()))
+    }
+
+    /// Names referenced by other variables' `bounds`, `coordinates`, ... attributes.
+    fn referenced(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for v in &self.vars {
+            for key in ["bounds", "climatology", "coordinates", "grid_mapping", "ancillary_variables"] {
+                if let Some(s) = cf::attr_text(&v.attrs, key) {
+                    out.extend(s.split_whitespace().filter(|w| !w.ends_with(':')));
+                }
+            }
+        }
+        out
+    }
+
+    /// Variables that [`read_variable`] may pick when no name is given.
+    pub fn data_candidates(&self) -> Vec<String> {
+        let refs = self.referenced();
+        self.vars
+            .iter()
+            .filter(|v| {
+                v.dims.len() >= 2
+                    && !matches!(v.dtype, None | Some(DType::Char))
+                    && !self.dims.iter().any(|d| d.name == v.name)
+                    && !refs.contains(&v.name.as_str())
+            })
+            .map(|v| v.name.clone())
+            .collect()
+    }
+
+    fn corrupt(&self, reason: String) -> IoError {
+        IoError::Corrupt { path: self.path.clone(), reason }
+    }
+
+    /// Reads a variable's values exactly, in its own type.
+    pub fn read_data(&self, v: &SrcVar) -> Result<CoordData> {
+        let n = v
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .ok_or_else(|| self.corrupt(format!("variable '{}' is too large", v.name)))?;
+        let name = v.name.as_str();
+        let err = |e: netcdf_reader::Error| {
+            self.corrupt(format!("cannot read the data of variable '{name}': {e}"))
+        };
+        macro_rules! read {
+            ($t:ty) => {{
+                let mut buf = vec![<$t>::default(); n];
+                if n > 0 {
+                    self.file.read_variable_into::<$t>(name, &mut buf).map_err(err)?;
+                }
+                buf
+            }};
+        }
+        Ok(match v.dtype {
+            Some(DType::I8) => CoordData::I8(read!(i8)),
+            Some(DType::U8) => CoordData::U8(read!(u8)),
+            Some(DType::I16) => CoordData::I16(read!(i16)),
+            Some(DType::U16) => CoordData::I32(read!(u16).into_iter().map(i32::from).collect()),
+            Some(DType::I32) => CoordData::I32(read!(i32)),
+            Some(DType::U32) => CoordData::I64(read!(u32).into_iter().map(i64::from).collect()),
+            Some(DType::I64) => CoordData::I64(read!(i64)),
+            // u64 is kept bit for bit in an i64; AuxVar::dtype says how to read it.
+            Some(DType::U64) => {
+                CoordData::I64(read!(u64).into_iter().map(|x| i64::from_ne_bytes(x.to_ne_bytes())).collect())
+            }
+            Some(DType::F32) => CoordData::F32(read!(f32)),
+            Some(DType::F64) => CoordData::F64(read!(f64)),
+            Some(DType::Char) => {
+                let width = v.shape.last().copied().unwrap_or(1);
+                let mut bytes = Vec::with_capacity(n);
+                if n > 0 {
+                    let strings = self.file.read_variable_as_strings(name).map_err(err)?;
+                    for s in strings {
+                        let mut b = s.into_bytes();
+                        if b.len() > width {
+                            return Err(self.corrupt(format!("char variable '{name}' has a string longer than its last dim")));
+                        }
+                        b.resize(width, 0);
+                        bytes.extend_from_slice(&b);
+                    }
+                }
+                if bytes.len() != n {
+                    return Err(self.corrupt(format!(
+                        "char variable '{name}' gave {} bytes, expected {n}",
+                        bytes.len()
+                    )));
+                }
+                CoordData::Text(bytes)
+            }
+            None => {
+                return Err(IoError::UnsupportedFormat(format!(
+                    "variable '{name}' has a NetCDF-4 type (string, compound, enum, opaque or \
+                     variable-length) that hiha cannot keep"
+                )))
+            }
+        })
+    }
+
+    /// Reads a 1-D coordinate as f64, applying CF packing when present.
+    fn read_coord(&self, v: &SrcVar) -> Result<Vec<f64>> {
+        let data = self.read_data(v)?;
+        let mut out = coord_f64(&data);
+        if let Some(p) = cf::packing(&v.attrs) {
+            for x in &mut out {
+                *x = *x * p.scale + p.offset;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The values of a [`CoordData`] as f64 (text gives an empty vector).
+pub(crate) fn coord_f64(d: &CoordData) -> Vec<f64> {
+    match d {
+        CoordData::F64(v) => v.clone(),
+        CoordData::F32(v) => v.iter().map(|&x| x as f64).collect(),
+        CoordData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+        CoordData::I32(v) => v.iter().map(|&x| x as f64).collect(),
+        CoordData::I16(v) => v.iter().map(|&x| x as f64).collect(),
+        CoordData::I8(v) => v.iter().map(|&x| x as f64).collect(),
+        CoordData::U8(v) => v.iter().map(|&x| x as f64).collect(),
+        CoordData::Text(_) => Vec::new(),
+    }
+}
+
+/// Lists the variables of a NetCDF file (classic or NetCDF-4).
+pub fn list_variables(path: &Path) -> Result<Vec<VarSummary>> {
+    let src = Source::open(path)?;
+    let data = src.data_candidates();
+    Ok(src
+        .vars
+        .iter()
+        .map(|v| VarSummary {
+            name: v.name.clone(),
+            dims: v.dims.clone(),
+            shape: v.shape.clone(),
+            dtype: v.dtype,
+            long_name: cf::attr_text(&v.attrs, "long_name").map(str::to_string),
+            is_data: data.contains(&v.name),
+        })
+        .collect())
+}
+
+/// Reads one variable with its grid and all metadata.
+///
+/// With `var = None` the file must hold exactly one data variable (see
+/// [`VarSummary::is_data`]); otherwise [`IoError::NotFound`] lists the
+/// candidates. Packed integers are unpacked (`scale_factor`, `add_offset`,
+/// computed in f64, stored as f32); `_FillValue`, `missing_value` and NaN
+/// become missing elements. Every other variable is kept exactly in
+/// `meta.aux_vars`.
+pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
+    let src = Source::open(path)?;
+    let candidates = src.data_candidates();
+    let name = match var {
+        Some(v) => {
+            if src.var(v).is_none() {
+                return Err(IoError::NotFound { var: Some(v.to_string()), candidates });
+            }
+            v.to_string()
+        }
+        None => match candidates.as_slice() {
+            [one] => one.clone(),
+            _ => return Err(IoError::NotFound { var: None, candidates }),
+        },
+    };
+    let v = src
+        .var(&name)
+        .ok_or_else(|| IoError::NotFound { var: Some(name.clone()), candidates: candidates.clone() })?;
+    let dtype = match v.dtype {
+        Some(DType::Char) | None => {
+            return Err(IoError::UnsupportedFormat(format!(
+                "variable '{name}' is not numeric; hiha compresses numeric variables only"
+            )))
+        }
+        Some(t) => t,
+    };
+    let (layout, shape) = layout_of(&src, v)?;
+
+    // Grid.
+    let coord = |dim: &str| -> Result<Vec<f64>> {
+        match src.coord_var(dim) {
+            Some(c) => src.read_coord(c),
+            None => Err(IoError::NotRegularGrid(format!(
+                "dimension '{dim}' of variable '{name}' has no 1-D coordinate variable, so the grid \
+                 cannot be checked"
+            ))),
+        }
+    };
+    let lat = coord(&layout.lat_dim)?;
+    let lon = coord(&layout.lon_dim)?;
+    let levels = match &layout.level_dim {
+        Some(d) => match src.coord_var(d) {
+            Some(c) => Some(src.read_coord(c)?),
+            None => None,
+        },
+        None => None,
+    };
+    let grid = Grid::from_coords(&layout.lat_dim, lat, &layout.lon_dim, lon, levels)?;
+
+    // Values.
+    let raw = src.read_data(v)?;
+    let values = unpack(&raw, dtype, &v.attrs);
+    if values.len() != shape.len() {
+        return Err(src.corrupt(format!(
+            "variable '{name}' has {} values, its dims say {}",
+            values.len(),
+            shape.len()
+        )));
+    }
+    let field = Field::new(shape, values, None)?;
+
+    // Everything else, kept exactly.
+    let mut aux_vars = Vec::new();
+    for a in src.vars.iter().filter(|a| a.name != name) {
+        let data = src.read_data(a)?;
+        let Some(dt) = a.dtype else {
+            return Err(IoError::UnsupportedFormat(format!("variable '{}' has an unsupported type", a.name)));
+        };
+        aux_vars.push(AuxVar { name: a.name.clone(), dims: a.dims.clone(), dtype: dt, attrs: a.attrs.clone(), data });
+    }
+    let meta = DatasetMeta {
+        dims: src.dims.clone(),
+        global_attrs: src.global_attrs.clone(),
+        aux_vars,
+        var: VarMeta { name: name.clone(), layout, dtype, attrs: v.attrs.clone() },
+    };
+    Ok(LoadedVariable { field, meta, grid })
+}
+
+/// Maps the variable's dims onto frames × levels × lat × lon.
+fn layout_of(src: &Source, v: &SrcVar) -> Result<(VarLayout, Shape)> {
+    let name = &v.name;
+    let nd = v.dims.len();
+    if nd < 2 {
+        return Err(IoError::BadShape(format!(
+            "variable '{name}' has {nd} dim(s) ({}); hiha needs at least latitude and longitude dims",
+            v.dims.join(", ")
+        )));
+    }
+    let (ya, xa) = (&v.dims[nd - 2], &v.dims[nd - 1]);
+    match (src.axis_kind(ya), src.axis_kind(xa)) {
+        (AxisKind::Lat, AxisKind::Lon) => {}
+        (AxisKind::Lon, AxisKind::Lat) => {
+            return Err(IoError::BadShape(format!(
+                "variable '{name}' has dims ({}): longitude before latitude is not supported, the \
+                 last two dims must be (latitude, longitude)",
+                v.dims.join(", ")
+            )))
+        }
+        _ => {
+            // Curvilinear grids: 2-D latitude/longitude variables.
+            let two_d = src.vars.iter().find(|c| {
+                c.dims.len() == 2
+                    && c.name != *name
+                    && matches!(cf::axis_kind(&c.name, Some(&c.attrs)), AxisKind::Lat | AxisKind::Lon)
+            });
+            if let Some(c) = two_d {
+                return Err(IoError::NotRegularGrid(format!(
+                    "variable '{name}' is on a curvilinear grid: its coordinate '{}' is 2-D ({}); only \
+                     regular grids with 1-D latitude and longitude are supported",
+                    c.name,
+                    c.dims.join(", ")
+                )));
+            }
+            return Err(IoError::BadShape(format!(
+                "the last two dims of variable '{name}' ({ya}, {xa}) are not recognised as latitude \
+                 and longitude (by name, units degrees_north/degrees_east or standard_name)"
+            )));
+        }
+    }
+    let level_dim = (nd >= 3 && src.axis_kind(&v.dims[nd - 3]) == AxisKind::Level)
+        .then(|| v.dims[nd - 3].clone());
+    let frame_dims = nd - 2 - usize::from(level_dim.is_some());
+    let frames = v.shape[..frame_dims]
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or_else(|| IoError::BadShape(format!("variable '{name}' is too large")))?;
+    let levels = if level_dim.is_some() { v.shape[nd - 3] } else { 1 };
+    let shape = Shape::new(frames, levels, v.shape[nd - 2], v.shape[nd - 1]);
+    shape.checked_len()?;
+    if shape.is_empty() {
+        return Err(IoError::BadShape(format!(
+            "variable '{name}' is empty (dims {} = {:?})",
+            v.dims.join(", "),
+            v.shape
+        )));
+    }
+    let layout = VarLayout {
+        dims: v.dims.clone(),
+        frame_dims,
+        level_dim,
+        lat_dim: ya.clone(),
+        lon_dim: xa.clone(),
+    };
+    Ok((layout, shape))
+}
+
+/// Turns raw values into f32 with NaN for missing elements.
+fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
+    let markers = cf::missing_markers(attrs);
+    let packing = cf::packing(attrs);
+    if let (CoordData::F32(v), None) = (raw, packing) {
+        let m32: Vec<f32> = markers.iter().map(|&m| m as f32).collect();
+        return v.iter().map(|&x| if m32.contains(&x) { f32::NAN } else { x }).collect();
+    }
+    let unsigned = cf::is_unsigned(attrs, dtype);
+    let fix = |x: f64| if unsigned { cf::as_unsigned(x, dtype) } else { x };
+    let markers: Vec<f64> = markers.into_iter().map(fix).collect();
+    let p = packing.unwrap_or(cf::Packing { scale: 1.0, offset: 0.0 });
+    let conv = |x: f64| -> f32 {
+        let x = fix(x);
+        if markers.contains(&x) {
+            f32::NAN
+        } else if packing.is_some() {
+            (x * p.scale + p.offset) as f32
+        } else {
+            x as f32
+        }
+    };
+    match raw {
+        CoordData::F64(v) => v.iter().map(|&x| conv(x)).collect(),
+        CoordData::F32(v) => v.iter().map(|&x| conv(x as f64)).collect(),
+        CoordData::I64(v) if dtype == DType::U64 => {
+            v.iter().map(|&x| conv(u64::from_ne_bytes(x.to_ne_bytes()) as f64)).collect()
+        }
+        CoordData::I64(v) => v.iter().map(|&x| conv(x as f64)).collect(),
+        CoordData::I32(v) => v.iter().map(|&x| conv(x as f64)).collect(),
+        CoordData::I16(v) => v.iter().map(|&x| conv(x as f64)).collect(),
+        CoordData::I8(v) => v.iter().map(|&x| conv(x as f64)).collect(),
+        CoordData::U8(v) => v.iter().map(|&x| conv(x as f64)).collect(),
+        CoordData::Text(_) => Vec::new(),
+    }
+}
+
+/// The on-disk format of a file, for messages and tests.
+pub fn file_format(path: &Path) -> Result<&'static str> {
+    let src = Source::open(path)?;
+    Ok(match src.file.format() {
+        NcFormat::Classic => "CDF-1 (classic)",
+        NcFormat::Offset64 => "CDF-2 (64-bit offset)",
+        NcFormat::Cdf5 => "CDF-5 (64-bit data)",
+        NcFormat::Nc4 => "NetCDF-4",
+        NcFormat::Nc4Classic => "NetCDF-4 classic model",
+    })
+}

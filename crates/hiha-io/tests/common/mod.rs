@@ -1,0 +1,37 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The bundled samples (always present).
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/samples")
+}
+
+/// The shared data directory, or None (with a printed note) when absent.
+pub fn shared_dir() -> Option<PathBuf> {
+    let p = std::env::var_os("HIHA_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/work/shared/data"));
+    if p.join("README.md").exists() || p.is_dir() {
+        Some(p)
+    } else {
+        println!("note: {} is absent; tests on the shared data are skipped", p.display());
+        None
+    }
+}
+
+/// NetCDF files in a directory, sorted.
+pub fn nc_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "nc")).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A fresh temporary directory for one test.
+pub fn tmp_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hiha-io-test-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
