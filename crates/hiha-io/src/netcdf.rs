@@ -48,6 +48,8 @@ pub(crate) struct SrcVar {
 pub(crate) struct Source {
     pub path: String,
     pub file: NcFile,
+    /// Size of the file in bytes (a bound on classic variable sizes).
+    pub file_len: usize,
     pub dims: Vec<Dim>,
     pub global_attrs: Vec<Attr>,
     pub vars: Vec<SrcVar>,
@@ -127,6 +129,7 @@ impl Source {
                 });
             }
         }
+        let file_len = bytes.len();
         let file = NcFile::from_vec(bytes).map_err(|e| IoError::Open {
             path: p.clone(),
             reason: format!("not a readable NetCDF file: {e}"),
@@ -164,7 +167,7 @@ impl Source {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Source { path: p, file, dims, global_attrs, vars })
+        Ok(Source { path: p, file, file_len, dims, global_attrs, vars })
     }
 
     pub fn var(&self, name: &str) -> Option<&SrcVar> {
@@ -220,6 +223,15 @@ impl Source {
             .try_fold(1usize, |a, &b| a.checked_mul(b))
             .ok_or_else(|| self.corrupt(format!("variable '{}' is too large", v.name)))?;
         let name = v.name.as_str();
+        // A damaged header may announce huge dims: refuse before allocating.
+        let bytes = n.saturating_mul(v.dtype.map_or(1, dtype_size));
+        let classic = !matches!(self.file.format(), NcFormat::Nc4 | NcFormat::Nc4Classic);
+        if classic && bytes > self.file_len {
+            return Err(self.corrupt(format!(
+                "variable '{name}' needs {bytes} bytes but the file has only {} (truncated or damaged)",
+                self.file_len
+            )));
+        }
         let err = |e: netcdf_reader::Error| {
             self.corrupt(format!("cannot read the data of variable '{name}': {e}"))
         };
@@ -287,6 +299,15 @@ impl Source {
             }
         }
         Ok(out)
+    }
+}
+
+fn dtype_size(t: DType) -> usize {
+    match t {
+        DType::I8 | DType::U8 | DType::Char => 1,
+        DType::I16 | DType::U16 => 2,
+        DType::I32 | DType::U32 | DType::F32 => 4,
+        DType::I64 | DType::U64 | DType::F64 => 8,
     }
 }
 
