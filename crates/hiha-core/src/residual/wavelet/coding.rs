@@ -1,0 +1,450 @@
+//! Subband layout and context-modelled coding of quantisation indices.
+//!
+//! Coefficients are coded subband by subband, coarsest first, each in raster
+//! order. Every index is a zero flag, then a sign, a "magnitude > 1" flag and
+//! an adaptive integer for the rest. The models are chosen from the indices
+//! already coded around it: left and above in the same subband, the previous
+//! sample along the two outer axes, the two diagonal neighbours above, and
+//! the parent (same orientation, next coarser level). The approximation band
+//! is coded as prediction residuals.
+//!
+//! Big subbands get their own range-coder stream so the decoder can run them
+//! in parallel; the small ones share one stream. Which band goes where only
+//! depends on the dims, so the split does not depend on the thread count.
+
+use super::transform::Plan;
+use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
+use rayon::prelude::*;
+
+/// A subband with at least this many coefficients gets its own stream.
+const OWN_STREAM: usize = 1 << 15;
+/// Largest magnitude an index may have.
+pub(crate) const MAX_INDEX: i64 = 1 << 30;
+
+/// One subband: a box in the Mallat layout.
+#[derive(Debug, Clone)]
+pub(crate) struct Band {
+    pub start: [usize; 4],
+    pub dims: [usize; 4],
+    /// Level (0 = finest); the approximation band has `levels`.
+    pub level: usize,
+    /// Index of the parent band.
+    pub parent: Option<usize>,
+    /// Per axis: 1 when the parent band is half as long along it.
+    pub pshift: [u32; 4],
+    /// Offset in the band-major coefficient vector.
+    pub offset: usize,
+    pub len: usize,
+    pub own: bool,
+}
+
+/// All subbands of a plan, coarsest first.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub bands: Vec<Band>,
+    pub dims: [usize; 4],
+    pub total: usize,
+}
+
+impl Layout {
+    pub fn new(plan: &Plan) -> Self {
+        let k_max = plan.levels();
+        let mut bands = Vec::new();
+        let ll = plan.region[k_max];
+        let len: usize = ll.iter().product();
+        bands.push(Band {
+            start: [0; 4],
+            dims: ll,
+            level: k_max,
+            parent: None,
+            pshift: [0; 4],
+            offset: 0,
+            len,
+            own: false,
+        });
+        let mut offset = len;
+        // (level, mask) -> band index, to find parents.
+        let mut index: Vec<[Option<usize>; 16]> = vec![[None; 16]; k_max + 1];
+        for k in (0..k_max).rev() {
+            let t = plan.axes[k];
+            let (rk, rk1) = (plan.region[k], plan.region[k + 1]);
+            for m in 1..16usize {
+                if (0..4).any(|a| m >> a & 1 == 1 && !t[a]) {
+                    continue;
+                }
+                let mut start = [0; 4];
+                let mut dims = [0; 4];
+                for a in 0..4 {
+                    if m >> a & 1 == 1 {
+                        start[a] = rk1[a];
+                        dims[a] = rk[a] - rk1[a];
+                    } else {
+                        dims[a] = rk1[a];
+                    }
+                }
+                let len: usize = dims.iter().product();
+                let mut parent = None;
+                let mut pshift = [0; 4];
+                if k + 1 < k_max {
+                    parent = index[k + 1][m];
+                    for a in 0..4 {
+                        pshift[a] = plan.axes[k + 1][a] as u32;
+                    }
+                }
+                index[k][m] = Some(bands.len());
+                bands.push(Band { start, dims, level: k, parent, pshift, offset, len, own: len >= OWN_STREAM });
+                offset += len;
+            }
+        }
+        Self { bands, dims: plan.dims, total: offset }
+    }
+
+    /// Copies the coefficients of the Mallat-layout array into band order.
+    pub fn gather(&self, data: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.total];
+        for b in &self.bands {
+            let dst = &mut out[b.offset..b.offset + b.len];
+            for_rows(b, self.dims, |src, o| dst[o..o + b.dims[3]].copy_from_slice(&data[src..src + b.dims[3]]));
+        }
+        out
+    }
+
+    /// Writes `f(band coefficient)` into the Mallat-layout array.
+    pub fn scatter(&self, flat: &[i32], data: &mut [f64], f: impl Fn(usize, i32) -> f64) {
+        for (bi, b) in self.bands.iter().enumerate() {
+            let src = &flat[b.offset..b.offset + b.len];
+            for_rows(b, self.dims, |dst, o| {
+                for (d, &q) in data[dst..dst + b.dims[3]].iter_mut().zip(&src[o..o + b.dims[3]]) {
+                    *d = f(bi, q);
+                }
+            });
+        }
+    }
+}
+
+/// Calls `f(position of the row in the full array, offset in the band)` for
+/// every row of a band.
+fn for_rows(b: &Band, dims: [usize; 4], mut f: impl FnMut(usize, usize)) {
+    let (s0, s1, s2) = (dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3]);
+    let mut o = 0;
+    for i0 in 0..b.dims[0] {
+        for i1 in 0..b.dims[1] {
+            for i2 in 0..b.dims[2] {
+                let p = (b.start[0] + i0) * s0 + (b.start[1] + i1) * s1 + (b.start[2] + i2) * s2 + b.start[3];
+                f(p, o);
+                o += b.dims[3];
+            }
+        }
+    }
+}
+
+/// Encoder or decoder behind one interface, so both run the same code.
+pub(crate) trait Coder {
+    fn bit(&mut self, m: &mut BitModel, b: bool) -> bool;
+    fn uint(&mut self, m: &mut UintModel, v: u32) -> u32;
+}
+
+impl Coder for RangeEncoder {
+    #[inline]
+    fn bit(&mut self, m: &mut BitModel, b: bool) -> bool {
+        self.encode_bit(m, b);
+        b
+    }
+    #[inline]
+    fn uint(&mut self, m: &mut UintModel, v: u32) -> u32 {
+        m.encode(self, v);
+        v
+    }
+}
+
+impl Coder for RangeDecoder<'_> {
+    #[inline]
+    fn bit(&mut self, m: &mut BitModel, _: bool) -> bool {
+        self.decode_bit(m)
+    }
+    #[inline]
+    fn uint(&mut self, m: &mut UintModel, _: u32) -> u32 {
+        m.decode(self)
+    }
+}
+
+const ZBUCKETS: usize = 10;
+const MAGBUCKETS: usize = 14;
+
+/// The adaptive models of one stream.
+pub(crate) struct Models {
+    zero: Vec<BitModel>,
+    sign: [BitModel; 9],
+    gt1: Vec<BitModel>,
+    mag: Vec<UintModel>,
+    ll_zero: BitModel,
+    ll_sign: BitModel,
+    ll_mag: Vec<UintModel>,
+}
+
+impl Models {
+    pub fn new() -> Self {
+        Self {
+            zero: vec![BitModel::new(); 3 * 3 * ZBUCKETS],
+            sign: [BitModel::new(); 9],
+            gt1: vec![BitModel::new(); 3 * 6],
+            mag: vec![UintModel::new(); MAGBUCKETS],
+            ll_zero: BitModel::new(),
+            ll_sign: BitModel::new(),
+            ll_mag: vec![UintModel::new(); MAGBUCKETS],
+        }
+    }
+}
+
+#[inline]
+fn zbucket(s: u32) -> usize {
+    const T: [u8; 16] = [0, 1, 2, 3, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 8, 8];
+    if s < 16 {
+        T[s as usize] as usize
+    } else {
+        9
+    }
+}
+
+#[inline]
+fn log_bucket(v: u32, cap: usize) -> usize {
+    ((32 - v.leading_zeros()) as usize).min(cap - 1)
+}
+
+#[inline]
+fn sgn(q: i32) -> usize {
+    if q > 0 {
+        1
+    } else if q < 0 {
+        2
+    } else {
+        0
+    }
+}
+
+/// Codes a detail band. `q` is the band's indices (input for the encoder,
+/// output for the decoder), `parent` the parent band's indices.
+pub(crate) fn code_band<C: Coder>(c: &mut C, m: &mut Models, b: &Band, pb: Option<&Band>, q: &mut [i32], parent: &[i32]) {
+    let d = b.dims;
+    let lc = b.level.min(2);
+    let (s0, s1, s2) = (d[1] * d[2] * d[3], d[2] * d[3], d[3]);
+    // Parent column per column of the band.
+    let pcol: Vec<usize> = match pb {
+        Some(p) => (0..d[3]).map(|i| (i >> b.pshift[3]).min(p.dims[3] - 1)).collect(),
+        None => Vec::new(),
+    };
+    let mut row = 0usize;
+    for i0 in 0..d[0] {
+        for i1 in 0..d[1] {
+            for i2 in 0..d[2] {
+                let prow: Option<&[i32]> = pb.map(|p| {
+                    let j0 = (i0 >> b.pshift[0]).min(p.dims[0] - 1);
+                    let j1 = (i1 >> b.pshift[1]).min(p.dims[1] - 1);
+                    let j2 = (i2 >> b.pshift[2]).min(p.dims[2] - 1);
+                    let o = ((j0 * p.dims[1] + j1) * p.dims[2] + j2) * p.dims[3];
+                    &parent[o..o + p.dims[3]]
+                });
+                let base = row * s2;
+                let (done, cur) = q.split_at_mut(base);
+                let cur = &mut cur[..s2];
+                let up: Option<&[i32]> = (i2 > 0).then(|| &done[base - s2..base]);
+                let o1: Option<&[i32]> = (i1 > 0).then(|| &done[base - s1..base - s1 + s2]);
+                let o0: Option<&[i32]> = (i0 > 0).then(|| &done[base - s0..base - s0 + s2]);
+                let mut left = 0i32;
+                for i3 in 0..s2 {
+                    let l = left.unsigned_abs();
+                    let (u, ul, ur) = match up {
+                        Some(r) => (
+                            r[i3].unsigned_abs(),
+                            if i3 > 0 { r[i3 - 1].unsigned_abs() } else { 0 },
+                            if i3 + 1 < s2 { r[i3 + 1].unsigned_abs() } else { 0 },
+                        ),
+                        None => (0, 0, 0),
+                    };
+                    let a1 = o1.map_or(0, |r| r[i3].unsigned_abs());
+                    let a0 = o0.map_or(0, |r| r[i3].unsigned_abs());
+                    let p = match prow {
+                        Some(r) => r[pcol[i3]].unsigned_abs(),
+                        None => 0,
+                    };
+                    let near = 2 * (l.min(3) + u.min(3)) + ul.min(2) + ur.min(2) + a1.min(2) + a0.min(2);
+                    let pb_ = (p.min(2)) as usize;
+                    let zctx = (lc * 3 + pb_) * ZBUCKETS + zbucket(near);
+                    let v = cur[i3];
+                    let nz = c.bit(&mut m.zero[zctx], v != 0);
+                    let val = if nz {
+                        let sctx = 3 * sgn(left) + up.map_or(0, |r| sgn(r[i3]));
+                        let neg = c.bit(&mut m.sign[sctx], v < 0);
+                        let mag_est = l + u + p + (ul + ur + a1 + a0) / 2;
+                        let g = lc * 6 + (mag_est.min(5)) as usize;
+                        let big = c.bit(&mut m.gt1[g], v.unsigned_abs() > 1);
+                        let mag = if big {
+                            let mb = log_bucket(mag_est, MAGBUCKETS);
+                            let r = c.uint(&mut m.mag[mb], v.unsigned_abs().wrapping_sub(2));
+                            (r as i64 + 2).min(MAX_INDEX) as i32
+                        } else {
+                            1
+                        };
+                        if neg {
+                            -mag
+                        } else {
+                            mag
+                        }
+                    } else {
+                        0
+                    };
+                    cur[i3] = val;
+                    left = val;
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// Codes the approximation band as residuals of a planar prediction.
+pub(crate) fn code_ll<C: Coder>(c: &mut C, m: &mut Models, b: &Band, q: &mut [i32]) {
+    let d = b.dims;
+    let (s0, s1, s2) = (d[1] * d[2] * d[3], d[2] * d[3], d[3]);
+    let mut prev_res = 0u32;
+    for i in 0..q.len() {
+        let i3 = i % s2;
+        let i2 = (i / s2) % d[2];
+        let i1 = (i / s1) % d[1];
+        let pred: i64 = if i3 > 0 && i2 > 0 {
+            let (l, u, ul) = (q[i - 1] as i64, q[i - s2] as i64, q[i - s2 - 1] as i64);
+            // Median edge detector (LOCO-I).
+            if ul >= l.max(u) {
+                l.min(u)
+            } else if ul <= l.min(u) {
+                l.max(u)
+            } else {
+                l + u - ul
+            }
+        } else if i3 > 0 {
+            q[i - 1] as i64
+        } else if i2 > 0 {
+            q[i - s2] as i64
+        } else if i1 > 0 {
+            q[i - s1] as i64
+        } else if i >= s0 {
+            q[i - s0] as i64
+        } else {
+            0
+        };
+        let v = q[i] as i64 - pred;
+        let nz = c.bit(&mut m.ll_zero, v != 0);
+        let res = if nz {
+            let neg = c.bit(&mut m.ll_sign, v < 0);
+            let mb = log_bucket(prev_res, MAGBUCKETS);
+            let mag = c.uint(&mut m.ll_mag[mb], (v.unsigned_abs().wrapping_sub(1)) as u32) as i64 + 1;
+            if neg {
+                -mag
+            } else {
+                mag
+            }
+        } else {
+            0
+        };
+        prev_res = res.unsigned_abs().min(u32::MAX as u64) as u32;
+        q[i] = (pred + res).clamp(-MAX_INDEX, MAX_INDEX) as i32;
+    }
+}
+
+/// Encodes all indices (band order). Returns the shared stream and one
+/// stream per own band, in band order.
+pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut shared = RangeEncoder::new();
+    let mut models = Models::new();
+    let mut scratch = q.to_vec();
+    let ll = &layout.bands[0];
+    code_ll(&mut shared, &mut models, ll, &mut scratch[..ll.len]);
+    let mut own_jobs = Vec::new();
+    for (bi, b) in layout.bands.iter().enumerate().skip(1) {
+        if b.own {
+            own_jobs.push(bi);
+            continue;
+        }
+        let pb = b.parent.map(|p| &layout.bands[p]);
+        let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
+        let mut cur = q[b.offset..b.offset + b.len].to_vec();
+        code_band(&mut shared, &mut models, b, pb, &mut cur, parent);
+    }
+    let own: Vec<Vec<u8>> = own_jobs
+        .par_iter()
+        .map(|&bi| {
+            let b = &layout.bands[bi];
+            let pb = b.parent.map(|p| &layout.bands[p]);
+            let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
+            let mut cur = q[b.offset..b.offset + b.len].to_vec();
+            let mut enc = RangeEncoder::new();
+            let mut m = Models::new();
+            code_band(&mut enc, &mut m, b, pb, &mut cur, parent);
+            enc.finish()
+        })
+        .collect();
+    (shared.finish(), own)
+}
+
+/// Decodes all indices. `own` holds the own-band streams in band order.
+/// Returns `None` when a stream ends early.
+pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Option<Vec<i32>> {
+    let mut q = vec![0i32; layout.total];
+    let mut dec = RangeDecoder::new(shared);
+    let mut models = Models::new();
+    let ll = &layout.bands[0];
+    code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
+    let mut own_iter = 0usize;
+    let mut bi = 1;
+    let mut ok = true;
+    while bi < layout.bands.len() {
+        let level = layout.bands[bi].level;
+        let end = layout.bands[bi..].iter().position(|b| b.level != level).map_or(layout.bands.len(), |e| bi + e);
+        let lo = layout.bands[bi].offset;
+        let (coarser, this) = q.split_at_mut(lo);
+        let coarser: &[i32] = coarser;
+        // Shared bands of this level, in order.
+        for b in &layout.bands[bi..end] {
+            if b.own {
+                continue;
+            }
+            let pb = b.parent.map(|p| &layout.bands[p]);
+            let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
+            code_band(&mut dec, &mut models, b, pb, &mut this[b.offset - lo..b.offset - lo + b.len], parent);
+        }
+        // Own bands of this level, in parallel.
+        let mut jobs: Vec<(&Band, &[u8], &mut [i32])> = Vec::new();
+        let mut rest: &mut [i32] = this;
+        let mut at = lo;
+        for b in &layout.bands[bi..end] {
+            let (_, tail) = rest.split_at_mut(b.offset - at);
+            let (mine, tail) = tail.split_at_mut(b.len);
+            rest = tail;
+            at = b.offset + b.len;
+            if b.own {
+                jobs.push((b, own.get(own_iter).copied().unwrap_or(&[]), mine));
+                own_iter += 1;
+            }
+        }
+        let results: Vec<bool> = jobs
+            .into_par_iter()
+            .map(|(b, bytes, out)| {
+                let pb = b.parent.map(|p| &layout.bands[p]);
+                let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
+                let mut d = RangeDecoder::new(bytes);
+                let mut m = Models::new();
+                code_band(&mut d, &mut m, b, pb, out, parent);
+                !d.overrun()
+            })
+            .collect();
+        ok &= results.iter().all(|&r| r);
+        bi = end;
+    }
+    ok &= !dec.overrun();
+    ok.then_some(q)
+}
+
+/// Number of own-stream bands.
+pub(crate) fn own_count(layout: &Layout) -> usize {
+    layout.bands.iter().filter(|b| b.own).count()
+}

@@ -1,0 +1,598 @@
+//! SPERR-style wavelet residual coder.
+//!
+//! A block (1 to 4 axes, row-major) is mean-removed, its missing elements
+//! filled smoothly, transformed with a multi-level separable CDF 9/7 wavelet
+//! ([`transform`]), and the coefficients are quantised with a uniform
+//! dead-zone quantiser of step Δ and coded with context-modelled adaptive
+//! binary range coding ([`coding`]).
+//!
+//! - [`Target::Rmse`]: Δ is searched with the actual reconstruction so that the
+//!   RMSE over valid elements is at most the target, as close as possible.
+//! - [`Target::MaxAbs`]: a few Δ (multiples of the bound) are tried; each is
+//!   followed by a sparse list of outlier corrections (quantised to multiples
+//!   of about 2e, or exact) so every valid element meets the bound; the
+//!   smallest output wins.
+//!
+//! The reconstruction that [`encode`] returns is computed by the same code
+//! path as [`decode`] (no FMA, fixed order, independent of the thread count),
+//! so the two agree bit for bit.
+//!
+//! Stream layout: a mode byte, then for the wavelet mode the mean (f64), Δ
+//! (f64), the reconstruction-offset code (i8), the byte lengths of the
+//! streams (LEB128), the shared stream, one stream per big subband, and the
+//! outlier stream. See `docs/ALGORITHM.md`, "Wavelet residual coder".
+
+mod coding;
+mod transform;
+
+use super::Target;
+use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
+use crate::error::{Error, Result};
+use coding::{Coder, Layout, MAX_INDEX};
+use transform::Plan;
+
+const MODE_RAW: u8 = 0;
+const MODE_CONST: u8 = 1;
+const MODE_WAVELET: u8 = 2;
+
+/// Dead-zone half width, in units of Δ, for detail coefficients.
+const DEAD_ZONE: f64 = 0.6;
+/// Reconstruction point inside a nonzero bin, in units of Δ from its lower edge.
+const RECON_POINT: f64 = 0.42;
+
+/// Encodes `values` (row-major, dims `dims`) to meet `target` on the valid
+/// elements. Returns the bytes and the exact reconstruction [`decode`] gives.
+pub fn encode(values: &[f64], valid: Option<&[bool]>, dims: &[usize], target: Target) -> Result<(Vec<u8>, Vec<f64>)> {
+    let d4 = squeeze(dims)?;
+    let n: usize = d4.iter().product();
+    if values.len() != n {
+        return Err(Error::InvalidInput(format!("{} values for dims {dims:?}", values.len())));
+    }
+    if let Some(v) = valid {
+        if v.len() != n {
+            return Err(Error::InvalidInput(format!("mask of {} for dims {dims:?}", v.len())));
+        }
+    }
+    let bound = match target {
+        Target::MaxAbs(e) | Target::Rmse(e) => e,
+    };
+    if !bound.is_finite() || bound < 0.0 {
+        return Err(Error::InvalidInput(format!("error target {bound} must be finite and ≥ 0")));
+    }
+    let is_valid = |i: usize| valid.is_none_or(|v| v[i]);
+    let mut nvalid = 0usize;
+    let mut first: Option<f64> = None;
+    let mut constant = true;
+    for (i, &x) in values.iter().enumerate() {
+        if !is_valid(i) {
+            continue;
+        }
+        if !x.is_finite() {
+            return Err(Error::InvalidInput(format!("non-finite value {x} at {i}")));
+        }
+        nvalid += 1;
+        match first {
+            None => first = Some(x),
+            Some(f) => constant &= f.to_bits() == x.to_bits(),
+        }
+    }
+    if n == 0 {
+        return Ok((vec![MODE_CONST, 0, 0, 0, 0, 0, 0, 0, 0], Vec::new()));
+    }
+    if constant {
+        let c = first.unwrap_or(0.0);
+        let mut out = vec![MODE_CONST];
+        out.extend_from_slice(&c.to_le_bytes());
+        return Ok((out, vec![c; n]));
+    }
+    let filled = fill(values, valid, d4);
+    if bound == 0.0 {
+        return Ok(raw(&filled));
+    }
+    let enc = Encoder::new(&filled, values, valid, nvalid, d4);
+    let best = match target {
+        Target::Rmse(r) => enc.rmse(r),
+        Target::MaxAbs(e) => enc.max_abs(e),
+    };
+    match best {
+        Some((bytes, recon)) if bytes.len() < 8 * n + 1 => Ok((bytes, recon)),
+        _ => Ok(raw(&filled)),
+    }
+}
+
+/// Decodes what [`encode`] produced for the same dims.
+pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
+    let d4 = squeeze(dims)?;
+    let n: usize = d4.iter().product();
+    let (&mode, body) = bytes.split_first().ok_or_else(|| Error::Truncated("empty wavelet stream".into()))?;
+    match mode {
+        MODE_RAW => {
+            if body.len() != 8 * n {
+                return Err(short_or_corrupt(body.len(), 8 * n, "raw wavelet block"));
+            }
+            Ok(body.chunks_exact(8).map(read_f64).collect())
+        }
+        MODE_CONST => {
+            if body.len() != 8 {
+                return Err(short_or_corrupt(body.len(), 8, "constant wavelet block"));
+            }
+            Ok(vec![read_f64(body); n])
+        }
+        MODE_WAVELET => decode_wavelet(body, d4),
+        m => Err(Error::Corrupt(format!("unknown wavelet mode {m}"))),
+    }
+}
+
+fn short_or_corrupt(have: usize, want: usize, what: &str) -> Error {
+    if have < want {
+        Error::Truncated(format!("{what}: {have} of {want} bytes"))
+    } else {
+        Error::Corrupt(format!("{what}: {have} bytes, expected {want}"))
+    }
+}
+
+fn read_f64(b: &[u8]) -> f64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    f64::from_le_bytes(a)
+}
+
+/// Drops axes of length 1 and pads to four axes with leading 1s.
+fn squeeze(dims: &[usize]) -> Result<[usize; 4]> {
+    if dims.is_empty() || dims.len() > 4 {
+        return Err(Error::InvalidInput(format!("wavelet coder takes 1 to 4 axes, got {dims:?}")));
+    }
+    let kept: Vec<usize> = dims.iter().copied().filter(|&d| d != 1).collect();
+    let mut d4 = [1usize; 4];
+    d4[4 - kept.len()..].copy_from_slice(&kept);
+    d4.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(|| Error::InvalidInput("block too large".into()))?;
+    Ok(d4)
+}
+
+fn raw(filled: &[f64]) -> (Vec<u8>, Vec<f64>) {
+    let mut out = Vec::with_capacity(1 + 8 * filled.len());
+    out.push(MODE_RAW);
+    for v in filled {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    (out, filled.to_vec())
+}
+
+/// Fills missing elements: linear interpolation between the nearest valid
+/// neighbours along the last axis, then along the other axes for lines that
+/// had none, then the mean.
+fn fill(values: &[f64], valid: Option<&[bool]>, d: [usize; 4]) -> Vec<f64> {
+    let Some(valid) = valid else { return values.to_vec() };
+    let mut x: Vec<f64> = values.iter().zip(valid).map(|(&v, &ok)| if ok { v } else { 0.0 }).collect();
+    let mut known: Vec<bool> = valid.to_vec();
+    if known.iter().all(|&k| k) {
+        return x;
+    }
+    let (mut sum, mut cnt) = (0.0, 0usize);
+    for (v, &k) in x.iter().zip(&known) {
+        if k {
+            sum += v;
+            cnt += 1;
+        }
+    }
+    let mean = if cnt > 0 { sum / cnt as f64 } else { 0.0 };
+    let mut idx = Vec::new();
+    for axis in (0..4).rev() {
+        let len = d[axis];
+        if len < 2 {
+            continue;
+        }
+        let inner: usize = d[axis + 1..].iter().product();
+        let outer: usize = d[..axis].iter().product();
+        for o in 0..outer {
+            for c in 0..inner {
+                let base = o * len * inner + c;
+                idx.clear();
+                idx.extend((0..len).filter(|&i| known[base + i * inner]));
+                if idx.is_empty() || idx.len() == len {
+                    continue;
+                }
+                let mut prev: Option<usize> = None;
+                let mut next_k = 0;
+                for i in 0..len {
+                    let p = base + i * inner;
+                    if known[p] {
+                        prev = Some(i);
+                        next_k += 1;
+                        continue;
+                    }
+                    let next = idx.get(next_k).copied();
+                    x[p] = match (prev, next) {
+                        (Some(a), Some(b)) => {
+                            let (va, vb) = (x[base + a * inner], x[base + b * inner]);
+                            va + (vb - va) * ((i - a) as f64 / (b - a) as f64)
+                        }
+                        (Some(a), None) => x[base + a * inner],
+                        (None, Some(b)) => x[base + b * inner],
+                        (None, None) => mean,
+                    };
+                }
+                for i in 0..len {
+                    known[base + i * inner] = true;
+                }
+            }
+        }
+    }
+    for (v, k) in x.iter_mut().zip(&known) {
+        if !k {
+            *v = mean;
+        }
+    }
+    x
+}
+
+/// Everything the rate search needs, computed once.
+struct Encoder<'a> {
+    values: &'a [f64],
+    valid: Option<&'a [bool]>,
+    nvalid: usize,
+    plan: Plan,
+    layout: Layout,
+    mean: f64,
+    /// Coefficients in band order.
+    coef: Vec<f64>,
+    max_coef: f64,
+}
+
+/// One quantisation: step, offset code, indices.
+struct Quant {
+    step: f64,
+    offset_code: i8,
+    q: Vec<i32>,
+}
+
+impl<'a> Encoder<'a> {
+    fn new(filled: &[f64], values: &'a [f64], valid: Option<&'a [bool]>, nvalid: usize, d4: [usize; 4]) -> Self {
+        let plan = Plan::new(d4);
+        let layout = Layout::new(&plan);
+        let mean = filled.iter().sum::<f64>() / filled.len() as f64;
+        let mut data: Vec<f64> = filled.iter().map(|v| v - mean).collect();
+        transform::forward(&mut data, &plan);
+        let coef = layout.gather(&data);
+        let max_coef = coef.iter().fold(0.0f64, |m, c| m.max(c.abs()));
+        Self { values, valid, nvalid, plan, layout, mean, coef, max_coef }
+    }
+
+    fn min_step(&self) -> f64 {
+        (self.max_coef / (MAX_INDEX / 2) as f64).max(f64::MIN_POSITIVE)
+    }
+
+    fn quantise(&self, step: f64) -> Quant {
+        let ll = self.layout.bands[0].len;
+        let inv = 1.0 / step;
+        let dz: f64 = std::env::var("WL_DZ").ok().and_then(|v| v.parse().ok()).unwrap_or(DEAD_ZONE);
+        let rp: f64 = std::env::var("WL_RP").ok().and_then(|v| v.parse().ok()).unwrap_or(RECON_POINT);
+        let offset_code = ((rp - (1.0 - dz)) * 128.0).round() as i8;
+        let q = self
+            .coef
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let a = c.abs() * inv;
+                let m = if i < ll { (a + 0.5).floor() } else { (a + (1.0 - dz)).floor() };
+                let m = m.min(MAX_INDEX as f64) as i32;
+                if c < 0.0 {
+                    -m
+                } else {
+                    m
+                }
+            })
+            .collect();
+        Quant { step, offset_code, q }
+    }
+
+    fn reconstruct(&self, qz: &Quant) -> Vec<f64> {
+        reconstruct(&self.layout, &self.plan, self.mean, qz.step, qz.offset_code, &qz.q)
+    }
+
+    fn rmse_of(&self, recon: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for (i, (&x, &r)) in self.values.iter().zip(recon).enumerate() {
+            if self.valid.is_none_or(|v| v[i]) {
+                s += (x - r) * (x - r);
+            }
+        }
+        (s / self.nvalid.max(1) as f64).sqrt()
+    }
+
+    /// Largest Δ whose reconstruction meets the RMSE target.
+    fn rmse(&self, r: f64) -> Option<(Vec<u8>, Vec<f64>)> {
+        let mut lo = self.min_step();
+        // Near-orthonormal transform: RMSE ≈ Δ / sqrt(12) at fine steps; start
+        // above that and walk down.
+        let mut step = (r * 3.0).max(lo);
+        let mut best: Option<(Quant, Vec<f64>)> = None;
+        let mut hi = f64::INFINITY;
+        for _ in 0..60 {
+            let qz = self.quantise(step);
+            let rec = self.reconstruct(&qz);
+            let e = self.rmse_of(&rec);
+            if e <= r {
+                lo = step;
+                best = Some((qz, rec));
+                if hi.is_infinite() {
+                    if step > 4.0 * self.max_coef {
+                        break;
+                    }
+                    step *= 1.6;
+                    continue;
+                }
+            } else {
+                hi = step;
+                if best.is_none() {
+                    if step <= self.min_step() {
+                        return None;
+                    }
+                    step = (step * 0.6).max(self.min_step());
+                    continue;
+                }
+            }
+            if hi / lo < 1.005 {
+                break;
+            }
+            step = (lo * hi).sqrt();
+        }
+        let (qz, rec) = best?;
+        Some((self.pack(&qz, &[]), rec))
+    }
+
+    /// Smallest output over a few Δ, each with outlier corrections.
+    fn max_abs(&self, e: f64) -> Option<(Vec<u8>, Vec<f64>)> {
+        let mut best: Option<(Vec<u8>, Vec<f64>)> = None;
+        let mut prev_len = usize::MAX;
+        for mult in [1.2, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0] {
+            let step = (mult * e).max(self.min_step());
+            let qz = self.quantise(step);
+            let mut rec = self.reconstruct(&qz);
+            let outliers = find_outliers(self.values, self.valid, &mut rec, e)?;
+            let bytes = self.pack(&qz, &outliers);
+            let len = bytes.len();
+            if best.as_ref().is_none_or(|b| len < b.0.len()) {
+                best = Some((bytes, rec));
+            }
+            if len > prev_len {
+                break;
+            }
+            prev_len = len;
+        }
+        best
+    }
+
+    fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
+        let (shared, own) = coding::encode_all(&self.layout, &qz.q);
+        if std::env::var("WAVELET_DEBUG").is_ok() {
+            let mut per_level = std::collections::BTreeMap::new();
+            for b in &self.layout.bands {
+                let e = per_level.entry(b.level).or_insert((0usize, 0usize, 0u64));
+                e.0 += b.len;
+                e.1 += qz.q[b.offset..b.offset + b.len].iter().filter(|&&v| v != 0).count();
+                e.2 += qz.q[b.offset..b.offset + b.len].iter().map(|v| v.unsigned_abs() as u64).sum::<u64>();
+            }
+            eprintln!("step {:.3e} shared {} own {:?} outl {} levels(len,nz,sum|q|) {:?}", qz.step, shared.len(), own.iter().map(|s| s.len()).collect::<Vec<_>>(), outliers.len(), per_level);
+        }
+        let mut out = vec![MODE_WAVELET];
+        out.extend_from_slice(&self.mean.to_le_bytes());
+        out.extend_from_slice(&qz.step.to_le_bytes());
+        out.push(qz.offset_code as u8);
+        put_varint(&mut out, shared.len() as u64);
+        for s in &own {
+            put_varint(&mut out, s.len() as u64);
+        }
+        put_varint(&mut out, outliers.len() as u64);
+        out.extend_from_slice(&shared);
+        for s in &own {
+            out.extend_from_slice(s);
+        }
+        out.extend_from_slice(outliers);
+        out
+    }
+}
+
+/// Dequantises, scatters and inverse-transforms: the one reconstruction path.
+fn reconstruct(layout: &Layout, plan: &Plan, mean: f64, step: f64, offset_code: i8, q: &[i32]) -> Vec<f64> {
+    let off = offset_code as f64 / 128.0;
+    let mut data = vec![0.0; layout.total];
+    layout.scatter(q, &mut data, |band, v| {
+        if v == 0 {
+            0.0
+        } else {
+            let m = v.unsigned_abs() as f64 + if band == 0 { 0.0 } else { off };
+            let r = m * step;
+            if v < 0 {
+                -r
+            } else {
+                r
+            }
+        }
+    });
+    transform::inverse(&mut data, plan);
+    for v in &mut data {
+        *v += mean;
+    }
+    data
+}
+
+/// Corrects every valid element off by more than `e`, in place, and returns
+/// the outlier stream. Corrections are `k · s` with `s` just under `2e`;
+/// where rounding would still miss, the exact value is stored.
+fn find_outliers(values: &[f64], valid: Option<&[bool]>, rec: &mut [f64], e: f64) -> Option<Vec<u8>> {
+    let s = outlier_step(e);
+    let mut enc = RangeEncoder::new();
+    let mut m = OutlierModels::new();
+    let mut last = 0usize;
+    let mut count = 0u64;
+    for (i, &x) in values.iter().enumerate() {
+        if !valid.is_none_or(|v| v[i]) || (x - rec[i]).abs() <= e {
+            continue;
+        }
+        let k = ((x - rec[i]) / s).round();
+        let mut kk = if k.abs() < (1u64 << 30) as f64 { k as i64 } else { 0 };
+        if kk != 0 && (x - apply(rec[i], kk, s)).abs() > e {
+            kk = 0;
+        }
+        m.code(&mut enc, i - last, kk, x.to_bits());
+        rec[i] = if kk == 0 { x } else { apply(rec[i], kk, s) };
+        last = i + 1;
+        count += 1;
+    }
+    if count == 0 {
+        return Some(Vec::new());
+    }
+    // End marker: a gap to one past the end.
+    m.code(&mut enc, values.len() + 1 - last, 1, 0);
+    let mut out = s.to_le_bytes().to_vec();
+    out.extend_from_slice(&enc.finish());
+    Some(out)
+}
+
+fn outlier_step(e: f64) -> f64 {
+    2.0 * e * (1.0 - 1.0 / (1u64 << 24) as f64)
+}
+
+#[inline]
+fn apply(r: f64, k: i64, s: f64) -> f64 {
+    r + k as f64 * s
+}
+
+struct OutlierModels {
+    gap: UintModel,
+    zero: BitModel,
+    sign: BitModel,
+    mag: UintModel,
+}
+
+impl OutlierModels {
+    fn new() -> Self {
+        Self { gap: UintModel::new(), zero: BitModel::new(), sign: BitModel::new(), mag: UintModel::new() }
+    }
+
+    /// Codes (gap, k, exact bits); decoding returns them.
+    fn code<C: Coder + Direct>(&mut self, c: &mut C, gap: usize, k: i64, bits: u64) -> (usize, i64, u64) {
+        let gap = gap.min(u32::MAX as usize) as u32;
+        let g = c.uint(&mut self.gap, gap) as usize;
+        let exact = c.bit(&mut self.zero, k == 0);
+        if exact {
+            let hi = c.direct((bits >> 32) as u32);
+            let lo = c.direct(bits as u32);
+            return (g, 0, (hi as u64) << 32 | lo as u64);
+        }
+        let neg = c.bit(&mut self.sign, k < 0);
+        let mag = c.uint(&mut self.mag, (k.unsigned_abs().saturating_sub(1)).min(u32::MAX as u64) as u32) as i64 + 1;
+        (g, if neg { -mag } else { mag }, 0)
+    }
+}
+
+/// 32 raw bits, for exact values.
+trait Direct {
+    fn direct(&mut self, v: u32) -> u32;
+}
+
+impl Direct for RangeEncoder {
+    fn direct(&mut self, v: u32) -> u32 {
+        self.encode_direct(v, 32);
+        v
+    }
+}
+
+impl Direct for RangeDecoder<'_> {
+    fn direct(&mut self, _: u32) -> u32 {
+        self.decode_direct(32)
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8], pos: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*pos).ok_or_else(|| Error::Truncated("wavelet stream header".into()))?;
+        *pos += 1;
+        v |= ((byte & 0x7f) as u64) << shift;
+        if byte & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(Error::Corrupt("wavelet stream length overflows".into()))
+}
+
+fn decode_wavelet(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+    if body.len() < 17 {
+        return Err(Error::Truncated("wavelet header".into()));
+    }
+    let mean = read_f64(&body[0..8]);
+    let step = read_f64(&body[8..16]);
+    let offset_code = body[16] as i8;
+    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
+        return Err(Error::Corrupt(format!("wavelet header: mean {mean}, step {step}")));
+    }
+    let plan = Plan::new(d4);
+    let layout = Layout::new(&plan);
+    let nown = coding::own_count(&layout);
+    let mut pos = 17;
+    let mut lens = Vec::with_capacity(nown + 2);
+    for _ in 0..nown + 2 {
+        lens.push(get_varint(body, &mut pos)?);
+    }
+    let total = lens.iter().try_fold(0u64, |a, &l| a.checked_add(l)).ok_or_else(|| Error::Corrupt("stream lengths".into()))?;
+    let have = (body.len() - pos) as u64;
+    if have < total {
+        return Err(Error::Truncated(format!("wavelet streams: {have} of {total} bytes")));
+    }
+    if have > total {
+        return Err(Error::Corrupt(format!("wavelet streams: {have} bytes, expected {total}")));
+    }
+    let mut streams = Vec::with_capacity(lens.len());
+    for &l in &lens {
+        streams.push(&body[pos..pos + l as usize]);
+        pos += l as usize;
+    }
+    let q = coding::decode_all(&layout, streams[0], &streams[1..=nown])
+        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
+    let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
+    let out = streams[nown + 1];
+    if !out.is_empty() {
+        apply_outliers(out, &mut rec)?;
+    }
+    Ok(rec)
+}
+
+/// Applies the outlier stream: the step (f64), then the range-coded list.
+fn apply_outliers(out: &[u8], rec: &mut [f64]) -> Result<()> {
+    if out.len() < 8 {
+        return Err(Error::Truncated("outlier stream".into()));
+    }
+    let s = read_f64(&out[..8]);
+    if !s.is_finite() || s <= 0.0 {
+        return Err(Error::Corrupt(format!("outlier step {s}")));
+    }
+    let n = rec.len();
+    let mut dec = RangeDecoder::new(&out[8..]);
+    let mut m = OutlierModels::new();
+    let mut pos = 0usize;
+    loop {
+        let (gap, k, bits) = m.code(&mut dec, 0, 0, 0);
+        if dec.overrun() {
+            return Err(Error::Truncated("outlier stream ends early".into()));
+        }
+        pos = pos.saturating_add(gap);
+        if pos == n + 1 {
+            return Ok(());
+        }
+        if pos >= n {
+            return Err(Error::Corrupt("outlier position past the end".into()));
+        }
+        rec[pos] = if k == 0 { f64::from_bits(bits) } else { apply(rec[pos], k, s) };
+        pos += 1;
+    }
+}
