@@ -204,8 +204,9 @@ impl Source {
             .filter(|v| {
                 v.dims.len() >= 2
                     && !matches!(v.dtype, None | Some(DType::Char))
-                    && !self.dims.iter().any(|d| d.name == v.name)
                     && !refs.contains(&v.name.as_str())
+                    // 2-D latitude/longitude of a curvilinear grid
+                    && !matches!(cf::axis_kind(&v.name, Some(&v.attrs)), AxisKind::Lat | AxisKind::Lon)
             })
             .map(|v| v.name.clone())
             .collect()
