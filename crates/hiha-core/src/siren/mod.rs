@@ -43,7 +43,10 @@ mod tests;
 
 pub use codec::WeightCodec;
 pub use rng::SplitMix64;
-pub use train::{loss_and_grad, train, CpuBackend, Loss, TrainBackend, TrainConfig, TrainReport};
+pub use train::{
+    flops_per_point_step, loss_and_grad, train, CpuBackend, Loss, TrainBackend, TrainConfig,
+    TrainReport,
+};
 
 use crate::error::{Error, Result};
 
