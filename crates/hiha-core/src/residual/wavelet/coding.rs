@@ -68,6 +68,7 @@ impl Layout {
         for k in (0..k_max).rev() {
             let t = plan.axes[k];
             let (rk, rk1) = (plan.region[k], plan.region[k + 1]);
+            #[allow(clippy::needless_range_loop)]
             for m in 1..16usize {
                 if (0..4).any(|a| m >> a & 1 == 1 && !t[a]) {
                     continue;
@@ -87,16 +88,27 @@ impl Layout {
                 let mut pshift = [0; 4];
                 if k + 1 < k_max {
                     parent = index[k + 1][m];
-                    for a in 0..4 {
-                        pshift[a] = plan.axes[k + 1][a] as u32;
-                    }
+                    pshift = plan.axes[k + 1].map(|t| t as u32);
                 }
                 index[k][m] = Some(bands.len());
-                bands.push(Band { start, dims, level: k, parent, pshift, offset, len, own: len >= OWN_STREAM });
+                bands.push(Band {
+                    start,
+                    dims,
+                    level: k,
+                    parent,
+                    pshift,
+                    offset,
+                    len,
+                    own: len >= OWN_STREAM,
+                });
                 offset += len;
             }
         }
-        Self { bands, dims: plan.dims, total: offset }
+        Self {
+            bands,
+            dims: plan.dims,
+            total: offset,
+        }
     }
 
     /// Copies the coefficients of the Mallat-layout array into band order.
@@ -104,7 +116,9 @@ impl Layout {
         let mut out = vec![0.0; self.total];
         for b in &self.bands {
             let dst = &mut out[b.offset..b.offset + b.len];
-            for_rows(b, self.dims, |src, o| dst[o..o + b.dims[3]].copy_from_slice(&data[src..src + b.dims[3]]));
+            for_rows(b, self.dims, |src, o| {
+                dst[o..o + b.dims[3]].copy_from_slice(&data[src..src + b.dims[3]])
+            });
         }
         out
     }
@@ -114,7 +128,10 @@ impl Layout {
         for (bi, b) in self.bands.iter().enumerate() {
             let src = &flat[b.offset..b.offset + b.len];
             for_rows(b, self.dims, |dst, o| {
-                for (d, &q) in data[dst..dst + b.dims[3]].iter_mut().zip(&src[o..o + b.dims[3]]) {
+                for (d, &q) in data[dst..dst + b.dims[3]]
+                    .iter_mut()
+                    .zip(&src[o..o + b.dims[3]])
+                {
                     *d = f(bi, q);
                 }
             });
@@ -130,7 +147,10 @@ fn for_rows(b: &Band, dims: [usize; 4], mut f: impl FnMut(usize, usize)) {
     for i0 in 0..b.dims[0] {
         for i1 in 0..b.dims[1] {
             for i2 in 0..b.dims[2] {
-                let p = (b.start[0] + i0) * s0 + (b.start[1] + i1) * s1 + (b.start[2] + i2) * s2 + b.start[3];
+                let p = (b.start[0] + i0) * s0
+                    + (b.start[1] + i1) * s1
+                    + (b.start[2] + i2) * s2
+                    + b.start[3];
                 f(p, o);
                 o += b.dims[3];
             }
@@ -224,13 +244,22 @@ fn sgn(q: i32) -> usize {
 
 /// Codes a detail band. `q` is the band's indices (input for the encoder,
 /// output for the decoder), `parent` the parent band's indices.
-pub(crate) fn code_band<C: Coder>(c: &mut C, m: &mut Models, b: &Band, pb: Option<&Band>, q: &mut [i32], parent: &[i32]) {
+pub(crate) fn code_band<C: Coder>(
+    c: &mut C,
+    m: &mut Models,
+    b: &Band,
+    pb: Option<&Band>,
+    q: &mut [i32],
+    parent: &[i32],
+) {
     let d = b.dims;
     let lc = b.level.min(2);
     let (s0, s1, s2) = (d[1] * d[2] * d[3], d[2] * d[3], d[3]);
     // Parent column per column of the band.
     let pcol: Vec<usize> = match pb {
-        Some(p) => (0..d[3]).map(|i| (i >> b.pshift[3]).min(p.dims[3] - 1)).collect(),
+        Some(p) => (0..d[3])
+            .map(|i| (i >> b.pshift[3]).min(p.dims[3] - 1))
+            .collect(),
         None => Vec::new(),
     };
     let mut row = 0usize;
@@ -257,7 +286,11 @@ pub(crate) fn code_band<C: Coder>(c: &mut C, m: &mut Models, b: &Band, pb: Optio
                         Some(r) => (
                             r[i3].unsigned_abs(),
                             if i3 > 0 { r[i3 - 1].unsigned_abs() } else { 0 },
-                            if i3 + 1 < s2 { r[i3 + 1].unsigned_abs() } else { 0 },
+                            if i3 + 1 < s2 {
+                                r[i3 + 1].unsigned_abs()
+                            } else {
+                                0
+                            },
                         ),
                         None => (0, 0, 0),
                     };
@@ -267,7 +300,8 @@ pub(crate) fn code_band<C: Coder>(c: &mut C, m: &mut Models, b: &Band, pb: Optio
                         Some(r) => r[pcol[i3]].unsigned_abs(),
                         None => 0,
                     };
-                    let near = 2 * (l.min(3) + u.min(3)) + ul.min(2) + ur.min(2) + a1.min(2) + a0.min(2);
+                    let near =
+                        2 * (l.min(3) + u.min(3)) + ul.min(2) + ur.min(2) + a1.min(2) + a0.min(2);
                     let pb_ = (p.min(2)) as usize;
                     let zctx = (lc * 3 + pb_) * ZBUCKETS + zbucket(near);
                     let v = cur[i3];
@@ -337,7 +371,8 @@ pub(crate) fn code_ll<C: Coder>(c: &mut C, m: &mut Models, b: &Band, q: &mut [i3
         let res = if nz {
             let neg = c.bit(&mut m.ll_sign, v < 0);
             let mb = log_bucket(prev_res, MAGBUCKETS);
-            let mag = c.uint(&mut m.ll_mag[mb], (v.unsigned_abs().wrapping_sub(1)) as u32) as i64 + 1;
+            let mag =
+                c.uint(&mut m.ll_mag[mb], (v.unsigned_abs().wrapping_sub(1)) as u32) as i64 + 1;
             if neg {
                 -mag
             } else {
@@ -399,7 +434,10 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
     let mut ok = true;
     while bi < layout.bands.len() {
         let level = layout.bands[bi].level;
-        let end = layout.bands[bi..].iter().position(|b| b.level != level).map_or(layout.bands.len(), |e| bi + e);
+        let end = layout.bands[bi..]
+            .iter()
+            .position(|b| b.level != level)
+            .map_or(layout.bands.len(), |e| bi + e);
         let lo = layout.bands[bi].offset;
         let (coarser, this) = q.split_at_mut(lo);
         let coarser: &[i32] = coarser;
@@ -410,7 +448,14 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
             }
             let pb = b.parent.map(|p| &layout.bands[p]);
             let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
-            code_band(&mut dec, &mut models, b, pb, &mut this[b.offset - lo..b.offset - lo + b.len], parent);
+            code_band(
+                &mut dec,
+                &mut models,
+                b,
+                pb,
+                &mut this[b.offset - lo..b.offset - lo + b.len],
+                parent,
+            );
         }
         // Own bands of this level, in parallel.
         let mut jobs: Vec<(&Band, &[u8], &mut [i32])> = Vec::new();

@@ -42,24 +42,37 @@ const RECON_POINT: f64 = 0.42;
 
 /// Encodes `values` (row-major, dims `dims`) to meet `target` on the valid
 /// elements. Returns the bytes and the exact reconstruction [`decode`] gives.
-pub fn encode(values: &[f64], valid: Option<&[bool]>, dims: &[usize], target: Target) -> Result<(Vec<u8>, Vec<f64>)> {
+pub fn encode(
+    values: &[f64],
+    valid: Option<&[bool]>,
+    dims: &[usize],
+    target: Target,
+) -> Result<(Vec<u8>, Vec<f64>)> {
     let d4 = squeeze(dims)?;
     let n: usize = d4.iter().product();
     if values.len() != n {
-        return Err(Error::InvalidInput(format!("{} values for dims {dims:?}", values.len())));
+        return Err(Error::InvalidInput(format!(
+            "{} values for dims {dims:?}",
+            values.len()
+        )));
     }
     if let Some(v) = valid {
         if v.len() != n {
-            return Err(Error::InvalidInput(format!("mask of {} for dims {dims:?}", v.len())));
+            return Err(Error::InvalidInput(format!(
+                "mask of {} for dims {dims:?}",
+                v.len()
+            )));
         }
     }
     let bound = match target {
         Target::MaxAbs(e) | Target::Rmse(e) => e,
     };
     if !bound.is_finite() || bound < 0.0 {
-        return Err(Error::InvalidInput(format!("error target {bound} must be finite and ≥ 0")));
+        return Err(Error::InvalidInput(format!(
+            "error target {bound} must be finite and ≥ 0"
+        )));
     }
-    let is_valid = |i: usize| valid.is_none_or(|v| v[i]);
+    let is_valid = |i: usize| valid.map_or(true, |v| v[i]);
     let mut nvalid = 0usize;
     let mut first: Option<f64> = None;
     let mut constant = true;
@@ -89,10 +102,16 @@ pub fn encode(values: &[f64], valid: Option<&[bool]>, dims: &[usize], target: Ta
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
-    let enc = Encoder::new(&filled, values, valid, nvalid, d4);
-    let best = match target {
-        Target::Rmse(r) => enc.rmse(r),
-        Target::MaxAbs(e) => enc.max_abs(e),
+    let fold = choose_fold(&filled, d4);
+    let best = if fold > 1 {
+        let f = permute(&filled, d4, fold, false);
+        let v = permute(values, d4, fold, false);
+        let m = valid.map(|m| permute(m, d4, fold, false));
+        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold);
+        enc.run(target)
+            .map(|(b, r)| (b, permute(&r, d4, fold, true)))
+    } else {
+        Encoder::new(&filled, values, valid, nvalid, d4, 1).run(target)
     };
     match best {
         Some((bytes, recon)) if bytes.len() < 8 * n + 1 => Ok((bytes, recon)),
@@ -100,11 +119,72 @@ pub fn encode(values: &[f64], valid: Option<&[bool]>, dims: &[usize], target: Ta
     }
 }
 
+/// Most folds tried along the first axis.
+const MAX_FOLD: usize = 16;
+
+/// The first axis often merges two (ensemble member × time): samples `p`
+/// apart are then more alike than neighbours. Returns the period `p` whose
+/// mean absolute difference is clearly the smallest (1: keep the order).
+fn choose_fold(x: &[f64], d: [usize; 4]) -> usize {
+    let Some(a) = d.iter().position(|&v| v > 1) else {
+        return 1;
+    };
+    let len = d[a];
+    let inner: usize = d[a + 1..].iter().product();
+    if a == 3 || len < 4 {
+        return 1;
+    }
+    let diff = |p: usize| -> f64 {
+        let mut s = 0.0;
+        for j in 0..len - p {
+            let (u, v) = (
+                &x[j * inner..(j + 1) * inner],
+                &x[(j + p) * inner..(j + p + 1) * inner],
+            );
+            s += u.iter().zip(v).map(|(a, b)| (a - b).abs()).sum::<f64>();
+        }
+        s / ((len - p) * inner) as f64
+    };
+    let base = diff(1);
+    let mut best = (1usize, base * 0.7);
+    for p in 2..=MAX_FOLD.min(len / 2) {
+        if len % p == 0 {
+            // A multiple of the true period scores about the same: only
+            // take a longer period when it is clearly better.
+            let c = diff(p);
+            if c < best.1 * if best.0 > 1 { 0.8 } else { 1.0 } {
+                best = (p, c);
+            }
+        }
+    }
+    best.0
+}
+
+/// Reorders the first non-trivial axis so that samples `p` apart become
+/// neighbours (`inverse` undoes it).
+fn permute<T: Copy>(x: &[T], d: [usize; 4], p: usize, inverse: bool) -> Vec<T> {
+    let a = d.iter().position(|&v| v > 1).unwrap_or(0);
+    let len = d[a];
+    let inner: usize = d[a + 1..].iter().product();
+    let rows = len / p;
+    let mut out = x.to_vec();
+    for j in 0..rows {
+        for r in 0..p {
+            let (old, new) = (j * p + r, r * rows + j);
+            let (src, dst) = if inverse { (new, old) } else { (old, new) };
+            out[dst * inner..(dst + 1) * inner].copy_from_slice(&x[src * inner..(src + 1) * inner]);
+        }
+    }
+    out
+}
+
 /// Decodes what [`encode`] produced for the same dims.
 pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
     let d4 = squeeze(dims)?;
     let n: usize = d4.iter().product();
-    let (&mode, body) = bytes.split_first().ok_or_else(|| Error::Truncated("empty wavelet stream".into()))?;
+    let (&mode, body) = bytes
+        .split_first()
+        .ok_or_else(|| Error::Truncated("empty wavelet stream".into()))?;
     match mode {
         MODE_RAW => {
             if body.len() != 8 * n {
@@ -140,12 +220,16 @@ fn read_f64(b: &[u8]) -> f64 {
 /// Drops axes of length 1 and pads to four axes with leading 1s.
 fn squeeze(dims: &[usize]) -> Result<[usize; 4]> {
     if dims.is_empty() || dims.len() > 4 {
-        return Err(Error::InvalidInput(format!("wavelet coder takes 1 to 4 axes, got {dims:?}")));
+        return Err(Error::InvalidInput(format!(
+            "wavelet coder takes 1 to 4 axes, got {dims:?}"
+        )));
     }
     let kept: Vec<usize> = dims.iter().copied().filter(|&d| d != 1).collect();
     let mut d4 = [1usize; 4];
     d4[4 - kept.len()..].copy_from_slice(&kept);
-    d4.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(|| Error::InvalidInput("block too large".into()))?;
+    d4.iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or_else(|| Error::InvalidInput("block too large".into()))?;
     Ok(d4)
 }
 
@@ -162,8 +246,14 @@ fn raw(filled: &[f64]) -> (Vec<u8>, Vec<f64>) {
 /// neighbours along the last axis, then along the other axes for lines that
 /// had none, then the mean.
 fn fill(values: &[f64], valid: Option<&[bool]>, d: [usize; 4]) -> Vec<f64> {
-    let Some(valid) = valid else { return values.to_vec() };
-    let mut x: Vec<f64> = values.iter().zip(valid).map(|(&v, &ok)| if ok { v } else { 0.0 }).collect();
+    let Some(valid) = valid else {
+        return values.to_vec();
+    };
+    let mut x: Vec<f64> = values
+        .iter()
+        .zip(valid)
+        .map(|(&v, &ok)| if ok { v } else { 0.0 })
+        .collect();
     let mut known: Vec<bool> = valid.to_vec();
     if known.iter().all(|&k| k) {
         return x;
@@ -237,6 +327,8 @@ struct Encoder<'a> {
     /// Coefficients in band order.
     coef: Vec<f64>,
     max_coef: f64,
+    /// Fold of the first axis (1: none), see [`choose_fold`].
+    fold: usize,
 }
 
 /// One quantisation: step, offset code, indices.
@@ -247,7 +339,21 @@ struct Quant {
 }
 
 impl<'a> Encoder<'a> {
-    fn new(filled: &[f64], values: &'a [f64], valid: Option<&'a [bool]>, nvalid: usize, d4: [usize; 4]) -> Self {
+    fn run(&self, target: Target) -> Option<(Vec<u8>, Vec<f64>)> {
+        match target {
+            Target::Rmse(r) => self.rmse(r),
+            Target::MaxAbs(e) => self.max_abs(e),
+        }
+    }
+
+    fn new(
+        filled: &[f64],
+        values: &'a [f64],
+        valid: Option<&'a [bool]>,
+        nvalid: usize,
+        d4: [usize; 4],
+        fold: usize,
+    ) -> Self {
         let plan = Plan::new(d4);
         let layout = Layout::new(&plan);
         let mean = filled.iter().sum::<f64>() / filled.len() as f64;
@@ -255,7 +361,17 @@ impl<'a> Encoder<'a> {
         transform::forward(&mut data, &plan);
         let coef = layout.gather(&data);
         let max_coef = coef.iter().fold(0.0f64, |m, c| m.max(c.abs()));
-        Self { values, valid, nvalid, plan, layout, mean, coef, max_coef }
+        Self {
+            values,
+            valid,
+            nvalid,
+            plan,
+            layout,
+            mean,
+            coef,
+            max_coef,
+            fold,
+        }
     }
 
     fn min_step(&self) -> f64 {
@@ -265,8 +381,14 @@ impl<'a> Encoder<'a> {
     fn quantise(&self, step: f64) -> Quant {
         let ll = self.layout.bands[0].len;
         let inv = 1.0 / step;
-        let dz: f64 = std::env::var("WL_DZ").ok().and_then(|v| v.parse().ok()).unwrap_or(DEAD_ZONE);
-        let rp: f64 = std::env::var("WL_RP").ok().and_then(|v| v.parse().ok()).unwrap_or(RECON_POINT);
+        let dz: f64 = std::env::var("WL_DZ")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEAD_ZONE);
+        let rp: f64 = std::env::var("WL_RP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RECON_POINT);
         let offset_code = ((rp - (1.0 - dz)) * 128.0).round() as i8;
         let q = self
             .coef
@@ -274,7 +396,11 @@ impl<'a> Encoder<'a> {
             .enumerate()
             .map(|(i, &c)| {
                 let a = c.abs() * inv;
-                let m = if i < ll { (a + 0.5).floor() } else { (a + (1.0 - dz)).floor() };
+                let m = if i < ll {
+                    (a + 0.5).floor()
+                } else {
+                    (a + (1.0 - dz)).floor()
+                };
                 let m = m.min(MAX_INDEX as f64) as i32;
                 if c < 0.0 {
                     -m
@@ -283,17 +409,28 @@ impl<'a> Encoder<'a> {
                 }
             })
             .collect();
-        Quant { step, offset_code, q }
+        Quant {
+            step,
+            offset_code,
+            q,
+        }
     }
 
     fn reconstruct(&self, qz: &Quant) -> Vec<f64> {
-        reconstruct(&self.layout, &self.plan, self.mean, qz.step, qz.offset_code, &qz.q)
+        reconstruct(
+            &self.layout,
+            &self.plan,
+            self.mean,
+            qz.step,
+            qz.offset_code,
+            &qz.q,
+        )
     }
 
     fn rmse_of(&self, recon: &[f64]) -> f64 {
         let mut s = 0.0;
         for (i, (&x, &r)) in self.values.iter().zip(recon).enumerate() {
-            if self.valid.is_none_or(|v| v[i]) {
+            if self.valid.map_or(true, |v| v[i]) {
                 s += (x - r) * (x - r);
             }
         }
@@ -352,7 +489,7 @@ impl<'a> Encoder<'a> {
             let outliers = find_outliers(self.values, self.valid, &mut rec, e)?;
             let bytes = self.pack(&qz, &outliers);
             let len = bytes.len();
-            if best.as_ref().is_none_or(|b| len < b.0.len()) {
+            if best.as_ref().map_or(true, |b| len < b.0.len()) {
                 best = Some((bytes, rec));
             }
             if len > prev_len {
@@ -370,12 +507,25 @@ impl<'a> Encoder<'a> {
             for b in &self.layout.bands {
                 let e = per_level.entry(b.level).or_insert((0usize, 0usize, 0u64));
                 e.0 += b.len;
-                e.1 += qz.q[b.offset..b.offset + b.len].iter().filter(|&&v| v != 0).count();
-                e.2 += qz.q[b.offset..b.offset + b.len].iter().map(|v| v.unsigned_abs() as u64).sum::<u64>();
+                e.1 += qz.q[b.offset..b.offset + b.len]
+                    .iter()
+                    .filter(|&&v| v != 0)
+                    .count();
+                e.2 += qz.q[b.offset..b.offset + b.len]
+                    .iter()
+                    .map(|v| v.unsigned_abs() as u64)
+                    .sum::<u64>();
             }
-            eprintln!("step {:.3e} shared {} own {:?} outl {} levels(len,nz,sum|q|) {:?}", qz.step, shared.len(), own.iter().map(|s| s.len()).collect::<Vec<_>>(), outliers.len(), per_level);
+            eprintln!(
+                "step {:.3e} shared {} own {:?} outl {} levels(len,nz,sum|q|) {:?}",
+                qz.step,
+                shared.len(),
+                own.iter().map(|s| s.len()).collect::<Vec<_>>(),
+                outliers.len(),
+                per_level
+            );
         }
-        let mut out = vec![MODE_WAVELET];
+        let mut out = vec![MODE_WAVELET, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
         out.push(qz.offset_code as u8);
@@ -394,7 +544,14 @@ impl<'a> Encoder<'a> {
 }
 
 /// Dequantises, scatters and inverse-transforms: the one reconstruction path.
-fn reconstruct(layout: &Layout, plan: &Plan, mean: f64, step: f64, offset_code: i8, q: &[i32]) -> Vec<f64> {
+fn reconstruct(
+    layout: &Layout,
+    plan: &Plan,
+    mean: f64,
+    step: f64,
+    offset_code: i8,
+    q: &[i32],
+) -> Vec<f64> {
     let off = offset_code as f64 / 128.0;
     let mut data = vec![0.0; layout.total];
     layout.scatter(q, &mut data, |band, v| {
@@ -420,18 +577,27 @@ fn reconstruct(layout: &Layout, plan: &Plan, mean: f64, step: f64, offset_code: 
 /// Corrects every valid element off by more than `e`, in place, and returns
 /// the outlier stream. Corrections are `k · s` with `s` just under `2e`;
 /// where rounding would still miss, the exact value is stored.
-fn find_outliers(values: &[f64], valid: Option<&[bool]>, rec: &mut [f64], e: f64) -> Option<Vec<u8>> {
+fn find_outliers(
+    values: &[f64],
+    valid: Option<&[bool]>,
+    rec: &mut [f64],
+    e: f64,
+) -> Option<Vec<u8>> {
     let s = outlier_step(e);
     let mut enc = RangeEncoder::new();
     let mut m = OutlierModels::new();
     let mut last = 0usize;
     let mut count = 0u64;
     for (i, &x) in values.iter().enumerate() {
-        if !valid.is_none_or(|v| v[i]) || (x - rec[i]).abs() <= e {
+        if !valid.map_or(true, |v| v[i]) || (x - rec[i]).abs() <= e {
             continue;
         }
         let k = ((x - rec[i]) / s).round();
-        let mut kk = if k.abs() < (1u64 << 30) as f64 { k as i64 } else { 0 };
+        let mut kk = if k.abs() < (1u64 << 30) as f64 {
+            k as i64
+        } else {
+            0
+        };
         if kk != 0 && (x - apply(rec[i], kk, s)).abs() > e {
             kk = 0;
         }
@@ -468,11 +634,22 @@ struct OutlierModels {
 
 impl OutlierModels {
     fn new() -> Self {
-        Self { gap: UintModel::new(), zero: BitModel::new(), sign: BitModel::new(), mag: UintModel::new() }
+        Self {
+            gap: UintModel::new(),
+            zero: BitModel::new(),
+            sign: BitModel::new(),
+            mag: UintModel::new(),
+        }
     }
 
     /// Codes (gap, k, exact bits); decoding returns them.
-    fn code<C: Coder + Direct>(&mut self, c: &mut C, gap: usize, k: i64, bits: u64) -> (usize, i64, u64) {
+    fn code<C: Coder + Direct>(
+        &mut self,
+        c: &mut C,
+        gap: usize,
+        k: i64,
+        bits: u64,
+    ) -> (usize, i64, u64) {
         let gap = gap.min(u32::MAX as usize) as u32;
         let g = c.uint(&mut self.gap, gap) as usize;
         let exact = c.bit(&mut self.zero, k == 0);
@@ -482,7 +659,11 @@ impl OutlierModels {
             return (g, 0, (hi as u64) << 32 | lo as u64);
         }
         let neg = c.bit(&mut self.sign, k < 0);
-        let mag = c.uint(&mut self.mag, (k.unsigned_abs().saturating_sub(1)).min(u32::MAX as u64) as u32) as i64 + 1;
+        let mag = c.uint(
+            &mut self.mag,
+            (k.unsigned_abs().saturating_sub(1)).min(u32::MAX as u64) as u32,
+        ) as i64
+            + 1;
         (g, if neg { -mag } else { mag }, 0)
     }
 }
@@ -516,7 +697,9 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 fn get_varint(b: &[u8], pos: &mut usize) -> Result<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
-        let byte = *b.get(*pos).ok_or_else(|| Error::Truncated("wavelet stream header".into()))?;
+        let byte = *b
+            .get(*pos)
+            .ok_or_else(|| Error::Truncated("wavelet stream header".into()))?;
         *pos += 1;
         v |= ((byte & 0x7f) as u64) << shift;
         if byte & 0x80 == 0 {
@@ -527,6 +710,23 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Result<u64> {
 }
 
 fn decode_wavelet(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+    let (&fold, body) = body
+        .split_first()
+        .ok_or_else(|| Error::Truncated("wavelet header".into()))?;
+    let fold = fold as usize;
+    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
+    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
+        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
+    }
+    let rec = decode_folded(body, d4)?;
+    Ok(if fold > 1 {
+        permute(&rec, d4, fold, true)
+    } else {
+        rec
+    })
+}
+
+fn decode_folded(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
     if body.len() < 17 {
         return Err(Error::Truncated("wavelet header".into()));
     }
@@ -534,7 +734,9 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
     let step = read_f64(&body[8..16]);
     let offset_code = body[16] as i8;
     if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
-        return Err(Error::Corrupt(format!("wavelet header: mean {mean}, step {step}")));
+        return Err(Error::Corrupt(format!(
+            "wavelet header: mean {mean}, step {step}"
+        )));
     }
     let plan = Plan::new(d4);
     let layout = Layout::new(&plan);
@@ -544,13 +746,20 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
     for _ in 0..nown + 2 {
         lens.push(get_varint(body, &mut pos)?);
     }
-    let total = lens.iter().try_fold(0u64, |a, &l| a.checked_add(l)).ok_or_else(|| Error::Corrupt("stream lengths".into()))?;
+    let total = lens
+        .iter()
+        .try_fold(0u64, |a, &l| a.checked_add(l))
+        .ok_or_else(|| Error::Corrupt("stream lengths".into()))?;
     let have = (body.len() - pos) as u64;
     if have < total {
-        return Err(Error::Truncated(format!("wavelet streams: {have} of {total} bytes")));
+        return Err(Error::Truncated(format!(
+            "wavelet streams: {have} of {total} bytes"
+        )));
     }
     if have > total {
-        return Err(Error::Corrupt(format!("wavelet streams: {have} bytes, expected {total}")));
+        return Err(Error::Corrupt(format!(
+            "wavelet streams: {have} bytes, expected {total}"
+        )));
     }
     let mut streams = Vec::with_capacity(lens.len());
     for &l in &lens {
@@ -592,7 +801,220 @@ fn apply_outliers(out: &[u8], rec: &mut [f64]) -> Result<()> {
         if pos >= n {
             return Err(Error::Corrupt("outlier position past the end".into()));
         }
-        rec[pos] = if k == 0 { f64::from_bits(bits) } else { apply(rec[pos], k, s) };
+        rec[pos] = if k == 0 {
+            f64::from_bits(bits)
+        } else {
+            apply(rec[pos], k, s)
+        };
         pos += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(s: &mut u64) -> f64 {
+        *s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*s >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
+    }
+
+    /// Smooth waves plus noise, with NaN in masked places.
+    fn field(dims: &[usize], noise: f64, masked: bool, seed: u64) -> (Vec<f64>, Option<Vec<bool>>) {
+        let n: usize = dims.iter().product();
+        let mut s = seed;
+        let mut x = Vec::with_capacity(n);
+        let mut m = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut rest = i;
+            let mut phase = 0.0;
+            for (a, &d) in dims.iter().enumerate().rev() {
+                let c = (rest % d) as f64;
+                rest /= d;
+                phase += c * (0.07 + 0.05 * a as f64);
+            }
+            let v = 280.0 + 10.0 * phase.sin() + 3.0 * (0.3 * phase).cos() + noise * lcg(&mut s);
+            let ok = !masked || (i * 7919 % 97 > 12 && !(i % 300 > 40 && i % 300 < 70));
+            x.push(if ok { v } else { f64::NAN });
+            m.push(ok);
+        }
+        (x, masked.then_some(m))
+    }
+
+    fn check(x: &[f64], mask: Option<&[bool]>, dims: &[usize], t: Target) -> usize {
+        let (bytes, rec) = encode(x, mask, dims, t).expect("encode");
+        let dec = decode(&bytes, dims).expect("decode");
+        assert_eq!(dec.len(), x.len());
+        assert!(
+            rec.iter()
+                .zip(&dec)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "encode/decode differ"
+        );
+        let ok = |i: usize| mask.map_or(true, |m| m[i]);
+        let (mut s, mut k, mut mx) = (0.0, 0usize, 0.0f64);
+        for i in 0..x.len() {
+            if ok(i) {
+                let e = x[i] - dec[i];
+                s += e * e;
+                k += 1;
+                mx = mx.max(e.abs());
+            }
+        }
+        match t {
+            Target::Rmse(r) => assert!(
+                (s / k.max(1) as f64).sqrt() <= r,
+                "rmse {} > {r} on {dims:?}",
+                (s / k as f64).sqrt()
+            ),
+            Target::MaxAbs(e) => assert!(mx <= e, "max {mx} > {e} on {dims:?}"),
+        }
+        bytes.len()
+    }
+
+    #[test]
+    fn bounds_hold_and_reconstruction_matches_decode() {
+        let shapes: [&[usize]; 7] = [
+            &[5000],
+            &[37, 41],
+            &[1, 24, 1, 33],
+            &[12, 9, 17],
+            &[6, 5, 19, 22],
+            &[3, 1, 1, 1],
+            &[2, 2, 61, 30],
+        ];
+        for (si, dims) in shapes.iter().enumerate() {
+            for masked in [false, true] {
+                let (x, m) = field(dims, 0.5, masked, si as u64 + 1);
+                for t in [
+                    Target::Rmse(0.3),
+                    Target::Rmse(0.01),
+                    Target::MaxAbs(0.5),
+                    Target::MaxAbs(0.003),
+                ] {
+                    check(&x, m.as_deref(), dims, t);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn smooth_fields_compress_well() {
+        let dims = [16, 40, 60];
+        let (x, _) = field(&dims, 0.0, false, 3);
+        let n = check(&x, None, &dims, Target::Rmse(0.01));
+        assert!(n * 30 < x.len() * 4, "{n} bytes for {} values", x.len());
+        let n = check(&x, None, &dims, Target::MaxAbs(0.01));
+        assert!(n * 15 < x.len() * 4, "{n} bytes for {} values", x.len());
+    }
+
+    #[test]
+    fn ensemble_axis_is_folded() {
+        // 6 members × 4 times merged on axis 0: members nearly identical.
+        let (base, _) = field(&[4, 30, 40], 0.0, false, 4);
+        let mut s = 11u64;
+        let mut x = Vec::new();
+        for _ in 0..6 {
+            x.extend(base.iter().map(|v| v + 0.01 * lcg(&mut s)));
+        }
+        let d4 = squeeze(&[24, 30, 40]).expect("dims");
+        assert_eq!(choose_fold(&x, d4), 4);
+        check(&x, None, &[24, 30, 40], Target::Rmse(0.05));
+        check(&x, None, &[24, 30, 40], Target::MaxAbs(0.05));
+        let p = permute(&x, d4, 4, false);
+        assert!(permute(&p, d4, 4, true) == x);
+    }
+
+    #[test]
+    fn constant_zero_bound_and_empty_fields() {
+        let x = vec![3.25; 500];
+        for t in [Target::Rmse(0.0), Target::MaxAbs(1e-3)] {
+            let (b, r) = encode(&x, None, &[20, 25], t).expect("encode");
+            assert!(b.len() <= 9);
+            assert_eq!(decode(&b, &[20, 25]).expect("decode"), r);
+            assert!(r.iter().all(|&v| v == 3.25));
+        }
+        let (x, m) = field(&[10, 12], 1.0, true, 9);
+        let (b, r) = encode(&x, m.as_deref(), &[10, 12], Target::MaxAbs(0.0)).expect("encode");
+        let mm = m.as_deref().expect("mask");
+        assert!((0..x.len()).all(|i| !mm[i] || r[i] == x[i]));
+        assert_eq!(decode(&b, &[10, 12]).expect("decode"), r);
+        let none = vec![false; 30];
+        let nan = vec![f64::NAN; 30];
+        let (b, r) = encode(&nan, Some(&none), &[30], Target::Rmse(1.0)).expect("encode");
+        assert_eq!(decode(&b, &[30]).expect("decode"), r);
+        assert!(encode(&[1.0, f64::NAN], None, &[2], Target::Rmse(1.0)).is_err());
+        assert!(encode(&[1.0, 2.0], None, &[3], Target::Rmse(1.0)).is_err());
+        assert!(encode(&[1.0, 2.0], None, &[2], Target::Rmse(-1.0)).is_err());
+        assert!(encode(&[1.0, 2.0], None, &[2], Target::MaxAbs(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn truncated_and_corrupt_streams_fail_cleanly() {
+        let dims = [8, 30, 44];
+        let (x, _) = field(&dims, 0.5, false, 5);
+        for t in [Target::Rmse(0.05), Target::MaxAbs(0.02)] {
+            let (bytes, _) = encode(&x, None, &dims, t).expect("encode");
+            for cut in [
+                0,
+                1,
+                2,
+                10,
+                18,
+                bytes.len() / 3,
+                bytes.len() / 2,
+                bytes.len() - 1,
+            ] {
+                assert!(
+                    decode(&bytes[..cut], &dims).is_err(),
+                    "cut at {cut} of {}",
+                    bytes.len()
+                );
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(decode(&longer, &dims).is_err());
+            let mut s = 77u64;
+            for _ in 0..300 {
+                let mut b = bytes.clone();
+                let i = ((lcg(&mut s) + 0.5) * b.len() as f64) as usize % b.len();
+                b[i] ^= 1 << (((lcg(&mut s) + 0.5) * 8.0) as u32 % 8);
+                let _ = decode(&b, &dims);
+            }
+            assert!(decode(&bytes, &[8, 30, 45]).is_err() || decode(&bytes, &[8, 30, 45]).is_ok());
+        }
+        let garbage: Vec<u8> = (0..400u32).map(|i| (i * 131 % 251) as u8).collect();
+        for mode in 0..4u8 {
+            let mut g = garbage.clone();
+            g[0] = mode;
+            let _ = decode(&g, &dims);
+        }
+    }
+
+    #[test]
+    fn transform_layout_puts_energy_in_the_approximation() {
+        let dims = [1, 24, 33, 49];
+        let (x, _) = field(&dims, 0.0, false, 1);
+        let plan = Plan::new(dims);
+        let layout = Layout::new(&plan);
+        let mut y = x.clone();
+        transform::forward(&mut y, &plan);
+        let c = layout.gather(&y);
+        let ll = layout.bands[0].len;
+        let e_ll: f64 = c[..ll].iter().map(|v| v * v).sum();
+        let e_all: f64 = c.iter().map(|v| v * v).sum();
+        assert!(e_ll > 0.999 * e_all, "{e_ll} of {e_all}");
+        // Finest-level details of a smooth field are small.
+        let fine = layout.bands.iter().filter(|b| b.level == 0);
+        for b in fine {
+            let m = c[b.offset..b.offset + b.len]
+                .iter()
+                .map(|v| v.abs())
+                .sum::<f64>()
+                / b.len as f64;
+            assert!(m < 0.3, "band {:?}: mean {m}", b.start);
+        }
     }
 }
