@@ -1,1 +1,195 @@
-//! TODO
+//! The `.hiha` container: a checksummed header, sections of coded bytes, and
+//! a frame index for random access. The byte layout is specified in
+//! `docs/FORMAT.md`; this module is its reference implementation.
+//!
+//! ```text
+//! MAGIC(8) major(u16) minor(u16) header_len(varint) header header_crc(u32)
+//! section 0 | section 1 | ... | section n-1            (back to back)
+//! index(index_len) index_crc(u32) index_len(u32) END_MAGIC(4)
+//! ```
+//!
+//! - [`ArchiveWriter`] writes an archive to memory or, streaming, to any
+//!   [`std::io::Write`]: header first, each section as it is added, the index
+//!   and footer at [`ArchiveWriter::finish`].
+//! - [`ArchiveReader`] opens an archive held in memory, checks everything but
+//!   the section payloads up front (magic, version, header and index
+//!   checksums, that the sections tile the bytes between header and index),
+//!   and verifies a section's CRC32 when it is [`ArchiveReader::read`].
+//! - [`ArchiveReader::sections_for_frames`] lists the sections needed to
+//!   decode a frame range, dependency chains included, so a reader of frames
+//!   `a..b` touches only those ([`ArchiveReader::sections_read`] counts).
+
+mod header;
+mod reader;
+mod wire;
+mod writer;
+
+use std::ops::Range;
+
+use crate::bound::Bound;
+use crate::field::Shape;
+use crate::meta::DatasetMeta;
+
+pub use reader::{ArchiveLayout, ArchiveReader};
+pub use writer::ArchiveWriter;
+
+/// The first eight bytes of every archive: `\x89HIHA\r\n\x1a` (the PNG
+/// trick: a high byte, the name, and line-ending bytes that text-mode
+/// transfers would mangle).
+pub const MAGIC: [u8; 8] = *b"\x89HIHA\r\n\x1a";
+
+/// The last four bytes of every archive.
+pub const END_MAGIC: [u8; 4] = *b"hiha";
+
+/// The format version this build writes, `(major, minor)`. It reads every
+/// archive of the same major version; see `docs/FORMAT.md` for the policy.
+pub const FORMAT_VERSION: (u16, u16) = (1, 0);
+
+/// Bytes of the fixed footer: index CRC32, index length, [`END_MAGIC`].
+pub const FOOTER_LEN: usize = 12;
+
+/// At most this many coordinate values may be stored as arithmetic
+/// progressions in one header (they expand on reading; raw arrays are
+/// bounded by the bytes they occupy instead).
+pub const MAX_PROGRESSION_VALUES: u64 = 1 << 22;
+
+/// Everything an archive says about its data besides the coded sections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Dims, coordinates (as aux vars), attributes of the source file.
+    pub meta: DatasetMeta,
+    /// The 4-D shape of the compressed field.
+    pub shape: Shape,
+    /// The accuracy the user asked for.
+    pub bound: Bound,
+    /// The codec configuration, as text the pipeline writes and parses
+    /// (TOML or JSON); the container does not interpret it.
+    pub codec_config: String,
+    /// Opaque bytes the pipeline owns (value range, normalisation
+    /// statistics, ...); it versions their layout itself.
+    pub extra: Vec<u8>,
+}
+
+/// What a section holds. Ids `0x01..=0x7F` are *critical* (a reader that
+/// does not know one cannot decode the frames it covers); ids `0x80..=0xFF`
+/// are *ancillary* (a reader may skip one it does not know). Id 0 is invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// Missing-value mask.
+    Mask,
+    /// Error-bounded residual coder output.
+    Residual,
+    /// Predictor parameters that are not one of the kinds below.
+    Predictor,
+    /// Spectral/state-space model stage of the FIC predictor.
+    Ssm,
+    /// MIM stage of the FIC predictor.
+    Mim,
+    /// IDM stage of the FIC predictor.
+    Idm,
+    /// TRC stage of the FIC predictor.
+    Trc,
+    /// A kind defined by a newer minor format version (only ever produced by
+    /// [`ArchiveReader`] on such archives; [`ArchiveWriter`] refuses it).
+    Unknown(u8),
+}
+
+impl SectionKind {
+    /// The kinds this build knows, in id order.
+    pub const KNOWN: [SectionKind; 7] = [
+        SectionKind::Mask,
+        SectionKind::Residual,
+        SectionKind::Predictor,
+        SectionKind::Ssm,
+        SectionKind::Mim,
+        SectionKind::Idm,
+        SectionKind::Trc,
+    ];
+
+    /// The kind's id byte.
+    pub fn id(self) -> u8 {
+        match self {
+            SectionKind::Mask => 1,
+            SectionKind::Residual => 2,
+            SectionKind::Predictor => 3,
+            SectionKind::Ssm => 4,
+            SectionKind::Mim => 5,
+            SectionKind::Idm => 6,
+            SectionKind::Trc => 7,
+            SectionKind::Unknown(id) => id,
+        }
+    }
+
+    /// The known kind with this id, or `None` (id 0 and ids this build does
+    /// not know).
+    pub fn from_id(id: u8) -> Option<Self> {
+        Self::KNOWN.into_iter().find(|k| k.id() == id)
+    }
+
+    /// True for ids `0x80..=0xFF`: readers may skip such a section when they
+    /// do not know its kind.
+    pub fn is_ancillary(self) -> bool {
+        self.id() >= 0x80
+    }
+
+    /// A short lowercase name (`"residual"`, `"unknown-0x08"`).
+    pub fn name(self) -> String {
+        match self {
+            SectionKind::Mask => "mask".into(),
+            SectionKind::Residual => "residual".into(),
+            SectionKind::Predictor => "predictor".into(),
+            SectionKind::Ssm => "ssm".into(),
+            SectionKind::Mim => "mim".into(),
+            SectionKind::Idm => "idm".into(),
+            SectionKind::Trc => "trc".into(),
+            SectionKind::Unknown(id) => format!("unknown-{id:#04x}"),
+        }
+    }
+}
+
+impl std::fmt::Display for SectionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// One entry of the frame index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionInfo {
+    pub kind: SectionKind,
+    /// The frames the section codes (may be empty for a section that is only
+    /// ever reached as a dependency).
+    pub frames: Range<u32>,
+    /// The index of an earlier section this one needs to be decoded (its
+    /// keyframe, a shared model, ...). Chains are followed transitively.
+    pub depends_on: Option<u32>,
+    /// Byte offset of the payload from the start of the archive.
+    pub offset: u64,
+    /// Payload length in bytes.
+    pub len: u64,
+    /// CRC-32 (IEEE) of the payload.
+    pub crc32: u32,
+}
+
+/// CRC-32 (IEEE 802.3, the zlib/PNG one) of `bytes`, as stored in archives.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_ids_round_trip() {
+        for k in SectionKind::KNOWN {
+            assert_eq!(SectionKind::from_id(k.id()), Some(k));
+            assert!(!k.is_ancillary());
+        }
+        assert_eq!(SectionKind::from_id(0), None);
+        assert_eq!(SectionKind::from_id(8), None);
+        assert!(SectionKind::Unknown(0x80).is_ancillary());
+        assert_eq!(SectionKind::Unknown(8).to_string(), "unknown-0x08");
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+}

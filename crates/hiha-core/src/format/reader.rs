@@ -1,0 +1,399 @@
+//! Reading archives held in memory.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::wire::Cursor;
+use super::{
+    crc32, header, Header, SectionInfo, SectionKind, END_MAGIC, FOOTER_LEN, FORMAT_VERSION, MAGIC,
+};
+use crate::error::{Error, Result};
+
+/// Smallest possible index entry: kind, three one-byte varints, one-byte
+/// length, CRC32.
+const MIN_ENTRY: usize = 9;
+
+/// Where the bytes of an archive go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveLayout {
+    /// The whole archive.
+    pub total: u64,
+    /// Magic, version, header length, header block and its CRC.
+    pub header: u64,
+    /// All section payloads.
+    pub payload: u64,
+    /// Frame index and footer.
+    pub index: u64,
+}
+
+impl ArchiveLayout {
+    /// Bytes that are not section payload: what the container costs.
+    pub fn overhead(&self) -> u64 {
+        self.header + self.index
+    }
+}
+
+/// An archive opened for reading: header and index decoded and checked,
+/// section payloads verified when read.
+///
+/// Safe to share between threads (the read counter is atomic).
+pub struct ArchiveReader<'a> {
+    bytes: &'a [u8],
+    version: (u16, u16),
+    header: Header,
+    header_end: usize,
+    index_start: usize,
+    sections: Vec<SectionInfo>,
+    reads: AtomicUsize,
+}
+
+fn truncated(msg: impl Into<String>) -> Error {
+    Error::Truncated(msg.into())
+}
+
+impl<'a> ArchiveReader<'a> {
+    /// Opens an archive. Checks the magic, the version (a newer major
+    /// version is [`Error::Unsupported`]), the header and index CRCs, every
+    /// field of the header and index, and that the sections exactly fill the
+    /// bytes between header and index. Section payloads are not read.
+    pub fn open(bytes: &'a [u8]) -> Result<Self> {
+        let n = bytes.len();
+        let head = &bytes[..n.min(MAGIC.len())];
+        if head != &MAGIC[..head.len()] {
+            return Err(Error::Corrupt(
+                "not a hiha archive (bad magic number)".into(),
+            ));
+        }
+        if n < 12 {
+            return Err(truncated(format!(
+                "archive of {n} bytes ends inside its preamble"
+            )));
+        }
+        let major = u16::from_le_bytes([bytes[8], bytes[9]]);
+        let minor = u16::from_le_bytes([bytes[10], bytes[11]]);
+        let ours = FORMAT_VERSION;
+        if major != ours.0 {
+            return Err(Error::Unsupported(format!(
+                "archive format version {major}.{minor} cannot be read by this build, which reads \
+                 format {}.{} (major version {}){}",
+                ours.0,
+                ours.1,
+                ours.0,
+                if major > ours.0 {
+                    "; use a newer hiha"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let newer = minor > ours.1;
+
+        // Header.
+        let mut c = Cursor::new(&bytes[12..], "header length");
+        let header_len = c
+            .varint()
+            .map_err(|_| truncated("archive ends inside the header length, or it is corrupt"))?;
+        let body_start = 12 + c.position();
+        let header_end = (body_start as u64)
+            .checked_add(header_len)
+            .filter(|&e| e.saturating_add(4) <= n as u64)
+            .ok_or_else(|| {
+                truncated(format!(
+                    "header of {header_len} bytes runs past the end of the {n}-byte archive"
+                ))
+            })? as usize;
+        let stored = u32::from_le_bytes(read4(bytes, header_end)?);
+        if crc32(&bytes[..header_end]) != stored {
+            return Err(Error::Checksum {
+                section: "header".into(),
+            });
+        }
+        let header = header::decode(&bytes[body_start..header_end], newer)?;
+        let payload_start = header_end + 4;
+
+        // Footer.
+        if n < payload_start + FOOTER_LEN {
+            return Err(truncated("archive ends before its frame index"));
+        }
+        let footer = n - FOOTER_LEN;
+        if bytes[footer + 8..] != END_MAGIC {
+            return Err(truncated(
+                "archive does not end with the hiha end marker: it is truncated or damaged",
+            ));
+        }
+        let index_crc = u32::from_le_bytes(read4(bytes, footer)?);
+        let index_len = u32::from_le_bytes(read4(bytes, footer + 4)?) as usize;
+        let index_start = footer
+            .checked_sub(index_len)
+            .filter(|&s| s >= payload_start)
+            .ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "frame index of {index_len} bytes overlaps the header"
+                ))
+            })?;
+        let index = &bytes[index_start..footer];
+        if crc32(index) != index_crc {
+            return Err(Error::Checksum {
+                section: "frame index".into(),
+            });
+        }
+
+        // Index.
+        let mut c = Cursor::new(index, "frame index");
+        let count = c.count(MIN_ENTRY)?;
+        let mut sections = Vec::with_capacity(count);
+        let mut offset = payload_start as u64;
+        for i in 0..count {
+            let id = c.u8()?;
+            let kind = match SectionKind::from_id(id) {
+                Some(k) => k,
+                None if id != 0 && newer => SectionKind::Unknown(id),
+                None => return Err(c.corrupt(format!("section {i} has invalid kind id {id:#04x}"))),
+            };
+            let first = c.u32_varint()?;
+            let count = c.u32_varint()?;
+            let end = first
+                .checked_add(count)
+                .filter(|&e| e as usize <= header.shape.frames)
+                .ok_or_else(|| {
+                    c.corrupt(format!(
+                        "section {i} covers frames {first}..{} of {}",
+                        first as u64 + count as u64,
+                        header.shape.frames
+                    ))
+                })?;
+            let back = c.varint()?;
+            let depends_on = match back {
+                0 => None,
+                b if b <= i as u64 => Some((i as u64 - b) as u32),
+                b => {
+                    return Err(c.corrupt(format!(
+                        "section {i} depends on a section {b} before the first"
+                    )))
+                }
+            };
+            let len = c.varint()?;
+            let crc = c.u32()?;
+            let next = offset
+                .checked_add(len)
+                .filter(|&e| e <= index_start as u64)
+                .ok_or_else(|| {
+                    c.corrupt(format!(
+                        "section {i} of {len} bytes runs into the frame index"
+                    ))
+                })?;
+            sections.push(SectionInfo {
+                kind,
+                frames: first..end,
+                depends_on,
+                offset,
+                len,
+                crc32: crc,
+            });
+            offset = next;
+        }
+        if c.remaining() > 0 && !newer {
+            return Err(c.corrupt(format!(
+                "{} unexpected bytes after the last entry",
+                c.remaining()
+            )));
+        }
+        if offset != index_start as u64 {
+            return Err(Error::Corrupt(format!(
+                "sections fill {} bytes but {} lie between header and frame index",
+                offset - payload_start as u64,
+                index_start - payload_start
+            )));
+        }
+        Ok(Self {
+            bytes,
+            version: (major, minor),
+            header,
+            header_end,
+            index_start,
+            sections,
+            reads: AtomicUsize::new(0),
+        })
+    }
+
+    /// The archive's format version.
+    pub fn version(&self) -> (u16, u16) {
+        self.version
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The frame index, in archive order.
+    pub fn sections(&self) -> &[SectionInfo] {
+        &self.sections
+    }
+
+    /// The payload of section `i`, after checking its CRC32. Counts towards
+    /// [`sections_read`](Self::sections_read).
+    pub fn read(&self, i: usize) -> Result<&'a [u8]> {
+        let s = self.sections.get(i).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "no section {i}: the archive has {}",
+                self.sections.len()
+            ))
+        })?;
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let bytes: &'a [u8] = self.bytes;
+        let payload = bytes
+            .get(s.offset as usize..(s.offset + s.len) as usize)
+            .ok_or_else(|| Error::Corrupt(format!("section {i} lies outside the archive")))?;
+        if crc32(payload) != s.crc32 {
+            return Err(Error::Checksum {
+                section: section_name(i, s),
+            });
+        }
+        Ok(payload)
+    }
+
+    /// Number of [`read`](Self::read) calls so far.
+    pub fn sections_read(&self) -> usize {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// The indices (ascending) of the sections needed to decode `frames`:
+    /// every section whose frame range overlaps it, and, transitively, the
+    /// sections those depend on. Unknown ancillary sections that overlap are
+    /// left out; an unknown kind that is needed is [`Error::Unsupported`].
+    pub fn sections_for_frames(&self, frames: Range<u32>) -> Result<Vec<usize>> {
+        if frames.start > frames.end || frames.end as usize > self.header.shape.frames {
+            return Err(Error::InvalidInput(format!(
+                "frames {frames:?} do not lie within the archive's {} frames",
+                self.header.shape.frames
+            )));
+        }
+        let mut need = vec![false; self.sections.len()];
+        for (i, s) in self.sections.iter().enumerate() {
+            let overlaps =
+                !frames.is_empty() && s.frames.start < frames.end && frames.start < s.frames.end;
+            let skippable = matches!(s.kind, SectionKind::Unknown(_)) && s.kind.is_ancillary();
+            need[i] = overlaps && !skippable;
+        }
+        // Dependencies always point backwards, so one reverse pass closes
+        // the chains.
+        for i in (0..need.len()).rev() {
+            if need[i] {
+                if let Some(d) = self.sections[i].depends_on {
+                    if let Some(slot) = need.get_mut(d as usize) {
+                        *slot = true;
+                    }
+                }
+            }
+        }
+        let out: Vec<usize> = (0..need.len()).filter(|&i| need[i]).collect();
+        if let Some(&i) = out
+            .iter()
+            .find(|&&i| matches!(self.sections[i].kind, SectionKind::Unknown(_)))
+        {
+            let s = &self.sections[i];
+            return Err(Error::Unsupported(format!(
+                "section {} is needed for frames {frames:?}, but its kind id {:#04x} comes from format \
+                 {}.{}, newer than the {}.{} this build reads",
+                section_name(i, s),
+                s.kind.id(),
+                self.version.0,
+                self.version.1,
+                FORMAT_VERSION.0,
+                FORMAT_VERSION.1
+            )));
+        }
+        Ok(out)
+    }
+
+    /// How the archive's bytes split between header, payload and index.
+    pub fn layout(&self) -> ArchiveLayout {
+        let total = self.bytes.len() as u64;
+        let header = self.header_end as u64 + 4;
+        let payload = self.index_start as u64 - header;
+        ArchiveLayout {
+            total,
+            header,
+            payload,
+            index: total - header - payload,
+        }
+    }
+
+    /// Payload bytes per section kind, in order of first appearance (the
+    /// shape of [`crate::codec::CompressReport::section_bytes`]).
+    pub fn bytes_by_kind(&self) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for s in &self.sections {
+            let name = s.kind.name();
+            match out.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, b)) => *b += s.len as usize,
+                None => out.push((name, s.len as usize)),
+            }
+        }
+        out
+    }
+
+    /// A human-readable description for `hiha info`: version, sizes,
+    /// variable, and one line per section.
+    pub fn summary(&self) -> String {
+        let h = &self.header;
+        let l = self.layout();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "hiha archive, format {}.{}, {} bytes: header {} B, sections {} B, index {} B",
+            self.version.0, self.version.1, l.total, l.header, l.payload, l.index
+        );
+        let _ = writeln!(
+            s,
+            "variable '{}': {} frames x {} levels x {} lat x {} lon, {}",
+            h.meta.var.name, h.shape.frames, h.shape.levels, h.shape.lat, h.shape.lon, h.bound
+        );
+        let _ = writeln!(
+            s,
+            "{:>5}  {:<12} {:>15} {:>8} {:>12}",
+            "#", "kind", "frames", "needs", "bytes"
+        );
+        for (i, sec) in self.sections.iter().enumerate() {
+            let dep = sec.depends_on.map_or("-".to_string(), |d| d.to_string());
+            let fr = format!("{}..{}", sec.frames.start, sec.frames.end);
+            let _ = writeln!(
+                s,
+                "{i:>5}  {:<12} {fr:>15} {dep:>8} {:>12}",
+                sec.kind.name(),
+                sec.len
+            );
+        }
+        s
+    }
+}
+
+impl std::fmt::Debug for ArchiveReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveReader")
+            .field("version", &self.version)
+            .field("layout", &self.layout())
+            .field("shape", &self.header.shape)
+            .field("sections", &self.sections)
+            .field("sections_read", &self.sections_read())
+            .finish_non_exhaustive()
+    }
+}
+
+fn section_name(i: usize, s: &SectionInfo) -> String {
+    format!(
+        "#{i} ({}, frames {}..{})",
+        s.kind, s.frames.start, s.frames.end
+    )
+}
+
+fn read4(bytes: &[u8], at: usize) -> Result<[u8; 4]> {
+    let s = at
+        .checked_add(4)
+        .and_then(|e| bytes.get(at..e))
+        .ok_or_else(|| truncated(format!("archive ends inside a 4-byte field at {at}")))?;
+    let mut a = [0u8; 4];
+    a.copy_from_slice(s);
+    Ok(a)
+}
