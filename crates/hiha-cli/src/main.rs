@@ -1,3 +1,386 @@
-fn main() {
-    println!("hiha: work in progress");
+//! `hiha`: compress gridded atmospheric fields with a verified error bound.
+//!
+//! Exit codes: 0 success; 1 other failure; 2 bad command line; 3 the error
+//! bound could not be met (never silently); 4 the input or archive is
+//! corrupt or unsupported; 5 an operating-system I/O error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hiha_core::bound::Bound;
+use hiha_core::codec::{self, CompressOptions, PredictorKind, Progress};
+use hiha_core::metrics::Metrics;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "hiha",
+    version,
+    about = "Error-bounded compression of gridded atmospheric data (HiHa)"
+)]
+struct Cli {
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compress one variable of a NetCDF file into a .hiha archive.
+    Compress(CompressArgs),
+    /// Decompress a .hiha archive into a CF NetCDF file.
+    Decompress(DecompressArgs),
+    /// Describe a .hiha archive: variable, shape, bound, sections and their bytes.
+    Info {
+        /// The archive.
+        input: PathBuf,
+    },
+    /// Compare a reconstruction with its original: RMSE, NRMSE, PSNR, max abs error.
+    Compare {
+        original: PathBuf,
+        reconstruction: PathBuf,
+        /// Variable name (default: the file's only data variable).
+        #[arg(long)]
+        var: Option<String>,
+    },
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["nrmse", "max_abs", "max_rel"])))]
+struct CompressArgs {
+    /// Input NetCDF file (NetCDF-3 classic/64-bit offset/CDF-5, or NetCDF-4).
+    input: PathBuf,
+    /// Output archive.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Variable name (default: the file's only data variable).
+    #[arg(long)]
+    var: Option<String>,
+    /// Bound the normalised RMSE: RMSE / (max − min) <= T.
+    #[arg(long, value_name = "T")]
+    nrmse: Option<f64>,
+    /// Bound every element's absolute error, in the variable's units.
+    #[arg(long, value_name = "E")]
+    max_abs: Option<f64>,
+    /// Bound every element's error relative to the value range (max − min).
+    #[arg(long, value_name = "R")]
+    max_rel: Option<f64>,
+    /// The predictor whose residual is coded.
+    #[arg(long, value_enum, default_value_t = PredictorArg::None)]
+    predictor: PredictorArg,
+    /// Frames per independently decodable chunk (default: about 4 Mi values per chunk).
+    #[arg(long)]
+    chunk_frames: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PredictorArg {
+    /// The residual coder alone.
+    None,
+    /// HiHa's frequency-based hierarchical compression.
+    Fic,
+}
+
+#[derive(Args)]
+struct DecompressArgs {
+    /// Input archive.
+    input: PathBuf,
+    /// Output NetCDF file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Only frames A..B (flattened leading dims, end exclusive), e.g. 0..4.
+    #[arg(long, value_name = "A..B")]
+    frames: Option<String>,
+}
+
+/// An indicatif bar behind the codec's progress trait.
+struct Bar {
+    bar: Mutex<Option<ProgressBar>>,
+    quiet: bool,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Self {
+        Self {
+            bar: Mutex::new(None),
+            quiet,
+        }
+    }
+    fn finish(&self) {
+        if let Ok(mut g) = self.bar.lock() {
+            if let Some(b) = g.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn stage(&self, name: &str, total: u64) {
+        let Ok(mut g) = self.bar.lock() else { return };
+        if let Some(b) = g.take() {
+            b.finish_and_clear();
+        }
+        let b = if self.quiet {
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
+        } else {
+            ProgressBar::new(total)
+        };
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} (ETA {eta})",
+        ) {
+            b.set_style(style);
+        }
+        b.set_message(name.to_string());
+        *g = Some(b);
+    }
+    fn inc(&self, n: u64) {
+        if let Ok(g) = self.bar.lock() {
+            if let Some(b) = g.as_ref() {
+                b.inc(n);
+            }
+        }
+    }
+}
+
+fn bound_from(a: &CompressArgs) -> Result<Bound> {
+    let b = match (a.nrmse, a.max_abs, a.max_rel) {
+        (Some(t), None, None) => Bound::Nrmse(t),
+        (None, Some(e), None) => Bound::MaxAbs(e),
+        (None, None, Some(r)) => Bound::MaxRel(r),
+        _ => bail!("choose exactly one accuracy mode: --nrmse T, --max-abs E or --max-rel R"),
+    };
+    b.validate()?;
+    Ok(b)
+}
+
+fn parse_frames(s: &str) -> Result<std::ops::Range<usize>> {
+    let (a, b) = s
+        .split_once("..")
+        .with_context(|| format!("--frames takes A..B (end exclusive), got '{s}'"))?;
+    let a: usize = a
+        .trim()
+        .parse()
+        .with_context(|| format!("bad start frame in '{s}'"))?;
+    let b: usize = b
+        .trim()
+        .parse()
+        .with_context(|| format!("bad end frame in '{s}'"))?;
+    if a >= b {
+        bail!("--frames {s}: the range is empty (the end is exclusive)");
+    }
+    Ok(a..b)
+}
+
+/// The smallest positive step between distinct values of a sample: the
+/// quantisation step of sources that were packed to 16 bits.
+fn value_step(values: &[f32], missing: Option<&[bool]>) -> Option<f64> {
+    let stride = (values.len() / 1_000_000).max(1);
+    let mut v: Vec<f32> = values
+        .iter()
+        .enumerate()
+        .step_by(stride)
+        .filter(|(i, x)| x.is_finite() && !missing.is_some_and(|m| m[*i]))
+        .map(|(_, &x)| x)
+        .collect();
+    v.sort_by(f32::total_cmp);
+    v.dedup();
+    v.windows(2)
+        .map(|w| (w[1] as f64) - (w[0] as f64))
+        .filter(|d| *d > 0.0)
+        .min_by(f64::total_cmp)
+}
+
+fn print_metrics(m: &Metrics, step: Option<f64>) {
+    println!("  valid elements   {}", m.n);
+    println!("  value range      {:.6e}", m.range);
+    println!("  RMSE             {:.6e}", m.rmse);
+    println!("  NRMSE            {:.6e}", m.nrmse);
+    println!("  PSNR             {:.2} dB", m.psnr);
+    println!("  max abs error    {:.6e}", m.max_abs);
+    if let Some(s) = step {
+        println!(
+            "  source step      {s:.3e} (max error = {:.2} steps, RMSE = {:.2} steps)",
+            m.max_abs / s,
+            m.rmse / s
+        );
+    }
+}
+
+fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
+    let bound = bound_from(a)?;
+    let t0 = Instant::now();
+    let loaded = hiha_io::read_variable(&a.input, a.var.as_deref())
+        .with_context(|| format!("reading {}", a.input.display()))?;
+    let t_read = t0.elapsed();
+    let field = &loaded.field;
+    let opts = CompressOptions {
+        bound,
+        predictor: match a.predictor {
+            PredictorArg::None => PredictorKind::None,
+            PredictorArg::Fic => PredictorKind::Fic,
+        },
+        chunk_frames: a.chunk_frames,
+    };
+    let bar = Bar::new(quiet);
+    let t1 = Instant::now();
+    let res = codec::compress(field, &loaded.meta, &opts, &bar);
+    bar.finish();
+    let (bytes, report) = res?;
+    let t_comp = t1.elapsed();
+    write_atomic(&a.output, &bytes)?;
+    if !quiet {
+        let s = field.shape;
+        println!(
+            "{} -> {}: variable '{}' ({} frames x {} levels x {} x {}), {}",
+            a.input.display(),
+            a.output.display(),
+            loaded.meta.var.name,
+            s.frames,
+            s.levels,
+            s.lat,
+            s.lon,
+            bound
+        );
+        println!("verified on every element:");
+        print_metrics(
+            &report.metrics,
+            value_step(&field.values, field.missing.as_deref()),
+        );
+        println!(
+            "  ratio            {:.2}x ({} -> {} bytes, {:.3} bits/value)",
+            report.ratio(),
+            report.original_bytes,
+            report.compressed_bytes,
+            report.bits_per_value()
+        );
+        let mb = report.original_bytes as f64 / 1e6;
+        println!(
+            "  time             read {:.2}s, compress+verify {:.2}s ({:.1} MB/s)",
+            t_read.as_secs_f64(),
+            t_comp.as_secs_f64(),
+            mb / t_comp.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// Writes via a temporary file and a rename, so a failed run never leaves a
+/// half-written output behind.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("hiha.tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
+    let frames = a.frames.as_deref().map(parse_frames).transpose()?;
+    let bytes =
+        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let t0 = Instant::now();
+    let (field, meta) = codec::decompress(&bytes, frames)?;
+    let dt = t0.elapsed();
+    hiha_io::write_variable(&a.output, &field, &meta)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    if !quiet {
+        let mb = field.values.len() as f64 * 4.0 / 1e6;
+        println!(
+            "{} -> {}: {} frames of '{}' in {:.3}s ({:.1} MB/s)",
+            a.input.display(),
+            a.output.display(),
+            field.shape.frames,
+            meta.var.name,
+            dt.as_secs_f64(),
+            mb / dt.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn compare(orig: &Path, recon: &Path, var: Option<&str>) -> Result<()> {
+    let a =
+        hiha_io::read_variable(orig, var).with_context(|| format!("reading {}", orig.display()))?;
+    let name = a.meta.var.name.clone();
+    let b = hiha_io::read_variable(recon, Some(&name))
+        .with_context(|| format!("reading {}", recon.display()))?;
+    if a.field.shape != b.field.shape {
+        bail!(
+            "shapes differ: {:?} in {} against {:?} in {}",
+            a.field.shape,
+            orig.display(),
+            b.field.shape,
+            recon.display()
+        );
+    }
+    if a.field.missing != b.field.missing {
+        println!("warning: the missing-value masks differ; comparing where the original is valid");
+    }
+    let m = Metrics::compute(&a.field.values, &b.field.values, a.field.missing.as_deref())?;
+    println!(
+        "{} vs {}, variable '{name}':",
+        orig.display(),
+        recon.display()
+    );
+    print_metrics(&m, value_step(&a.field.values, a.field.missing.as_deref()));
+    Ok(())
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(c) = cause.downcast_ref::<hiha_core::Error>() {
+            return match c {
+                hiha_core::Error::BoundViolated(_) => 3,
+                hiha_core::Error::Corrupt(_)
+                | hiha_core::Error::Truncated(_)
+                | hiha_core::Error::Checksum { .. }
+                | hiha_core::Error::Unsupported(_) => 4,
+                hiha_core::Error::Io(_) => 5,
+                hiha_core::Error::InvalidInput(_) => 1,
+            };
+        }
+        if let Some(c) = cause.downcast_ref::<hiha_io::IoError>() {
+            use hiha_io::IoError as E;
+            match c {
+                E::Core(_) => continue,
+                E::UnsupportedFormat(_) | E::NotRegularGrid(_) | E::Corrupt { .. } => return 4,
+                E::Open { .. } | E::Write { .. } => return 5,
+                _ => return 1,
+            }
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return 5;
+        }
+    }
+    1
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.command {
+        Command::Compress(a) => compress(a, cli.quiet),
+        Command::Decompress(a) => decompress(a, cli.quiet),
+        Command::Info { input } => std::fs::read(input)
+            .with_context(|| format!("reading {}", input.display()))
+            .and_then(|b| Ok(codec::describe(&b)?))
+            .map(|s| print!("{s}")),
+        Command::Compare {
+            original,
+            reconstruction,
+            var,
+        } => compare(original, reconstruction, var.as_deref()),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hiha: error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
 }
