@@ -1,0 +1,87 @@
+//! The bound on every shared real file, every variable, every mode.
+//!
+//! Ignored by default (it takes minutes); `scripts/verify_all.sh` runs it in
+//! release mode. The data directory is `$HIHA_DATA`, or `../shared/data`
+//! next to the repository.
+
+use std::path::{Path, PathBuf};
+
+use hiha_core::bound::Bound;
+use hiha_core::codec::{self, CompressOptions, NoProgress};
+use hiha_core::metrics::Metrics;
+
+fn data_dir() -> Option<PathBuf> {
+    let d = std::env::var_os("HIHA_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    d.is_dir().then_some(d)
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "nc"))
+        .collect();
+    let native = dir.join("native/eraint_uvz.nc");
+    if native.is_file() {
+        v.push(native);
+    }
+    v.sort();
+    v
+}
+
+#[test]
+#[ignore = "minutes on all shared data; run scripts/verify_all.sh"]
+fn every_shared_file_meets_every_mode() {
+    let Some(dir) = data_dir() else {
+        println!("skipped: no shared data directory (set HIHA_DATA)");
+        return;
+    };
+    let mut checked = 0;
+    for path in files(&dir) {
+        let vars: Vec<String> = hiha_io::list_variables(&path)
+            .expect("lists variables")
+            .into_iter()
+            .filter(|v| v.is_data)
+            .map(|v| v.name)
+            .collect();
+        for var in vars {
+            let lv = hiha_io::read_variable(&path, Some(&var)).expect("reads");
+            let (lo, hi) = lv.field.value_range().expect("values");
+            let range = (hi - lo) as f64;
+            let mut bounds: Vec<Bound> = [1e-2, 1e-3, 1e-4, 1e-5]
+                .into_iter()
+                .map(Bound::Nrmse)
+                .collect();
+            bounds.push(Bound::MaxAbs(1e-2 * range));
+            bounds.push(Bound::MaxAbs(1e-4 * range));
+            bounds.push(Bound::MaxRel(1e-3));
+            for b in bounds {
+                let t = std::time::Instant::now();
+                let (bytes, rep) =
+                    codec::compress(&lv.field, &lv.meta, &CompressOptions::new(b), &NoProgress)
+                        .unwrap_or_else(|e| panic!("{} {var} {b}: {e}", path.display()));
+                let (back, _) = codec::decompress(&bytes, None).expect("decodes");
+                let m =
+                    Metrics::compute(&lv.field.values, &back.values, lv.field.missing.as_deref())
+                        .expect("comparable");
+                b.check(&m)
+                    .unwrap_or_else(|e| panic!("{} {var}: {e}", path.display()));
+                assert_eq!(back.missing, lv.field.missing);
+                println!(
+                    "{:<60} {var:>4} {:<28} ratio {:>8.2} NRMSE {:.3e} max {:.3e} ({:.2}s)",
+                    path.file_name().and_then(|f| f.to_str()).unwrap_or("?"),
+                    b.to_string(),
+                    rep.ratio(),
+                    m.nrmse,
+                    m.max_abs,
+                    t.elapsed().as_secs_f64()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "no files checked in {}", dir.display());
+}
