@@ -72,7 +72,7 @@ if [ "$DO_HIHA" = 1 ]; then
     RAWARG=()
     if cargo build --quiet --release -p hiha-bench --features io; then
         echo "   reading NetCDF with hiha_io::read_variable" >&2
-    elif cargo build --quiet --release -p hiha-bench; then
+    elif cargo build --quiet --release -p hiha-bench --no-default-features; then
         echo "   hiha-io's reader is not there yet: reading the raw dumps of baselines.py" >&2
         if [ ! -d "$WORK/raw" ]; then
             "$PY" "$ROOT/scripts/bench/baselines.py" --only zlib-shuffle --runs 1 --targets 1e-2 \
