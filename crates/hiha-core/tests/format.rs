@@ -136,6 +136,23 @@ fn progressions_are_compact_and_everything_else_is_exact() {
                 .map(|i| -180.0 + i as f64 * (360.0 / 999.0))
                 .collect(),
         ),
+        // Integer-valued floats go delta-coded; anything inexact stays raw.
+        CoordData::F64(vec![
+            1000.0,
+            975.0,
+            950.0,
+            700.0,
+            10.0,
+            1.0,
+            -3.0,
+            9e15,
+            2f64.powi(62),
+        ]),
+        CoordData::F32(vec![1000.0, 850.0, -0.0, 500.0]),
+        CoordData::F32(vec![16_777_217.0, 3e9, -1.0]),
+        CoordData::F64(vec![1.0, 2.0, 2f64.powi(63)]),
+        CoordData::I32(vec![0, 6, 12, 24, 48, i32::MIN, i32::MAX]),
+        CoordData::I64(vec![i64::MIN, i64::MAX, 0]),
     ];
     for (i, d) in odd.into_iter().enumerate() {
         h.meta.aux_vars[0].data = d;
@@ -148,6 +165,23 @@ fn progressions_are_compact_and_everything_else_is_exact() {
             "case {i}"
         );
     }
+}
+
+#[test]
+fn integer_valued_levels_are_delta_coded() {
+    // GFS's 26 pressure levels as f64: 208 bytes raw.
+    let levels = [
+        1000.0, 975.0, 950.0, 925.0, 900.0, 850.0, 800.0, 750.0, 700.0, 650.0, 600.0, 550.0, 500.0,
+        450.0, 400.0, 350.0, 300.0, 250.0, 200.0, 150.0, 100.0, 70.0, 50.0, 30.0, 20.0, 10.0,
+    ];
+    let mut h = small_header();
+    let size = |h: &hiha_core::format::Header| build(h, &[]).len();
+    h.meta.aux_vars[1].data = CoordData::F64(vec![]);
+    let empty = size(&h);
+    h.meta.aux_vars[1].data = CoordData::F64(levels.to_vec());
+    assert!(size(&h) - empty < 40, "{} bytes", size(&h) - empty);
+    let bytes = build(&h, &[]);
+    assert_eq!(ArchiveReader::open(&bytes).expect("open").header(), &h);
 }
 
 /// Bit patterns of a coordinate (so NaN compares equal to itself).
@@ -351,12 +385,22 @@ fn hostile_lengths_are_refused_without_allocating() {
         h.extend_from_slice(&[0, 0, 0, 0, 1]); // config, extra, dims, attrs, 1 aux var
         h.extend_from_slice(&[1, b'x', 0, 10, 0]); // name, no dims, dtype f64, no attrs
         h.extend_from_slice(coord);
+        // var 'v': no dims, 0 frame dims, no level, lat 'a', lon 'o', f64, no attrs
+        h.extend_from_slice(&[1, b'v', 0, 0, 0, 0, 1, b'a', 0, 1, b'o', 10, 0]);
         let mut p = base.clone();
         p.header = h;
         p.index = vec![0];
         p.payload.clear();
         join(&p)
     };
+    // The hand-made header is valid with sane coordinates.
+    for ok in [
+        &[10u8, 0][..],
+        &[10 | 0x10, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        &[7 | 0x20, 1, 4],
+    ] {
+        ArchiveReader::open(&with_coord(ok)).expect("control header opens");
+    }
     let mut c = vec![10 | 0x10]; // f64 progression of 2^40 values
     put_varint(&mut c, 1 << 40);
     c.extend_from_slice(&[0; 16]);
@@ -375,6 +419,20 @@ fn hostile_lengths_are_refused_without_allocating() {
     put_varint(&mut c, 1 << 61);
     refused(&with_coord(&c), "raw array length");
     refused(&with_coord(&[11 | 0x10, 0]), "text progression");
+    let mut c = vec![7 | 0x20, 2]; // i64 deltas overflowing
+    put_varint(&mut c, u64::MAX - 1);
+    put_varint(&mut c, u64::MAX - 1);
+    refused(&with_coord(&c), "i64 deltas overflowing");
+    let mut c = vec![10 | 0x20, 1]; // f64 delta not exactly representable
+    put_varint(&mut c, ((1u64 << 53) + 1) << 1);
+    refused(&with_coord(&c), "inexact f64 delta value");
+    let mut c = vec![2 | 0x20, 1]; // u8 delta out of range
+    put_varint(&mut c, 512);
+    refused(&with_coord(&c), "u8 delta value out of range");
+    let mut c = vec![3 | 0x20]; // more deltas than bytes
+    put_varint(&mut c, 1 << 50);
+    refused(&with_coord(&c), "delta count");
+    refused(&with_coord(&[11 | 0x20, 0]), "text deltas");
     refused(&with_coord(&[12, 0]), "unknown type code");
 
     // Non-minimal varints and garbage.

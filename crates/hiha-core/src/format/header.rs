@@ -25,6 +25,7 @@ const T_TEXT: u8 = 11;
 // Coordinate encodings (high nibble of the coordinate tag).
 const ENC_RAW: u8 = 0;
 const ENC_PROGRESSION: u8 = 1;
+const ENC_DELTA: u8 = 2;
 
 // Bound tags.
 const B_NRMSE: u8 = 1;
@@ -187,33 +188,38 @@ impl Enc<'_> {
     }
 
     fn coord(&mut self, d: &CoordData) {
-        macro_rules! raw {
-            ($tag:expr, $v:expr) => {{
-                self.out.push($tag);
-                put_varint(&mut self.out, $v.len() as u64);
-                for x in $v {
-                    self.out.extend_from_slice(&x.to_le_bytes());
-                }
-            }};
-        }
         match d {
-            CoordData::F64(v) => match float_progression(v, |x| x, |x| x.to_bits()) {
-                Some((a, s)) if v.len() > 2 && self.spend(v.len()) => {
-                    self.float_prog(T_F64, v.len(), a, s)
-                }
-                _ => raw!(T_F64, v),
-            },
-            CoordData::F32(v) => match float_progression(v, |x| x as f32, |x| x.to_bits() as u64) {
-                Some((a, s)) if v.len() > 4 && self.spend(v.len()) => {
-                    self.float_prog(T_F32, v.len(), a, s)
-                }
-                _ => raw!(T_F32, v),
-            },
-            CoordData::I64(v) => self.int_coord(T_I64, v, 8),
-            CoordData::I32(v) => self.int_coord(T_I32, v, 4),
-            CoordData::I16(v) => self.int_coord(T_I16, v, 2),
-            CoordData::I8(v) => self.int_coord(T_I8, v, 1),
-            CoordData::U8(v) => self.int_coord(T_U8, v, 1),
+            CoordData::F64(v) => {
+                let prog = (v.len() > 2)
+                    .then(|| float_progression(v, |x| x, |x| x.to_bits()))
+                    .flatten()
+                    .map(float_params);
+                let ints = v
+                    .iter()
+                    .map(|&x| f64_integer(x))
+                    .collect::<Option<Vec<i64>>>();
+                self.choose(T_F64, v.len(), 8, prog, ints, |o| {
+                    put_le(o, v, f64::to_le_bytes)
+                });
+            }
+            CoordData::F32(v) => {
+                let prog = (v.len() > 4)
+                    .then(|| float_progression(v, |x| x as f32, |x| x.to_bits() as u64))
+                    .flatten()
+                    .map(float_params);
+                let ints = v
+                    .iter()
+                    .map(|&x| f32_integer(x))
+                    .collect::<Option<Vec<i64>>>();
+                self.choose(T_F32, v.len(), 4, prog, ints, |o| {
+                    put_le(o, v, f32::to_le_bytes)
+                });
+            }
+            CoordData::I64(v) => self.int_coord(T_I64, v, 8, i64::to_le_bytes),
+            CoordData::I32(v) => self.int_coord(T_I32, v, 4, i32::to_le_bytes),
+            CoordData::I16(v) => self.int_coord(T_I16, v, 2, i16::to_le_bytes),
+            CoordData::I8(v) => self.int_coord(T_I8, v, 1, i8::to_le_bytes),
+            CoordData::U8(v) => self.int_coord(T_U8, v, 1, u8::to_le_bytes),
             CoordData::Text(v) => {
                 self.out.push(T_TEXT);
                 put_bytes(&mut self.out, v);
@@ -232,46 +238,93 @@ impl Enc<'_> {
         }
     }
 
-    fn float_prog(&mut self, tag: u8, n: usize, start: f64, step: f64) {
-        self.out.push(tag | (ENC_PROGRESSION << 4));
-        self.usize(n);
-        self.out.extend_from_slice(&start.to_le_bytes());
-        self.out.extend_from_slice(&step.to_le_bytes());
-    }
-
-    fn int_coord<T>(&mut self, tag: u8, v: &[T], size: usize)
+    fn int_coord<T, const N: usize>(&mut self, tag: u8, v: &[T], size: usize, le: fn(T) -> [u8; N])
     where
-        T: Copy + Into<i64> + TryFrom<i64> + LeBytes,
+        T: Copy + Into<i64> + TryFrom<i64>,
     {
         let wide: Vec<i64> = v.iter().map(|&x| x.into()).collect();
-        if let Some((a, s)) = int_progression::<T>(&wide) {
-            let prog = varint_len(super::wire::zigzag(a)) + varint_len(super::wire::zigzag(s));
-            if prog < v.len() * size && self.spend(v.len()) {
+        let prog = int_progression::<T>(&wide).map(|(a, s)| {
+            let mut p = Vec::new();
+            put_zigzag(&mut p, a);
+            put_zigzag(&mut p, s);
+            p
+        });
+        self.choose(tag, v.len(), size, prog, Some(wide), |o| put_le(o, v, le));
+    }
+
+    /// Writes a coordinate with the smallest of its encodings: progression
+    /// (`prog` holds its start and step, already encoded), deltas of its
+    /// integer values (`ints`), or raw. Ties go to progression, then raw.
+    fn choose(
+        &mut self,
+        tag: u8,
+        n: usize,
+        size: usize,
+        prog: Option<Vec<u8>>,
+        ints: Option<Vec<i64>>,
+        raw: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let raw_len = n * size;
+        let deltas = ints.and_then(|v| {
+            let mut prev = 0i64;
+            v.iter()
+                .map(|&x| {
+                    let d = x.checked_sub(prev)?;
+                    prev = x;
+                    Some(super::wire::zigzag(d))
+                })
+                .collect::<Option<Vec<u64>>>()
+        });
+        let delta_len = deltas
+            .as_ref()
+            .map_or(usize::MAX, |d| d.iter().map(|&z| varint_len(z)).sum());
+        if let Some(p) = prog {
+            if p.len() < raw_len && p.len() <= delta_len && self.spend(n) {
                 self.out.push(tag | (ENC_PROGRESSION << 4));
-                self.usize(v.len());
-                put_zigzag(&mut self.out, a);
-                put_zigzag(&mut self.out, s);
+                self.usize(n);
+                self.out.extend_from_slice(&p);
                 return;
             }
         }
-        self.out.push(tag);
-        self.usize(v.len());
-        for x in v {
-            x.put_le(&mut self.out);
+        match deltas {
+            Some(d) if delta_len < raw_len => {
+                self.out.push(tag | (ENC_DELTA << 4));
+                self.usize(n);
+                for z in d {
+                    put_varint(&mut self.out, z);
+                }
+            }
+            _ => {
+                self.out.push(tag);
+                self.usize(n);
+                raw(&mut self.out);
+            }
         }
     }
 }
 
-/// Little-endian bytes of the integer coordinate types.
-trait LeBytes {
-    fn put_le(&self, out: &mut Vec<u8>);
+fn put_le<T: Copy, const N: usize>(out: &mut Vec<u8>, v: &[T], le: fn(T) -> [u8; N]) {
+    for &x in v {
+        out.extend_from_slice(&le(x));
+    }
 }
-macro_rules! le_bytes {
-    ($($t:ty),*) => {$(impl LeBytes for $t {
-        fn put_le(&self, out: &mut Vec<u8>) { out.extend_from_slice(&self.to_le_bytes()); }
-    })*};
+
+fn float_params((start, step): (f64, f64)) -> Vec<u8> {
+    let mut p = start.to_le_bytes().to_vec();
+    p.extend_from_slice(&step.to_le_bytes());
+    p
 }
-le_bytes!(i64, i32, i16, i8, u8);
+
+/// `x` as an integer when `x` is exactly that integer (not −0.0).
+fn f64_integer(x: f64) -> Option<i64> {
+    let i = (x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e18).then_some(x as i64)?;
+    ((i as f64).to_bits() == x.to_bits()).then_some(i)
+}
+
+fn f32_integer(x: f32) -> Option<i64> {
+    let i = f64_integer(x as f64)?;
+    ((i as f32).to_bits() == x.to_bits()).then_some(i)
+}
 
 /// The `i`-th value of a float progression, as stored: `start + i·step` in
 /// f64 (then rounded to the coordinate's own type by the caller).
@@ -591,8 +644,42 @@ impl Dec<'_> {
                 T_U8 => Ok(CoordData::U8(self.int_prog()?)),
                 _ => Err(self.unknown("coordinate tag", tag)),
             },
+            ENC_DELTA => match code {
+                T_F64 => Ok(CoordData::F64(self.deltas(|i| {
+                    let x = i as f64;
+                    (x as i128 == i as i128).then_some(x)
+                })?)),
+                T_F32 => Ok(CoordData::F32(self.deltas(|i| {
+                    let x = i as f32;
+                    (x as i128 == i as i128).then_some(x)
+                })?)),
+                T_I64 => Ok(CoordData::I64(self.deltas(Some)?)),
+                T_I32 => Ok(CoordData::I32(self.deltas(|i| i32::try_from(i).ok())?)),
+                T_I16 => Ok(CoordData::I16(self.deltas(|i| i16::try_from(i).ok())?)),
+                T_I8 => Ok(CoordData::I8(self.deltas(|i| i8::try_from(i).ok())?)),
+                T_U8 => Ok(CoordData::U8(self.deltas(|i| u8::try_from(i).ok())?)),
+                _ => Err(self.unknown("coordinate tag", tag)),
+            },
             _ => Err(self.unknown("coordinate tag", tag)),
         }
+    }
+
+    /// A varint count then that many zigzag varint deltas; value `i` is the
+    /// sum of deltas `0..=i`, which `cast` must represent exactly.
+    fn deltas<T>(&mut self, cast: impl Fn(i64) -> Option<T>) -> Result<Vec<T>> {
+        let n = self.c.count(1)?;
+        let mut out = Vec::with_capacity(n);
+        let mut acc = 0i64;
+        for _ in 0..n {
+            let d = self.c.zigzag()?;
+            acc = acc
+                .checked_add(d)
+                .ok_or_else(|| self.c.corrupt("delta-coded values overflow"))?;
+            out.push(
+                cast(acc).ok_or_else(|| self.c.corrupt("delta-coded value outside its type"))?,
+            );
+        }
+        Ok(out)
     }
 
     fn int_prog<T: TryFrom<i64>>(&mut self) -> Result<Vec<T>> {
