@@ -584,3 +584,157 @@ fn container_overhead_with_a_real_header() {
         l.index
     );
 }
+
+/// A tiny deterministic generator for the randomised round trip.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> usize {
+        (self.next() % n.max(1)) as usize
+    }
+    fn name(&mut self, pool: &[&str]) -> String {
+        if self.below(4) == 0 {
+            format!("x{}é", self.below(1000))
+        } else {
+            pool[self.below(pool.len() as u64)].to_string()
+        }
+    }
+    fn f64(&mut self) -> f64 {
+        match self.below(6) {
+            0 => f64::from_bits(self.next()),
+            1 => self.below(2000) as f64 - 1000.0,
+            2 => -0.0,
+            _ => (self.next() as i64 as f64) * 1e-15,
+        }
+    }
+}
+
+fn random_coord(r: &mut Rng) -> CoordData {
+    let n = r.below(40);
+    let start = r.f64();
+    let step = [0.25, -0.1, 1.0, 1e-7, 3.0][r.below(5)];
+    let pattern = r.below(4); // progression, integer-valued, random, constant
+    let f = |i: usize, r: &mut Rng| match pattern {
+        0 => start + i as f64 * step,
+        1 => (r.below(100_000) as f64 - 50_000.0).trunc(),
+        2 => r.f64(),
+        _ => start,
+    };
+    let int = |i: usize, r: &mut Rng| match pattern {
+        0 => 17 + i as i64 * 3,
+        1 => r.below(200) as i64 - 100,
+        2 => r.next() as i64,
+        _ => -5,
+    };
+    match r.below(8) {
+        0 => CoordData::F64((0..n).map(|i| f(i, r)).collect()),
+        1 => CoordData::F32((0..n).map(|i| f(i, r) as f32).collect()),
+        2 => CoordData::I64((0..n).map(|i| int(i, r)).collect()),
+        3 => CoordData::I32((0..n).map(|i| int(i, r) as i32).collect()),
+        4 => CoordData::I16((0..n).map(|i| int(i, r) as i16).collect()),
+        5 => CoordData::I8((0..n).map(|i| int(i, r) as i8).collect()),
+        6 => CoordData::U8((0..n).map(|i| int(i, r) as u8).collect()),
+        _ => CoordData::Text((0..n).map(|_| r.next() as u8).collect()),
+    }
+}
+
+fn random_attrs(r: &mut Rng) -> Vec<hiha_core::meta::Attr> {
+    (0..r.below(5))
+        .map(|_| {
+            let n = r.below(4);
+            let v = match r.below(11) {
+                0 => AttrValue::Text(r.name(&["K", "degrees_north", ""])),
+                1 => AttrValue::I8((0..n).map(|_| r.next() as i8).collect()),
+                2 => AttrValue::U8((0..n).map(|_| r.next() as u8).collect()),
+                3 => AttrValue::I16((0..n).map(|_| r.next() as i16).collect()),
+                4 => AttrValue::U16((0..n).map(|_| r.next() as u16).collect()),
+                5 => AttrValue::I32((0..n).map(|_| r.next() as i32).collect()),
+                6 => AttrValue::U32((0..n).map(|_| r.next() as u32).collect()),
+                7 => AttrValue::I64((0..n).map(|_| r.next() as i64).collect()),
+                8 => AttrValue::U64((0..n).map(|_| r.next()).collect()),
+                9 => AttrValue::F32((0..n).map(|_| r.f64() as f32).collect()),
+                _ => AttrValue::F64((0..n).map(|_| r.f64()).collect()),
+            };
+            hiha_core::meta::Attr::new(r.name(&["units", "long_name", "_FillValue"]), v)
+        })
+        .collect()
+}
+
+#[test]
+fn random_headers_round_trip_bit_for_bit() {
+    use hiha_core::meta::{AuxVar, DType, Dim};
+    let dims_pool = ["time", "lat", "lon", "level", "member"];
+    let dtypes = [
+        DType::I8,
+        DType::U8,
+        DType::I16,
+        DType::U16,
+        DType::I32,
+        DType::U32,
+    ];
+    let mut r = Rng(0x5EED);
+    for round in 0..400 {
+        let mut h = small_header();
+        h.shape.frames = r.below(1 << 20);
+        h.bound = match r.below(3) {
+            0 => hiha_core::bound::Bound::Nrmse(r.f64()),
+            1 => hiha_core::bound::Bound::MaxAbs(r.f64()),
+            _ => hiha_core::bound::Bound::MaxRel(r.f64()),
+        };
+        h.codec_config = r.name(&["", "a = 1\n"]);
+        h.extra = noise(round, r.below(50));
+        h.meta.dims = (0..r.below(5))
+            .map(|_| Dim {
+                name: r.name(&dims_pool),
+                len: r.below(1 << 40),
+                unlimited: r.below(2) == 1,
+            })
+            .collect();
+        h.meta.global_attrs = random_attrs(&mut r);
+        h.meta.aux_vars = (0..r.below(6))
+            .map(|_| AuxVar {
+                name: r.name(&dims_pool),
+                dims: (0..r.below(3)).map(|_| r.name(&dims_pool)).collect(),
+                dtype: dtypes[r.below(dtypes.len() as u64)],
+                attrs: random_attrs(&mut r),
+                data: random_coord(&mut r),
+            })
+            .collect();
+        let l = &mut h.meta.var.layout;
+        l.dims = (0..r.below(5)).map(|_| r.name(&dims_pool)).collect();
+        l.frame_dims = r.below(3);
+        l.level_dim = (r.below(2) == 0).then(|| r.name(&dims_pool));
+        l.lat_dim = r.name(&dims_pool);
+        l.lon_dim = r.name(&dims_pool);
+        h.meta.var.attrs = random_attrs(&mut r);
+
+        let bytes = build(&h, &[]);
+        let back = ArchiveReader::open(&bytes).expect("open").header().clone();
+        // Compare through Debug of bit patterns: NaN != NaN under PartialEq.
+        let coords = |h: &hiha_core::format::Header| {
+            h.meta
+                .aux_vars
+                .iter()
+                .map(|v| bits(&v.data))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(coords(&back), coords(&h), "round {round}");
+        let strip = |mut h: hiha_core::format::Header| {
+            for v in &mut h.meta.aux_vars {
+                v.data = CoordData::I8(vec![]);
+            }
+            format!("{h:?}")
+        };
+        assert_eq!(strip(back.clone()), strip(h.clone()), "round {round}");
+        assert_eq!(
+            build(&back, &[]),
+            bytes,
+            "re-encoding is stable, round {round}"
+        );
+    }
+}
