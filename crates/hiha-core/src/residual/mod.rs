@@ -5,7 +5,7 @@
 //! target on every element. With no prediction it is a complete
 //! error-bounded compressor on its own.
 //!
-//! API contract (implementation pending in this module):
+//! API contract:
 //! - [`encode`] / [`decode`] work on an N-D block (`dims`, row-major, up to 4
 //!   axes, axes of length 1 allowed), with an optional missing mask: masked
 //!   elements are never read (their values may be NaN) and decode leaves NaN
@@ -14,8 +14,25 @@
 //!   `|x − x̂| ≤ e` on every valid element for [`Target::MaxAbs`] and
 //!   `rmse(x, x̂) ≤ r` for [`Target::Rmse`], computed in f64 on the f32 values.
 //! - The decoder must receive bit-identical `prediction` values.
+//!
+//! Methods (the first byte of the stream):
+//! - `0`: no valid element; nothing follows but the checksum;
+//! - `1`: SZ-style path ([`quantize`]): multilevel linear/cubic interpolation
+//!   or Lorenzo prediction on reconstructed values, uniform quantisation,
+//!   context-modelled range coding of the indices.
+//!
+//! Stream: `tag u8 | crc32(rest) u32 LE | payload length (LEB128) | payload |
+//! outliers` where the outliers ([`outliers`]) are exact corrections of any
+//! element that misses the bound after the method's own f32 reconstruction
+//! (empty, zero bytes, for the SZ path in practice). Encode verifies the
+//! final reconstruction against the target before returning.
+
+mod interp;
+mod outliers;
+mod quantize;
 
 use crate::error::{Error, Result};
+use interp::{Grid, Predictor};
 
 /// What the residual coder must achieve on its block.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -26,6 +43,143 @@ pub enum Target {
     Rmse(f64),
 }
 
+const TAG_EMPTY: u8 = 0;
+const TAG_SZ: u8 = 1;
+
+/// Predictors the SZ path tries (keeping the smallest result).
+const CANDIDATES: [Predictor; 3] = [Predictor::Linear, Predictor::Cubic, Predictor::Lorenzo];
+
+fn check_shape(
+    n: usize,
+    prediction: Option<&[f32]>,
+    dims: &[usize],
+    missing: Option<&[bool]>,
+    what: &str,
+) -> Result<()> {
+    if dims.is_empty() || dims.len() > 4 {
+        return Err(Error::InvalidInput(format!(
+            "residual block needs 1 to 4 axes, got {}",
+            dims.len()
+        )));
+    }
+    let len = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::InvalidInput(format!("residual block dims {dims:?} overflow")))?;
+    if len != n {
+        return Err(Error::InvalidInput(format!(
+            "residual block dims {dims:?} hold {len} elements, {what} has {n}"
+        )));
+    }
+    if let Some(p) = prediction {
+        if p.len() != n {
+            return Err(Error::InvalidInput(format!(
+                "prediction has {} values, block has {n}",
+                p.len()
+            )));
+        }
+    }
+    if let Some(m) = missing {
+        if m.len() != n {
+            return Err(Error::InvalidInput(format!(
+                "missing mask has {} entries, block has {n}",
+                m.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn valid_count(n: usize, missing: Option<&[bool]>) -> usize {
+    missing.map_or(n, |m| m.iter().filter(|&&b| !b).count())
+}
+
+fn put_leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn get_leb128(bytes: &[u8]) -> Result<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        let part = (b & 0x7f) as u64;
+        if i == 9 && part > 1 {
+            return Err(Error::Corrupt("residual length field overflows".into()));
+        }
+        v |= part << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((v, i + 1));
+        }
+    }
+    if bytes.len() < 10 {
+        Err(Error::Truncated("residual length field".into()))
+    } else {
+        Err(Error::Corrupt("residual length field too long".into()))
+    }
+}
+
+fn frame(tag: u8, payload: &[u8], outliers: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(payload.len() + outliers.len() + 10);
+    if tag != TAG_EMPTY {
+        put_leb128(&mut body, payload.len() as u64);
+        body.extend_from_slice(payload);
+        body.extend_from_slice(outliers);
+    }
+    let mut out = Vec::with_capacity(body.len() + 5);
+    out.push(tag);
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Checks the final reconstruction against the target; a miss is a bug.
+fn verify(
+    x: &[f32],
+    recon: &[f32],
+    missing: Option<&[bool]>,
+    target: Target,
+    nvalid: usize,
+) -> Result<()> {
+    let mut sse = 0.0f64;
+    let mut worst = 0.0f64;
+    for i in 0..x.len() {
+        if missing.is_some_and(|m| m[i]) {
+            continue;
+        }
+        if x[i].to_bits() == recon[i].to_bits() {
+            continue;
+        }
+        let d = (x[i] as f64 - recon[i] as f64).abs();
+        if !d.is_finite() {
+            return Err(Error::BoundViolated(format!(
+                "residual coder reconstructed element {i} as {} for {}",
+                recon[i], x[i]
+            )));
+        }
+        sse += d * d;
+        worst = worst.max(d);
+    }
+    match target {
+        Target::MaxAbs(e) if worst > e => Err(Error::BoundViolated(format!(
+            "residual coder max abs error {worst:e} above {e:e}"
+        ))),
+        Target::Rmse(r) if nvalid > 0 && (sse / nvalid as f64).sqrt() > r => {
+            Err(Error::BoundViolated(format!(
+                "residual coder RMSE {:e} above {r:e}",
+                (sse / nvalid as f64).sqrt()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Encodes `data` (minus `prediction`, when given) to meet `target`.
 pub fn encode(
     data: &[f32],
@@ -34,8 +188,38 @@ pub fn encode(
     missing: Option<&[bool]>,
     target: Target,
 ) -> Result<Vec<u8>> {
-    let _ = (data, prediction, dims, missing, target);
-    Err(Error::Unsupported("residual coder not implemented yet".into()))
+    check_shape(data.len(), prediction, dims, missing, "data")?;
+    let t = match target {
+        Target::MaxAbs(v) | Target::Rmse(v) => v,
+    };
+    if !t.is_finite() || t < 0.0 {
+        return Err(Error::InvalidInput(format!(
+            "residual target must be a finite number at or above 0, got {t}"
+        )));
+    }
+    let nvalid = valid_count(data.len(), missing);
+    if nvalid == 0 {
+        return Ok(frame(TAG_EMPTY, &[], &[]));
+    }
+    let grid = Grid::new(dims);
+    let block = quantize::Block {
+        grid: &grid,
+        x: data,
+        p: prediction,
+        mask: missing,
+        nvalid,
+    };
+    let (payload, pass) = match target {
+        Target::MaxAbs(e) => quantize::encode_max_abs(&block, e, &CANDIDATES),
+        Target::Rmse(r) => quantize::encode_rmse(&block, r, &CANDIDATES),
+    };
+    let mut recon = pass.recon;
+    let list = match target {
+        Target::MaxAbs(e) => outliers::fix_max_abs(data, &mut recon, missing, e),
+        Target::Rmse(r) => outliers::fix_rmse(data, &mut recon, missing, r, nvalid),
+    };
+    verify(data, &recon, missing, target, nvalid)?;
+    Ok(frame(TAG_SZ, &payload, &outliers::encode(&list)))
 }
 
 /// Decodes what [`encode`] produced, given the same prediction, dims and mask.
@@ -45,6 +229,49 @@ pub fn decode(
     dims: &[usize],
     missing: Option<&[bool]>,
 ) -> Result<Vec<f32>> {
-    let _ = (bytes, prediction, dims, missing);
-    Err(Error::Unsupported("residual coder not implemented yet".into()))
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    check_shape(n, prediction, dims, missing, "the product")?;
+    if bytes.len() < 5 {
+        return Err(Error::Truncated("residual stream header".into()));
+    }
+    let tag = bytes[0];
+    let crc = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+    let body = &bytes[5..];
+    if crc32fast::hash(body) != crc {
+        return Err(Error::Checksum {
+            section: "residual".into(),
+        });
+    }
+    let nvalid = valid_count(n, missing);
+    match tag {
+        TAG_EMPTY => {
+            if nvalid != 0 || !body.is_empty() {
+                return Err(Error::Corrupt(
+                    "empty residual stream for a block with valid elements".into(),
+                ));
+            }
+            Ok(vec![f32::NAN; n])
+        }
+        TAG_SZ => {
+            let (len, used) = get_leb128(body)?;
+            let rest = &body[used..];
+            if len > rest.len() as u64 {
+                return Err(Error::Truncated("residual payload".into()));
+            }
+            let (payload, outl) = rest.split_at(len as usize);
+            let grid = Grid::new(dims);
+            let mut out = quantize::decode(payload, &grid, prediction, missing)?;
+            for (i, bits) in outliers::decode(outl, n)? {
+                if missing.is_some_and(|m| m[i]) {
+                    return Err(Error::Corrupt("outlier on a missing element".into()));
+                }
+                out[i] = f32::from_bits(bits);
+            }
+            Ok(out)
+        }
+        t => Err(Error::Unsupported(format!("residual method {t}"))),
+    }
 }

@@ -1,0 +1,603 @@
+//! The SZ-style path: prediction (see [`super::interp`]), uniform
+//! quantisation of the prediction error, and context-modelled range coding of
+//! the quantisation indices.
+//!
+//! Payload layout (after the method tag and checksum written by `mod.rs`):
+//! ```text
+//! u8   predictor (0 linear interpolation, 1 cubic interpolation, 2 Lorenzo)
+//! u8   number of step entries K (levels + 1)
+//! K×f64 quantisation step per level (index 0 unused), little endian
+//! ...  range-coded indices
+//! ```
+//! Each valid element codes an index `q` (reconstruction `pred + q·step`) or
+//! an escape followed by the element's exact f32 bits. The encoder escapes any
+//! element whose *final f32* value would miss the bound, so the guarantee
+//! holds after f32 rounding, and any element whose index is out of range.
+
+use super::interp::{traverse, Grid, Predictor, Visitor, NONE};
+use crate::entropy::{BitModel, RangeDecoder, RangeEncoder};
+use crate::error::{Error, Result};
+
+/// Largest |q| coded as an index; beyond, the value is escaped.
+const QMAX: f64 = (1u32 << 20) as f64;
+/// Length code of an escape (lengths 0..=20 are indices).
+const ESC_LEN: u32 = 31;
+const MAX_LEN: u32 = 20;
+/// Context classes: level 1, level 2, coarser levels.
+const NCLASS: usize = 3;
+/// Neighbour-magnitude buckets.
+const NMAG: usize = 14;
+const NCTX: usize = NCLASS * NMAG;
+/// Saturated magnitude stored for escapes.
+const MAG_ESC: u16 = u16::MAX;
+
+#[inline(always)]
+fn class_of(level: u32) -> usize {
+    (level as usize).saturating_sub(1).min(NCLASS - 1)
+}
+
+#[inline(always)]
+fn context(mags: &[u16], na: usize, nb: usize, level: u32) -> usize {
+    let a = if na != NONE { mags[na] as u32 } else { 0 };
+    let b = if nb != NONE { mags[nb] as u32 } else { 0 };
+    let s = a + b;
+    let bucket = ((32 - s.leading_zeros()) as usize).min(NMAG - 1);
+    class_of(level) * NMAG + bucket
+}
+
+#[inline(always)]
+fn mag_of(q: i32) -> u16 {
+    q.unsigned_abs().min(u16::MAX as u32 - 1) as u16
+}
+
+/// Adaptive models for the indices, one set per context.
+struct QModels {
+    zero: Vec<BitModel>,
+    sign: Vec<BitModel>,
+    /// Bit-tree of the length code (5 bits), 32 nodes per context.
+    len: Vec<BitModel>,
+    /// Two modelled bits below the leading one, per (class, length).
+    mant: Vec<BitModel>,
+}
+
+enum Sym {
+    Q(i32),
+    Escape(u32),
+    Bad,
+}
+
+impl QModels {
+    fn new() -> Self {
+        Self {
+            zero: vec![BitModel::new(); NCTX],
+            sign: vec![BitModel::new(); NCTX],
+            len: vec![BitModel::new(); NCTX * 32],
+            mant: vec![BitModel::new(); NCLASS * 32 * 4],
+        }
+    }
+
+    #[inline(always)]
+    fn put_len(&mut self, enc: &mut RangeEncoder, ctx: usize, len: u32) {
+        let models = &mut self.len[ctx * 32..ctx * 32 + 32];
+        let mut node = 1usize;
+        for i in (0..5).rev() {
+            let bit = (len >> i) & 1 == 1;
+            enc.encode_bit(&mut models[node], bit);
+            node = (node << 1) | bit as usize;
+        }
+    }
+
+    #[inline(always)]
+    fn get_len(&mut self, dec: &mut RangeDecoder, ctx: usize) -> u32 {
+        let models = &mut self.len[ctx * 32..ctx * 32 + 32];
+        let mut node = 1usize;
+        for _ in 0..5 {
+            let bit = dec.decode_bit(&mut models[node]);
+            node = (node << 1) | bit as usize;
+        }
+        (node - 32) as u32
+    }
+
+    #[inline(always)]
+    fn encode(&mut self, enc: &mut RangeEncoder, ctx: usize, q: i32) {
+        enc.encode_bit(&mut self.zero[ctx], q != 0);
+        if q == 0 {
+            return;
+        }
+        enc.encode_bit(&mut self.sign[ctx], q < 0);
+        let m = q.unsigned_abs() - 1;
+        let len = 32 - m.leading_zeros();
+        self.put_len(enc, ctx, len);
+        if len >= 2 {
+            let below = len - 1;
+            let k = below.min(2);
+            let base = ((ctx / NMAG) * 32 + len as usize) * 4;
+            let mut node = 1usize;
+            for j in 0..k {
+                let bit = (m >> (below - 1 - j)) & 1 == 1;
+                enc.encode_bit(&mut self.mant[base + node], bit);
+                node = (node << 1) | bit as usize;
+            }
+            let raw = below - k;
+            if raw > 0 {
+                enc.encode_direct(m & ((1u32 << raw) - 1), raw);
+            }
+        }
+    }
+
+    fn encode_escape(&mut self, enc: &mut RangeEncoder, ctx: usize, bits: u32) {
+        enc.encode_bit(&mut self.zero[ctx], true);
+        enc.encode_bit(&mut self.sign[ctx], false);
+        self.put_len(enc, ctx, ESC_LEN);
+        enc.encode_direct(bits, 32);
+    }
+
+    #[inline(always)]
+    fn decode(&mut self, dec: &mut RangeDecoder, ctx: usize) -> Sym {
+        if !dec.decode_bit(&mut self.zero[ctx]) {
+            return Sym::Q(0);
+        }
+        let neg = dec.decode_bit(&mut self.sign[ctx]);
+        let len = self.get_len(dec, ctx);
+        if len == ESC_LEN {
+            return Sym::Escape(dec.decode_direct(32));
+        }
+        if len > MAX_LEN {
+            return Sym::Bad;
+        }
+        let m = if len <= 1 {
+            len
+        } else {
+            let below = len - 1;
+            let k = below.min(2);
+            let base = ((ctx / NMAG) * 32 + len as usize) * 4;
+            let mut node = 1usize;
+            for _ in 0..k {
+                let bit = dec.decode_bit(&mut self.mant[base + node]);
+                node = (node << 1) | bit as usize;
+            }
+            let high = (node - (1 << k)) as u32;
+            let raw = below - k;
+            let low = if raw > 0 { dec.decode_direct(raw) } else { 0 };
+            (1u32 << below) | (high << raw) | low
+        };
+        let a = (m + 1) as i32;
+        Sym::Q(if neg { -a } else { a })
+    }
+}
+
+/// Where the encoder's decisions go: a real coder, or nowhere (dry runs that
+/// only measure the error).
+trait Sink {
+    fn put(&mut self, ctx: usize, q: i32);
+    fn escape(&mut self, ctx: usize, bits: u32);
+    const CODES: bool;
+}
+
+struct NullSink;
+impl Sink for NullSink {
+    #[inline(always)]
+    fn put(&mut self, _: usize, _: i32) {}
+    #[inline(always)]
+    fn escape(&mut self, _: usize, _: u32) {}
+    const CODES: bool = false;
+}
+
+struct CoderSink {
+    enc: RangeEncoder,
+    models: QModels,
+}
+impl Sink for CoderSink {
+    #[inline(always)]
+    fn put(&mut self, ctx: usize, q: i32) {
+        self.models.encode(&mut self.enc, ctx, q);
+    }
+    fn escape(&mut self, ctx: usize, bits: u32) {
+        self.models.encode_escape(&mut self.enc, ctx, bits);
+    }
+    const CODES: bool = true;
+}
+
+/// How the encoder accepts a quantised value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Accept {
+    /// |x − x̂| ≤ e on the final f32 value.
+    MaxAbs(f64),
+    /// Any finite final value within one step of x (the RMSE is checked as a whole).
+    Rmse,
+}
+
+struct EncVisitor<'a, S: Sink> {
+    x: &'a [f32],
+    p: Option<&'a [f32]>,
+    mask: Option<&'a [bool]>,
+    steps: &'a [f64],
+    inv: Vec<f64>,
+    accept: Accept,
+    mags: Vec<u16>,
+    out: Vec<f32>,
+    sse: f64,
+    sink: S,
+}
+
+impl<S: Sink> Visitor for EncVisitor<'_, S> {
+    #[inline(always)]
+    fn visit(&mut self, idx: usize, pred: f64, na: usize, nb: usize, level: u32) -> f64 {
+        if self.mask.is_some_and(|m| m[idx]) {
+            self.out[idx] = f32::NAN;
+            if S::CODES {
+                self.mags[idx] = 0;
+            }
+            return pred;
+        }
+        let ctx = if S::CODES {
+            context(&self.mags, na, nb, level)
+        } else {
+            0
+        };
+        let x = self.x[idx];
+        let pf = self.p.map_or(0.0, |p| p[idx] as f64);
+        let xf = x as f64;
+        let step = self.steps[level as usize];
+        let qf = ((xf - pf - pred) * self.inv[level as usize]).round();
+        if qf.abs() <= QMAX {
+            let q = qf as i32;
+            let rec = pred + q as f64 * step;
+            let fin = (pf + rec) as f32;
+            let err = (xf - fin as f64).abs();
+            let ok = match self.accept {
+                Accept::MaxAbs(e) => err <= e,
+                Accept::Rmse => err <= step,
+            };
+            if ok {
+                self.out[idx] = fin;
+                self.sse += err * err;
+                if S::CODES {
+                    self.mags[idx] = mag_of(q);
+                    self.sink.put(ctx, q);
+                }
+                return rec;
+            }
+        }
+        self.out[idx] = x;
+        if S::CODES {
+            self.mags[idx] = MAG_ESC;
+            self.sink.escape(ctx, x.to_bits());
+        }
+        let r = xf - pf;
+        if r.is_finite() {
+            r
+        } else {
+            pred
+        }
+    }
+}
+
+struct DecVisitor<'a, 'b> {
+    dec: RangeDecoder<'b>,
+    models: QModels,
+    p: Option<&'a [f32]>,
+    mask: Option<&'a [bool]>,
+    steps: &'a [f64],
+    mags: Vec<u16>,
+    out: Vec<f32>,
+    bad: bool,
+}
+
+impl Visitor for DecVisitor<'_, '_> {
+    #[inline(always)]
+    fn visit(&mut self, idx: usize, pred: f64, na: usize, nb: usize, level: u32) -> f64 {
+        if self.mask.is_some_and(|m| m[idx]) {
+            self.out[idx] = f32::NAN;
+            self.mags[idx] = 0;
+            return pred;
+        }
+        let ctx = context(&self.mags, na, nb, level);
+        let pf = self.p.map_or(0.0, |p| p[idx] as f64);
+        match self.models.decode(&mut self.dec, ctx) {
+            Sym::Q(q) => {
+                let rec = pred + q as f64 * self.steps[level as usize];
+                self.out[idx] = (pf + rec) as f32;
+                self.mags[idx] = mag_of(q);
+                rec
+            }
+            Sym::Escape(bits) => {
+                let x = f32::from_bits(bits);
+                self.out[idx] = x;
+                self.mags[idx] = MAG_ESC;
+                let r = x as f64 - pf;
+                if r.is_finite() {
+                    r
+                } else {
+                    pred
+                }
+            }
+            Sym::Bad => {
+                self.bad = true;
+                self.out[idx] = f32::NAN;
+                self.mags[idx] = 0;
+                pred
+            }
+        }
+    }
+}
+
+/// The choices of one SZ-style encoding.
+#[derive(Debug, Clone)]
+pub(crate) struct Params {
+    pub predictor: Predictor,
+    /// Quantisation step per level (index 0 unused, index `levels` also
+    /// codes the origin). Lorenzo uses index 1 only.
+    pub steps: Vec<f64>,
+}
+
+impl Params {
+    /// Steps for `grid`: `base` at level 1, and `base / min(alpha^(l−1), beta)`
+    /// at coarser levels (finer quantisation where errors propagate most).
+    pub(crate) fn new(grid: &Grid, predictor: Predictor, base: f64, alpha: f64, beta: f64) -> Self {
+        let levels = grid.levels().max(1) as usize;
+        let mut steps = vec![base; levels + 1];
+        if predictor != Predictor::Lorenzo {
+            let mut f = 1.0f64;
+            for s in steps.iter_mut().skip(1) {
+                *s = base / f.min(beta);
+                f *= alpha;
+            }
+        }
+        steps[0] = steps[1];
+        Self { predictor, steps }
+    }
+}
+
+/// Result of one encoding pass.
+pub(crate) struct Pass {
+    /// The final f32 reconstruction (NaN where masked).
+    pub recon: Vec<f32>,
+    /// Sum of squared errors over valid elements (in f64).
+    pub sse: f64,
+}
+
+/// The block being coded: its grid, data, prediction and mask.
+#[derive(Clone, Copy)]
+pub(crate) struct Block<'a> {
+    pub grid: &'a Grid,
+    pub x: &'a [f32],
+    pub p: Option<&'a [f32]>,
+    pub mask: Option<&'a [bool]>,
+    /// Number of valid (unmasked) elements.
+    pub nvalid: usize,
+}
+
+fn run<S: Sink>(b: &Block, params: &Params, accept: Accept, sink: S) -> (Pass, S) {
+    let n = b.grid.len;
+    let inv = params
+        .steps
+        .iter()
+        .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
+        .collect();
+    let mut v = EncVisitor {
+        x: b.x,
+        p: b.p,
+        mask: b.mask,
+        steps: &params.steps,
+        inv,
+        accept,
+        mags: if S::CODES { vec![0; n] } else { Vec::new() },
+        out: vec![0.0; n],
+        sse: 0.0,
+        sink,
+    };
+    let mut recon = vec![0.0f64; n];
+    traverse(b.grid, params.predictor, &mut recon, &mut v);
+    (
+        Pass {
+            recon: v.out,
+            sse: v.sse,
+        },
+        v.sink,
+    )
+}
+
+/// Quantises without coding: the reconstruction and its error only.
+pub(crate) fn dry_run(b: &Block, params: &Params, accept: Accept) -> Pass {
+    run(b, params, accept, NullSink).0
+}
+
+/// Encodes fully: the payload and the reconstruction the decoder will produce.
+pub(crate) fn encode(b: &Block, params: &Params, accept: Accept) -> (Vec<u8>, Pass) {
+    let sink = CoderSink {
+        enc: RangeEncoder::new(),
+        models: QModels::new(),
+    };
+    let (pass, sink) = run(b, params, accept, sink);
+    let coded = sink.enc.finish();
+    let mut out = Vec::with_capacity(coded.len() + 2 + 8 * params.steps.len());
+    out.push(params.predictor as u8);
+    out.push(params.steps.len() as u8);
+    for s in &params.steps {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out.extend_from_slice(&coded);
+    (out, pass)
+}
+
+/// Decodes a payload written by [`encode`].
+pub(crate) fn decode(
+    bytes: &[u8],
+    grid: &Grid,
+    p: Option<&[f32]>,
+    mask: Option<&[bool]>,
+) -> Result<Vec<f32>> {
+    if bytes.len() < 2 {
+        return Err(Error::Truncated("SZ residual payload header".into()));
+    }
+    let predictor = Predictor::from_u8(bytes[0])
+        .ok_or_else(|| Error::Corrupt(format!("unknown residual predictor {}", bytes[0])))?;
+    let k = bytes[1] as usize;
+    let want = grid.levels().max(1) as usize + 1;
+    if k != want {
+        return Err(Error::Corrupt(format!(
+            "residual payload has {k} steps, block needs {want}"
+        )));
+    }
+    let body = &bytes[2..];
+    if body.len() < 8 * k {
+        return Err(Error::Truncated("SZ residual step table".into()));
+    }
+    let mut steps = Vec::with_capacity(k);
+    for c in body[..8 * k].chunks_exact(8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        let s = f64::from_le_bytes(b);
+        if !s.is_finite() || s < 0.0 {
+            return Err(Error::Corrupt(format!("residual quantisation step {s}")));
+        }
+        steps.push(s);
+    }
+    let coded = &body[8 * k..];
+    let n = grid.len;
+    let mut v = DecVisitor {
+        dec: RangeDecoder::new(coded),
+        models: QModels::new(),
+        p,
+        mask,
+        steps: &steps,
+        mags: vec![0; n],
+        out: vec![0.0; n],
+        bad: false,
+    };
+    let mut recon = vec![0.0f64; n];
+    traverse(grid, predictor, &mut recon, &mut v);
+    if v.bad {
+        return Err(Error::Corrupt(
+            "invalid quantisation index in residual stream".into(),
+        ));
+    }
+    if v.dec.overrun() {
+        return Err(Error::Truncated("residual stream ends early".into()));
+    }
+    Ok(v.out)
+}
+
+/// Largest finite |x| over valid elements (0 if none).
+fn max_abs(x: &[f32], mask: Option<&[bool]>) -> f64 {
+    let mut m = 0.0f64;
+    for (i, &v) in x.iter().enumerate() {
+        if mask.is_some_and(|k| k[i]) || !v.is_finite() {
+            continue;
+        }
+        m = m.max((v as f64).abs());
+    }
+    m
+}
+
+/// Level-step shapes tried: (alpha, beta).
+const SHAPES: [(f64, f64); 2] = [(1.0, 1.0), (1.5, 4.0)];
+
+fn smaller(best: &Option<(Vec<u8>, Pass)>, len: usize) -> bool {
+    match best {
+        None => true,
+        Some(b) => len < b.0.len(),
+    }
+}
+
+/// Encodes to a pointwise bound `e`, trying the predictors and step shapes
+/// and keeping the smallest payload.
+pub(crate) fn encode_max_abs(b: &Block, e: f64, candidates: &[Predictor]) -> (Vec<u8>, Pass) {
+    // Leave room for the f32 rounding of the final value (|fl(y) − y| ≤ |y|·2^-24).
+    let amax = max_abs(b.x, b.mask);
+    let margin = amax * f64::powi(2.0, -24) * 1.0001;
+    let eq = if e - margin >= 0.5 * e { e - margin } else { e };
+    let mut best: Option<(Vec<u8>, Pass)> = None;
+    for &pred in candidates {
+        for &(alpha, beta) in SHAPES.iter() {
+            if pred == Predictor::Lorenzo && alpha != 1.0 {
+                continue;
+            }
+            let params = Params::new(b.grid, pred, 2.0 * eq, alpha, beta);
+            let (bytes, pass) = encode(b, &params, Accept::MaxAbs(e));
+            if smaller(&best, bytes.len()) {
+                best = Some((bytes, pass));
+            }
+        }
+    }
+    best.unwrap_or_else(|| {
+        let params = Params::new(b.grid, Predictor::Linear, 2.0 * eq, 1.0, 1.0);
+        encode(b, &params, Accept::MaxAbs(e))
+    })
+}
+
+/// The largest base step (for the given predictor and shape) whose f32
+/// reconstruction has RMSE ≤ `r`; 0 means "lossless".
+pub(crate) fn search_rmse_step(b: &Block, r: f64, pred: Predictor, alpha: f64, beta: f64) -> f64 {
+    if r <= 0.0 {
+        return 0.0;
+    }
+    let limit = r * r * b.nvalid as f64 * (1.0 - 1e-9);
+    let ok = |base: f64| {
+        let params = Params::new(b.grid, pred, base, alpha, beta);
+        dry_run(b, &params, Accept::Rmse).sse <= limit
+    };
+    let start = 12f64.sqrt() * r;
+    let (mut lo, mut hi);
+    if ok(start) {
+        lo = start;
+        hi = start * 2.0;
+        let mut it = 0;
+        while it < 40 && ok(hi) {
+            lo = hi;
+            hi *= 2.0;
+            it += 1;
+        }
+        if it == 40 {
+            return lo;
+        }
+    } else {
+        hi = start;
+        lo = start * 0.5;
+        let mut it = 0;
+        while !ok(lo) {
+            hi = lo;
+            lo *= 0.5;
+            it += 1;
+            if it > 60 {
+                return 0.0;
+            }
+        }
+    }
+    for _ in 0..6 {
+        let mid = (lo * hi).sqrt();
+        if ok(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Encodes to an RMSE budget `r`, trying the candidates, keeping the smallest.
+pub(crate) fn encode_rmse(b: &Block, r: f64, candidates: &[Predictor]) -> (Vec<u8>, Pass) {
+    let limit = r * r * b.nvalid as f64;
+    let mut best: Option<(Vec<u8>, Pass)> = None;
+    for &pred in candidates {
+        for &(alpha, beta) in SHAPES.iter() {
+            if pred == Predictor::Lorenzo && alpha != 1.0 {
+                continue;
+            }
+            let base = search_rmse_step(b, r, pred, alpha, beta);
+            let params = Params::new(b.grid, pred, base, alpha, beta);
+            let (bytes, pass) = encode(b, &params, Accept::Rmse);
+            if pass.sse > limit {
+                continue;
+            }
+            if smaller(&best, bytes.len()) {
+                best = Some((bytes, pass));
+            }
+        }
+    }
+    best.unwrap_or_else(|| {
+        let params = Params::new(b.grid, Predictor::Linear, 0.0, 1.0, 1.0);
+        encode(b, &params, Accept::Rmse)
+    })
+}
