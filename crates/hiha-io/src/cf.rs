@@ -60,28 +60,68 @@ pub fn axis_kind(dim: &str, coord_attrs: Option<&[Attr]>) -> AxisKind {
         ),
         None => (String::new(), String::new(), String::new(), false),
     };
-    let lat_units = ["degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn"];
-    let lon_units = ["degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese"];
-    if matches!(name.as_str(), "lat" | "latitude" | "lats" | "latitudes" | "nav_lat")
-        || lat_units.contains(&units.as_str())
+    let lat_units = [
+        "degrees_north",
+        "degree_north",
+        "degree_n",
+        "degrees_n",
+        "degreen",
+        "degreesn",
+    ];
+    let lon_units = [
+        "degrees_east",
+        "degree_east",
+        "degree_e",
+        "degrees_e",
+        "degreee",
+        "degreese",
+    ];
+    if matches!(
+        name.as_str(),
+        "lat" | "latitude" | "lats" | "latitudes" | "nav_lat"
+    ) || lat_units.contains(&units.as_str())
         || std == "latitude"
         || (axis == "y" && units.starts_with("degree"))
     {
         return AxisKind::Lat;
     }
-    if matches!(name.as_str(), "lon" | "longitude" | "lons" | "longitudes" | "nav_lon")
-        || lon_units.contains(&units.as_str())
+    if matches!(
+        name.as_str(),
+        "lon" | "longitude" | "lons" | "longitudes" | "nav_lon"
+    ) || lon_units.contains(&units.as_str())
         || std == "longitude"
         || (axis == "x" && units.starts_with("degree"))
     {
         return AxisKind::Lon;
     }
     let level_names = [
-        "level", "levels", "plev", "isobaricinhpa", "isobaricinpa", "pressure", "lev", "levelist",
-        "pressure_level", "pressure_levels", "height", "depth", "altitude", "model_level_number",
-        "hybrid", "sigma",
+        "level",
+        "levels",
+        "plev",
+        "isobaricinhpa",
+        "isobaricinpa",
+        "pressure",
+        "lev",
+        "levelist",
+        "pressure_level",
+        "pressure_levels",
+        "height",
+        "depth",
+        "altitude",
+        "model_level_number",
+        "hybrid",
+        "sigma",
     ];
-    let level_units = ["hpa", "pa", "mbar", "millibar", "millibars", "mb", "kpa", "bar"];
+    let level_units = [
+        "hpa",
+        "pa",
+        "mbar",
+        "millibar",
+        "millibars",
+        "mb",
+        "kpa",
+        "bar",
+    ];
     if level_names.contains(&name.as_str())
         || level_units.contains(&units.as_str())
         || std == "air_pressure"
@@ -115,7 +155,10 @@ pub fn packing(attrs: &[Attr]) -> Option<Packing> {
     if scale.is_none() && offset.is_none() {
         return None;
     }
-    Some(Packing { scale: scale.unwrap_or(1.0), offset: offset.unwrap_or(0.0) })
+    Some(Packing {
+        scale: scale.unwrap_or(1.0),
+        offset: offset.unwrap_or(0.0),
+    })
 }
 
 /// The raw (packed, on-disk) values that mark a missing element:

@@ -14,7 +14,10 @@ pub enum IoError {
     /// The requested variable does not exist, or no variable was named and
     /// the file holds zero or several data variables.
     #[error("{}", not_found_message(.var.as_deref(), .candidates))]
-    NotFound { var: Option<String>, candidates: Vec<String> },
+    NotFound {
+        var: Option<String>,
+        candidates: Vec<String>,
+    },
     /// The file or variable uses a feature this build does not handle
     /// (string or compound types, NetCDF-4 groups, ...).
     #[error("unsupported format: {0}")]
@@ -51,9 +54,7 @@ fn not_found_message(var: Option<&str>, candidates: &[String]) -> String {
             "the file holds no data variable (a variable with latitude and longitude dims)"
                 .to_string()
         }
-        None => format!(
-            "the file holds several data variables, choose one of: {list}"
-        ),
+        None => format!("the file holds several data variables, choose one of: {list}"),
     }
 }
 

@@ -106,7 +106,14 @@ impl Grid {
         } else {
             LonConvention::Regional
         };
-        Ok(Grid { lat, lon, levels, lat_order, lon_convention, global_lon })
+        Ok(Grid {
+            lat,
+            lon,
+            levels,
+            lat_order,
+            lon_convention,
+            global_lon,
+        })
     }
 
     /// Latitude step in degrees (signed, as in the file); 0 for one row.
@@ -130,7 +137,9 @@ fn step(v: &[f64]) -> f64 {
 
 fn check_finite(name: &str, v: &[f64]) -> Result<()> {
     if v.is_empty() {
-        return Err(IoError::NotRegularGrid(format!("coordinate '{name}' is empty")));
+        return Err(IoError::NotRegularGrid(format!(
+            "coordinate '{name}' is empty"
+        )));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(IoError::NotRegularGrid(format!(
@@ -147,9 +156,7 @@ fn check_monotonic(name: &str, v: &[f64]) -> Result<()> {
         if !ok {
             return Err(IoError::NotRegularGrid(format!(
                 "coordinate '{name}' is not strictly monotonic (index {}: {} then {})",
-                i,
-                w[0],
-                w[1]
+                i, w[0], w[1]
             )));
         }
     }
@@ -197,7 +204,8 @@ fn is_gaussian(lat: &[f64]) -> bool {
         return false;
     }
     let g = gaussian_latitudes(n);
-    let matches = |it: &mut dyn Iterator<Item = &f64>| it.zip(&g).all(|(a, b)| (a - b).abs() < 1e-3);
+    let matches =
+        |it: &mut dyn Iterator<Item = &f64>| it.zip(&g).all(|(a, b)| (a - b).abs() < 1e-3);
     matches(&mut lat.iter()) || matches(&mut lat.iter().rev())
 }
 
@@ -240,20 +248,29 @@ mod tests {
     #[test]
     fn regular_global_grid() {
         let g = Grid::from_coords("lat", lin(90.0, -3.0, 61), "lon", lin(0.0, 3.0, 120), None)
-            .unwrap();
+            .expect("valid");
         assert_eq!(g.lat_order, LatOrder::NorthToSouth);
         assert_eq!(g.lon_convention, LonConvention::ZeroTo360);
         assert!(g.global_lon);
-        let g = Grid::from_coords("lat", lin(50.0, 0.25, 33), "lon", lin(-10.0, 0.25, 49), None)
-            .unwrap();
+        let g = Grid::from_coords(
+            "lat",
+            lin(50.0, 0.25, 33),
+            "lon",
+            lin(-10.0, 0.25, 49),
+            None,
+        )
+        .expect("valid");
         assert_eq!(g.lat_order, LatOrder::SouthToNorth);
         assert_eq!(g.lon_convention, LonConvention::Minus180To180);
         assert!(!g.global_lon);
         let g = Grid::from_coords("lat", lin(55.0, -0.25, 41), "lon", lin(0.0, 0.25, 41), None)
-            .unwrap();
+            .expect("valid");
         assert_eq!(g.lon_convention, LonConvention::Regional);
         // crossing the dateline
-        let lon: Vec<f64> = lin(170.0, 5.0, 5).into_iter().map(|x| if x > 180.0 { x - 360.0 } else { x }).collect();
+        let lon: Vec<f64> = lin(170.0, 5.0, 5)
+            .into_iter()
+            .map(|x| if x > 180.0 { x - 360.0 } else { x })
+            .collect();
         assert!(Grid::from_coords("lat", lin(0.0, 1.0, 3), "lon", lon, None).is_ok());
     }
 
@@ -261,15 +278,27 @@ mod tests {
     fn irregular_and_gaussian_are_refused() {
         let mut lat = lin(90.0, -3.0, 61);
         lat[10] += 0.5;
-        let e = Grid::from_coords("lat", lat, "lon", lin(0.0, 3.0, 120), None).unwrap_err();
-        assert!(matches!(e, IoError::NotRegularGrid(ref m) if m.contains("uniformly")), "{e}");
+        let e = Grid::from_coords("lat", lat, "lon", lin(0.0, 3.0, 120), None)
+            .expect_err("must be refused");
+        assert!(
+            matches!(e, IoError::NotRegularGrid(ref m) if m.contains("uniformly")),
+            "{e}"
+        );
         let mut lon = lin(0.0, 3.0, 120);
         lon.swap(3, 4);
-        let e = Grid::from_coords("lat", lin(90.0, -3.0, 61), "lon", lon, None).unwrap_err();
-        assert!(matches!(e, IoError::NotRegularGrid(ref m) if m.contains("monotonic")), "{e}");
+        let e = Grid::from_coords("lat", lin(90.0, -3.0, 61), "lon", lon, None)
+            .expect_err("must be refused");
+        assert!(
+            matches!(e, IoError::NotRegularGrid(ref m) if m.contains("monotonic")),
+            "{e}"
+        );
         let g = gaussian_latitudes(32);
         assert!((g[0] - 85.7605871204).abs() < 1e-6, "{}", g[0]);
-        let e = Grid::from_coords("lat", g, "lon", lin(0.0, 3.75, 96), None).unwrap_err();
-        assert!(matches!(e, IoError::NotRegularGrid(ref m) if m.contains("Gaussian")), "{e}");
+        let e = Grid::from_coords("lat", g, "lon", lin(0.0, 3.75, 96), None)
+            .expect_err("must be refused");
+        assert!(
+            matches!(e, IoError::NotRegularGrid(ref m) if m.contains("Gaussian")),
+            "{e}"
+        );
     }
 }

@@ -65,7 +65,10 @@ fn type_size(t: DType) -> usize {
 }
 
 fn cdf5_only(t: DType) -> bool {
-    matches!(t, DType::U8 | DType::U16 | DType::U32 | DType::I64 | DType::U64)
+    matches!(
+        t,
+        DType::U8 | DType::U16 | DType::U32 | DType::I64 | DType::U64
+    )
 }
 
 fn attr_type(v: &AttrValue) -> DType {
@@ -110,7 +113,7 @@ impl Enc {
         Ok(())
     }
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while self.buf.len() & 3 != 0 {
             self.buf.push(0);
         }
     }
@@ -179,7 +182,12 @@ fn data_len(d: &VarData) -> usize {
 
 /// Appends elements `range` of the data, big-endian, in the variable's type.
 fn encode(out: &mut Vec<u8>, var: &OutVar, range: std::ops::Range<usize>) -> Result<(), String> {
-    let mismatch = || format!("variable '{}': data does not match its type {:?}", var.name, var.dtype);
+    let mismatch = || {
+        format!(
+            "variable '{}': data does not match its type {:?}",
+            var.name, var.dtype
+        )
+    };
     macro_rules! put {
         ($v:expr, $conv:expr) => {{
             for &x in &$v[range] {
@@ -221,7 +229,10 @@ impl OutFile<'_> {
             cdf5_only(v.dtype)
                 || v.attrs.iter().any(|a| cdf5_only(attr_type(&a.value)))
                 || data_len(&v.data).saturating_mul(type_size(v.dtype)) > limit
-        }) || self.global_attrs.iter().any(|a| cdf5_only(attr_type(&a.value)))
+        }) || self
+            .global_attrs
+            .iter()
+            .any(|a| cdf5_only(attr_type(&a.value)))
             || self.dims.iter().any(|d| d.len > i32::MAX as usize)
     }
 
@@ -232,12 +243,19 @@ impl OutFile<'_> {
     /// Elements of one record (record vars) or of the whole variable.
     fn slab_len(&self, v: &OutVar) -> usize {
         let skip = usize::from(self.is_record(v));
-        v.dimids[skip.min(v.dimids.len())..].iter().map(|&d| self.dims[d].len).product()
+        v.dimids[skip.min(v.dimids.len())..]
+            .iter()
+            .map(|&d| self.dims[d].len)
+            .product()
     }
 
     fn header(&self, cdf5: bool, begins: &[u64]) -> Result<Vec<u8>, String> {
-        let mut e = Enc { buf: Vec::new(), cdf5 };
-        e.buf.extend_from_slice(if cdf5 { b"CDF\x05" } else { b"CDF\x02" });
+        let mut e = Enc {
+            buf: Vec::new(),
+            cdf5,
+        };
+        e.buf
+            .extend_from_slice(if cdf5 { b"CDF\x05" } else { b"CDF\x02" });
         let numrecs = self.record_dim.map_or(0, |d| self.dims[d].len);
         e.count(numrecs)?;
         if self.dims.is_empty() {
@@ -306,7 +324,9 @@ impl OutFile<'_> {
                 pos += pad4(self.slab_len(v) * type_size(v.dtype)) as u64;
             }
         }
-        let rec_vars: Vec<usize> = (0..self.vars.len()).filter(|&i| self.is_record(&self.vars[i])).collect();
+        let rec_vars: Vec<usize> = (0..self.vars.len())
+            .filter(|&i| self.is_record(&self.vars[i]))
+            .collect();
         // One record variable alone is not padded between records.
         let single = rec_vars.len() == 1;
         for &i in &rec_vars {

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use hiha_core::field::{Field, Shape};
-use hiha_core::meta::{Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::{
+    Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta,
+};
 use netcdf_reader::{NcAttrValue, NcFile, NcFormat, NcType};
 
 use crate::cf::{self, AxisKind};
@@ -104,7 +106,12 @@ fn convert_attr(owner: &str, name: &str, v: &NcAttrValue) -> Result<AttrValue> {
 fn convert_attrs(owner: &str, attrs: &[netcdf_reader::NcAttribute]) -> Result<Vec<Attr>> {
     attrs
         .iter()
-        .map(|a| Ok(Attr::new(a.name.clone(), convert_attr(owner, &a.name, &a.value)?)))
+        .map(|a| {
+            Ok(Attr::new(
+                a.name.clone(),
+                convert_attr(owner, &a.name, &a.value)?,
+            ))
+        })
         .collect()
 }
 
@@ -118,8 +125,10 @@ fn to_usize(path: &str, what: &str, n: u64) -> Result<usize> {
 impl Source {
     pub fn open(path: &Path) -> Result<Source> {
         let p = display(path);
-        let bytes = std::fs::read(path)
-            .map_err(|e| IoError::Open { path: p.clone(), reason: e.to_string() })?;
+        let bytes = std::fs::read(path).map_err(|e| IoError::Open {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
         if bytes.len() >= 4 && &bytes[..3] != b"CDF" && &bytes[1..4] != b"HDF" {
             // Let the library decide for user-block HDF5; give a plain message otherwise.
             if !bytes.windows(4).take(1 << 16).any(|w| w == b"\x89HDF") {
@@ -167,7 +176,14 @@ impl Source {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Source { path: p, file, file_len, dims, global_attrs, vars })
+        Ok(Source {
+            path: p,
+            file,
+            file_len,
+            dims,
+            global_attrs,
+            vars,
+        })
     }
 
     pub fn var(&self, name: &str) -> Option<&SrcVar> {
@@ -176,7 +192,8 @@ impl Source {
 
     /// The 1-D coordinate variable of a dim (same name, one dim).
     pub fn coord_var(&self, dim: &str) -> Option<&SrcVar> {
-        self.var(dim).filter(|v| v.dims.len() == 1 && v.dims[0] == dim)
+        self.var(dim)
+            .filter(|v| v.dims.len() == 1 && v.dims[0] == dim)
     }
 
     pub fn axis_kind(&self, dim: &str) -> AxisKind {
@@ -187,7 +204,13 @@ impl Source {
     fn referenced(&self) -> Vec<&str> {
         let mut out = Vec::new();
         for v in &self.vars {
-            for key in ["bounds", "climatology", "coordinates", "grid_mapping", "ancillary_variables"] {
+            for key in [
+                "bounds",
+                "climatology",
+                "coordinates",
+                "grid_mapping",
+                "ancillary_variables",
+            ] {
                 if let Some(s) = cf::attr_text(&v.attrs, key) {
                     out.extend(s.split_whitespace().filter(|w| !w.ends_with(':')));
                 }
@@ -213,7 +236,10 @@ impl Source {
     }
 
     fn corrupt(&self, reason: String) -> IoError {
-        IoError::Corrupt { path: self.path.clone(), reason }
+        IoError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        }
     }
 
     /// Reads a variable's values exactly, in its own type.
@@ -240,7 +266,9 @@ impl Source {
             ($t:ty) => {{
                 let mut buf = vec![<$t>::default(); n];
                 if n > 0 {
-                    self.file.read_variable_into::<$t>(name, &mut buf).map_err(err)?;
+                    self.file
+                        .read_variable_into::<$t>(name, &mut buf)
+                        .map_err(err)?;
                 }
                 buf
             }};
@@ -254,9 +282,12 @@ impl Source {
             Some(DType::U32) => CoordData::I64(read!(u32).into_iter().map(i64::from).collect()),
             Some(DType::I64) => CoordData::I64(read!(i64)),
             // u64 is kept bit for bit in an i64; AuxVar::dtype says how to read it.
-            Some(DType::U64) => {
-                CoordData::I64(read!(u64).into_iter().map(|x| i64::from_ne_bytes(x.to_ne_bytes())).collect())
-            }
+            Some(DType::U64) => CoordData::I64(
+                read!(u64)
+                    .into_iter()
+                    .map(|x| i64::from_ne_bytes(x.to_ne_bytes()))
+                    .collect(),
+            ),
             Some(DType::F32) => CoordData::F32(read!(f32)),
             Some(DType::F64) => CoordData::F64(read!(f64)),
             Some(DType::Char) => {
@@ -267,7 +298,9 @@ impl Source {
                     for s in strings {
                         let mut b = s.into_bytes();
                         if b.len() > width {
-                            return Err(self.corrupt(format!("char variable '{name}' has a string longer than its last dim")));
+                            return Err(self.corrupt(format!(
+                                "char variable '{name}' has a string longer than its last dim"
+                            )));
                         }
                         b.resize(width, 0);
                         bytes.extend_from_slice(&b);
@@ -358,18 +391,27 @@ pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
     let name = match var {
         Some(v) => {
             if src.var(v).is_none() {
-                return Err(IoError::NotFound { var: Some(v.to_string()), candidates });
+                return Err(IoError::NotFound {
+                    var: Some(v.to_string()),
+                    candidates,
+                });
             }
             v.to_string()
         }
         None => match candidates.as_slice() {
             [one] => one.clone(),
-            _ => return Err(IoError::NotFound { var: None, candidates }),
+            _ => {
+                return Err(IoError::NotFound {
+                    var: None,
+                    candidates,
+                })
+            }
         },
     };
-    let v = src
-        .var(&name)
-        .ok_or_else(|| IoError::NotFound { var: Some(name.clone()), candidates: candidates.clone() })?;
+    let v = src.var(&name).ok_or_else(|| IoError::NotFound {
+        var: Some(name.clone()),
+        candidates: candidates.clone(),
+    })?;
     let dtype = match v.dtype {
         Some(DType::Char) | None => {
             return Err(IoError::UnsupportedFormat(format!(
@@ -418,15 +460,29 @@ pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
     for a in src.vars.iter().filter(|a| a.name != name) {
         let data = src.read_data(a)?;
         let Some(dt) = a.dtype else {
-            return Err(IoError::UnsupportedFormat(format!("variable '{}' has an unsupported type", a.name)));
+            return Err(IoError::UnsupportedFormat(format!(
+                "variable '{}' has an unsupported type",
+                a.name
+            )));
         };
-        aux_vars.push(AuxVar { name: a.name.clone(), dims: a.dims.clone(), dtype: dt, attrs: a.attrs.clone(), data });
+        aux_vars.push(AuxVar {
+            name: a.name.clone(),
+            dims: a.dims.clone(),
+            dtype: dt,
+            attrs: a.attrs.clone(),
+            data,
+        });
     }
     let meta = DatasetMeta {
         dims: src.dims.clone(),
         global_attrs: src.global_attrs.clone(),
         aux_vars,
-        var: VarMeta { name: name.clone(), layout, dtype, attrs: v.attrs.clone() },
+        var: VarMeta {
+            name: name.clone(),
+            layout,
+            dtype,
+            attrs: v.attrs.clone(),
+        },
     };
     Ok(LoadedVariable { field, meta, grid })
 }
@@ -456,7 +512,10 @@ fn layout_of(src: &Source, v: &SrcVar) -> Result<(VarLayout, Shape)> {
             let two_d = src.vars.iter().find(|c| {
                 c.dims.len() == 2
                     && c.name != *name
-                    && matches!(cf::axis_kind(&c.name, Some(&c.attrs)), AxisKind::Lat | AxisKind::Lon)
+                    && matches!(
+                        cf::axis_kind(&c.name, Some(&c.attrs)),
+                        AxisKind::Lat | AxisKind::Lon
+                    )
             });
             if let Some(c) = two_d {
                 return Err(IoError::NotRegularGrid(format!(
@@ -479,7 +538,11 @@ fn layout_of(src: &Source, v: &SrcVar) -> Result<(VarLayout, Shape)> {
         .iter()
         .try_fold(1usize, |a, &b| a.checked_mul(b))
         .ok_or_else(|| IoError::BadShape(format!("variable '{name}' is too large")))?;
-    let levels = if level_dim.is_some() { v.shape[nd - 3] } else { 1 };
+    let levels = if level_dim.is_some() {
+        v.shape[nd - 3]
+    } else {
+        1
+    };
     let shape = Shape::new(frames, levels, v.shape[nd - 2], v.shape[nd - 1]);
     shape.checked_len()?;
     if shape.is_empty() {
@@ -505,12 +568,24 @@ fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
     let packing = cf::packing(attrs);
     if let (CoordData::F32(v), None) = (raw, packing) {
         let m32: Vec<f32> = markers.iter().map(|&m| m as f32).collect();
-        return v.iter().map(|&x| if m32.contains(&x) { f32::NAN } else { x }).collect();
+        return v
+            .iter()
+            .map(|&x| if m32.contains(&x) { f32::NAN } else { x })
+            .collect();
     }
     let unsigned = cf::is_unsigned(attrs, dtype);
-    let fix = |x: f64| if unsigned { cf::as_unsigned(x, dtype) } else { x };
+    let fix = |x: f64| {
+        if unsigned {
+            cf::as_unsigned(x, dtype)
+        } else {
+            x
+        }
+    };
     let markers: Vec<f64> = markers.into_iter().map(fix).collect();
-    let p = packing.unwrap_or(cf::Packing { scale: 1.0, offset: 0.0 });
+    let p = packing.unwrap_or(cf::Packing {
+        scale: 1.0,
+        offset: 0.0,
+    });
     let conv = |x: f64| -> f32 {
         let x = fix(x);
         if markers.contains(&x) {
@@ -524,9 +599,10 @@ fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
     match raw {
         CoordData::F64(v) => v.iter().map(|&x| conv(x)).collect(),
         CoordData::F32(v) => v.iter().map(|&x| conv(x as f64)).collect(),
-        CoordData::I64(v) if dtype == DType::U64 => {
-            v.iter().map(|&x| conv(u64::from_ne_bytes(x.to_ne_bytes()) as f64)).collect()
-        }
+        CoordData::I64(v) if dtype == DType::U64 => v
+            .iter()
+            .map(|&x| conv(u64::from_ne_bytes(x.to_ne_bytes()) as f64))
+            .collect(),
         CoordData::I64(v) => v.iter().map(|&x| conv(x as f64)).collect(),
         CoordData::I32(v) => v.iter().map(|&x| conv(x as f64)).collect(),
         CoordData::I16(v) => v.iter().map(|&x| conv(x as f64)).collect(),

@@ -11,7 +11,13 @@ use crate::error::{IoError, Result};
 use crate::nc3::{OutDim, OutFile, OutVar, VarData};
 
 /// Attributes of the data variable whose values are in packed units.
-const VALUE_ATTRS: [&str; 5] = ["_FillValue", "missing_value", "valid_min", "valid_max", "valid_range"];
+const VALUE_ATTRS: [&str; 5] = [
+    "_FillValue",
+    "missing_value",
+    "valid_min",
+    "valid_max",
+    "valid_range",
+];
 
 /// The attributes of the data variable as written: float32 data, so packing
 /// attributes go and value-like attributes become f32 in unpacked units.
@@ -30,11 +36,18 @@ pub(crate) fn output_var_attrs(meta: &DatasetMeta) -> Vec<Attr> {
                     out.push(a.clone());
                     continue;
                 }
-                let p = packing.unwrap_or(cf::Packing { scale: 1.0, offset: 0.0 });
+                let p = packing.unwrap_or(cf::Packing {
+                    scale: 1.0,
+                    offset: 0.0,
+                });
                 let vals = cf::attr_f64s(&a.value)
                     .into_iter()
                     .map(|x| {
-                        let x = if unsigned { cf::as_unsigned(x, dtype) } else { x };
+                        let x = if unsigned {
+                            cf::as_unsigned(x, dtype)
+                        } else {
+                            x
+                        };
                         (x * p.scale + p.offset) as f32
                     })
                     .collect::<Vec<f32>>();
@@ -80,7 +93,12 @@ fn utc_now() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// The global attributes with a `history` line appended.
@@ -99,7 +117,11 @@ fn output_global_attrs(meta: &DatasetMeta) -> Vec<Attr> {
                 AttrValue::Text(s) => s.clone(),
                 _ => String::new(),
             };
-            let text = if old.is_empty() { line } else { format!("{old}\n{line}") };
+            let text = if old.is_empty() {
+                line
+            } else {
+                format!("{old}\n{line}")
+            };
             a.value = AttrValue::Text(text);
         }
         None => out.push(Attr::new("history", AttrValue::Text(line))),
@@ -117,17 +139,32 @@ fn output_global_attrs(meta: &DatasetMeta) -> Vec<Attr> {
 pub fn write_variable(path: &Path, field: &Field, meta: &DatasetMeta) -> Result<()> {
     let layout = &meta.var.layout;
     let dim_index = |name: &str| -> Result<usize> {
-        meta.dims.iter().position(|d| d.name == name).ok_or_else(|| {
-            IoError::BadShape(format!("dim '{name}' is used by a variable but not defined in the metadata"))
-        })
+        meta.dims
+            .iter()
+            .position(|d| d.name == name)
+            .ok_or_else(|| {
+                IoError::BadShape(format!(
+                    "dim '{name}' is used by a variable but not defined in the metadata"
+                ))
+            })
     };
     // The field must match the variable's dims.
-    let var_dimids = layout.dims.iter().map(|d| dim_index(d)).collect::<Result<Vec<_>>>()?;
+    let var_dimids = layout
+        .dims
+        .iter()
+        .map(|d| dim_index(d))
+        .collect::<Result<Vec<_>>>()?;
     let lens: Vec<usize> = var_dimids.iter().map(|&i| meta.dims[i].len).collect();
     let nd = lens.len();
     let s = field.shape;
-    let levels = if layout.level_dim.is_some() { nd.checked_sub(3).map(|i| lens[i]) } else { Some(1) };
-    let frames = lens.get(..layout.frame_dims).map(|f| f.iter().product::<usize>());
+    let levels = if layout.level_dim.is_some() {
+        nd.checked_sub(3).map(|i| lens[i])
+    } else {
+        Some(1)
+    };
+    let frames = lens
+        .get(..layout.frame_dims)
+        .map(|f| f.iter().product::<usize>());
     let ok = nd >= 2
         && layout.frame_dims + 2 + usize::from(layout.level_dim.is_some()) == nd
         && frames == Some(s.frames)
@@ -163,30 +200,55 @@ pub fn write_variable(path: &Path, field: &Field, meta: &DatasetMeta) -> Result<
     let mut vars = Vec::with_capacity(meta.aux_vars.len() + 1);
     for a in &meta.aux_vars {
         if a.name == meta.var.name {
-            return Err(IoError::BadShape(format!("auxiliary variable '{}' has the data variable's name", a.name)));
+            return Err(IoError::BadShape(format!(
+                "auxiliary variable '{}' has the data variable's name",
+                a.name
+            )));
         }
         vars.push(OutVar {
             name: &a.name,
-            dimids: a.dims.iter().map(|d| dim_index(d)).collect::<Result<Vec<_>>>()?,
+            dimids: a
+                .dims
+                .iter()
+                .map(|d| dim_index(d))
+                .collect::<Result<Vec<_>>>()?,
             dtype: a.dtype,
             attrs: &a.attrs,
             data: VarData::Coord(&a.data),
         });
     }
-    vars.push(OutVar { name: &meta.var.name, dimids: var_dimids, dtype: DType::F32, attrs: &var_attrs, data: VarData::F32(&values) });
+    vars.push(OutVar {
+        name: &meta.var.name,
+        dimids: var_dimids,
+        dtype: DType::F32,
+        attrs: &var_attrs,
+        data: VarData::F32(&values),
+    });
 
     // NetCDF-3 has one record dim, first in every variable using it.
     let record_dim = meta.dims.iter().position(|d| d.unlimited).filter(|&r| {
-        vars.iter().all(|v| !v.dimids.contains(&r) || (v.dimids[0] == r && v.dimids[1..].iter().all(|&d| d != r)))
+        vars.iter().all(|v| {
+            !v.dimids.contains(&r) || (v.dimids[0] == r && v.dimids[1..].iter().all(|&d| d != r))
+        })
     });
     let file = OutFile {
-        dims: meta.dims.iter().map(|d| OutDim { name: &d.name, len: d.len }).collect(),
+        dims: meta
+            .dims
+            .iter()
+            .map(|d| OutDim {
+                name: &d.name,
+                len: d.len,
+            })
+            .collect(),
         record_dim,
         global_attrs: &global_attrs,
         vars,
     };
     let p = path.display().to_string();
-    let werr = |reason: String| IoError::Write { path: p.clone(), reason };
+    let werr = |reason: String| IoError::Write {
+        path: p.clone(),
+        reason,
+    };
     let mut bytes = Vec::new();
     file.write(&mut bytes).map_err(werr)?;
     // Write next to the target, then rename, so a failure leaves no half file.

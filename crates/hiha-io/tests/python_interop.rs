@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hiha_core::field::{Field, Shape};
-use hiha_core::meta::{Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::{
+    Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta,
+};
 use hiha_io::{read_variable, write_variable};
 
 fn python() -> Option<PathBuf> {
@@ -49,8 +51,10 @@ fn python_netcdf4_and_xarray_agree() {
         return;
     };
     let tmp = common::tmp_dir("python");
-    let mut files: Vec<(PathBuf, Option<&str>)> =
-        common::nc_files(&common::samples_dir()).into_iter().map(|p| (p, None)).collect();
+    let mut files: Vec<(PathBuf, Option<&str>)> = common::nc_files(&common::samples_dir())
+        .into_iter()
+        .map(|p| (p, None))
+        .collect();
     if let Some(d) = common::shared_dir() {
         let packed = d.join("native/eraint_uvz.nc");
         if packed.exists() {
@@ -77,8 +81,20 @@ fn python_netcdf4_and_xarray_agree() {
     // With unsigned and 64-bit types the file is CDF-5.
     let (field, mut meta) = synthetic();
     let nchar = || vec!["nchar".to_string()];
-    meta.aux_vars.push(AuxVar { name: "u16".into(), dims: nchar(), dtype: DType::U16, attrs: vec![], data: CoordData::I32(vec![0, 1, 65535, 4, 5]) });
-    meta.aux_vars.push(AuxVar { name: "i64".into(), dims: nchar(), dtype: DType::I64, attrs: vec![], data: CoordData::I64(vec![i64::MIN, -1, 0, 1, i64::MAX]) });
+    meta.aux_vars.push(AuxVar {
+        name: "u16".into(),
+        dims: nchar(),
+        dtype: DType::U16,
+        attrs: vec![],
+        data: CoordData::I32(vec![0, 1, 65535, 4, 5]),
+    });
+    meta.aux_vars.push(AuxVar {
+        name: "i64".into(),
+        dims: nchar(),
+        dtype: DType::I64,
+        attrs: vec![],
+        data: CoordData::I64(vec![i64::MIN, -1, 0, 1, i64::MAX]),
+    });
     meta.aux_vars.push(AuxVar {
         name: "u64".into(),
         dims: nchar(),
@@ -95,25 +111,86 @@ fn python_netcdf4_and_xarray_agree() {
 fn synthetic() -> (Field, DatasetMeta) {
     let text = |s: &str| AttrValue::Text(s.into());
     let aux = vec![
-        AuxVar { name: "time".into(), dims: vec!["time".into()], dtype: DType::F64, attrs: vec![Attr::new("units", text("hours since 2000-01-01"))], data: CoordData::F64(vec![0.0, 6.0, 12.0]) },
-        AuxVar { name: "lat".into(), dims: vec!["lat".into()], dtype: DType::F32, attrs: vec![Attr::new("units", text("degrees_north"))], data: CoordData::F32(vec![-30.0, -10.0, 10.0, 30.0]) },
-        AuxVar { name: "lon".into(), dims: vec!["lon".into()], dtype: DType::F64, attrs: vec![Attr::new("units", text("degrees_east"))], data: CoordData::F64(vec![0.0, 72.0, 144.0, 216.0, 288.0]) },
-        AuxVar { name: "flag".into(), dims: vec!["time".into()], dtype: DType::I16, attrs: vec![], data: CoordData::I16(vec![1, -2, 3]) },
-        AuxVar { name: "station".into(), dims: vec!["nchar".into()], dtype: DType::Char, attrs: vec![], data: CoordData::Text(b"abc\0\0".to_vec()) },
-        AuxVar { name: "code".into(), dims: vec!["nchar".into()], dtype: DType::I8, attrs: vec![], data: CoordData::I8(vec![1, -2, 3, -4, 5]) },
+        AuxVar {
+            name: "time".into(),
+            dims: vec!["time".into()],
+            dtype: DType::F64,
+            attrs: vec![Attr::new("units", text("hours since 2000-01-01"))],
+            data: CoordData::F64(vec![0.0, 6.0, 12.0]),
+        },
+        AuxVar {
+            name: "lat".into(),
+            dims: vec!["lat".into()],
+            dtype: DType::F32,
+            attrs: vec![Attr::new("units", text("degrees_north"))],
+            data: CoordData::F32(vec![-30.0, -10.0, 10.0, 30.0]),
+        },
+        AuxVar {
+            name: "lon".into(),
+            dims: vec!["lon".into()],
+            dtype: DType::F64,
+            attrs: vec![Attr::new("units", text("degrees_east"))],
+            data: CoordData::F64(vec![0.0, 72.0, 144.0, 216.0, 288.0]),
+        },
+        AuxVar {
+            name: "flag".into(),
+            dims: vec!["time".into()],
+            dtype: DType::I16,
+            attrs: vec![],
+            data: CoordData::I16(vec![1, -2, 3]),
+        },
+        AuxVar {
+            name: "station".into(),
+            dims: vec!["nchar".into()],
+            dtype: DType::Char,
+            attrs: vec![],
+            data: CoordData::Text(b"abc\0\0".to_vec()),
+        },
+        AuxVar {
+            name: "code".into(),
+            dims: vec!["nchar".into()],
+            dtype: DType::I8,
+            attrs: vec![],
+            data: CoordData::I8(vec![1, -2, 3, -4, 5]),
+        },
     ];
     let meta = DatasetMeta {
         dims: vec![
-            Dim { name: "time".into(), len: 3, unlimited: true },
-            Dim { name: "lat".into(), len: 4, unlimited: false },
-            Dim { name: "lon".into(), len: 5, unlimited: false },
-            Dim { name: "nchar".into(), len: 5, unlimited: false },
+            Dim {
+                name: "time".into(),
+                len: 3,
+                unlimited: true,
+            },
+            Dim {
+                name: "lat".into(),
+                len: 4,
+                unlimited: false,
+            },
+            Dim {
+                name: "lon".into(),
+                len: 5,
+                unlimited: false,
+            },
+            Dim {
+                name: "nchar".into(),
+                len: 5,
+                unlimited: false,
+            },
         ],
-        global_attrs: vec![Attr::new("s", AttrValue::I16(vec![-300, 2])), Attr::new("d", AttrValue::F64(vec![1e300]))],
+        global_attrs: vec![
+            Attr::new("s", AttrValue::I16(vec![-300, 2])),
+            Attr::new("d", AttrValue::F64(vec![1e300])),
+        ],
         aux_vars: aux,
         var: VarMeta {
             name: "x".into(),
-            layout: VarLayout { dims: vec!["time".into(), "lat".into(), "lon".into()], frame_dims: 1, level_dim: None, lat_dim: "lat".into(), lon_dim: "lon".into() },
+            layout: VarLayout {
+                dims: vec!["time".into(), "lat".into(), "lon".into()],
+                frame_dims: 1,
+                level_dim: None,
+                lat_dim: "lat".into(),
+                lon_dim: "lon".into(),
+            },
             dtype: DType::F32,
             attrs: vec![Attr::new("_FillValue", AttrValue::F32(vec![-999.0]))],
         },
@@ -123,5 +200,8 @@ fn synthetic() -> (Field, DatasetMeta) {
         mask[i] = true;
     }
     let values = (0..60).map(|i| i as f32 * 0.37 - 5.0).collect();
-    (Field::new(Shape::new(3, 1, 4, 5), values, Some(mask)).expect("field"), meta)
+    (
+        Field::new(Shape::new(3, 1, 4, 5), values, Some(mask)).expect("field"),
+        meta,
+    )
 }

@@ -6,7 +6,9 @@ mod common;
 use std::path::Path;
 
 use hiha_core::field::{Field, Shape};
-use hiha_core::meta::{Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::{
+    Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta,
+};
 use hiha_io::{cf, read_variable, write_variable, LoadedVariable};
 
 fn assert_same_field(a: &Field, b: &Field, what: &str) {
@@ -24,7 +26,11 @@ fn assert_same_field(a: &Field, b: &Field, what: &str) {
 fn same<T: std::fmt::Debug>(a: &T, b: &T, what: &str) {
     let (x, y) = (format!("{a:?}"), format!("{b:?}"));
     if x != y {
-        let at = x.bytes().zip(y.bytes()).position(|(p, q)| p != q).unwrap_or(x.len().min(y.len()));
+        let at = x
+            .bytes()
+            .zip(y.bytes())
+            .position(|(p, q)| p != q)
+            .unwrap_or(x.len().min(y.len()));
         let lo = at.saturating_sub(80);
         panic!(
             "{what} differ at byte {at}: ...{}... vs ...{}...",
@@ -35,34 +41,65 @@ fn same<T: std::fmt::Debug>(a: &T, b: &T, what: &str) {
 }
 
 fn without_history(attrs: &[Attr]) -> Vec<Attr> {
-    attrs.iter().filter(|a| a.name != "history").cloned().collect()
+    attrs
+        .iter()
+        .filter(|a| a.name != "history")
+        .cloned()
+        .collect()
 }
 
 /// Writes `a` to `out` and reads it back; checks everything that must survive.
 fn write_and_check(a: &LoadedVariable, out: &Path) -> LoadedVariable {
-    write_variable(out, &a.field, &a.meta).unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
-    let b = read_variable(out, Some(&a.meta.var.name)).unwrap_or_else(|e| panic!("reread {}: {e}", out.display()));
+    write_variable(out, &a.field, &a.meta)
+        .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
+    let b = read_variable(out, Some(&a.meta.var.name))
+        .unwrap_or_else(|e| panic!("reread {}: {e}", out.display()));
     let what = out.display().to_string();
     assert_same_field(&a.field, &b.field, &what);
     assert_eq!(a.meta.dims, b.meta.dims, "{what}: dims");
-    same(&a.meta.aux_vars, &b.meta.aux_vars, &format!("{what}: aux vars"));
+    same(
+        &a.meta.aux_vars,
+        &b.meta.aux_vars,
+        &format!("{what}: aux vars"),
+    );
     assert_eq!(a.meta.var.layout, b.meta.var.layout, "{what}: layout");
     assert_eq!(a.grid, b.grid, "{what}: grid");
-    same(&without_history(&a.meta.global_attrs), &without_history(&b.meta.global_attrs), &format!("{what}: global attrs"));
-    let hist = |m: &DatasetMeta| cf::attr_text(&m.global_attrs, "history").unwrap_or("").to_string();
+    same(
+        &without_history(&a.meta.global_attrs),
+        &without_history(&b.meta.global_attrs),
+        &format!("{what}: global attrs"),
+    );
+    let hist = |m: &DatasetMeta| {
+        cf::attr_text(&m.global_attrs, "history")
+            .unwrap_or("")
+            .to_string()
+    };
     let (h0, h1) = (hist(&a.meta), hist(&b.meta));
-    assert!(h1.starts_with(&h0) && h1.len() > h0.len() && h1.contains("hiha"), "{what}: history {h1:?}");
+    assert!(
+        h1.starts_with(&h0) && h1.len() > h0.len() && h1.contains("hiha"),
+        "{what}: history {h1:?}"
+    );
     assert_eq!(b.meta.var.dtype, DType::F32);
     if a.meta.var.dtype == DType::F32 {
-        same(&a.meta.var.attrs, &b.meta.var.attrs, &format!("{what}: var attrs"));
+        same(
+            &a.meta.var.attrs,
+            &b.meta.var.attrs,
+            &format!("{what}: var attrs"),
+        );
     } else {
         // Packing attributes go; the rest stays.
         for at in &a.meta.var.attrs {
             let kept = cf::attr(&b.meta.var.attrs, &at.name);
             match at.name.as_str() {
-                "scale_factor" | "add_offset" => assert!(kept.is_none(), "{what}: {} kept", at.name),
+                "scale_factor" | "add_offset" => {
+                    assert!(kept.is_none(), "{what}: {} kept", at.name)
+                }
                 "_FillValue" | "missing_value" => assert!(matches!(kept, Some(AttrValue::F32(_)))),
-                _ => same(&kept, &Some(&at.value), &format!("{what}: attr {}", at.name)),
+                _ => same(
+                    &kept,
+                    &Some(&at.value),
+                    &format!("{what}: attr {}", at.name),
+                ),
             }
         }
     }
@@ -82,7 +119,10 @@ fn roundtrip(path: &Path, var: Option<&str>, tmp: &Path) {
     let out2 = tmp.join(format!("{stem}-{}-2.nc", a.meta.var.name));
     let c = write_and_check(&b, &out2);
     same(&b.meta.var.attrs, &c.meta.var.attrs, "second write attrs");
-    let (s0, s1) = (std::fs::metadata(path).map(|m| m.len()).unwrap_or(0), std::fs::metadata(&out1).map(|m| m.len()).unwrap_or(0));
+    let (s0, s1) = (
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        std::fs::metadata(&out1).map(|m| m.len()).unwrap_or(0),
+    );
     println!(
         "{stem}/{}: read {read_ms:.1} ms, write+reread {rt_ms:.1} ms, {s0} -> {s1} bytes",
         a.meta.var.name
@@ -100,7 +140,9 @@ fn samples_round_trip() {
 
 #[test]
 fn shared_files_round_trip() {
-    let Some(dir) = common::shared_dir() else { return };
+    let Some(dir) = common::shared_dir() else {
+        return;
+    };
     let tmp = common::tmp_dir("rt-shared");
     for p in common::nc_files(&dir) {
         roundtrip(&p, None, &tmp);
@@ -127,7 +169,10 @@ fn synthetic(var_attrs: Vec<Attr>, extra: Vec<AuxVar>) -> DatasetMeta {
             name: "time".into(),
             dims: vec!["time".into()],
             dtype: DType::F64,
-            attrs: vec![attr("units", AttrValue::Text("hours since 2000-01-01".into()))],
+            attrs: vec![attr(
+                "units",
+                AttrValue::Text("hours since 2000-01-01".into()),
+            )],
             data: CoordData::F64(vec![0.0, 6.0, 12.0]),
         },
         AuxVar {
@@ -169,10 +214,26 @@ fn synthetic(var_attrs: Vec<Attr>, extra: Vec<AuxVar>) -> DatasetMeta {
     aux.extend(extra);
     DatasetMeta {
         dims: vec![
-            Dim { name: "time".into(), len: 3, unlimited: true },
-            Dim { name: "lat".into(), len: 4, unlimited: false },
-            Dim { name: "lon".into(), len: 5, unlimited: false },
-            Dim { name: "nchar".into(), len: 5, unlimited: false },
+            Dim {
+                name: "time".into(),
+                len: 3,
+                unlimited: true,
+            },
+            Dim {
+                name: "lat".into(),
+                len: 4,
+                unlimited: false,
+            },
+            Dim {
+                name: "lon".into(),
+                len: 5,
+                unlimited: false,
+            },
+            Dim {
+                name: "nchar".into(),
+                len: 5,
+                unlimited: false,
+            },
         ],
         global_attrs: vec![
             attr("title", AttrValue::Text("synthetic".into())),
@@ -215,10 +276,29 @@ fn missing_values_stay_where_they_were() {
     let tmp = common::tmp_dir("missing");
     let holes = [0, 7, 19, 20, 33, 59];
     let cases: Vec<(&str, Vec<Attr>, Option<f32>)> = vec![
-        ("fill", vec![attr("_FillValue", AttrValue::F32(vec![-999.0]))], Some(-999.0)),
-        ("missing_value", vec![attr("missing_value", AttrValue::F32(vec![-888.0]))], Some(-888.0)),
-        ("both", vec![attr("_FillValue", AttrValue::F32(vec![1e20])), attr("missing_value", AttrValue::F32(vec![-1.0]))], Some(1e20)),
-        ("nan", vec![attr("units", AttrValue::Text("K".into()))], None),
+        (
+            "fill",
+            vec![attr("_FillValue", AttrValue::F32(vec![-999.0]))],
+            Some(-999.0),
+        ),
+        (
+            "missing_value",
+            vec![attr("missing_value", AttrValue::F32(vec![-888.0]))],
+            Some(-888.0),
+        ),
+        (
+            "both",
+            vec![
+                attr("_FillValue", AttrValue::F32(vec![1e20])),
+                attr("missing_value", AttrValue::F32(vec![-1.0])),
+            ],
+            Some(1e20),
+        ),
+        (
+            "nan",
+            vec![attr("units", AttrValue::Text("K".into()))],
+            None,
+        ),
     ];
     for (name, attrs, _fill) in cases {
         let meta = synthetic(attrs, vec![]);
@@ -228,21 +308,39 @@ fn missing_values_stay_where_they_were() {
         let b = read_variable(&out, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_same_field(&f, &b.field, name);
         let m = b.field.missing.as_ref().expect("mask");
-        let got: Vec<usize> = m.iter().enumerate().filter(|(_, &x)| x).map(|(i, _)| i).collect();
+        let got: Vec<usize> = m
+            .iter()
+            .enumerate()
+            .filter(|(_, &x)| x)
+            .map(|(i, _)| i)
+            .collect();
         assert_eq!(got, holes, "{name}");
         assert_eq!(meta.aux_vars, b.meta.aux_vars, "{name}: aux");
         assert_eq!(meta.dims, b.meta.dims, "{name}: dims");
         assert_eq!(meta.var.attrs, b.meta.var.attrs, "{name}: attrs");
-        assert_eq!(without_history(&meta.global_attrs), without_history(&b.meta.global_attrs));
-        assert_eq!(hiha_io::file_format(&out).expect("format"), "CDF-2 (64-bit offset)");
+        assert_eq!(
+            without_history(&meta.global_attrs),
+            without_history(&b.meta.global_attrs)
+        );
+        assert_eq!(
+            hiha_io::file_format(&out).expect("format"),
+            "CDF-2 (64-bit offset)"
+        );
     }
     // Values equal to missing_value in the data are read as missing, NaN too.
-    let meta = synthetic(vec![attr("missing_value", AttrValue::F32(vec![-888.0, -777.0]))], vec![]);
+    let meta = synthetic(
+        vec![attr("missing_value", AttrValue::F32(vec![-888.0, -777.0]))],
+        vec![],
+    );
     let mut values: Vec<f32> = (0..60).map(|i| i as f32).collect();
     values[3] = -888.0;
     values[4] = -777.0;
     values[5] = f32::NAN;
-    let f = Field { shape: Shape::new(3, 1, 4, 5), values, missing: None };
+    let f = Field {
+        shape: Shape::new(3, 1, 4, 5),
+        values,
+        missing: None,
+    };
     let out = tmp.join("markers.nc");
     write_variable(&out, &f, &meta).expect("write");
     let b = read_variable(&out, None).expect("read");
@@ -256,17 +354,53 @@ fn missing_values_stay_where_they_were() {
 fn netcdf4_types_go_to_cdf5() {
     let tmp = common::tmp_dir("cdf5");
     let extra = vec![
-        AuxVar { name: "u16".into(), dims: vec!["nchar".into()], dtype: DType::U16, attrs: vec![attr("a", AttrValue::U16(vec![65535]))], data: CoordData::I32(vec![0, 1, 65535, 4, 5]) },
-        AuxVar { name: "i64".into(), dims: vec!["nchar".into()], dtype: DType::I64, attrs: vec![attr("a", AttrValue::I64(vec![i64::MIN]))], data: CoordData::I64(vec![i64::MIN, -1, 0, 1, i64::MAX]) },
-        AuxVar { name: "u64".into(), dims: vec!["nchar".into()], dtype: DType::U64, attrs: vec![attr("a", AttrValue::U64(vec![u64::MAX]))], data: CoordData::I64(vec![-1, 0, 1, 2, 3]) },
-        AuxVar { name: "u32".into(), dims: vec!["nchar".into()], dtype: DType::U32, attrs: vec![], data: CoordData::I64(vec![0, 1, 2, 3, 4_000_000_000]) },
-        AuxVar { name: "u8".into(), dims: vec!["nchar".into()], dtype: DType::U8, attrs: vec![attr("a", AttrValue::U8(vec![255]))], data: CoordData::U8(vec![0, 1, 2, 3, 255]) },
+        AuxVar {
+            name: "u16".into(),
+            dims: vec!["nchar".into()],
+            dtype: DType::U16,
+            attrs: vec![attr("a", AttrValue::U16(vec![65535]))],
+            data: CoordData::I32(vec![0, 1, 65535, 4, 5]),
+        },
+        AuxVar {
+            name: "i64".into(),
+            dims: vec!["nchar".into()],
+            dtype: DType::I64,
+            attrs: vec![attr("a", AttrValue::I64(vec![i64::MIN]))],
+            data: CoordData::I64(vec![i64::MIN, -1, 0, 1, i64::MAX]),
+        },
+        AuxVar {
+            name: "u64".into(),
+            dims: vec!["nchar".into()],
+            dtype: DType::U64,
+            attrs: vec![attr("a", AttrValue::U64(vec![u64::MAX]))],
+            data: CoordData::I64(vec![-1, 0, 1, 2, 3]),
+        },
+        AuxVar {
+            name: "u32".into(),
+            dims: vec!["nchar".into()],
+            dtype: DType::U32,
+            attrs: vec![],
+            data: CoordData::I64(vec![0, 1, 2, 3, 4_000_000_000]),
+        },
+        AuxVar {
+            name: "u8".into(),
+            dims: vec!["nchar".into()],
+            dtype: DType::U8,
+            attrs: vec![attr("a", AttrValue::U8(vec![255]))],
+            data: CoordData::U8(vec![0, 1, 2, 3, 255]),
+        },
     ];
-    let meta = synthetic(vec![attr("_FillValue", AttrValue::F32(vec![-999.0]))], extra);
+    let meta = synthetic(
+        vec![attr("_FillValue", AttrValue::F32(vec![-999.0]))],
+        extra,
+    );
     let f = synthetic_field(&[1, 2]);
     let out = tmp.join("cdf5.nc");
     write_variable(&out, &f, &meta).expect("write");
-    assert_eq!(hiha_io::file_format(&out).expect("format"), "CDF-5 (64-bit data)");
+    assert_eq!(
+        hiha_io::file_format(&out).expect("format"),
+        "CDF-5 (64-bit data)"
+    );
     let b = read_variable(&out, None).expect("read");
     assert_same_field(&f, &b.field, "cdf5");
     assert_eq!(meta.aux_vars, b.meta.aux_vars);

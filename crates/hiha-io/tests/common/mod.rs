@@ -10,11 +10,16 @@ pub fn samples_dir() -> PathBuf {
 
 /// The shared data directory, or None (with a printed note) when absent.
 pub fn shared_dir() -> Option<PathBuf> {
-    let p = std::env::var_os("HIHA_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/work/shared/data"));
+    let p = std::env::var_os("HIHA_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/shared/data"));
     if p.join("README.md").exists() || p.is_dir() {
         Some(p)
     } else {
-        println!("note: {} is absent; tests on the shared data are skipped", p.display());
+        println!(
+            "note: {} is absent; tests on the shared data are skipped",
+            p.display()
+        );
         None
     }
 }
@@ -22,7 +27,11 @@ pub fn shared_dir() -> Option<PathBuf> {
 /// NetCDF files in a directory, sorted.
 pub fn nc_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "nc")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "nc"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
