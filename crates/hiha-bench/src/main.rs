@@ -121,7 +121,11 @@ struct Loaded {
 #[cfg(feature = "io")]
 fn load_io(path: &Path, var: Option<&str>) -> Result<Loaded, String> {
     let lv = hiha_io::read_variable(path, var).map_err(|e| format!("{}: {e}", path.display()))?;
-    let meta = lv.meta;
+    let mut meta = lv.meta;
+    // The other data variables of a multi-variable file (eraint_uvz.nc: u and v
+    // beside z) would travel losslessly in the archive's metadata; the baselines
+    // store only the variable, so keep only coordinates (at most 1-D) here.
+    meta.aux_vars.retain(|v| v.dims.len() <= 1);
     let file_dims = meta.var.layout.dims.clone();
     let file_shape = file_dims.iter().map(|d| meta.dim(d).map_or(0, |x| x.len)).collect();
     Ok(Loaded { var: meta.var.name.clone(), field: lv.field, meta, file_shape, file_dims, source: "hiha_io" })
