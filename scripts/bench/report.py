@@ -482,7 +482,7 @@ def main(argv=None):
             }
     rdir = dest / "results"
     rdir.mkdir(parents=True, exist_ok=True)
-    (rdir / "merged.json").write_text(json.dumps({"runs": runs, "summary": summary, "records": records}, indent=1))
+    (rdir / "merged.json").write_text(json.dumps({"runs": runs, "summary": summary, "records": records}, separators=(",", ":")))
 
     sz3_checked = sum(r.get("abs_bound_checked", 0) for r in records if r["compressor"] == "sz3" )
     sz3_bad = sum(r.get("abs_bound_violations", 0) for r in records if r["compressor"].startswith("sz3"))
