@@ -5,8 +5,9 @@
 //! Reading uses [`netcdf_reader`] (crate `netcdf-reader`, pure Rust, MIT OR
 //! Apache-2.0), which reads NetCDF-3 classic (CDF-1), 64-bit offset (CDF-2)
 //! and 64-bit data (CDF-5) files, and NetCDF-4/HDF5 files through its
-//! pure-Rust companion `hdf5-reader` (deflate, shuffle). No system library is
-//! needed. The crate `netcdf3` (pure Rust) was evaluated too: it reads and
+//! pure-Rust companion `hdf5-reader` (deflate, shuffle) when the default
+//! feature `netcdf4` is on; without it NetCDF-4 files are refused with
+//! "NetCDF-4 not supported in this build". No system library is needed. The crate `netcdf3` (pure Rust) was evaluated too: it reads and
 //! writes CDF-1/2 only (no CDF-5, no NetCDF-4), so it was not kept.
 //!
 //! Writing uses a small NetCDF-3 encoder in this crate ([`write_variable`]):

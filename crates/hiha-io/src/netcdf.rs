@@ -138,8 +138,24 @@ impl Source {
                 });
             }
         }
+        let hdf5 = bytes.get(..8) == Some(b"\x89HDF\r\n\x1a\n".as_slice())
+            || bytes
+                .windows(8)
+                .take(1 << 16)
+                .any(|w| w == b"\x89HDF\r\n\x1a\n");
+        if hdf5 && !cfg!(feature = "netcdf4") {
+            return Err(IoError::UnsupportedFormat(format!(
+                "'{p}' is a NetCDF-4/HDF5 file: NetCDF-4 not supported in this build (hiha-io was \
+                 built without its `netcdf4` feature); convert it with `nccopy -k 64-bit-offset` \
+                 or rebuild with the feature"
+            )));
+        }
         let file_len = bytes.len();
-        let file = NcFile::from_vec(bytes).map_err(|e| IoError::Open {
+        #[cfg(feature = "netcdf4")]
+        let opened = NcFile::from_vec(bytes);
+        #[cfg(not(feature = "netcdf4"))]
+        let opened = NcFile::from_bytes(&bytes);
+        let file = opened.map_err(|e| IoError::Open {
             path: p.clone(),
             reason: format!("not a readable NetCDF file: {e}"),
         })?;

@@ -323,6 +323,14 @@ fn packed_int16_matches_float32_copies() {
 fn netcdf4_sample_reads() {
     let dir = common::samples_dir();
     let nc4 = dir.join("gfs_t_pl6_2p5deg_global_nc4_packed.nc");
+    if !cfg!(feature = "netcdf4") {
+        let e = read_variable(&nc4, None).expect_err("NetCDF-4 off");
+        assert!(
+            matches!(e, hiha_io::IoError::UnsupportedFormat(ref m) if m.contains("NetCDF-4 not supported in this build")),
+            "{e}"
+        );
+        return;
+    }
     assert_eq!(hiha_io::file_format(&nc4).expect("format"), "NetCDF-4");
     let got = read_variable(&nc4, None).expect("NetCDF-4 read");
     assert_eq!(got.field.shape, Shape::new(1, 6, 73, 144));

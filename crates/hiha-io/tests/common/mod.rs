@@ -24,7 +24,15 @@ pub fn shared_dir() -> Option<PathBuf> {
     }
 }
 
-/// NetCDF files in a directory, sorted.
+/// True for the bundled NetCDF-4 sample(s).
+pub fn is_nc4(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains("_nc4"))
+}
+
+/// NetCDF files in a directory, sorted (NetCDF-4 ones only when the
+/// `netcdf4` feature is on).
 pub fn nc_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
@@ -33,6 +41,7 @@ pub fn nc_files(dir: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
+    v.retain(|p| cfg!(feature = "netcdf4") || !is_nc4(p));
     v.sort();
     v
 }
