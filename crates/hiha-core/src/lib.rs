@@ -32,6 +32,7 @@ pub mod bound;
 pub mod codec;
 pub mod entropy;
 pub mod error;
+pub mod fic;
 pub mod field;
 pub mod format;
 pub mod idm;
