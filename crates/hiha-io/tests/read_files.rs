@@ -363,3 +363,26 @@ fn netcdf4_sample_reads() {
         "max diff {worst} above half a packing step"
     );
 }
+
+/// A classic CDF-1 file with a record (unlimited) dim, written by netCDF-C.
+#[test]
+fn cdf1_sample_reads() {
+    let dir = common::samples_dir();
+    let p = dir.join("gfs_t_pl2_2p5deg_global_cdf1.nc");
+    assert_eq!(hiha_io::file_format(&p).expect("format"), "CDF-1 (classic)");
+    let got = read_variable(&p, None).expect("CDF-1 read");
+    assert_eq!(got.field.shape, Shape::new(1, 2, 73, 144));
+    assert!(got
+        .meta
+        .dim("time")
+        .is_some_and(|d| d.unlimited && d.len == 1));
+    assert_eq!(got.grid.levels, Some(vec![1000.0, 500.0]));
+    let src = read_variable(
+        &dir.join("gfs_t_pl26_2p5deg_global_2011101100_f072.nc"),
+        None,
+    )
+    .expect("nc3");
+    let n = 73 * 144;
+    assert_eq!(got.field.values[..n], src.field.values[..n]);
+    assert_eq!(got.field.values[n..], src.field.values[12 * n..13 * n]);
+}
