@@ -278,6 +278,14 @@ def comparison(by, ref, targets):
 # --------------------------------------------------------------------------- plots
 
 
+def color_of(name):
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20"]
+    i = ORDER.index(name) if name in ORDER else len(ORDER)
+    return cmap((i % 20) / 19.999)
+
+
 def rd_plots(by, dest):
     import matplotlib
 
@@ -307,7 +315,7 @@ def rd_plots(by, dest):
                 if not pts:
                     continue
                 xs, ys = zip(*pts)
-                style = dict(marker="o", ms=3, lw=1)
+                style = dict(marker="o", ms=3, lw=1, color=color_of(c))
                 if c in HIHA:
                     style.update(lw=2.2, ms=5, color="black" if c == "hiha-fic" else "dimgray")
                 target_ax.plot(xs, ys, label=c, **style)
@@ -333,10 +341,10 @@ def rd_plots(by, dest):
         for a in row:
             for h, l in zip(*a.get_legend_handles_labels()):
                 handles.setdefault(l, h)
-    fig_all.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=7, fontsize=8)
-    fig_all.supxlabel("bits per value (log)")
+    fig_all.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=8, fontsize=8)
     fig_all.supylabel("PSNR (dB)")
-    fig_all.tight_layout(rect=(0, 0.05, 1, 1))
+    fig_all.suptitle("rate-distortion: bits per value (log) vs PSNR", fontsize=10)
+    fig_all.tight_layout(rect=(0, 0.05, 1, 0.98))
     fig_all.savefig(pdir / "rd_all.png", dpi=80)
     plt.close(fig_all)
     return made
@@ -444,6 +452,7 @@ def main(argv=None):
     ap.add_argument("--dest", required=True)
     ap.add_argument("--frames", default="")
     ap.add_argument("--command", default="scripts/bench/run_all.sh")
+    ap.add_argument("--revision", default="", help="git revision of the code that was benchmarked")
     ap.add_argument("--reference", default="", help="BASELINES.md to compare with (default: shared/BASELINES.md if found)")
     args = ap.parse_args(argv)
 
@@ -496,7 +505,8 @@ def main(argv=None):
         "",
         f"```\n{args.command}\n```",
         "",
-        f"- generated: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- generated: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        + (f", code revision `{args.revision}`" if args.revision else ""),
         machine_text(runs),
         "- every compressor's error or precision parameter is bisected (≤ 12 settings per target) to the best "
         "ratio whose achieved NRMSE = RMSE / (max − min) over valid elements is ≤ the target; the chosen setting "

@@ -94,5 +94,6 @@ fi
 
 echo "== report" >&2
 "$PY" "$ROOT/scripts/bench/report.py" --dest "$DEST" --frames "$WORK/frames" \
-    --command "$CMDLINE" "$RESULTS"/*.json
+    --command "$CMDLINE" --revision "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
+    "$RESULTS"/*.json
 echo "done: $DEST/README.md" >&2
