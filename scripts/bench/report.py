@@ -376,17 +376,13 @@ def errormap(by, dest, frames_dir):
     nlev = a.shape[-3] if a.ndim >= 3 and any(k in dims[-3].lower() for k in ("lev", "plev")) else 1
     frame0 = a.reshape(-1, nlev, *lat_lon)[0]
     lev = nlev // 2
-    who, recon = None, None
+    rows = []  # (record, reconstruction of frame 0)
     for h in HIHA:
         r = cells.get((h, ERRORMAP_TARGET))
         if r and r.get("frame_dump") and frames_dir and (Path(frames_dir) / r["frame_dump"]).exists():
-            recon = np.fromfile(Path(frames_dir) / r["frame_dump"], dtype="<f4").reshape(frame0.shape)
-            who = r
-            break
-    if recon is None:
-        r = cells.get(("sz3", ERRORMAP_TARGET))
-        if not r or r.get("status") != "ok":
-            return None
+            rows.append((r, np.fromfile(Path(frames_dir) / r["frame_dump"], dtype="<f4").reshape(frame0.shape)))
+    r = cells.get(("sz3", ERRORMAP_TARGET))
+    if r and r.get("status") == "ok":
         from pysz import sz, szConfig, szErrorBoundMode
 
         x = np.ascontiguousarray(a.reshape(r["shape_used"]))
@@ -395,30 +391,34 @@ def errormap(by, dest, frames_dir):
         c.absErrorBound = r["param"]["abs_error_bound"]
         comp, _ = sz.compress(x, c)
         y, _ = sz.decompress(comp, np.float32, x.shape)
-        recon = y.reshape(a.shape).reshape(-1, nlev, *lat_lon)[0]
-        who = r
-    o, y = frame0[lev], recon[lev]
-    err = y.astype(np.float64) - o
+        rows.append((r, y.reshape(a.shape).reshape(-1, nlev, *lat_lon)[0]))
+    if not rows:
+        return None
+    o = frame0[lev]
     vmin, vmax = np.nanmin(o), np.nanmax(o)
-    elim = float(np.nanmax(np.abs(err))) or 1.0
-    fig, axs = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, img, title, kw in (
-        (axs[0], o, "original", dict(cmap="viridis", vmin=vmin, vmax=vmax)),
-        (axs[1], y, f"{who['compressor']} reconstruction (ratio {who['ratio']:.1f})", dict(cmap="viridis", vmin=vmin, vmax=vmax)),
-        (axs[2], err, f"error (RMSE {who['rmse']:.3g}, max {who['max_abs_error']:.3g})", dict(cmap="RdBu_r", vmin=-elim, vmax=elim)),
-    ):
-        im = ax.imshow(img, aspect="auto", **kw)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046)
+    errs = [rec[lev].astype(np.float64) - o for _, rec in rows]
+    elim = max(float(np.nanmax(np.abs(e))) for e in errs) or 1.0
+    fig, axs = plt.subplots(len(rows), 3, figsize=(15, 4.0 * len(rows)), squeeze=False)
+    for k, ((who, rec), err) in enumerate(zip(rows, errs)):
+        for ax, img, title, kw in (
+            (axs[k][0], o, "original", dict(cmap="viridis", vmin=vmin, vmax=vmax)),
+            (axs[k][1], rec[lev], f"{who['compressor']} reconstruction (ratio {who['ratio']:.1f})",
+             dict(cmap="viridis", vmin=vmin, vmax=vmax)),
+            (axs[k][2], err, f"{who['compressor']} error (RMSE {who['rmse']:.3g}, max {who['max_abs_error']:.3g})",
+             dict(cmap="RdBu_r", vmin=-elim, vmax=elim)),
+        ):
+            im = ax.imshow(img, aspect="auto", **kw)
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.colorbar(im, ax=ax, fraction=0.046)
     fig.suptitle(f"{field}, frame 0, level index {lev}, NRMSE ≤ {ERRORMAP_TARGET:g}", fontsize=10)
     fig.tight_layout()
     pdir = dest / "plots"
     pdir.mkdir(parents=True, exist_ok=True)
     fig.savefig(pdir / "errormap.png", dpi=90)
     plt.close(fig)
-    return field, who["compressor"]
+    return field, " and ".join(w["compressor"] for w, _ in rows)
 
 
 # --------------------------------------------------------------------------- main
