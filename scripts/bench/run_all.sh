@@ -8,20 +8,23 @@
 #                     instead of docs/benchmarks/ (the committed results stay untouched)
 #   --hiha-only       rerun only hiha's rows; reuse the baselines JSON already there
 #   --baselines-only  rerun only the baselines; reuse the hiha JSON already there
+#   --retime          keep the baselines' settings and ratios, re-measure only their speeds
+#                     (a few minutes; use on a quiet machine), then rerun hiha and the report
 # Environment: HIHA_BENCH_DATA (default: <repo>/../shared/data), CARGO_TARGET_DIR.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 CMDLINE="scripts/bench/run_all.sh $*"
 
-QUICK=0; DO_BASE=1; DO_HIHA=1; RUNS=""
+QUICK=0; DO_BASE=1; DO_HIHA=1; RUNS=""; RETIME=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --hiha-only) DO_BASE=0 ;;
         --baselines-only) DO_HIHA=0 ;;
+        --retime) RETIME=1 ;;
         --runs) RUNS="$2"; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -58,7 +61,10 @@ PY="$ROOT/.venv/bin/python"
 echo "== setup" >&2
 bash "$ROOT/scripts/setup_bench.sh"
 
-if [ "$DO_BASE" = 1 ]; then
+if [ "$RETIME" = 1 ] && [ "$DO_BASE" = 1 ]; then
+    echo "== re-timing the baselines' recorded settings ($RUNS runs)" >&2
+    "$PY" "$ROOT/scripts/bench/baselines.py" --retime "$RESULTS/baselines.json" --runs "$RUNS" --quiet
+elif [ "$DO_BASE" = 1 ]; then
     echo "== baselines ($TARGETS, $RUNS runs) on ${#INPUTS[@]} inputs" >&2
     rm -rf "$WORK/raw"
     "$PY" "$ROOT/scripts/bench/baselines.py" --targets "$TARGETS" --runs "$RUNS" \
