@@ -35,6 +35,10 @@ const MODE_RAW: u8 = 0;
 const MODE_CONST: u8 = 1;
 const MODE_WAVELET: u8 = 2;
 
+/// Quantisation steps tried for a pointwise bound, as multiples of it, in
+/// order; the search stops when the output grows.
+const STEP_MULTIPLES: [f64; 9] = [1.2, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.4, 8.0];
+
 /// Dead-zone half width, in units of Δ, for detail coefficients.
 const DEAD_ZONE: f64 = 0.6;
 /// Reconstruction point inside a nonzero bin, in units of Δ from its lower edge.
@@ -381,15 +385,7 @@ impl<'a> Encoder<'a> {
     fn quantise(&self, step: f64) -> Quant {
         let ll = self.layout.bands[0].len;
         let inv = 1.0 / step;
-        let dz: f64 = std::env::var("WL_DZ")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEAD_ZONE);
-        let rp: f64 = std::env::var("WL_RP")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(RECON_POINT);
-        let offset_code = ((rp - (1.0 - dz)) * 128.0).round() as i8;
+        let offset_code = ((RECON_POINT - (1.0 - DEAD_ZONE)) * 128.0).round() as i8;
         let q = self
             .coef
             .iter()
@@ -399,7 +395,7 @@ impl<'a> Encoder<'a> {
                 let m = if i < ll {
                     (a + 0.5).floor()
                 } else {
-                    (a + (1.0 - dz)).floor()
+                    (a + (1.0 - DEAD_ZONE)).floor()
                 };
                 let m = m.min(MAX_INDEX as f64) as i32;
                 if c < 0.0 {
@@ -482,7 +478,7 @@ impl<'a> Encoder<'a> {
     fn max_abs(&self, e: f64) -> Option<(Vec<u8>, Vec<f64>)> {
         let mut best: Option<(Vec<u8>, Vec<f64>)> = None;
         let mut prev_len = usize::MAX;
-        for mult in [1.2, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0] {
+        for mult in STEP_MULTIPLES {
             let step = (mult * e).max(self.min_step());
             let qz = self.quantise(step);
             let mut rec = self.reconstruct(&qz);
@@ -502,29 +498,6 @@ impl<'a> Encoder<'a> {
 
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
         let (shared, own) = coding::encode_all(&self.layout, &qz.q);
-        if std::env::var("WAVELET_DEBUG").is_ok() {
-            let mut per_level = std::collections::BTreeMap::new();
-            for b in &self.layout.bands {
-                let e = per_level.entry(b.level).or_insert((0usize, 0usize, 0u64));
-                e.0 += b.len;
-                e.1 += qz.q[b.offset..b.offset + b.len]
-                    .iter()
-                    .filter(|&&v| v != 0)
-                    .count();
-                e.2 += qz.q[b.offset..b.offset + b.len]
-                    .iter()
-                    .map(|v| v.unsigned_abs() as u64)
-                    .sum::<u64>();
-            }
-            eprintln!(
-                "step {:.3e} shared {} own {:?} outl {} levels(len,nz,sum|q|) {:?}",
-                qz.step,
-                shared.len(),
-                own.iter().map(|s| s.len()).collect::<Vec<_>>(),
-                outliers.len(),
-                per_level
-            );
-        }
         let mut out = vec![MODE_WAVELET, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());

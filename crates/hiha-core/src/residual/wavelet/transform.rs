@@ -58,19 +58,7 @@ impl Plan {
             let mut t = [false; 4];
             let mut next = cur;
             for a in 0..4 {
-                let ml: usize = std::env::var("WL_MINLEN")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(MIN_LEN);
-                let am: usize = std::env::var("WL_AXES")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(15);
-                let maxl: usize = std::env::var("WL_MAXL")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(MAX_LEVELS);
-                if cur[a] >= ml && axes.len() < maxl && (am >> a) & 1 == 1 {
+                if cur[a] >= MIN_LEN && axes.len() < MAX_LEVELS {
                     t[a] = true;
                     next[a] = cur[a].div_ceil(2);
                 }
