@@ -173,7 +173,8 @@ pub fn write_variable(path: &Path, field: &Field, meta: &DatasetMeta) -> Result<
         && lens[nd - 1] == s.lon
         && layout.dims[nd - 2] == layout.lat_dim
         && layout.dims[nd - 1] == layout.lon_dim
-        && field.values.len() == s.len();
+        && field.values.len() == s.len()
+        && !matches!(&field.missing, Some(m) if m.len() != s.len());
     if !ok {
         return Err(IoError::BadShape(format!(
             "field of shape {}×{}×{}×{} (frames×levels×lat×lon) does not match variable '{}' with dims \
