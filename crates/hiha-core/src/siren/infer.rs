@@ -3,7 +3,7 @@
 //! Canonical operation order, per point and per neuron `i` of layer `l`:
 //!
 //! ```text
-//! acc = 0.0; for j in 0..n_in { acc = acc + W[i][j] * h[j] }   // f32, j ascending
+//! acc = 0.0; for j in 0..n_in { acc += W[i][j] * h[j] }   // f32, j ascending
 //! hidden:  h'[i] = trig::sin((acc + b[i]) * Ω_l)
 //! output:  y[i]  = acc + b[i]
 //! ```
@@ -87,10 +87,10 @@ fn dense(w: &[f32], n_in: usize, n_out: usize, h: &[V], acc: &mut [V]) {
             let x = &h[j];
             let (c0, c1, c2, c3) = (w0[j], w1[j], w2[j], w3[j]);
             for p in 0..LANES {
-                a0[p] = a0[p] + c0 * x[p];
-                a1[p] = a1[p] + c1 * x[p];
-                a2[p] = a2[p] + c2 * x[p];
-                a3[p] = a3[p] + c3 * x[p];
+                a0[p] += c0 * x[p];
+                a1[p] += c1 * x[p];
+                a2[p] += c2 * x[p];
+                a3[p] += c3 * x[p];
             }
         }
         acc[i] = a0;
@@ -106,7 +106,7 @@ fn dense(w: &[f32], n_in: usize, n_out: usize, h: &[V], acc: &mut [V]) {
             let c = wi[j];
             let x = &h[j];
             for p in 0..LANES {
-                a[p] = a[p] + c * x[p];
+                a[p] += c * x[p];
             }
         }
         acc[i] = a;
@@ -152,7 +152,7 @@ fn chunk_generic(net: &Siren, coords: &[f32], out: &mut [f32]) {
             } else {
                 for (hi, &bi) in hb[..n_out].iter_mut().zip(b) {
                     for v in hi.iter_mut() {
-                        *v = *v + bi;
+                        *v += bi;
                     }
                 }
             }
@@ -222,7 +222,7 @@ pub fn predict_scalar(net: &Siren, coords: &[f32], out: &mut [f32]) {
             for i in 0..n_out {
                 let mut acc = 0.0f32;
                 for j in 0..n_in {
-                    acc = acc + w[i * n_in + j] * h[j];
+                    acc += w[i * n_in + j] * h[j];
                 }
                 nh[i] = if l < cfg.layers {
                     trig::sin((acc + b[i]) * cfg.omega(l))

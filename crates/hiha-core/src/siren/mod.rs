@@ -242,7 +242,7 @@ impl Siren {
 
     fn check_io(&self, coords: &[f32], out: &[f32]) -> Result<usize> {
         let d = self.cfg.in_dim;
-        if coords.len() % d != 0 {
+        if coords.len() / d * d != coords.len() {
             return Err(Error::InvalidInput(format!(
                 "coordinate buffer of {} values is not a multiple of in_dim {d}",
                 coords.len()

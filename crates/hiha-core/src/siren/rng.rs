@@ -30,6 +30,6 @@ impl SplitMix64 {
 
     /// Uniform integer in [0, n) (n > 0), by multiply-shift (tiny bias, deterministic).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }

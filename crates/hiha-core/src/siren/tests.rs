@@ -297,10 +297,13 @@ fn siren_fits_real_field_and_quantisation_cost() {
         omega_hidden: 30.0,
     };
     let mut net = Siren::new(c, 1).expect("net");
+    // PSNR = 20 log10(range / RMSE) with range 2 (targets in [-1, 1]).
+    let target_mse = (2.0 / 10f64.powf(FIELD_PSNR / 20.0)).powi(2) as f32;
     let tc = TrainConfig {
         steps: FIELD_STEPS,
         lr: 1e-3,
         lr_min: 1e-5,
+        target_mse: Some(target_mse),
         ..Default::default()
     };
     let rep = train(&mut net, &x, &t, &tc).expect("train");
@@ -314,8 +317,9 @@ fn siren_fits_real_field_and_quantisation_cost() {
         rep.steps, rep.seconds
     );
     assert!(
-        psnr >= FIELD_MIN_PSNR,
-        "PSNR {psnr:.2} dB below {FIELD_MIN_PSNR}"
+        rep.target_met && psnr >= FIELD_PSNR,
+        "PSNR {psnr:.2} dB below {FIELD_PSNR} after {} steps",
+        rep.steps
     );
     for (codec, max_drop) in QUANT_LIMITS {
         let bytes = net.to_bytes(codec).expect("encode");
@@ -341,28 +345,38 @@ fn siren_fits_real_field_and_quantisation_cost() {
 }
 
 const FIELD_OMEGA: f32 = 30.0;
+/// Step budget and PSNR (dB) the 3→64→64→64→1 SIREN must reach on the GFS
+/// temperature level (reached after about 300 steps).
 const FIELD_STEPS: usize = 1000;
-const FIELD_MIN_PSNR: f64 = 30.0;
-const QUANT_LIMITS: [(WeightCodec, f64); 6] = [
+const FIELD_PSNR: f64 = 44.0;
+/// Codecs and the largest PSNR drop (dB) each may cost on that network.
+const QUANT_LIMITS: [(WeightCodec, f64); 7] = [
     (WeightCodec::F32, 0.0),
-    (WeightCodec::F16, 0.5),
+    (WeightCodec::F16, 0.1),
     (
         WeightCodec::Quantized {
             bits: 12,
             per_row: true,
         },
-        0.5,
+        0.1,
     ),
     (
         WeightCodec::Quantized {
             bits: 10,
             per_row: true,
         },
-        1.0,
+        0.1,
     ),
     (
         WeightCodec::Quantized {
             bits: 8,
+            per_row: true,
+        },
+        0.5,
+    ),
+    (
+        WeightCodec::Quantized {
+            bits: 6,
             per_row: true,
         },
         3.0,
@@ -372,7 +386,7 @@ const QUANT_LIMITS: [(WeightCodec, f64); 6] = [
             bits: 6,
             per_row: false,
         },
-        10.0,
+        5.0,
     ),
 ];
 

@@ -469,7 +469,7 @@ fn transpose_w0(net: &Siren) -> Vec<f32> {
 
 fn check_data(net: &Siren, coords: &[f32], targets: &[f32]) -> Result<usize> {
     let cfg = net.config();
-    if coords.len() % cfg.in_dim != 0 {
+    if coords.len() / cfg.in_dim * cfg.in_dim != coords.len() {
         return Err(Error::InvalidInput(
             "coordinates are not a multiple of in_dim".into(),
         ));

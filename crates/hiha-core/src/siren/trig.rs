@@ -31,7 +31,7 @@ const C2: f32 = -0.5;
 const C4: f32 = 4.166_666_8e-2;
 const C6: f32 = -1.388_888_9e-3;
 const C8: f32 = 2.480_158_7e-5;
-const C10: f32 = -2.755_731_9e-7;
+const C10: f32 = -2.755_732e-7;
 const C12: f32 = 2.087_675_7e-9;
 
 /// Range reduction: returns (r, sign bit to xor in).
