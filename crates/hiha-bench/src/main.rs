@@ -59,7 +59,10 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mut out = None;
     while let Some(arg) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
+        let mut val = |name: &str| {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
             "-h" | "--help" => return Err(USAGE.into()),
             "--targets" => {
@@ -85,14 +88,18 @@ fn parse_args() -> Result<Args, String> {
             "--raw-dir" => a.raw_dir = Some(val("--raw-dir")?.into()),
             "--dump-frame" => a.dump_frame = Some(val("--dump-frame")?.into()),
             "--dump-target" => {
-                a.dump_target = val("--dump-target")?.parse().map_err(|e| format!("--dump-target: {e}"))?
+                a.dump_target = val("--dump-target")?
+                    .parse()
+                    .map_err(|e| format!("--dump-target: {e}"))?
             }
             "--out" => out = Some(PathBuf::from(val("--out")?)),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
             s => {
                 // FILE:VAR, unless the whole string is an existing path.
                 let (p, v) = match s.rsplit_once(':') {
-                    Some((p, v)) if !Path::new(s).exists() && !v.is_empty() => (p, Some(v.to_string())),
+                    Some((p, v)) if !Path::new(s).exists() && !v.is_empty() => {
+                        (p, Some(v.to_string()))
+                    }
                     _ => (s, None),
                 };
                 a.inputs.push((PathBuf::from(p), v));
@@ -127,13 +134,26 @@ fn load_io(path: &Path, var: Option<&str>) -> Result<Loaded, String> {
     // store only the variable, so keep only coordinates (at most 1-D) here.
     meta.aux_vars.retain(|v| v.dims.len() <= 1);
     let file_dims = meta.var.layout.dims.clone();
-    let file_shape = file_dims.iter().map(|d| meta.dim(d).map_or(0, |x| x.len)).collect();
-    Ok(Loaded { var: meta.var.name.clone(), field: lv.field, meta, file_shape, file_dims, source: "hiha_io" })
+    let file_shape = file_dims
+        .iter()
+        .map(|d| meta.dim(d).map_or(0, |x| x.len))
+        .collect();
+    Ok(Loaded {
+        var: meta.var.name.clone(),
+        field: lv.field,
+        meta,
+        file_shape,
+        file_dims,
+        source: "hiha_io",
+    })
 }
 
 /// Reads `<stem>__<var>.f32` + `.json` written by `baselines.py --dump-raw`.
 fn load_raw(dir: &Path, path: &Path, var: Option<&str>) -> Result<Loaded, String> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let side = match var {
         Some(v) => dir.join(format!("{stem}__{v}.json")),
         None => {
@@ -143,11 +163,18 @@ fn load_raw(dir: &Path, path: &Path, var: Option<&str>) -> Result<Loaded, String
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.extension().is_some_and(|x| x == "json")
-                        && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix))
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(&prefix))
                 })
                 .collect();
             if found.len() != 1 {
-                return Err(format!("{}: {} raw sidecars in {}; name the variable", path.display(), found.len(), dir.display()));
+                return Err(format!(
+                    "{}: {} raw sidecars in {}; name the variable",
+                    path.display(),
+                    found.len(),
+                    dir.display()
+                ));
             }
             found.remove(0)
         }
@@ -172,13 +199,18 @@ fn load_raw(dir: &Path, path: &Path, var: Option<&str>) -> Result<Loaded, String
         .collect();
     let raw = side.with_file_name(j["raw"].as_str().ok_or("sidecar without raw")?);
     let bytes = std::fs::read(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
-    let values: Vec<f32> =
-        bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     let shape = Shape::new(hs[0], hs[1], hs[2], hs[3]);
     let field = Field::new(shape, values, None).map_err(|e| format!("{}: {e}", raw.display()))?;
     let nd = file_dims.len();
     if nd < 2 {
-        return Err(format!("{}: variable has fewer than 2 dims", side.display()));
+        return Err(format!(
+            "{}: variable has fewer than 2 dims",
+            side.display()
+        ));
     }
     let level_dim = j["level_dim"].as_str().map(str::to_string);
     let frame_dims = nd - 2 - usize::from(level_dim.is_some());
@@ -186,7 +218,11 @@ fn load_raw(dir: &Path, path: &Path, var: Option<&str>) -> Result<Loaded, String
         dims: file_dims
             .iter()
             .zip(&file_shape)
-            .map(|(n, &l)| Dim { name: n.clone(), len: l, unlimited: false })
+            .map(|(n, &l)| Dim {
+                name: n.clone(),
+                len: l,
+                unlimited: false,
+            })
             .collect(),
         global_attrs: vec![],
         aux_vars: vec![],
@@ -203,7 +239,14 @@ fn load_raw(dir: &Path, path: &Path, var: Option<&str>) -> Result<Loaded, String
             attrs: vec![],
         },
     };
-    Ok(Loaded { field, meta, var, file_shape, file_dims, source: "raw-sidecar" })
+    Ok(Loaded {
+        field,
+        meta,
+        var,
+        file_shape,
+        file_dims,
+        source: "raw-sidecar",
+    })
 }
 
 fn load(args: &Args, path: &Path, var: Option<&str>) -> Result<Loaded, String> {
@@ -259,8 +302,16 @@ fn rayon_threads() -> Value {
 }
 
 fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Value>) {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-    let file = path.file_name().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let file = path
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
     let lv = match load(args, path, var) {
         Ok(l) => l,
         Err(e) => {
@@ -280,9 +331,16 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
     };
     let f = &lv.field;
     let n = f.values.len();
-    let (lo, hi) = f.value_range().map_or((f64::NAN, f64::NAN), |(a, b)| (a as f64, b as f64));
+    let (lo, hi) = f
+        .value_range()
+        .map_or((f64::NAN, f64::NAN), |(a, b)| (a as f64, b as f64));
     let label = format!("{stem}/{}", lv.var);
-    eprintln!("{label}: {:?} via {}, range {:.6}", f.shape, lv.source, hi - lo);
+    eprintln!(
+        "{label}: {:?} via {}, range {:.6}",
+        f.shape,
+        lv.source,
+        hi - lo
+    );
     let base = json!({
         "tool": "hiha-bench", "file": file, "path": path.display().to_string(), "var": lv.var,
         "field": label, "shape": lv.file_shape, "dims": lv.file_dims, "n": n,
@@ -299,7 +357,10 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             rec.insert("target_nrmse".into(), json!(t));
             let mut opts = CompressOptions::new(Bound::Nrmse(t));
             opts.predictor = *pred;
-            rec.insert("param".into(), json!({"bound": "nrmse", "nrmse": t, "predictor": format!("{pred:?}")}));
+            rec.insert(
+                "param".into(),
+                json!({"bound": "nrmse", "nrmse": t, "predictor": format!("{pred:?}")}),
+            );
             let fail = |rec: &mut Map<String, Value>, stage: &str, e: String| {
                 eprintln!("  {name:14} {t:.0e}: n/a ({stage}: {e})");
                 rec.insert("status".into(), json!("n/a"));
@@ -366,7 +427,11 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             let m = match Metrics::compute(&f.values, &g.values, f.missing.as_deref()) {
                 Ok(m) if g.shape == f.shape => m,
                 Ok(_) => {
-                    fail(&mut rec, "metrics", format!("shape {:?} came back as {:?}", f.shape, g.shape));
+                    fail(
+                        &mut rec,
+                        "metrics",
+                        format!("shape {:?} came back as {:?}", f.shape, g.shape),
+                    );
                     records.push(Value::Object(rec));
                     continue;
                 }
@@ -379,7 +444,10 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             let (c_s, d_s) = (median(tc), median(td));
             let cb = bytes.len();
             let ok = m.nrmse <= t;
-            rec.insert("status".into(), json!(if ok { "ok" } else { "bound-violated" }));
+            rec.insert(
+                "status".into(),
+                json!(if ok { "ok" } else { "bound-violated" }),
+            );
             rec.insert("compressed_bytes".into(), json!(cb));
             rec.insert("ratio".into(), num(n as f64 * 4.0 / cb.max(1) as f64));
             rec.insert("bits_per_value".into(), num(8.0 * cb as f64 / n as f64));
@@ -395,7 +463,13 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             rec.insert("report_ratio".into(), num(report.ratio()));
             rec.insert(
                 "section_bytes".into(),
-                Value::Object(report.section_bytes.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
+                Value::Object(
+                    report
+                        .section_bytes
+                        .iter()
+                        .map(|(k, v)| (k.clone(), json!(v)))
+                        .collect(),
+                ),
             );
             eprintln!(
                 "  {name:14} {t:.0e}: ratio {:8.2} ({:.2} b/v) nrmse {:.3e} c {:.1} MB/s d {:.1} MB/s",
@@ -410,7 +484,10 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
                     if let Err(e) = dump_frame(dir, &stem, &lv.var, name, t, &g) {
                         eprintln!("  dump-frame: {e}");
                     } else {
-                        rec.insert("frame_dump".into(), json!(format!("{stem}__{}__{name}__{t:e}.f32", lv.var)));
+                        rec.insert(
+                            "frame_dump".into(),
+                            json!(format!("{stem}__{}__{name}__{t:e}.f32", lv.var)),
+                        );
                     }
                 }
             }
@@ -420,7 +497,14 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
 }
 
 /// Writes frame 0 (levels × lat × lon) of the reconstruction as raw little-endian f32.
-fn dump_frame(dir: &Path, stem: &str, var: &str, name: &str, t: f64, g: &Field) -> std::io::Result<()> {
+fn dump_frame(
+    dir: &Path,
+    stem: &str,
+    var: &str,
+    name: &str,
+    t: f64,
+    g: &Field,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let fr = g.frame(0);
     let mut buf = Vec::with_capacity(fr.len() * 4);
