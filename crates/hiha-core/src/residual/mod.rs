@@ -19,8 +19,11 @@
 //! - `0`: no valid element; nothing follows but the checksum;
 //! - `1`: SZ-style path ([`quantize`]): multilevel linear/cubic interpolation
 //!   or Lorenzo prediction on reconstructed values, uniform quantisation,
-//!   context-modelled range coding of the indices.
+//!   context-modelled range coding of the indices;
+//! - `2`: the wavelet path ([`wavelet`], SPERR-like CDF 9/7), which codes the
+//!   residual `x − p` in f64; the final value is `f32(p + r̂)`.
 //!
+//! Encode runs both paths (in parallel) and keeps the smaller stream.
 //! Stream: `tag u8 | crc32(rest) u32 LE | payload length (LEB128) | payload |
 //! outliers` where the outliers ([`outliers`]) are exact corrections of any
 //! element that misses the bound after the method's own f32 reconstruction
@@ -30,9 +33,10 @@
 mod interp;
 mod outliers;
 mod quantize;
+pub mod wavelet;
 
 use crate::error::{Error, Result};
-use interp::{Grid, Predictor};
+use interp::Grid;
 
 /// What the residual coder must achieve on its block.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -45,9 +49,7 @@ pub enum Target {
 
 const TAG_EMPTY: u8 = 0;
 const TAG_SZ: u8 = 1;
-
-/// Predictors the SZ path tries (keeping the smallest result).
-const CANDIDATES: [Predictor; 3] = [Predictor::Linear, Predictor::Cubic, Predictor::Lorenzo];
+const TAG_WAVELET: u8 = 2;
 
 fn check_shape(
     n: usize,
@@ -209,17 +211,103 @@ pub fn encode(
         mask: missing,
         nvalid,
     };
-    let (payload, pass) = match target {
-        Target::MaxAbs(e) => quantize::encode_max_abs(&block, e, &CANDIDATES),
-        Target::Rmse(r) => quantize::encode_rmse(&block, r, &CANDIDATES),
-    };
-    let mut recon = pass.recon;
+    let (sz, wv) = rayon::join(
+        || -> Result<Vec<u8>> {
+            let (payload, pass) = match target {
+                Target::MaxAbs(e) => quantize::encode_max_abs(&block, e, &quantize::CONFIGS),
+                Target::Rmse(r) => quantize::encode_rmse(&block, r, &quantize::CONFIGS),
+            };
+            guarantee(TAG_SZ, &payload, pass.recon, data, missing, target, nvalid)
+        },
+        || encode_wavelet(data, prediction, dims, missing, target, nvalid),
+    );
+    let sz = sz?;
+    Ok(match wv {
+        Some(w) if w.len() < sz.len() => w,
+        _ => sz,
+    })
+}
+
+/// Corrects any element of the method's final reconstruction `recon` that
+/// misses the target with an exact outlier, verifies, and frames the stream.
+fn guarantee(
+    tag: u8,
+    payload: &[u8],
+    mut recon: Vec<f32>,
+    data: &[f32],
+    missing: Option<&[bool]>,
+    target: Target,
+    nvalid: usize,
+) -> Result<Vec<u8>> {
     let list = match target {
         Target::MaxAbs(e) => outliers::fix_max_abs(data, &mut recon, missing, e),
         Target::Rmse(r) => outliers::fix_rmse(data, &mut recon, missing, r, nvalid),
     };
     verify(data, &recon, missing, target, nvalid)?;
-    Ok(frame(TAG_SZ, &payload, &outliers::encode(&list)))
+    Ok(frame(tag, payload, &outliers::encode(&list)))
+}
+
+/// The wavelet path, or `None` when it does not apply (non-finite values in
+/// valid slots) or fails in any way (the SZ path then stands alone).
+fn encode_wavelet(
+    data: &[f32],
+    prediction: Option<&[f32]>,
+    dims: &[usize],
+    missing: Option<&[bool]>,
+    target: Target,
+    nvalid: usize,
+) -> Option<Vec<u8>> {
+    let n = data.len();
+    let is_missing = |i: usize| missing.is_some_and(|m| m[i]);
+    let mut values = vec![0.0f64; n];
+    for (i, v) in values.iter_mut().enumerate() {
+        if is_missing(i) {
+            continue;
+        }
+        let r = data[i] as f64 - prediction.map_or(0.0, |p| p[i] as f64);
+        if !r.is_finite() {
+            return None;
+        }
+        *v = r;
+    }
+    let valid: Option<Vec<bool>> = missing.map(|m| m.iter().map(|&b| !b).collect());
+    let (payload, rec) = wavelet::encode(&values, valid.as_deref(), dims, target).ok()?;
+    // The decoder must reproduce the reconstruction bit for bit; check it.
+    let again = wavelet_decode(&payload, dims).ok()?;
+    if again.len() != n || rec.len() != n {
+        return None;
+    }
+    if again
+        .iter()
+        .zip(&rec)
+        .any(|(a, b)| a.to_bits() != b.to_bits())
+    {
+        return None;
+    }
+    let recon = final_values(&rec, prediction, missing);
+    guarantee(TAG_WAVELET, &payload, recon, data, missing, target, nvalid).ok()
+}
+
+/// [`wavelet::decode`], with any panic on a malformed (but checksummed)
+/// stream turned into [`Error::Corrupt`]: the residual coder never panics on
+/// bad bytes, whatever its sub-coders do.
+fn wavelet_decode(payload: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
+    std::panic::catch_unwind(|| wavelet::decode(payload, dims))
+        .unwrap_or_else(|_| Err(Error::Corrupt("malformed wavelet residual stream".into())))
+}
+
+/// `f32(p + r̂)` on valid elements, NaN on missing ones.
+fn final_values(rec: &[f64], prediction: Option<&[f32]>, missing: Option<&[bool]>) -> Vec<f32> {
+    rec.iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            if missing.is_some_and(|m| m[i]) {
+                f32::NAN
+            } else {
+                (prediction.map_or(0.0, |p| p[i] as f64) + r) as f32
+            }
+        })
+        .collect()
 }
 
 /// Decodes what [`encode`] produced, given the same prediction, dims and mask.
@@ -255,15 +343,23 @@ pub fn decode(
             }
             Ok(vec![f32::NAN; n])
         }
-        TAG_SZ => {
+        TAG_SZ | TAG_WAVELET => {
             let (len, used) = get_leb128(body)?;
             let rest = &body[used..];
             if len > rest.len() as u64 {
                 return Err(Error::Truncated("residual payload".into()));
             }
             let (payload, outl) = rest.split_at(len as usize);
-            let grid = Grid::new(dims);
-            let mut out = quantize::decode(payload, &grid, prediction, missing)?;
+            let mut out = if tag == TAG_SZ {
+                let grid = Grid::new(dims);
+                quantize::decode(payload, &grid, prediction, missing)?
+            } else {
+                let rec = wavelet_decode(payload, dims)?;
+                if rec.len() != n {
+                    return Err(Error::Corrupt("wavelet block has the wrong size".into()));
+                }
+                final_values(&rec, prediction, missing)
+            };
             for (i, bits) in outliers::decode(outl, n)? {
                 if missing.is_some_and(|m| m[i]) {
                     return Err(Error::Corrupt("outlier on a missing element".into()));
