@@ -42,6 +42,7 @@ if [ "$QUICK" = 1 ]; then
     DEST="$ROOT/out/bench-quick"
     TARGETS="1e-2,1e-3"
     RUNS="${RUNS:-1}"
+    BUDGET=30
     INPUTS=("$DATA/era5_enda10_t_pl500-850_3deg_global_20170101-02_4t.nc"
             "$DATA/gfs_t_pl26_2p5deg_global_2011101100_f072.nc"
             "$DATA/native/eraint_uvz.nc:z")
@@ -49,6 +50,7 @@ else
     DEST="$ROOT/docs/benchmarks"
     TARGETS="1e-2,1e-3,1e-4,1e-5"
     RUNS="${RUNS:-3}"
+    BUDGET=90   # seconds per hiha variant and field; the rest of its targets there are n/a
     INPUTS=()
     for f in "$DATA"/*.nc; do INPUTS+=("$f"); done
     for v in z u v; do INPUTS+=("$DATA/native/eraint_uvz.nc:$v"); done
@@ -92,7 +94,7 @@ if [ "$DO_HIHA" = 1 ]; then
     if [ -n "$BENCH" ]; then
         echo "== hiha-bench ($TARGETS, $RUNS runs)" >&2
         rm -rf "$WORK/frames"
-        "$BENCH" --targets "$TARGETS" --runs "$RUNS" "${RAWARG[@]}" \
+        "$BENCH" --targets "$TARGETS" --runs "$RUNS" "${RAWARG[@]}" --budget-s "$BUDGET" --slow-s 20 \
             --dump-frame "$WORK/frames" --dump-target 1e-3 \
             --out "$RESULTS/hiha.json" "${INPUTS[@]}"
     fi

@@ -34,12 +34,18 @@ struct Args {
     raw_dir: Option<PathBuf>,
     dump_frame: Option<PathBuf>,
     dump_target: f64,
+    /// A compress slower than this (seconds) is not repeated for the median.
+    slow_s: f64,
+    /// Once a variant has spent this long (seconds) on one field, its remaining
+    /// targets there are skipped and recorded as n/a.
+    budget_s: f64,
     out: PathBuf,
     inputs: Vec<(PathBuf, Option<String>)>,
 }
 
 const USAGE: &str = "usage: hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] \
 [--variants residual,fic] [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3] \
+[--slow-s 30] [--budget-s 600] \
 --out FILE.json INPUT.nc[:VAR] ...";
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +59,8 @@ fn parse_args() -> Result<Args, String> {
         raw_dir: None,
         dump_frame: None,
         dump_target: 1e-3,
+        slow_s: 30.0,
+        budget_s: 600.0,
         out: PathBuf::new(),
         inputs: vec![],
     };
@@ -91,6 +99,16 @@ fn parse_args() -> Result<Args, String> {
                 a.dump_target = val("--dump-target")?
                     .parse()
                     .map_err(|e| format!("--dump-target: {e}"))?
+            }
+            "--slow-s" => {
+                a.slow_s = val("--slow-s")?
+                    .parse()
+                    .map_err(|e| format!("--slow-s: {e}"))?
+            }
+            "--budget-s" => {
+                a.budget_s = val("--budget-s")?
+                    .parse()
+                    .map_err(|e| format!("--budget-s: {e}"))?
             }
             "--out" => out = Some(PathBuf::from(val("--out")?)),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{USAGE}")),
@@ -351,10 +369,22 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
     });
     let mb = n as f64 * 4.0 / 1e6;
     for (name, pred) in &args.variants {
+        let spent = Instant::now();
         for &t in &args.targets {
             let mut rec: Map<String, Value> = base.as_object().cloned().unwrap_or_default();
             rec.insert("compressor".into(), json!(name));
             rec.insert("target_nrmse".into(), json!(t));
+            if spent.elapsed().as_secs_f64() > args.budget_s {
+                let e = format!(
+                    "skipped: {name} used its {} s budget on this field",
+                    args.budget_s
+                );
+                eprintln!("  {name:14} {t:.0e}: n/a ({e})");
+                rec.insert("status".into(), json!("n/a"));
+                rec.insert("error".into(), json!(e));
+                records.push(Value::Object(rec));
+                continue;
+            }
             let mut opts = CompressOptions::new(Bound::Nrmse(t));
             opts.predictor = *pred;
             rec.insert(
@@ -373,11 +403,15 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             for _ in 0..args.runs {
                 let t0 = Instant::now();
                 let r = codec::compress(f, &lv.meta, &opts, &NoProgress);
-                tc.push(t0.elapsed().as_secs_f64());
+                let dt = t0.elapsed().as_secs_f64();
+                tc.push(dt);
                 match r {
                     Ok(x) => {
                         if first.is_none() {
                             first = Some(x);
+                        }
+                        if dt > args.slow_s {
+                            break;
                         }
                     }
                     Err(e) => {
@@ -441,6 +475,7 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
                     continue;
                 }
             };
+            let n_runs = tc.len();
             let (c_s, d_s) = (median(tc), median(td));
             let cb = bytes.len();
             let ok = m.nrmse <= t;
@@ -457,7 +492,7 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             rec.insert("max_abs_error".into(), num(m.max_abs));
             rec.insert("compress_s".into(), num(c_s));
             rec.insert("decompress_s".into(), num(d_s));
-            rec.insert("runs".into(), json!(args.runs));
+            rec.insert("runs".into(), json!(n_runs));
             rec.insert("compress_mbps".into(), num(mb / c_s));
             rec.insert("decompress_mbps".into(), num(mb / d_s));
             rec.insert("report_ratio".into(), num(report.ratio()));
