@@ -191,10 +191,16 @@ fn chunk(net: &Siren, coords: &[f32], out: &mut [f32], isa: Isa) {
     }
 }
 
-/// Parallel (over points) evaluation with the kernel built for `isa`, which
-/// must be supported by this CPU (use [`Isa::detect`] / [`Isa::available`]).
-/// Shapes are the caller's responsibility (checked by [`Siren::predict`]).
-pub fn predict(net: &Siren, coords: &[f32], out: &mut [f32], isa: Isa) {
+/// Parallel (over points) evaluation with the kernel built for `isa` (the
+/// baseline build is used if this CPU lacks `isa`); for tests and benchmarks,
+/// [`Siren::predict`] picks the best one. Errors on inconsistent shapes.
+pub fn predict(net: &Siren, coords: &[f32], out: &mut [f32], isa: Isa) -> crate::Result<()> {
+    net.check_io(coords, out)?;
+    predict_unchecked(net, coords, out, isa);
+    Ok(())
+}
+
+pub(super) fn predict_unchecked(net: &Siren, coords: &[f32], out: &mut [f32], isa: Isa) {
     let isa = if Isa::available().contains(&isa) {
         isa
     } else {
@@ -208,7 +214,7 @@ pub fn predict(net: &Siren, coords: &[f32], out: &mut [f32], isa: Isa) {
 }
 
 /// The scalar definition (one point at a time, no SIMD blocks, no threads).
-pub fn predict_scalar(net: &Siren, coords: &[f32], out: &mut [f32]) {
+pub(super) fn predict_scalar(net: &Siren, coords: &[f32], out: &mut [f32]) {
     let cfg = net.config();
     let (d, od) = (cfg.in_dim, cfg.out_dim);
     let width = cfg.hidden.max(d).max(od);

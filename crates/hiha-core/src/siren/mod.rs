@@ -265,7 +265,7 @@ impl Siren {
     /// The same bits on every CPU and thread count.
     pub fn predict(&self, coords: &[f32], out: &mut [f32]) -> Result<()> {
         self.check_io(coords, out)?;
-        infer::predict(self, coords, out, infer::Isa::detect());
+        infer::predict_unchecked(self, coords, out, infer::Isa::detect());
         Ok(())
     }
 

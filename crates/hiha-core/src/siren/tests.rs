@@ -155,7 +155,9 @@ fn siren_predict_is_bit_reproducible() {
         for isa in Isa::available() {
             for threads in [1, 2, 3] {
                 let mut out = vec![0.0; n * o];
-                pool(threads).install(|| infer::predict(&net, &x, &mut out, isa));
+                pool(threads)
+                    .install(|| infer::predict(&net, &x, &mut out, isa))
+                    .expect("predict");
                 assert_eq!(
                     bits(&out),
                     bits(&reference),
