@@ -122,6 +122,10 @@ pub struct FicConfig {
     pub weight_bits: u8,
     /// FIC does not refine below this NRMSE (the residual coder is cheaper there).
     pub min_nrmse: f64,
+    /// Train and keep a network only when it pays for its bytes
+    /// ([`pays`]); off: keep any network that cuts its block's squared
+    /// error by 20 % (the behaviour before the test; for ablations and tests).
+    pub rd_check: bool,
     /// Keep the cheapest of full / no-IDM / climatology / nothing, measured
     /// with the residual coder at the caller's target.
     pub gain_check: bool,
@@ -144,7 +148,7 @@ impl Default for FicConfig {
             ssm_max_fraction: 0.002,
             mim: true,
             mim_factor: 3,
-            interp: Interp::Oi,
+            interp: Interp::Cubic,
             oi_sigma: 1.0,
             oi_r: 1e-3,
             mim_net: NetSpec {
@@ -174,6 +178,7 @@ impl Default for FicConfig {
             idm_max_points: 40_000,
             weight_bits: 8,
             min_nrmse: 1e-3,
+            rd_check: true,
             gain_check: true,
             seed: 0x4869_4861,
         }
@@ -270,6 +275,62 @@ pub fn fit_net(
 }
 
 const PREDICTOR_VERSION: u8 = 1;
+
+/// Rate–distortion test for one network: the residual coder spends about
+/// `½·log2(σ²/Δ²)` bits per element on an error of variance `σ²` at a
+/// quantisation error `Δ` (the target), so cutting the squared error of
+/// `count` elements from `sse_before` to `sse_after` saves about
+/// `½·count·log2(max(sse_before/count, Δ²) / max(sse_after/count, Δ²))`
+/// bits. The network pays when that exceeds its own size in bits.
+pub fn pays(sse_before: f64, sse_after: f64, count: usize, target: f64, net_bytes: usize) -> bool {
+    count > 0 && rd_gain_bits(sse_before, sse_after, count, target) > 8.0 * net_bytes as f64
+}
+
+/// [`pays`] when `rd` is set, else "cuts the squared error by 20 %".
+pub fn keeps(
+    rd: bool,
+    sse_before: f64,
+    sse_after: f64,
+    count: usize,
+    target: f64,
+    net_bytes: usize,
+) -> bool {
+    if rd {
+        pays(sse_before, sse_after, count, target, net_bytes)
+    } else {
+        sse_after < 0.8 * sse_before
+    }
+}
+
+/// The bits saved by [`pays`]'s model (0 when nothing is gained).
+pub fn rd_gain_bits(sse_before: f64, sse_after: f64, count: usize, target: f64) -> f64 {
+    if count == 0 {
+        return 0.0;
+    }
+    let t2 = (target * target).max(f64::MIN_POSITIVE);
+    let b = (sse_before / count as f64).max(t2);
+    let a = (sse_after / count as f64).max(t2);
+    if a >= b {
+        0.0
+    } else {
+        0.5 * count as f64 * (b / a).log2()
+    }
+}
+
+/// Stored size of a network of `spec` (quantised weights, ≈ `bits` per
+/// parameter after entropy coding, plus the per-row scales).
+pub fn net_bytes_estimate(spec: &NetSpec, in_dim: usize, bits: u8) -> usize {
+    let cfg = SirenConfig {
+        in_dim,
+        hidden: spec.hidden,
+        layers: spec.layers,
+        out_dim: 1,
+        omega_first: spec.omega,
+        omega_hidden: spec.omega,
+    };
+    let rows = spec.hidden * spec.layers + 1;
+    (cfg.n_params() * bits as usize).div_ceil(8) + 4 * rows + 24
+}
 
 /// [`encode_frame_with_climatology`] without a climatology array.
 pub fn encode_frame(
@@ -394,7 +455,7 @@ pub fn encode_frame_with_climatology(
             &w,
             &geom,
             params,
-            (&cfg.mim_net, &cfg.mim_res_net, codec),
+            (&cfg.mim_net, &cfg.mim_res_net, codec, cfg.rd_check),
             target,
             cfg.seed,
         )?;
@@ -433,6 +494,7 @@ pub fn encode_frame_with_climatology(
                 cfg.redecompose_scale,
             )),
             seed: cfg.seed ^ 0x1D,
+            rd_check: cfg.rd_check,
         };
         let tree = idm::fit(&mut t, &fit)?;
         let (nodes, nets) = tree.counts();

@@ -10,8 +10,8 @@
 //! n_c = 128), the network spends the other half of its budget on the
 //! smooth (low + mid) part only, and the rest is passed on to the node's
 //! children (each axis of at least `2·min_block` samples is halved), down
-//! to `max_depth`. A network is kept only when it cuts the node's squared
-//! error by at least 20 %. Nodes with more than `max_points` elements are
+//! to `max_depth`. A network is trained only when even a perfect fit would pay for its
+//! bytes, and kept only when it does ([`crate::fic::pays`]). Nodes with more than `max_points` elements are
 //! split without a network (training cost).
 //!
 //! Structure coding: pre-order, per node a `has_net` bit and, when the node
@@ -247,6 +247,8 @@ pub struct IdmFit<'a> {
     /// Re-decomposition thresholds (None: no re-decomposition).
     pub redecompose: Option<BandThresholds>,
     pub seed: u64,
+    /// See `FicConfig::rd_check`.
+    pub rd_check: bool,
 }
 
 /// Builds the octree for the remaining signal `t` (normalised units), which
@@ -296,7 +298,8 @@ fn build(
         }
         return Ok(node);
     }
-    if f.spec.steps > 0 {
+    let est = crate::fic::net_bytes_estimate(f.spec, d, crate::mim::codec_bits(f.codec));
+    if f.spec.steps > 0 && (!f.rd_check || crate::fic::pays(sse, 0.0, cnt, f.target, est)) {
         let mut vco = Vec::with_capacity(cnt * d);
         let mut vt = Vec::with_capacity(cnt);
         for (k, &i) in idx.iter().enumerate() {
@@ -343,7 +346,14 @@ fn build(
                 sse2 += e * e;
             }
         }
-        if sse2 < 0.8 * sse {
+        if crate::fic::keeps(
+            f.rd_check,
+            sse,
+            sse2,
+            cnt,
+            f.target,
+            q.to_bytes(f.codec)?.len(),
+        ) {
             for (k, &i) in idx.iter().enumerate() {
                 t[i] -= y[k] as f64;
             }

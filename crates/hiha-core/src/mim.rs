@@ -432,6 +432,15 @@ pub fn box_points(dims: [usize; 3], bx: &[(usize, usize); 3]) -> (Vec<usize>, Ve
     (idx, co, d)
 }
 
+/// Bits per weight of a codec (for size estimates).
+pub fn codec_bits(codec: crate::siren::WeightCodec) -> u8 {
+    match codec {
+        crate::siren::WeightCodec::F32 => 32,
+        crate::siren::WeightCodec::F16 => 16,
+        crate::siren::WeightCodec::Quantized { bits, .. } => bits,
+    }
+}
+
 /// A trained MIM stage.
 #[derive(Debug, Clone)]
 pub struct MimModel {
@@ -514,11 +523,11 @@ impl MimModel {
         w: &[f64],
         geom: &FrameGeom,
         params: MimParams,
-        nets: (&NetSpec, &NetSpec, crate::siren::WeightCodec),
+        nets: (&NetSpec, &NetSpec, crate::siren::WeightCodec, bool),
         target: f64,
         seed: u64,
     ) -> Result<Self> {
-        let (thumb_spec, res_spec, codec) = nets;
+        let (thumb_spec, res_spec, codec, rd) = nets;
         let kn = knots_of(geom, params.factors);
         let co = knot_coords(geom, &kn);
         let d = geom.in_dim;
@@ -567,7 +576,12 @@ impl MimModel {
                     t2.push(e as f32);
                 }
             }
-            let net = if cnt > 0 && (sse / cnt as f64).sqrt() > target && res_spec.steps > 0 {
+            let est = crate::fic::net_bytes_estimate(res_spec, bd, codec_bits(codec));
+            let net = if cnt > 0
+                && (sse / cnt as f64).sqrt() > target
+                && res_spec.steps > 0
+                && (!rd || crate::fic::pays(sse, 0.0, cnt, target, est))
+            {
                 let tmse = (target * target / (ws / cnt as f64)) as f32;
                 let net = fit_net(
                     res_spec,
@@ -589,7 +603,8 @@ impl MimModel {
                         e * e
                     })
                     .sum();
-                (sse2 < 0.8 * sse).then_some(net)
+                let bytes = net.to_bytes(codec)?.len();
+                crate::fic::keeps(rd, sse, sse2, cnt, target, bytes).then_some(net)
             } else {
                 None
             };

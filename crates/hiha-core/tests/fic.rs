@@ -205,7 +205,11 @@ fn fic_octree_round_trips() {
 #[test]
 fn fic_encode_decode_bit_identical() {
     let (x, dims, grid) = fixture();
-    let cfg = small_cfg();
+    // without the rate-distortion test, so that every stage has networks
+    let cfg = FicConfig {
+        rd_check: false,
+        ..small_cfg()
+    };
     let range = 281.2 - 219.4;
     let f = encode_frame(&x, None, dims, &grid, &cfg, 1e-3 * range).unwrap();
     let kinds: Vec<SectionKind> = f.sections.iter().map(|s| s.0).collect();
@@ -236,6 +240,11 @@ fn fic_encode_decode_bit_identical() {
         .sum::<f64>()
         / x.len() as f64;
     eprintln!("stats {:?} rmse {} std {}", f.stats, mse.sqrt(), var.sqrt());
+    assert!(
+        f.stats.mim_block_nets > 0 && f.stats.idm_nets > 0,
+        "{:?}",
+        f.stats
+    );
     assert!(mse < 0.05 * var, "mse {mse} var {var}");
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Dump one frame of a variable as raw little-endian f32 (levels, lat, lon)
-plus a sidecar `.json` with dims and the lat/lon axes (degrees), for the
+plus a sidecar `.grid` text file (line 1: dims; line 2: latitudes; line 3:
+longitudes, degrees), for the
 FIC tests and the ablation example (crates/hiha-core/examples/fic_ablation.rs).
 
 Usage: python fic_extract.py SRC.nc VAR OUT_PREFIX [--frame F] [--levels a:b]
@@ -8,8 +9,6 @@ Leading axes (time, ensemble member) are indexed by --frame (flat index).
 Needs numpy + netCDF4 (the repository's .venv has them).
 """
 import argparse
-import json
-
 import netCDF4
 import numpy as np
 
@@ -40,9 +39,10 @@ def main():
         lo, hi = (int(x) for x in a.levels.split(":"))
         arr = arr[lo:hi]
     arr.astype("<f4").tofile(a.out + ".f32")
-    meta = {"dims": list(arr.shape), "lat": lat.tolist(), "lon": lon.tolist(),
-            "source": a.src.split("/")[-1], "var": a.var, "frame": a.frame}
-    json.dump(meta, open(a.out + ".json", "w"))
+    with open(a.out + ".grid", "w") as f:
+        f.write(" ".join(str(d) for d in arr.shape) + "\n")
+        f.write(" ".join(repr(float(v)) for v in lat) + "\n")
+        f.write(" ".join(repr(float(v)) for v in lon) + "\n")
     print(a.out, arr.shape, float(np.nanmin(arr)), float(np.nanmax(arr)))
 
 
