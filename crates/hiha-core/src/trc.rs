@@ -24,7 +24,16 @@
 //! exceeds `max(key_rmse · (1 + drift_limit), target_rmse)` is thrown away
 //! and the frame is coded as a keyframe; so is the frame after `max_chain − 1`
 //! deltas, and any frame that follows a keyframe without a MIM stage
-//! (FIC's gain check dropped it) or a [`TrcEncoder::reset`].
+//! (FIC's gain check dropped it) or a [`TrcEncoder::reset`]. With
+//! `cost_check`, a delta is also rejected when its estimated predictor +
+//! residual bytes exceed the keyframe's.
+//!
+//! **Rate criterion.** Every network a delta frame stores (a fine-tuned
+//! weight difference, a new block network, the rest pyramid) must pay for
+//! itself: its bytes must be below the residual bytes it saves, estimated
+//! as `½·log2` of the cut in squared error per element, down to the
+//! caller's target. A network that does not pay is carried over (or
+//! dropped); low-band blocks get no new networks (the keyframe decided).
 //!
 //! **Determinism.** The encoder computes its prediction and its next state
 //! by decoding its own section bytes with the decoder's code
@@ -92,6 +101,12 @@ pub struct TrcConfig {
     pub mid_res_net: NetSpec,
     /// Sparse storage of each delta frame's high band (FIC's settings).
     pub ssm: bool,
+    /// Reject a delta frame whose estimated predictor + residual bytes
+    /// exceed the keyframe's.
+    pub cost_check: bool,
+    /// Keep a network only when it pays for itself (the rate criterion);
+    /// false: when it cuts the squared error by 20 % (FIC's rule).
+    pub rate_check: bool,
 }
 
 impl Default for TrcConfig {
@@ -121,6 +136,8 @@ impl Default for TrcConfig {
                 lr: 2e-3,
             },
             ssm: true,
+            cost_check: true,
+            rate_check: true,
         }
     }
 }
@@ -488,6 +505,13 @@ struct PyramidFit<'a> {
     w: &'a [f64],
     /// Data-unit RMSE a block must reach.
     target: f64,
+    /// Data-unit RMSE below which a smaller error saves no residual bytes
+    /// (the caller's target).
+    floor: f64,
+    /// Valid elements of the frame.
+    n_valid: usize,
+    /// Blocks without a reference network may get a new one.
+    fresh_blocks: bool,
     full_codec: WeightCodec,
     delta_codec: WeightCodec,
     delta_weights: bool,
@@ -516,6 +540,26 @@ fn code_net(
         let q = Siren::from_bytes(&bytes)?;
         Ok((MODE_FULL, bytes, q))
     }
+}
+
+/// The rate criterion: a network of `bytes` pays when the residual bytes
+/// it saves exceed its own. The residual coder spends about
+/// `½·log2(mse / floor²)` bits per element above its target, so cutting
+/// the squared error of `cnt` elements from `sse0` to `sse1` saves
+/// `½·cnt·log2(max(sse0, cnt·floor²) / max(sse1, cnt·floor²))` bits.
+fn pays(bytes: usize, cnt: usize, sse0: f64, sse1: f64, floor: f64) -> bool {
+    if floor < 0.0 {
+        return sse1 < 0.8 * sse0;
+    }
+    let f = floor * floor * cnt as f64;
+    let (a, b) = (sse0.max(f), sse1.max(f));
+    b > 0.0 && ((8 * bytes) as f64) < 0.5 * cnt as f64 * (a / b).log2()
+}
+
+/// Estimated predictor + residual bytes of a frame of `n` elements whose
+/// prediction has RMSE `rmse`, for a residual target `floor`.
+fn est_total(bytes: usize, n: usize, rmse: f64, floor: f64) -> f64 {
+    bytes as f64 + n as f64 * 0.5 * (rmse.max(floor) / floor.max(1e-300)).log2().max(0.0) / 8.0
 }
 
 /// Statistics of a pyramid fit: (delta, full, carried) networks.
@@ -595,7 +639,16 @@ fn fit_pyramid(
                 let (net, _) =
                     fic::train_net(&spec, d, &tc, &tt, tmse, f.seed, Some(rm.thumb.clone()))?;
                 let (m, b, q) = code_net(&net, Some(&rm.thumb), f)?;
-                if mse_of(&q)? < carry_mse {
+                let floor_n = f.floor * f.floor / mean_w2;
+                let nv = f.n_valid as f64;
+                let tuned = mse_of(&q)?;
+                if pays(
+                    b.len() + 2,
+                    f.n_valid,
+                    carry_mse * nv,
+                    tuned * nv,
+                    if f.floor < 0.0 { -1.0 } else { floor_n.sqrt() },
+                ) {
                     (m, b, q)
                 } else {
                     (MODE_CARRY, Vec::new(), rm.thumb.clone())
@@ -657,7 +710,7 @@ fn fit_pyramid(
         } else {
             block_spec.steps
         };
-        if misses && steps > 0 {
+        if misses && steps > 0 && (rb.is_some() || f.fresh_blocks) {
             let ws2: f64 = w2.iter().map(|v| v * v).sum::<f64>() / cnt as f64;
             let btmse = (f.target * f.target / ws2) as f32;
             let seed = f.seed.wrapping_add(1 + bi as u64);
@@ -674,7 +727,7 @@ fn fit_pyramid(
             };
             let (m, b, q) = code_net(&net, rb, f)?;
             let s = sse_of(Some(&q.predict_vec(&co2)?));
-            if s < 0.8 * best.3 {
+            if pays(b.len() + 2, cnt, best.3, s, f.floor) {
                 best = (m, Some(q), b, s);
             }
         }
@@ -699,6 +752,7 @@ pub struct TrcEncoder {
     ctx: Ctx,
     state: Option<ChainState>,
     key_rmse: f64,
+    key_bytes: usize,
     frames: u64,
 }
 
@@ -709,6 +763,7 @@ impl TrcEncoder {
             ctx: Ctx::new(dims, grid, fic, trc)?,
             state: None,
             key_rmse: 0.0,
+            key_bytes: 0,
             frames: 0,
         })
     }
@@ -755,7 +810,10 @@ impl TrcEncoder {
                 let rmse = rmse(frame, &pred, &valid);
                 delta_seconds = td.elapsed().as_secs_f64();
                 let limit = (self.key_rmse * (1.0 + self.ctx.trc.drift_limit)).max(target_rmse);
-                if rmse <= limit {
+                let nv = valid.iter().filter(|&&v| v).count();
+                let cheaper = est_total(bytes.len(), nv, rmse, target_rmse)
+                    <= est_total(self.key_bytes, nv, self.key_rmse, target_rmse);
+                if rmse <= limit && (cheaper || !self.ctx.trc.cost_check) {
                     let mut stats = stats;
                     stats.rmse = rmse;
                     stats.chain_pos = st.len;
@@ -785,6 +843,7 @@ impl TrcEncoder {
             f.sections.iter().map(|(k, b)| (*k, b.as_slice())).collect();
         self.state = self.ctx.key_state(&refs)?;
         self.key_rmse = rmse(frame, &f.prediction, &valid);
+        self.key_bytes = f.sections.iter().map(|(_, b)| b.len()).sum();
         let stats = TrcStats {
             rmse: self.key_rmse,
             chain_pos: 0,
@@ -889,6 +948,9 @@ impl TrcEncoder {
             valid,
             w: &w,
             target,
+            floor: if tc.rate_check { target_rmse } else { -1.0 },
+            n_valid: nvalid,
+            fresh_blocks: false,
             full_codec: fc.codec(),
             delta_codec: tc.delta_codec(),
             delta_weights: tc.delta_weights,
@@ -936,6 +998,7 @@ impl TrcEncoder {
             let mut counts = [0; 3];
             let fit2 = PyramidFit {
                 seed: seed ^ 0x7E57,
+                fresh_blocks: true,
                 ..fit
             };
             let m = fit_pyramid(
@@ -954,7 +1017,7 @@ impl TrcEncoder {
                 s0 += (re[i] * w[i]).powi(2);
                 s1 += ((re[i] - y[i]) * w[i]).powi(2);
             }
-            if s1 < 0.9 * s0 {
+            if pays(mb.len(), nvalid, s0, s1, fit2.floor) {
                 out[1] |= 2;
                 stats.delta_bytes[2] = mb.len();
                 out.extend_from_slice(&mb);

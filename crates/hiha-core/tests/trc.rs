@@ -62,13 +62,15 @@ fn small_trc(max_chain: usize) -> TrcConfig {
         max_chain,
         // accept every delta: the tests check chain mechanics, not quality
         drift_limit: 1e9,
+        cost_check: false,
+        rate_check: false,
         finetune_steps: 10,
         finetune_block_steps: 5,
         mid_net: NetSpec {
             layers: 3,
-            hidden: 8,
+            hidden: 12,
             omega: 15.0,
-            steps: 15,
+            steps: 50,
             lr: 3e-3,
         },
         mid_res_net: NetSpec {
@@ -104,8 +106,13 @@ fn trc_round_trip_is_bit_identical_and_chains_are_bounded() {
     let mut enc = TrcEncoder::new(DIMS, grid.clone(), fic.clone(), trc.clone()).unwrap();
     let mut dec = TrcDecoder::new(DIMS, grid, fic, trc).unwrap();
     let mut kinds = Vec::new();
+    let mut nets = [0usize; 3];
     for (t, x) in frames.iter().enumerate() {
-        let f = enc.encode_next(x, None, target(x)).unwrap();
+        // a tight target: networks pay for themselves (rate criterion)
+        let f = enc.encode_next(x, None, 1e-3 * target(x)).unwrap();
+        for (a, b) in nets.iter_mut().zip(f.stats.nets) {
+            *a += b;
+        }
         match f.kind {
             FrameKind::Key => assert!(f.sections.iter().all(|(k, _)| *k != SectionKind::Trc)),
             FrameKind::Delta => {
@@ -129,6 +136,11 @@ fn trc_round_trip_is_bit_identical_and_chains_are_bounded() {
     }
     assert_eq!(kinds[0], FrameKind::Key);
     assert!(kinds.contains(&FrameKind::Delta), "{kinds:?}");
+    // weight differences and new networks were both exercised
+    assert!(
+        nets[0] > 0 && nets[1] > 0,
+        "nets (delta, full, carried): {nets:?}"
+    );
     // a keyframe at least every max_chain frames
     for w in kinds.windows(3) {
         assert!(w.contains(&FrameKind::Key), "{kinds:?}");
