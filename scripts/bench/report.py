@@ -95,6 +95,8 @@ def fmt_time(s):
 def load(paths):
     records, runs = [], []
     for p in paths:
+        if Path(p).name == "merged.json":  # our own output, not an input
+            continue
         d = json.loads(Path(p).read_text())
         runs.append({k: v for k, v in d.items() if k != "records"} | {"file": str(p)})
         for r in d["records"]:

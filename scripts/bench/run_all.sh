@@ -103,5 +103,5 @@ fi
 echo "== report" >&2
 "$PY" "$ROOT/scripts/bench/report.py" --dest "$DEST" --frames "$WORK/frames" \
     --command "$CMDLINE" --revision "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
-    "$RESULTS"/*.json
+    "$RESULTS"/baselines.json $( [ -f "$RESULTS/hiha.json" ] && echo "$RESULTS/hiha.json" )
 echo "done: $DEST/README.md" >&2

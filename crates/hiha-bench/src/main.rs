@@ -312,7 +312,15 @@ fn machine() -> Value {
         })
         .unwrap_or_default();
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
-    json!({"nproc": nproc, "cpu": cpu, "rayon_threads": rayon_threads()})
+    let loadavg: Vec<f64> = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| {
+            s.split_whitespace()
+                .take(3)
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"nproc": nproc, "cpu": cpu, "rayon_threads": rayon_threads(), "loadavg": loadavg})
 }
 
 fn rayon_threads() -> Value {
