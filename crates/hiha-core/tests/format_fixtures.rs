@@ -288,7 +288,8 @@ pub fn split(bytes: &[u8]) -> Parts {
     let index_start = n - 12 - index_len;
     Parts {
         version,
-        header: bytes[pos..header_end].to_vec(),
+        header: hiha_core::format::unsqueeze(&bytes[pos..header_end], 1 << 28)
+            .expect("header block"),
         payload: bytes[header_end + 4..index_start].to_vec(),
         index: bytes[index_start..n - 12].to_vec(),
     }
@@ -299,7 +300,9 @@ pub fn join(p: &Parts) -> Vec<u8> {
     let mut out = hiha_core::format::MAGIC.to_vec();
     out.extend_from_slice(&p.version.0.to_le_bytes());
     out.extend_from_slice(&p.version.1.to_le_bytes());
-    put_varint(&mut out, p.header.len() as u64);
+    // Stored raw (coding 0): tests edit header bytes directly.
+    put_varint(&mut out, p.header.len() as u64 + 1);
+    out.push(0);
     out.extend_from_slice(&p.header);
     let crc = hiha_core::format::crc32(&out);
     out.extend_from_slice(&crc.to_le_bytes());

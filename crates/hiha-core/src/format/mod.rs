@@ -21,6 +21,8 @@
 
 mod header;
 mod reader;
+mod squeeze;
+pub use squeeze::{squeeze, unsqueeze, PRIMER};
 mod wire;
 mod writer;
 

@@ -6,13 +6,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::wire::Cursor;
 use super::{
-    crc32, header, Header, SectionInfo, SectionKind, END_MAGIC, FOOTER_LEN, FORMAT_VERSION, MAGIC,
+    crc32, header, squeeze, Header, SectionInfo, SectionKind, END_MAGIC, FOOTER_LEN,
+    FORMAT_VERSION, MAGIC,
 };
 use crate::error::{Error, Result};
 
 /// Smallest possible index entry: kind, three one-byte varints, one-byte
 /// length, CRC32.
 const MIN_ENTRY: usize = 9;
+
+/// The largest uncompressed header a reader accepts (256 MiB).
+const MAX_HEADER_BYTES: usize = 1 << 28;
 
 /// Where the bytes of an archive go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +113,8 @@ impl<'a> ArchiveReader<'a> {
                 section: "header".into(),
             });
         }
-        let header = header::decode(&bytes[body_start..header_end], newer)?;
+        let raw = squeeze::unsqueeze(&bytes[body_start..header_end], MAX_HEADER_BYTES)?;
+        let header = header::decode(&raw, newer)?;
         let payload_start = header_end + 4;
 
         // Footer.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::ops::Range;
 
 use super::wire::put_varint;
-use super::{crc32, header, Header, SectionKind, END_MAGIC, FORMAT_VERSION, MAGIC};
+use super::{crc32, header, squeeze, Header, SectionKind, END_MAGIC, FORMAT_VERSION, MAGIC};
 use crate::error::{Error, Result};
 
 /// Writes a `.hiha` archive: the header when created, each section as it is
@@ -40,7 +40,7 @@ impl<W: Write> ArchiveWriter<W> {
             )));
         }
         header.shape.checked_len()?;
-        let body = header::encode(header)?;
+        let body = squeeze::squeeze(&header::encode(header)?);
         let mut head = Vec::with_capacity(body.len() + 24);
         head.extend_from_slice(&MAGIC);
         head.extend_from_slice(&FORMAT_VERSION.0.to_le_bytes());
