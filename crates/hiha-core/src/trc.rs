@@ -64,6 +64,7 @@ use crate::mim::{
     Reader,
 };
 use crate::preprocess::{FrameGeom, NormParams};
+use crate::residual::{self, Target};
 use crate::siren::{Siren, SirenConfig, WeightCodec};
 use crate::spectral::{band_thresholds, frame_axes, split};
 use crate::ssm::SparseStore;
@@ -107,6 +108,10 @@ pub struct TrcConfig {
     /// Keep a network only when it pays for itself (the rate criterion);
     /// false: when it cuts the squared error by 20 % (FIC's rule).
     pub rate_check: bool,
+    /// Keep the rest pyramid only when the residual coder, run at the
+    /// caller's target with and without it, says it pays (two residual
+    /// encodes per delta frame).
+    pub residual_check: bool,
 }
 
 impl Default for TrcConfig {
@@ -138,6 +143,7 @@ impl Default for TrcConfig {
             ssm: true,
             cost_check: true,
             rate_check: true,
+            residual_check: false,
         }
     }
 }
@@ -577,7 +583,8 @@ fn count(c: &mut NetCounts, mode: u8) {
 /// Fits a pyramid (thumbnail at the knots, upscaled by `params.interp`,
 /// block networks where the target is missed) to `sig`, warm-started from
 /// `reference` when given (`specs.2` = (thumb, block) fine-tuning steps and
-/// learning rate). Appends its bytes to `out`.
+/// learning rate). Appends its bytes to `out`; returns the decoded model and
+/// its output on the valid elements.
 fn fit_pyramid(
     sig: &[f64],
     reference: Option<&MimModel>,
@@ -586,7 +593,7 @@ fn fit_pyramid(
     f: &PyramidFit<'_>,
     out: &mut Vec<u8>,
     counts: &mut NetCounts,
-) -> Result<MimModel> {
+) -> Result<(MimModel, Vec<f64>)> {
     let geom = f.geom;
     let (thumb_spec, block_spec, (ft_thumb, ft_block, ft_lr)) = specs;
     let p = geom.periodic();
@@ -671,6 +678,8 @@ fn fit_pyramid(
         blocks: Vec::new(),
     };
     let base = model.base(geom)?;
+    // the model's output on the valid elements (the encoder's working copy)
+    let mut pred = base.clone();
     let boxes = blocks3(geom.dims);
     let mut modes = vec![0u8; boxes.len().div_ceil(4)];
     let mut blobs = Vec::new();
@@ -736,6 +745,12 @@ fn fit_pyramid(
         if best.0 == MODE_DELTA || best.0 == MODE_FULL {
             blobs.push(best.2);
         }
+        if let Some(net) = &best.1 {
+            let y = net.predict_vec(&co2)?;
+            for (k, &i) in idx.iter().filter(|&&i| f.valid[i]).enumerate() {
+                pred[i] += y[k] as f64;
+            }
+        }
         model.blocks.push(best.1);
     }
     out.push(boxes.len() as u8);
@@ -743,7 +758,7 @@ fn fit_pyramid(
     for b in &blobs {
         put_blob(out, b);
     }
-    Ok(model)
+    Ok((model, pred))
 }
 
 /// The TRC encoder of one series of frames (one variable, one chunk).
@@ -958,7 +973,7 @@ impl TrcEncoder {
         };
         // low band: the previous frame's networks, fine-tuned
         let l0 = out.len();
-        let low = fit_pyramid(
+        let (_, low_hat) = fit_pyramid(
             &bands.low,
             Some(&st.low),
             st.low.params,
@@ -974,7 +989,6 @@ impl TrcEncoder {
         stats.delta_bytes[1] = out.len() - l0;
         // the rest: its change since the previous frame, by the pyramid
         if tc.mid {
-            let low_hat = low.predict(&ctx.geom)?;
             let re: Vec<f64> = (0..n)
                 .map(|i| {
                     if valid[i] {
@@ -1001,7 +1015,7 @@ impl TrcEncoder {
                 fresh_blocks: true,
                 ..fit
             };
-            let m = fit_pyramid(
+            let (_, y) = fit_pyramid(
                 &re,
                 None,
                 params,
@@ -1011,13 +1025,33 @@ impl TrcEncoder {
                 &mut counts,
             )?;
             // keep it only when it helps (weighted squared error)
-            let y = m.predict(&ctx.geom)?;
             let (mut s0, mut s1) = (0.0, 0.0);
             for i in (0..n).filter(|&i| valid[i]) {
                 s0 += (re[i] * w[i]).powi(2);
                 s1 += ((re[i] - y[i]) * w[i]).powi(2);
             }
-            if pays(mb.len(), nvalid, s0, s1, fit2.floor) {
+            let keep = if tc.residual_check && target_rmse > 0.0 && s1 < s0 {
+                // measure: residual bytes without and with the pyramid
+                let miss: Vec<bool> = valid.iter().map(|&v| !v).collect();
+                let mask = valid.iter().any(|&v| !v).then_some(miss.as_slice());
+                let cost = |with: bool| -> Result<usize> {
+                    let pn: Vec<f32> = (0..n)
+                        .map(|i| {
+                            let r = if with { st.rest[i] + y[i] } else { st.rest[i] };
+                            (low_hat[i] + r) as f32 + ssm_vals[i]
+                        })
+                        .collect();
+                    let p = st.norm.denormalize(&pn, None)?;
+                    Ok(
+                        residual::encode(frame, Some(&p), &dims, mask, Target::Rmse(target_rmse))?
+                            .len(),
+                    )
+                };
+                cost(true)? + mb.len() < cost(false)?
+            } else {
+                pays(mb.len(), nvalid, s0, s1, fit2.floor)
+            };
+            if keep {
                 out[1] |= 2;
                 stats.delta_bytes[2] = mb.len();
                 out.extend_from_slice(&mb);

@@ -150,7 +150,11 @@ fn trc_round_trip_is_bit_identical_and_chains_are_bounded() {
 #[test]
 fn trc_reset_breaks_the_chain() {
     let (frames, grid) = fixture();
-    let (fic, trc) = (small_fic(), small_trc(4));
+    let trc = TrcConfig {
+        residual_check: true,
+        ..small_trc(4)
+    };
+    let fic = small_fic();
     let mut enc = TrcEncoder::new(DIMS, grid.clone(), fic.clone(), trc.clone()).unwrap();
     let mut dec = TrcDecoder::new(DIMS, grid, fic, trc).unwrap();
     let mut kinds = Vec::new();
