@@ -8,7 +8,19 @@
 //! Optional: `HIHA_RESIDUAL_FILTER=substring`, `HIHA_RESIDUAL_MODE=maxabs`.
 
 use hiha_core::residual::{decode, encode, Target};
-use std::time::Instant;
+
+/// CPU seconds used by the process so far (user + system), from /proc; the
+/// shared machine is too loaded for wall-clock timings to mean anything.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
 
 #[test]
 #[ignore]
@@ -24,8 +36,10 @@ fn residual_measure_shared_fields() {
         .filter(|p| p.to_string_lossy().contains(&filter))
         .collect();
     names.sort();
-    println!("| field | target | 1e-2 | 1e-3 | 1e-4 | 1e-5 | enc MB/s | dec MB/s |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("Cells: ratio (bits/value) method (S = SZ path, W = wavelet path).");
+    println!("Speeds: MB of f32 per CPU-second, over the four targets; dec S/W per method.");
+    println!("| field | target | 1e-2 | 1e-3 | 1e-4 | 1e-5 | enc | dec S | dec W |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for path in names {
         let bytes = std::fs::read(&path).expect("read");
         let x: Vec<f32> = bytes
@@ -43,19 +57,27 @@ fn residual_measure_shared_fields() {
         let range = hi - lo;
         let mb = x.len() as f64 * 4.0 / 1e6;
         let mut cells = Vec::new();
-        let (mut te, mut td) = (0.0, 0.0);
+        let mut te = 0.0;
+        let mut td = [0.0f64; 3];
+        let mut nd = [0usize; 3];
         for nrmse in [1e-2, 1e-3, 1e-4, 1e-5] {
             let t = if maxabs {
                 Target::MaxAbs(nrmse * range)
             } else {
                 Target::Rmse(nrmse * range)
             };
-            let t0 = Instant::now();
+            let t0 = cpu_seconds();
             let c = encode(&x, None, &dims, None, t).expect("encode");
-            te += t0.elapsed().as_secs_f64();
-            let t1 = Instant::now();
-            let y = decode(&c, None, &dims, None).expect("decode");
-            td += t1.elapsed().as_secs_f64();
+            te += cpu_seconds() - t0;
+            let method = (c[0] as usize).min(2);
+            let reps = 5;
+            let t1 = cpu_seconds();
+            let mut y = Vec::new();
+            for _ in 0..reps {
+                y = decode(&c, None, &dims, None).expect("decode");
+            }
+            td[method] += (cpu_seconds() - t1) / reps as f64;
+            nd[method] += 1;
             let sse: f64 = x
                 .iter()
                 .zip(&y)
@@ -72,8 +94,9 @@ fn residual_measure_shared_fields() {
                 Target::MaxAbs(e) => assert!(worst <= e),
             }
             let ratio = x.len() as f64 * 4.0 / c.len() as f64;
+            let m = ["E", "S", "W"][method];
             cells.push(format!(
-                "{ratio:.1} ({:.2})",
+                "{ratio:.1} ({:.2}) {m}",
                 c.len() as f64 * 8.0 / x.len() as f64
             ));
         }
@@ -81,12 +104,20 @@ fn residual_measure_shared_fields() {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let dec = |k: usize| {
+            if nd[k] == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.0}", nd[k] as f64 * mb / td[k].max(1e-3))
+            }
+        };
         println!(
-            "| {name} {dims:?} | {} | {} | {:.1} | {:.1} |",
+            "| {name} {dims:?} | {} | {} | {:.1} | {} | {} |",
             if maxabs { "maxabs" } else { "rmse" },
             cells.join(" | "),
-            4.0 * mb / te,
-            4.0 * mb / td
+            4.0 * mb / te.max(1e-3),
+            dec(1),
+            dec(2)
         );
     }
 }
