@@ -309,7 +309,11 @@ pub(crate) fn code_band<C: Coder>(
                     let val = if nz {
                         let sctx = 3 * sgn(left) + up.map_or(0, |r| sgn(r[i3]));
                         let neg = c.bit(&mut m.sign[sctx], v < 0);
-                        let mag_est = l + u + p + (ul + ur + a1 + a0) / 2;
+                        let mag_est = (l as u64
+                            + u as u64
+                            + p as u64
+                            + (ul as u64 + ur as u64 + a1 as u64 + a0 as u64) / 2)
+                            .min(u32::MAX as u64) as u32;
                         let g = lc * 6 + (mag_est.min(5)) as usize;
                         let big = c.bit(&mut m.gt1[g], v.unsigned_abs() > 1);
                         let mag = if big {

@@ -76,7 +76,7 @@ pub fn encode(
             "error target {bound} must be finite and ≥ 0"
         )));
     }
-    let is_valid = |i: usize| valid.map_or(true, |v| v[i]);
+    let is_valid = |i: usize| is_valid_at(valid, i);
     let mut nvalid = 0usize;
     let mut first: Option<f64> = None;
     let mut constant = true;
@@ -152,7 +152,7 @@ fn choose_fold(x: &[f64], d: [usize; 4]) -> usize {
     let base = diff(1);
     let mut best = (1usize, base * 0.7);
     for p in 2..=MAX_FOLD.min(len / 2) {
-        if len % p == 0 {
+        if len / p * p == len {
             // A multiple of the true period scores about the same: only
             // take a longer period when it is clearly better.
             let c = diff(p);
@@ -219,6 +219,15 @@ fn read_f64(b: &[u8]) -> f64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[..8]);
     f64::from_le_bytes(a)
+}
+
+/// Element `i` is valid (no mask: all are).
+#[inline]
+fn is_valid_at(valid: Option<&[bool]>, i: usize) -> bool {
+    match valid {
+        Some(v) => v[i],
+        None => true,
+    }
 }
 
 /// Drops axes of length 1 and pads to four axes with leading 1s.
@@ -426,7 +435,7 @@ impl<'a> Encoder<'a> {
     fn rmse_of(&self, recon: &[f64]) -> f64 {
         let mut s = 0.0;
         for (i, (&x, &r)) in self.values.iter().zip(recon).enumerate() {
-            if self.valid.map_or(true, |v| v[i]) {
+            if is_valid_at(self.valid, i) {
                 s += (x - r) * (x - r);
             }
         }
@@ -485,7 +494,7 @@ impl<'a> Encoder<'a> {
             let outliers = find_outliers(self.values, self.valid, &mut rec, e)?;
             let bytes = self.pack(&qz, &outliers);
             let len = bytes.len();
-            if best.as_ref().map_or(true, |b| len < b.0.len()) {
+            if best.as_ref().map(|b| b.0.len()).unwrap_or(usize::MAX) > len {
                 best = Some((bytes, rec));
             }
             if len > prev_len {
@@ -562,7 +571,7 @@ fn find_outliers(
     let mut last = 0usize;
     let mut count = 0u64;
     for (i, &x) in values.iter().enumerate() {
-        if !valid.map_or(true, |v| v[i]) || (x - rec[i]).abs() <= e {
+        if !is_valid_at(valid, i) || (x - rec[i]).abs() <= e {
             continue;
         }
         let k = ((x - rec[i]) / s).round();
@@ -826,7 +835,7 @@ mod tests {
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
             "encode/decode differ"
         );
-        let ok = |i: usize| mask.map_or(true, |m| m[i]);
+        let ok = |i: usize| is_valid_at(mask, i);
         let (mut s, mut k, mut mx) = (0.0, 0usize, 0.0f64);
         for i in 0..x.len() {
             if ok(i) {
@@ -950,10 +959,13 @@ mod tests {
             longer.push(0);
             assert!(decode(&longer, &dims).is_err());
             let mut s = 77u64;
-            for _ in 0..300 {
+            let mut pick = |len: usize| ((lcg(&mut s) + 0.5) * len as f64) as usize % len;
+            for trial in 0..800 {
                 let mut b = bytes.clone();
-                let i = ((lcg(&mut s) + 0.5) * b.len() as f64) as usize % b.len();
-                b[i] ^= 1 << (((lcg(&mut s) + 0.5) * 8.0) as u32 % 8);
+                for _ in 0..1 + trial % 3 {
+                    let i = pick(b.len());
+                    b[i] ^= 1 << (pick(8) as u32);
+                }
                 let _ = decode(&b, &dims);
             }
             assert!(decode(&bytes, &[8, 30, 45]).is_err() || decode(&bytes, &[8, 30, 45]).is_ok());

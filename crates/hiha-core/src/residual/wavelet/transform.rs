@@ -246,7 +246,7 @@ fn run_slab(s: &mut [f64], n: usize, inner: usize, inverse: bool) {
 /// Position in Mallat order of interleaved sample `i` of a line of length `n`.
 #[inline]
 fn unmix(i: usize, n: usize) -> usize {
-    if i % 2 == 0 {
+    if i & 1 == 0 {
         i / 2
     } else {
         n.div_ceil(2) + i / 2
@@ -272,7 +272,7 @@ fn lift(t: &mut [f64], n: usize, w: usize, inverse: bool) {
 
 fn scale(t: &mut [f64], n: usize, w: usize, lo: f64, hi: f64) {
     for (i, row) in t[..n * w].chunks_exact_mut(w).enumerate() {
-        let s = if i % 2 == 0 { lo } else { hi };
+        let s = if i & 1 == 0 { lo } else { hi };
         for v in row {
             *v *= s;
         }
