@@ -13,6 +13,10 @@
 //! 2. the MIM upsampler alone (OI, cubic, trilinear);
 //! 3. FIC bytes + residual bytes against the residual coder alone at NRMSE
 //!    1e-2 … 1e-5.
+//!
+//! With `--oracle` first, only prints the residual bytes after *free, exact*
+//! predictions (climatology + the FFT low band, or low + mid), which bound
+//! what any network fitted to those bands could achieve.
 #![allow(clippy::unwrap_used)]
 
 use hiha_core::fic::{encode_frame, FicConfig, FicGrid};
@@ -56,8 +60,63 @@ fn err(x: &[f32], p: &[f32], range: f64) -> (f64, f64) {
     (rmse, 20.0 * (range / rmse).log10())
 }
 
+fn oracle(fields: &[String]) {
+    use hiha_core::preprocess::{lon_is_global, normalize};
+    use hiha_core::spectral::{band_thresholds, frame_axes, split};
+    println!("| field | NRMSE | alone B | clim B | clim+low B | clim+low+mid B |");
+    println!("|---|---|---|---|---|---|");
+    for name in fields {
+        let (x, dims, grid) = load(name);
+        let (lo, hi) = x
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v as f64), b.max(v as f64))
+            });
+        let range = hi - lo;
+        let (a, norm) = normalize(&x, None, dims, None, true, 10).unwrap();
+        let af: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+        let axes = frame_axes(
+            dims,
+            &grid.lat_deg,
+            &grid.lon_deg,
+            lon_is_global(&grid.lon_deg),
+        );
+        let b = split(&af, axes, band_thresholds(14.0, 256, 3.0)).unwrap();
+        let zero = vec![0.0f32; x.len()];
+        let low: Vec<f32> = b.low.iter().map(|&v| v as f32).collect();
+        let lm: Vec<f32> = b
+            .low
+            .iter()
+            .zip(&b.mid)
+            .map(|(&l, &m)| (l + m) as f32)
+            .collect();
+        let preds = [
+            norm.denormalize(&zero, None).unwrap(),
+            norm.denormalize(&low, None).unwrap(),
+            norm.denormalize(&lm, None).unwrap(),
+        ];
+        for nrmse in [1e-2, 1e-3, 1e-4, 1e-5] {
+            let t = Target::Rmse(nrmse * range);
+            let alone = residual::encode(&x, None, &dims, None, t).unwrap().len();
+            let r: Vec<usize> = preds
+                .iter()
+                .map(|p| residual::encode(&x, Some(p), &dims, None, t).unwrap().len())
+                .collect();
+            println!(
+                "| {name} | {nrmse:.0e} | {alone} | {} | {} | {} |",
+                r[0], r[1], r[2]
+            );
+        }
+    }
+}
+
 fn main() {
-    let fields: Vec<String> = std::env::args().skip(1).collect();
+    let mut fields: Vec<String> = std::env::args().skip(1).collect();
+    if fields.first().map(String::as_str) == Some("--oracle") {
+        oracle(&fields[1..]);
+        return;
+    }
+    fields.retain(|f| !f.starts_with("--"));
     let base = FicConfig {
         gain_check: false,
         ..FicConfig::default()
