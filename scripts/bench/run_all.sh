@@ -59,6 +59,8 @@ RESULTS="$DEST/results"
 WORK="$ROOT/out/bench-work"          # raw dumps and frames (git-ignored)
 mkdir -p "$RESULTS" "$WORK"
 PY="$ROOT/.venv/bin/python"
+# the code that is benchmarked, recorded by hiha-bench and the report
+export HIHA_BENCH_REVISION="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 
 echo "== setup" >&2
 bash "$ROOT/scripts/setup_bench.sh"
@@ -102,6 +104,6 @@ fi
 
 echo "== report" >&2
 "$PY" "$ROOT/scripts/bench/report.py" --dest "$DEST" --frames "$WORK/frames" \
-    --command "$CMDLINE" --revision "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
+    --command "$CMDLINE" --revision "$HIHA_BENCH_REVISION" \
     "$RESULTS"/baselines.json $( [ -f "$RESULTS/hiha.json" ] && echo "$RESULTS/hiha.json" )
 echo "done: $DEST/README.md" >&2

@@ -581,7 +581,8 @@ fn main() {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let out = json!({
         "tool": "hiha-bench", "date": date, "machine": machine(),
-        "versions": {"hiha": env!("CARGO_PKG_VERSION"), "io_feature": cfg!(feature = "io")},
+        "versions": {"hiha": env!("CARGO_PKG_VERSION"), "io_feature": cfg!(feature = "io"),
+                     "revision": std::env::var("HIHA_BENCH_REVISION").ok()},
         "targets": args.targets, "runs": args.runs, "elapsed_s": t0.elapsed().as_secs_f64(),
         "records": records,
     });
