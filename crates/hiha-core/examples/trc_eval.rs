@@ -95,6 +95,7 @@ fn main() {
     for &nr in &targets {
         let mut t_trc = Tot::default();
         let mut t_fic = Tot::default();
+        let mut alone = 0usize;
         let mut enc = TrcEncoder::new(dims, grid.clone(), fic.clone(), trc.clone()).unwrap();
         println!("\n## NRMSE {nr:e}\nframe | TRC kind | TRC pred B | TRC s | TRC res B | TRC rmse | FIC pred B | FIC s | FIC res B | FIC rmse");
         for t in 0..frames_used {
@@ -111,6 +112,9 @@ fn main() {
                     .unwrap()
                     .len()
             };
+            alone += residual::encode(x, None, &dims, None, Target::Rmse(target))
+                .unwrap()
+                .len();
             let t0 = Instant::now();
             let f = enc.encode_next(x, None, target).unwrap();
             let s = t0.elapsed().as_secs_f64();
@@ -183,5 +187,9 @@ fn main() {
         if baseline {
             line("FIC per frame", &t_fic);
         }
+        println!(
+            "**residual coder alone**: {alone} B ({:.1}×)",
+            raw as f64 / alone as f64
+        );
     }
 }
