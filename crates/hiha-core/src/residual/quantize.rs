@@ -610,3 +610,75 @@ pub(crate) fn encode_rmse(b: &Block, r: f64, configs: &[Config]) -> (Vec<u8>, Pa
         encode(b, &params, Accept::Rmse)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(dims: &[usize]) -> Vec<f32> {
+        let n: usize = dims.iter().product();
+        let mut s = 1u64;
+        (0..n)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let noise = (s >> 40) as f32 / (1u64 << 24) as f32;
+                (i as f32 * 0.013).sin() * 20.0 + (i as f32 * 0.0007).cos() * 50.0 + noise
+            })
+            .collect()
+    }
+
+    /// Every predictor, both acceptance rules: the payload decodes to exactly
+    /// the reconstruction the encoder reported, and it meets the bound.
+    #[test]
+    fn each_predictor_round_trips_within_bound() {
+        for dims in [vec![300], vec![17, 23], vec![3, 1, 9, 31], vec![2, 3, 5, 7]] {
+            let x = field(&dims);
+            let grid = Grid::new(&dims);
+            let mask: Vec<bool> = (0..x.len()).map(|i| i % 7 == 3).collect();
+            for m in [None, Some(&mask[..])] {
+                let nvalid = m.map_or(x.len(), |m| m.iter().filter(|&&b| !b).count());
+                let b = Block {
+                    grid: &grid,
+                    x: &x,
+                    p: None,
+                    mask: m,
+                    nvalid,
+                };
+                for pred in [Predictor::Linear, Predictor::Cubic, Predictor::Lorenzo] {
+                    let e = 0.05;
+                    let params = Params::new(&grid, pred, 2.0 * e, 1.5, 4.0);
+                    let (bytes, pass) = encode(&b, &params, Accept::MaxAbs(e));
+                    let y = decode(&bytes, &grid, None, m).expect("decode");
+                    for i in 0..x.len() {
+                        assert_eq!(
+                            y[i].to_bits(),
+                            pass.recon[i].to_bits(),
+                            "{dims:?} {pred:?} {i}"
+                        );
+                        if m.is_some_and(|m| m[i]) {
+                            assert!(y[i].is_nan());
+                        } else {
+                            assert!((x[i] as f64 - y[i] as f64).abs() <= e);
+                        }
+                    }
+                    let r = 0.3;
+                    let base = search_rmse_step(&b, r, (pred, 1.5, 4.0), None);
+                    assert!(base > 0.0);
+                    let params = Params::new(&grid, pred, base, 1.5, 4.0);
+                    let (bytes, pass) = encode(&b, &params, Accept::Rmse);
+                    assert!(pass.sse <= r * r * nvalid as f64);
+                    let y = decode(&bytes, &grid, None, m).expect("decode");
+                    assert!(y
+                        .iter()
+                        .zip(&pass.recon)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()));
+                    // Truncation is detected.
+                    let cut = &bytes[..bytes.len() - bytes.len().min(8)];
+                    assert!(decode(cut, &grid, None, m).is_err());
+                }
+            }
+        }
+    }
+}
