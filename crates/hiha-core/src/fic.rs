@@ -16,7 +16,9 @@
 //! With `gain_check` the encoder also codes the residual (with
 //! [`crate::residual::encode`] at the caller's target) for the full
 //! predictor, the predictor without IDM, the climatology alone, and no
-//! predictor, and keeps the cheapest total; "no predictor" is an empty
+//! predictor, and keeps the cheapest total (with `ceiling_check`, it first
+//! tries the exact low + mid bands as a free prediction and skips all
+//! training when even they cannot pay for one network); "no predictor" is an empty
 //! section list and an all-zero prediction (the residual of `x − 0` is `x`).
 //! See `docs/ALGORITHM.md`, "FIC wiring", and `docs/ablation.md`.
 
@@ -58,7 +60,8 @@ pub struct FicStats {
     pub mim_block_nets: usize,
     pub idm_nodes: usize,
     pub idm_nets: usize,
-    /// Which candidate the gain check kept: "full", "no-idm", "climatology", "none".
+    /// Which candidate the gain check kept: "full", "no-idm", "climatology",
+    /// "none", or "none (ceiling)" when the ceiling check skipped training.
     pub chosen: &'static str,
     /// Residual bytes of each candidate tried (same order), 0 when not tried.
     pub residual_bytes: [usize; 4],
@@ -126,6 +129,10 @@ pub struct FicConfig {
     /// ([`pays`]); off: keep any network that cuts its block's squared
     /// error by 20 % (the behaviour before the test; for ablations and tests).
     pub rd_check: bool,
+    /// With `gain_check`: first code the residual after the *exact* low + mid
+    /// bands (a free prediction no network can beat) and skip all training
+    /// when even that does not save the price of the smallest network.
+    pub ceiling_check: bool,
     /// Keep the cheapest of full / no-IDM / climatology / nothing, measured
     /// with the residual coder at the caller's target.
     pub gain_check: bool,
@@ -179,6 +186,7 @@ impl Default for FicConfig {
             weight_bits: 8,
             min_nrmse: 1e-3,
             rd_check: true,
+            ceiling_check: true,
             gain_check: true,
             seed: 0x4869_4861,
         }
@@ -408,6 +416,37 @@ pub fn encode_frame_with_climatology(
         axes,
         band_thresholds(cfg.omega, cfg.n_c, cfg.band_scale),
     )?;
+
+    if cfg.gain_check && cfg.ceiling_check && range > 0.0 && (cfg.mim || cfg.idm) {
+        // The best any network fitted to low + mid could do: the exact bands
+        // as a free prediction. If even that does not save the price of the
+        // smallest network, skip the training.
+        let mask: Option<Vec<bool>> = missing.map(|_| valid.iter().map(|&v| !v).collect());
+        let lm: Vec<f32> = (0..n)
+            .map(|i| (bands.low[i] + bands.mid[i]) as f32)
+            .collect();
+        let oracle = norm.denormalize(&lm, climatology)?;
+        let t = Target::Rmse(target_rmse);
+        let alone = residual::encode(frame, None, &dims, mask.as_deref(), t)?.len();
+        let best = residual::encode(frame, Some(&oracle), &dims, mask.as_deref(), t)?.len();
+        let bits = crate::mim::codec_bits(codec);
+        let smallest = [(cfg.mim, &cfg.mim_net), (cfg.idm, &cfg.idm_net)]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, spec)| net_bytes_estimate(spec, geom.in_dim, bits))
+            .min()
+            .unwrap_or(0);
+        stats.residual_bytes[3] = alone;
+        if best + smallest + sections[0].1.len() >= alone {
+            stats.chosen = "none (ceiling)";
+            stats.seconds = t0.elapsed().as_secs_f64();
+            return Ok(FicFrame {
+                sections: Vec::new(),
+                prediction: vec![0.0; n],
+                stats,
+            });
+        }
+    }
 
     let mut ssm_vals = vec![0.0f32; n];
     if cfg.ssm {

@@ -338,3 +338,38 @@ fn fic_config_toml_round_trips() {
     let partial: FicConfig = toml::from_str("idm = false\n").unwrap();
     assert!(!partial.idm && partial.mim);
 }
+
+#[test]
+fn fic_gain_check_never_loses() {
+    use hiha_core::residual::{encode, Target};
+    let (x, dims, grid) = fixture();
+    let range = 281.2 - 219.4;
+    for ceiling in [true, false] {
+        let cfg = FicConfig {
+            gain_check: true,
+            ceiling_check: ceiling,
+            ..small_cfg()
+        };
+        let r = 1e-2 * range;
+        let f = encode_frame(&x, None, dims, &grid, &cfg, r).unwrap();
+        let refs: Vec<(SectionKind, &[u8])> =
+            f.sections.iter().map(|(k, b)| (*k, b.as_slice())).collect();
+        let p = decode_frame(&refs, dims, &grid, &cfg).unwrap();
+        assert!(p
+            .iter()
+            .zip(&f.prediction)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let fic: usize = f.sections.iter().map(|s| s.1.len()).sum();
+        let with = encode(&x, Some(&f.prediction), &dims, None, Target::Rmse(r))
+            .unwrap()
+            .len();
+        let alone = encode(&x, None, &dims, None, Target::Rmse(r))
+            .unwrap()
+            .len();
+        eprintln!(
+            "ceiling {ceiling}: {:?}; {fic} + {with} vs {alone}",
+            f.stats.chosen
+        );
+        assert!(fic + with <= alone, "{fic} + {with} > {alone}");
+    }
+}
