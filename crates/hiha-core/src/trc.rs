@@ -123,7 +123,7 @@ impl Default for TrcConfig {
             finetune_block_steps: 30,
             finetune_lr: 5e-4,
             delta_weights: true,
-            delta_bits: 6,
+            delta_bits: 4,
             delta_per_row: false,
             mid: true,
             mid_net: NetSpec {
@@ -143,7 +143,7 @@ impl Default for TrcConfig {
             ssm: true,
             cost_check: true,
             rate_check: true,
-            residual_check: false,
+            residual_check: true,
         }
     }
 }
