@@ -64,6 +64,7 @@ fn small_trc(max_chain: usize) -> TrcConfig {
         drift_limit: 1e9,
         cost_check: false,
         rate_check: false,
+        residual_check: false,
         finetune_steps: 10,
         finetune_block_steps: 5,
         mid_net: NetSpec {
