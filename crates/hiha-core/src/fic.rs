@@ -349,28 +349,40 @@ pub fn encode_frame(
     cfg: &FicConfig,
     target_rmse: f64,
 ) -> Result<FicFrame> {
-    encode_frame_with_climatology(frame, missing, dims, grid, cfg, target_rmse, None)
+    encode_frame_with_climatology(
+        frame,
+        missing,
+        dims,
+        grid,
+        cfg,
+        Target::Rmse(target_rmse),
+        None,
+    )
 }
 
 /// Fits the FIC predictor to one frame (levels × lat × lon, row-major).
-/// `target_rmse` is the caller's RMSE target in data units: FIC refines
-/// down to `max(target_rmse, min_nrmse · range)` and, with `gain_check`,
-/// keeps what minimises FIC bytes + residual bytes at `target_rmse`.
+/// `target` is what the residual coder will be asked for (data units): FIC
+/// refines down to `max(t, min_nrmse · range)` (t the RMSE, or the max-abs
+/// bound), and the gain and ceiling checks measure the residual at exactly
+/// `target`. `climatology`: one value per element, or none (zonal mean
+/// stand-in when `zonal_climatology`).
 pub fn encode_frame_with_climatology(
     frame: &[f32],
     missing: Option<&[bool]>,
     dims: [usize; 3],
     grid: &FicGrid,
     cfg: &FicConfig,
-    target_rmse: f64,
+    target: Target,
     climatology: Option<&[f32]>,
 ) -> Result<FicFrame> {
     let t0 = std::time::Instant::now();
     cfg.validate()?;
+    let res_target = target;
+    let target_rmse = match target {
+        Target::Rmse(v) | Target::MaxAbs(v) => v,
+    };
     if !(target_rmse.is_finite() && target_rmse >= 0.0) {
-        return Err(Error::InvalidInput(format!(
-            "FIC target RMSE {target_rmse}"
-        )));
+        return Err(Error::InvalidInput(format!("FIC target {target_rmse}")));
     }
     let geom = FrameGeom::new(dims, &grid.lat_deg, &grid.lon_deg)?;
     let n = frame.len();
@@ -426,7 +438,7 @@ pub fn encode_frame_with_climatology(
             .map(|i| (bands.low[i] + bands.mid[i]) as f32)
             .collect();
         let oracle = norm.denormalize(&lm, climatology)?;
-        let t = Target::Rmse(target_rmse);
+        let t = res_target;
         let alone = residual::encode(frame, None, &dims, mask.as_deref(), t)?.len();
         let best = residual::encode(frame, Some(&oracle), &dims, mask.as_deref(), t)?.len();
         let bits = crate::mim::codec_bits(codec);
@@ -561,7 +573,7 @@ pub fn encode_frame_with_climatology(
         let mask: Option<Vec<bool>> = missing.map(|_| valid.iter().map(|&v| !v).collect());
         let rdims = [dims[0], dims[1], dims[2]];
         let cost = |p: Option<&[f32]>, s: &[(SectionKind, Vec<u8>)]| -> Result<usize> {
-            let r = residual::encode(frame, p, &rdims, mask.as_deref(), Target::Rmse(target_rmse))?;
+            let r = residual::encode(frame, p, &rdims, mask.as_deref(), res_target)?;
             Ok(r.len() + s.iter().map(|(_, b)| b.len()).sum::<usize>())
         };
         let mut best = cost(Some(&prediction), &sections)?;
