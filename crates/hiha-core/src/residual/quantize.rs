@@ -38,16 +38,20 @@ fn class_of(level: u32) -> usize {
 
 #[inline(always)]
 fn context(mags: &[u16], na: usize, nb: usize, level: u32) -> usize {
-    let a = if na != NONE { mags[na] as u32 } else { 0 };
-    let b = if nb != NONE { mags[nb] as u32 } else { 0 };
-    let s = a + b;
+    let a = if na != NONE { mags[na] } else { 0 };
+    let b = if nb != NONE { mags[nb] } else { 0 };
+    let s = (a >> 1) as u32 + (b >> 1) as u32;
     let bucket = ((32 - s.leading_zeros()) as usize).min(NMAG - 1);
-    class_of(level) * NMAG + bucket
+    // Sign context: 0 (zero or absent), 1 (+), 2 (−) for each neighbour.
+    let sg = |m: u16| if m >> 1 == 0 { 0 } else { 1 + (m & 1) as usize };
+    let class = class_of(level);
+    (class * NMAG + bucket) | ((class * 9 + 3 * sg(a) + sg(b)) << 8)
 }
 
+/// Stored per coded element: `min(|q|, 32766) << 1 | (q < 0)`.
 #[inline(always)]
 fn mag_of(q: i32) -> u16 {
-    q.unsigned_abs().min(u16::MAX as u32 - 1) as u16
+    ((q.unsigned_abs().min(32766) as u16) << 1) | u16::from(q < 0)
 }
 
 /// Adaptive models for the indices, one set per context.
@@ -70,7 +74,7 @@ impl QModels {
     fn new() -> Self {
         Self {
             zero: vec![BitModel::new(); NCTX],
-            sign: vec![BitModel::new(); NCTX],
+            sign: vec![BitModel::new(); NCLASS * 9],
             len: vec![BitModel::new(); NCTX * 32],
             mant: vec![BitModel::new(); NCLASS * 32 * 4],
         }
@@ -99,12 +103,13 @@ impl QModels {
     }
 
     #[inline(always)]
-    fn encode(&mut self, enc: &mut RangeEncoder, ctx: usize, q: i32) {
+    fn encode(&mut self, enc: &mut RangeEncoder, full: usize, q: i32) {
+        let ctx = full & 0xff;
         enc.encode_bit(&mut self.zero[ctx], q != 0);
         if q == 0 {
             return;
         }
-        enc.encode_bit(&mut self.sign[ctx], q < 0);
+        enc.encode_bit(&mut self.sign[full >> 8], q < 0);
         let m = q.unsigned_abs() - 1;
         let len = 32 - m.leading_zeros();
         self.put_len(enc, ctx, len);
@@ -125,19 +130,21 @@ impl QModels {
         }
     }
 
-    fn encode_escape(&mut self, enc: &mut RangeEncoder, ctx: usize, bits: u32) {
+    fn encode_escape(&mut self, enc: &mut RangeEncoder, full: usize, bits: u32) {
+        let ctx = full & 0xff;
         enc.encode_bit(&mut self.zero[ctx], true);
-        enc.encode_bit(&mut self.sign[ctx], false);
+        enc.encode_bit(&mut self.sign[full >> 8], false);
         self.put_len(enc, ctx, ESC_LEN);
         enc.encode_direct(bits, 32);
     }
 
     #[inline(always)]
-    fn decode(&mut self, dec: &mut RangeDecoder, ctx: usize) -> Sym {
+    fn decode(&mut self, dec: &mut RangeDecoder, full: usize) -> Sym {
+        let ctx = full & 0xff;
         if !dec.decode_bit(&mut self.zero[ctx]) {
             return Sym::Q(0);
         }
-        let neg = dec.decode_bit(&mut self.sign[ctx]);
+        let neg = dec.decode_bit(&mut self.sign[full >> 8]);
         let len = self.get_len(dec, ctx);
         if len == ESC_LEN {
             return Sym::Escape(dec.decode_direct(32));
