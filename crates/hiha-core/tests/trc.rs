@@ -262,3 +262,29 @@ fn trc_config_is_toml_serialisable() {
     assert_eq!(partial.max_chain, 2);
     assert_eq!(partial.drift_limit, c.drift_limit);
 }
+
+#[test]
+fn trc_missing_values_are_never_read() {
+    let (frames, grid) = fixture();
+    let (fic, trc) = (small_fic(), small_trc(3));
+    let mut enc = TrcEncoder::new(DIMS, grid.clone(), fic.clone(), trc.clone()).unwrap();
+    let mut dec = TrcDecoder::new(DIMS, grid, fic, trc).unwrap();
+    for (t, x) in frames[..3].iter().enumerate() {
+        // a mask that moves from frame to frame; NaN under it
+        let miss: Vec<bool> = (0..x.len()).map(|i| (i + 3 * t) % 11 == 0).collect();
+        let y: Vec<f32> = x
+            .iter()
+            .zip(&miss)
+            .map(|(&v, &m)| if m { f32::NAN } else { v })
+            .collect();
+        let f = enc.encode_next(&y, Some(&miss), target(x)).unwrap();
+        assert_eq!(
+            f.kind,
+            [FrameKind::Key, FrameKind::Delta, FrameKind::Delta][t]
+        );
+        assert!(f.stats.rmse.is_finite());
+        let p = dec.decode_next(f.kind, &refs(&f)).unwrap();
+        assert_eq!(bits(&p), bits(&f.prediction), "frame {t}");
+        assert!(p.iter().all(|v| v.is_finite()));
+    }
+}
