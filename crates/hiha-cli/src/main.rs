@@ -77,14 +77,49 @@ struct CompressArgs {
     /// Frames per independently decodable chunk (default: about 4 Mi values per chunk).
     #[arg(long)]
     chunk_frames: Option<usize>,
+    /// FIC/TRC settings as TOML (`[fic]` and `[trc]` tables; missing keys keep their defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Ablation: no sparse storage of the high band (SSM).
+    #[arg(long)]
+    no_ssm: bool,
+    /// Ablation: no multi-scale INR of the low band (MIM).
+    #[arg(long)]
+    no_mim: bool,
+    /// Ablation: no octree of SIRENs for the mid band (IDM).
+    #[arg(long)]
+    no_idm: bool,
+    /// How MIM upscales its thumbnail.
+    #[arg(long, value_enum)]
+    interp: Option<InterpArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum InterpArg {
+    /// Optimal interpolation (3D-Var with a Gaussian background covariance).
+    Oi,
+    Cubic,
+    Trilinear,
+}
+
+/// The `--config` file.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    fic: Option<hiha_core::fic::FicConfig>,
+    #[serde(default)]
+    trc: Option<hiha_core::trc::TrcConfig>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum PredictorArg {
     /// The residual coder alone.
     None,
-    /// HiHa's frequency-based hierarchical compression.
+    /// HiHa's frequency-based hierarchical compression, frame by frame (HiHa without TRC).
     Fic,
+    /// Full HiHa: FIC keyframes + temporal residual compression (TRC) between them.
+    Hiha,
 }
 
 #[derive(Args)]
@@ -220,14 +255,35 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
         .with_context(|| format!("reading {}", a.input.display()))?;
     let t_read = t0.elapsed();
     let field = &loaded.field;
-    let opts = CompressOptions {
-        bound,
-        predictor: match a.predictor {
-            PredictorArg::None => PredictorKind::None,
-            PredictorArg::Fic => PredictorKind::Fic,
-        },
-        chunk_frames: a.chunk_frames,
+    let mut opts = CompressOptions::new(bound);
+    opts.predictor = match a.predictor {
+        PredictorArg::None => PredictorKind::None,
+        PredictorArg::Fic => PredictorKind::Fic,
+        PredictorArg::Hiha => PredictorKind::Hiha,
     };
+    opts.chunk_frames = a.chunk_frames;
+    if let Some(path) = &a.config {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let c: ConfigFile =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if let Some(f) = c.fic {
+            opts.fic = f;
+        }
+        if let Some(t) = c.trc {
+            opts.trc = t;
+        }
+    }
+    opts.fic.ssm &= !a.no_ssm;
+    opts.fic.mim &= !a.no_mim;
+    opts.fic.idm &= !a.no_idm;
+    if let Some(i) = a.interp {
+        opts.fic.interp = match i {
+            InterpArg::Oi => hiha_core::mim::Interp::Oi,
+            InterpArg::Cubic => hiha_core::mim::Interp::Cubic,
+            InterpArg::Trilinear => hiha_core::mim::Interp::Trilinear,
+        };
+    }
     let bar = Bar::new(quiet);
     let t1 = Instant::now();
     let res = codec::compress(field, &loaded.meta, &opts, &bar);

@@ -13,11 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::bound::Bound;
 use crate::error::{Error, Result};
+use crate::fic::{self, FicConfig, FicGrid};
 use crate::field::{Field, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
-use crate::meta::DatasetMeta;
+use crate::meta::{CoordData, DatasetMeta};
 use crate::metrics::Metrics;
 use crate::residual::{self, Target};
+use crate::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 
 /// Which predictor feeds the residual coder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -26,8 +28,12 @@ pub enum PredictorKind {
     /// No predictor: the residual coder alone.
     #[default]
     None,
-    /// HiHa's frequency-based hierarchical compression (FIC).
+    /// HiHa's frequency-based hierarchical compression (FIC), every frame
+    /// on its own ("HiHa without TRC").
     Fic,
+    /// Full HiHa: FIC keyframes and temporal residual compression (TRC)
+    /// of the frames in between.
+    Hiha,
 }
 
 /// Options of one compression run.
@@ -38,6 +44,10 @@ pub struct CompressOptions {
     /// Frames per independently decodable chunk; `None` picks a default
     /// (about 4 Mi elements per chunk).
     pub chunk_frames: Option<usize>,
+    /// FIC settings (predictors `Fic` and `Hiha`).
+    pub fic: FicConfig,
+    /// TRC settings (predictor `Hiha`).
+    pub trc: TrcConfig,
 }
 
 impl CompressOptions {
@@ -47,6 +57,8 @@ impl CompressOptions {
             bound,
             predictor: PredictorKind::None,
             chunk_frames: None,
+            fic: FicConfig::default(),
+            trc: TrcConfig::default(),
         }
     }
 }
@@ -92,6 +104,142 @@ struct CodecConfig {
     value_max: f64,
     /// True when every valid element equals `value_min`: nothing is coded.
     constant: bool,
+    /// FIC / TRC settings that differ from this version's defaults.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    fic: toml::Table,
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    trc: toml::Table,
+}
+
+/// The keys of `v` whose values differ from `T::default()`: what the header
+/// must store so that `T` deserialises (with `#[serde(default)]`) to `v`.
+fn config_diff<T: Serialize + Default>(v: &T) -> Result<toml::Table> {
+    let err = |e: toml::ser::Error| Error::InvalidInput(format!("cannot serialise a config: {e}"));
+    let mine = toml::Table::try_from(v).map_err(err)?;
+    let base = toml::Table::try_from(T::default()).map_err(err)?;
+    Ok(mine
+        .into_iter()
+        .filter(|(k, x)| base.get(k) != Some(x))
+        .collect())
+}
+
+fn config_from<T: for<'de> Deserialize<'de>>(t: &toml::Table, what: &str) -> Result<T> {
+    T::deserialize(toml::Value::Table(t.clone()))
+        .map_err(|e| Error::Corrupt(format!("{what} configuration does not parse: {e}")))
+}
+
+/// The grid the FIC networks see, from the coordinates of the metadata
+/// (uniform global coordinates when the source had none).
+fn fic_grid(meta: &DatasetMeta, shape: &Shape) -> FicGrid {
+    let coord = |name: &str, n: usize| -> Option<Vec<f64>> {
+        let v = meta.aux(name)?;
+        let vals: Vec<f64> = match &v.data {
+            CoordData::F64(x) => x.clone(),
+            CoordData::F32(x) => x.iter().map(|&a| a as f64).collect(),
+            CoordData::I64(x) => x.iter().map(|&a| a as f64).collect(),
+            CoordData::I32(x) => x.iter().map(|&a| a as f64).collect(),
+            CoordData::I16(x) => x.iter().map(|&a| a as f64).collect(),
+            CoordData::I8(x) => x.iter().map(|&a| a as f64).collect(),
+            CoordData::U8(x) => x.iter().map(|&a| a as f64).collect(),
+            CoordData::Text(_) => return None,
+        };
+        (vals.len() == n && vals.iter().all(|x| x.is_finite())).then_some(vals)
+    };
+    let l = &meta.var.layout;
+    let lat = coord(&l.lat_dim, shape.lat).unwrap_or_else(|| {
+        (0..shape.lat)
+            .map(|i| 90.0 - 180.0 * (i as f64 + 0.5) / shape.lat as f64)
+            .collect()
+    });
+    let lon = coord(&l.lon_dim, shape.lon).unwrap_or_else(|| {
+        (0..shape.lon)
+            .map(|i| 360.0 * i as f64 / shape.lon as f64)
+            .collect()
+    });
+    let levels = l.level_dim.as_deref().and_then(|d| coord(d, shape.levels));
+    FicGrid {
+        lat_deg: lat,
+        lon_deg: lon,
+        levels,
+    }
+}
+
+/// Frames per independent temporal chain: the length of the innermost frame
+/// dim when there are several (ensemble members are independent series).
+fn chain_len(meta: &DatasetMeta, shape: &Shape) -> usize {
+    let l = &meta.var.layout;
+    if l.frame_dims >= 2 {
+        if let Some(d) = l.dims.get(l.frame_dims - 1).and_then(|n| meta.dim(n)) {
+            if d.len > 0 && shape.frames % d.len == 0 {
+                return d.len;
+            }
+        }
+    }
+    shape.frames.max(1)
+}
+
+fn is_predictor_kind(k: SectionKind) -> bool {
+    matches!(
+        k,
+        SectionKind::Predictor
+            | SectionKind::Ssm
+            | SectionKind::Mim
+            | SectionKind::Idm
+            | SectionKind::Trc
+    )
+}
+
+/// Runs the predictor over every frame: per frame, its sections and its
+/// prediction.
+#[allow(clippy::type_complexity)]
+fn predict_frames(
+    field: &Field,
+    meta: &DatasetMeta,
+    opts: &CompressOptions,
+    target: Target,
+    progress: &dyn Progress,
+) -> Result<Vec<(Vec<(SectionKind, Vec<u8>)>, Vec<f32>)>> {
+    let shape = field.shape;
+    let dims = shape.frame_dims();
+    let n = shape.frame_len();
+    let grid = fic_grid(meta, &shape);
+    let rmse = match target {
+        Target::Rmse(r) | Target::MaxAbs(r) => r,
+    };
+    progress.stage("predictor", shape.frames as u64);
+    let frame_mask = |f: usize| field.missing.as_ref().map(|m| &m[f * n..(f + 1) * n]);
+    match opts.predictor {
+        PredictorKind::None => Ok(vec![]),
+        PredictorKind::Fic => (0..shape.frames)
+            .map(|f| {
+                let r = fic::encode_frame_with_climatology(
+                    field.frame(f),
+                    frame_mask(f),
+                    dims,
+                    &grid,
+                    &opts.fic,
+                    target,
+                    None,
+                )?;
+                progress.inc(1);
+                Ok((r.sections, r.prediction))
+            })
+            .collect(),
+        PredictorKind::Hiha => {
+            let chain = chain_len(meta, &shape);
+            let mut enc = TrcEncoder::new(dims, grid, opts.fic.clone(), opts.trc.clone())?;
+            let mut out = Vec::with_capacity(shape.frames);
+            for f in 0..shape.frames {
+                if f % chain == 0 {
+                    enc.reset();
+                }
+                let r = enc.encode_next(field.frame(f), frame_mask(f), rmse)?;
+                out.push((r.sections, r.prediction));
+                progress.inc(1);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// About 4 Mi elements (16 MiB of f32) per chunk by default.
@@ -125,11 +273,6 @@ pub fn compress(
             field.values.len()
         )));
     }
-    if opts.predictor == PredictorKind::Fic {
-        return Err(Error::Unsupported(
-            "the FIC predictor is not available in this build yet; use --predictor none".into(),
-        ));
-    }
     let (lo, hi) = field.value_range().unwrap_or((0.0, 0.0));
     let (lo, hi) = (lo as f64, hi as f64);
     let range = hi - lo;
@@ -148,6 +291,14 @@ pub fn compress(
         value_min: lo,
         value_max: hi,
         constant: range == 0.0,
+        fic: match opts.predictor {
+            PredictorKind::None => toml::Table::new(),
+            _ => config_diff(&opts.fic)?,
+        },
+        trc: match opts.predictor {
+            PredictorKind::Hiha => config_diff(&opts.trc)?,
+            _ => toml::Table::new(),
+        },
     };
     let header = Header {
         meta: meta.clone(),
@@ -159,12 +310,17 @@ pub fn compress(
     };
 
     let target = residual_target(&opts.bound, range);
+    let predicted = if config.constant {
+        vec![]
+    } else {
+        predict_frames(field, meta, opts, target, progress)?
+    };
+    let frame_len = shape.frame_len();
     let chunks: Vec<Range<usize>> = (0..shape.frames)
         .step_by(chunk_frames)
         .map(|a| a..(a + chunk_frames).min(shape.frames))
         .collect();
-    progress.stage("compress", shape.frames as u64);
-    let frame_len = shape.frame_len();
+    progress.stage("residual", shape.frames as u64);
     let coded: Vec<Result<(Option<Vec<u8>>, Option<Vec<u8>>)>> = chunks
         .par_iter()
         .map(|fr| {
@@ -190,6 +346,25 @@ pub fn compress(
         .collect();
 
     let mut writer = ArchiveWriter::new(&header)?;
+    // Predictor sections, frame by frame. Within a frame each section
+    // depends on the one before, and a TRC delta frame's first section on
+    // the last section of the frame before, so that the frame index pulls
+    // in whole chains back to their keyframe.
+    let mut last_section: Option<u32> = None;
+    for (f, (sections, _)) in predicted.iter().enumerate() {
+        let frames = f as u32..f as u32 + 1;
+        let delta = sections.iter().any(|(k, _)| *k == SectionKind::Trc);
+        let mut prev = if delta { last_section } else { None };
+        if delta && prev.is_none() {
+            return Err(Error::InvalidInput(
+                "a TRC delta frame has no frame before it".into(),
+            ));
+        }
+        for (kind, bytes) in sections {
+            prev = Some(writer.add_section(*kind, frames.clone(), prev, bytes)?);
+        }
+        last_section = prev;
+    }
     for (fr, c) in chunks.iter().zip(coded) {
         let (mask_bytes, res) = c?;
         let frames = fr.start as u32..fr.end as u32;
@@ -231,11 +406,6 @@ fn parse_config(header: &Header) -> Result<CodecConfig> {
             "codec configuration holds impossible values".into(),
         ));
     }
-    if c.predictor == PredictorKind::Fic {
-        return Err(Error::Unsupported(
-            "this archive uses the FIC predictor, which this build cannot decode".into(),
-        ));
-    }
     Ok(c)
 }
 
@@ -264,11 +434,26 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
 
     // Sections grouped by chunk (frame range); each chunk has an optional
     // mask and a residual unless the field is constant.
-    let needed = reader.sections_for_frames(want.start as u32..want.end as u32)?;
+    // Residual chunks are decoded whole, so widen to chunk boundaries.
+    let c = config.chunk_frames;
+    let wide = (want.start / c * c)..(want.end.div_ceil(c) * c).min(shape.frames);
+    let needed = reader.sections_for_frames(wide.start as u32..wide.end as u32)?;
     let mut chunks: Vec<(Range<usize>, Option<usize>, Option<usize>)> = Vec::new();
+    // Predictor sections per frame, in frame order.
+    let mut pred_sections: Vec<(usize, Vec<usize>)> = Vec::new();
     for i in needed {
         let s = &reader.sections()[i];
         let fr = s.frames.start as usize..s.frames.end as usize;
+        if is_predictor_kind(s.kind) {
+            if config.predictor == PredictorKind::None || fr.len() != 1 {
+                return Err(Error::Corrupt(format!("unexpected predictor section {i}")));
+            }
+            match pred_sections.iter_mut().find(|(f, _)| *f == fr.start) {
+                Some((_, v)) => v.push(i),
+                None => pred_sections.push((fr.start, vec![i])),
+            }
+            continue;
+        }
         let slot = match chunks.iter().position(|c| c.0 == fr) {
             Some(p) => p,
             None => {
@@ -286,6 +471,22 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
             }
         }
     }
+    pred_sections.sort_by_key(|(f, _)| *f);
+    let predictions = decode_predictions(&reader, &config, &shape, &pred_sections)?;
+    let prediction_of = |fr: &Range<usize>| -> Option<Vec<f32>> {
+        if config.predictor == PredictorKind::None {
+            return None;
+        }
+        let mut v = Vec::with_capacity(fr.len() * frame_len);
+        for f in fr.clone() {
+            match predictions.iter().find(|(g, _)| *g == f) {
+                Some((_, p)) => v.extend_from_slice(p),
+                // FIC left this frame unpredicted (it did not pay).
+                None => v.extend(std::iter::repeat_n(0.0f32, frame_len)),
+            }
+        }
+        Some(v)
+    };
     // Every wanted frame must be covered exactly once.
     let mut covered = vec![0u8; want.len()];
     for (fr, _, res) in &chunks {
@@ -317,7 +518,8 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
             let vals = match res_i {
                 Some(i) => {
                     let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
-                    residual::decode(reader.read(*i)?, None, &dims, mask.as_deref())?
+                    let pred = prediction_of(fr);
+                    residual::decode(reader.read(*i)?, pred.as_deref(), &dims, mask.as_deref())?
                 }
                 None => vec![config.value_min as f32; len],
             };
@@ -357,6 +559,51 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
         _ => header.meta.clone(),
     };
     Ok((field, meta))
+}
+
+/// Decodes the predictor of every frame that has predictor sections
+/// (`frames` sorted), following TRC chains from their keyframes.
+fn decode_predictions(
+    reader: &ArchiveReader,
+    config: &CodecConfig,
+    shape: &Shape,
+    frames: &[(usize, Vec<usize>)],
+) -> Result<Vec<(usize, Vec<f32>)>> {
+    if frames.is_empty() {
+        return Ok(vec![]);
+    }
+    let meta = &reader.header().meta;
+    let grid = fic_grid(meta, shape);
+    let dims = shape.frame_dims();
+    let fic_cfg: FicConfig = config_from(&config.fic, "FIC")?;
+    let load = |ids: &[usize]| -> Result<Vec<(SectionKind, &[u8])>> {
+        ids.iter()
+            .map(|&i| Ok((reader.sections()[i].kind, reader.read(i)?)))
+            .collect()
+    };
+    match config.predictor {
+        PredictorKind::None => Ok(vec![]),
+        PredictorKind::Fic => frames
+            .par_iter()
+            .map(|(f, ids)| Ok((*f, fic::decode_frame(&load(ids)?, dims, &grid, &fic_cfg)?)))
+            .collect(),
+        PredictorKind::Hiha => {
+            let trc_cfg: TrcConfig = config_from(&config.trc, "TRC")?;
+            let mut dec = TrcDecoder::new(dims, grid, fic_cfg, trc_cfg)?;
+            let mut out = Vec::with_capacity(frames.len());
+            for (f, ids) in frames {
+                let secs = load(ids)?;
+                let kind = if secs.iter().any(|(k, _)| *k == SectionKind::Trc) {
+                    FrameKind::Delta
+                } else {
+                    dec.reset();
+                    FrameKind::Key
+                };
+                out.push((*f, dec.decode_next(kind, &secs)?));
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// What `hiha info` shows about an archive.
