@@ -96,7 +96,7 @@ if [ "$DO_HIHA" = 1 ]; then
     if [ -n "$BENCH" ]; then
         echo "== hiha-bench ($TARGETS, $RUNS runs)" >&2
         rm -rf "$WORK/frames"
-        "$BENCH" --targets "$TARGETS" --runs "$RUNS" "${RAWARG[@]}" --budget-s "$BUDGET" --slow-s 20 \
+        "$BENCH" --targets "$TARGETS" --runs "$RUNS" "${RAWARG[@]}" --budget-s "$BUDGET" --slow-s 20 --variants residual,fic,hiha \
             --dump-frame "$WORK/frames" --dump-target 1e-3 \
             --out "$RESULTS/hiha.json" "${INPUTS[@]}"
     fi

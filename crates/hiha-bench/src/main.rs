@@ -8,7 +8,7 @@
 //! status "n/a" with its message, so the bench runs before the codec lands.
 //!
 //! ```text
-//! hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] [--variants residual,fic]
+//! hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] [--variants residual,fic,hiha]
 //!            [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3]
 //!            --out hiha.json FILE.nc[:VAR] ...
 //! ```
@@ -44,7 +44,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] \
-[--variants residual,fic] [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3] \
+[--variants residual,fic,hiha] [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3] \
 [--slow-s 30] [--budget-s 600] \
 --out FILE.json INPUT.nc[:VAR] ...";
 
@@ -89,7 +89,10 @@ fn parse_args() -> Result<Args, String> {
                             Ok(("hiha-residual".to_string(), PredictorKind::None))
                         }
                         "fic" | "hiha-fic" => Ok(("hiha-fic".to_string(), PredictorKind::Fic)),
-                        _ => Err(format!("unknown variant {s} (residual, fic)")),
+                        "hiha" | "full" | "hiha-full" => {
+                            Ok(("hiha-full".to_string(), PredictorKind::Hiha))
+                        }
+                        _ => Err(format!("unknown variant {s} (residual, fic, hiha)")),
                     })
                     .collect::<Result<_, _>>()?
             }
