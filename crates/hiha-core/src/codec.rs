@@ -332,9 +332,14 @@ pub fn compress(
                 None
             } else {
                 let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
+                let pred: Option<Vec<f32>> = (!predicted.is_empty()).then(|| {
+                    fr.clone()
+                        .flat_map(|f| predicted[f].1.iter().copied())
+                        .collect()
+                });
                 Some(residual::encode(
                     &field.values[span],
-                    None,
+                    pred.as_deref(),
                     &dims,
                     mask,
                     target,
