@@ -55,9 +55,9 @@ fn round_trip(sample: &Path, mode: &str, value: f64, tag: &str) -> (Metrics, u64
     let o = hiha(&[
         "-q",
         "compress",
-        sample.to_str().unwrap(),
+        sample.to_str().expect("utf-8 path"),
         "-o",
-        archive.to_str().unwrap(),
+        archive.to_str().expect("utf-8 path"),
         mode,
         &v,
     ]);
@@ -65,9 +65,9 @@ fn round_trip(sample: &Path, mode: &str, value: f64, tag: &str) -> (Metrics, u64
     let o = hiha(&[
         "-q",
         "decompress",
-        archive.to_str().unwrap(),
+        archive.to_str().expect("utf-8 path"),
         "-o",
-        back.to_str().unwrap(),
+        back.to_str().expect("utf-8 path"),
     ]);
     assert_ok(&o, "decompress");
     let a = hiha_io::read_variable(sample, None).expect("reads original");
@@ -135,9 +135,9 @@ fn frames_subset_matches_the_full_decode() {
         &hiha(&[
             "-q",
             "compress",
-            s.to_str().unwrap(),
+            s.to_str().expect("utf-8 path"),
             "-o",
-            archive.to_str().unwrap(),
+            archive.to_str().expect("utf-8 path"),
             "--nrmse",
             "1e-3",
         ]),
@@ -147,9 +147,9 @@ fn frames_subset_matches_the_full_decode() {
         &hiha(&[
             "-q",
             "decompress",
-            archive.to_str().unwrap(),
+            archive.to_str().expect("utf-8 path"),
             "-o",
-            full.to_str().unwrap(),
+            full.to_str().expect("utf-8 path"),
         ]),
         "full",
     );
@@ -167,9 +167,9 @@ fn frames_subset_matches_the_full_decode() {
     let o = hiha(&[
         "-q",
         "decompress",
-        archive.to_str().unwrap(),
+        archive.to_str().expect("utf-8 path"),
         "-o",
-        part.to_str().unwrap(),
+        part.to_str().expect("utf-8 path"),
         "--frames",
         &range,
     ]);
@@ -188,9 +188,9 @@ fn frames_subset_matches_the_full_decode() {
 
 #[test]
 fn bad_input_gives_clear_errors_and_exit_codes() {
-    let s = samples()[0].to_str().unwrap().to_string();
+    let s = samples()[0].to_str().expect("utf-8 path").to_string();
     let out = tmp("bad.hiha");
-    let out = out.to_str().unwrap();
+    let out = out.to_str().expect("utf-8 path");
     // No accuracy mode: usage error.
     let o = hiha(&["compress", &s, "-o", out]);
     assert_eq!(o.status.code(), Some(2));
@@ -242,9 +242,9 @@ fn bad_input_gives_clear_errors_and_exit_codes() {
     std::fs::write(&bad, &bytes).expect("write");
     let o = hiha(&[
         "decompress",
-        bad.to_str().unwrap(),
+        bad.to_str().expect("utf-8 path"),
         "-o",
-        tmp("corrupt.nc").to_str().unwrap(),
+        tmp("corrupt.nc").to_str().expect("utf-8 path"),
     ]);
     assert_eq!(
         o.status.code(),
@@ -255,7 +255,7 @@ fn bad_input_gives_clear_errors_and_exit_codes() {
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
     // A truncated archive.
     std::fs::write(&bad, &bytes[..bytes.len() / 3]).expect("write");
-    let o = hiha(&["info", bad.to_str().unwrap()]);
+    let o = hiha(&["info", bad.to_str().expect("utf-8 path")]);
     assert_eq!(o.status.code(), Some(4));
     // Not an archive at all.
     let o = hiha(&["info", &s]);
@@ -264,7 +264,7 @@ fn bad_input_gives_clear_errors_and_exit_codes() {
 
 #[test]
 fn info_and_compare_report() {
-    let s = samples()[0].to_str().unwrap().to_string();
+    let s = samples()[0].to_str().expect("utf-8 path").to_string();
     let archive = tmp("info.hiha");
     let back = tmp("info.nc");
     assert_ok(
@@ -273,13 +273,13 @@ fn info_and_compare_report() {
             "compress",
             &s,
             "-o",
-            archive.to_str().unwrap(),
+            archive.to_str().expect("utf-8 path"),
             "--nrmse",
             "1e-4",
         ]),
         "c",
     );
-    let o = hiha(&["info", archive.to_str().unwrap()]);
+    let o = hiha(&["info", archive.to_str().expect("utf-8 path")]);
     assert_ok(&o, "info");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("residual"), "{text}");
@@ -287,13 +287,13 @@ fn info_and_compare_report() {
         &hiha(&[
             "-q",
             "decompress",
-            archive.to_str().unwrap(),
+            archive.to_str().expect("utf-8 path"),
             "-o",
-            back.to_str().unwrap(),
+            back.to_str().expect("utf-8 path"),
         ]),
         "d",
     );
-    let o = hiha(&["compare", &s, back.to_str().unwrap()]);
+    let o = hiha(&["compare", &s, back.to_str().expect("utf-8 path")]);
     assert_ok(&o, "compare");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("NRMSE") && text.contains("PSNR"), "{text}");

@@ -42,7 +42,7 @@ fn best<F: FnMut()>(reps: usize, mut f: F) -> (f64, f64) {
         f();
         runs += 1;
         let c = cpu_seconds().unwrap_or(f64::NAN) - c0;
-        if !(c < 1.0) || runs >= 1000 {
+        if c.is_nan() || c >= 1.0 || runs >= 1000 {
             return (b, c / runs as f64);
         }
     }

@@ -170,7 +170,7 @@ fn chain_len(meta: &DatasetMeta, shape: &Shape) -> usize {
     let l = &meta.var.layout;
     if l.frame_dims >= 2 {
         if let Some(d) = l.dims.get(l.frame_dims - 1).and_then(|n| meta.dim(n)) {
-            if d.len > 0 && shape.frames % d.len == 0 {
+            if d.len > 0 && shape.frames.is_multiple_of(d.len) {
                 return d.len;
             }
         }
@@ -241,6 +241,12 @@ fn predict_frames(
         }
     }
 }
+
+/// A chunk's coded mask (when it has missing values) and residual (unless
+/// the field is constant).
+type CodedChunk = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// A chunk's frames, values and mask.
+type DecodedChunk = (Range<usize>, Vec<f32>, Option<Vec<bool>>);
 
 /// About 4 Mi elements (16 MiB of f32) per chunk by default.
 const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 22;
@@ -321,7 +327,7 @@ pub fn compress(
         .map(|a| a..(a + chunk_frames).min(shape.frames))
         .collect();
     progress.stage("residual", shape.frames as u64);
-    let coded: Vec<Result<(Option<Vec<u8>>, Option<Vec<u8>>)>> = chunks
+    let coded: Vec<Result<CodedChunk>> = chunks
         .par_iter()
         .map(|fr| {
             let span = fr.start * frame_len..fr.end * frame_len;
@@ -512,7 +518,7 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
         ));
     }
 
-    let decoded: Vec<Result<(Range<usize>, Vec<f32>, Option<Vec<bool>>)>> = chunks
+    let decoded: Vec<Result<DecodedChunk>> = chunks
         .par_iter()
         .map(|(fr, mask_i, res_i)| {
             let len = fr.len() * frame_len;

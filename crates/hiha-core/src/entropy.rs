@@ -414,7 +414,9 @@ mod tests {
     #[test]
     fn bits_round_trip_and_compress_skewed_sources() {
         let mut s = 7u64;
-        let bits: Vec<bool> = (0..100_000).map(|_| lcg(&mut s) % 10 == 0).collect();
+        let bits: Vec<bool> = (0..100_000)
+            .map(|_| lcg(&mut s).is_multiple_of(10))
+            .collect();
         let mut enc = RangeEncoder::new();
         let mut m = BitModel::new();
         for &b in &bits {

@@ -147,13 +147,13 @@ impl DatasetMeta {
                 Error::Corrupt(format!("frame dim '{first}' is not a dim of the dataset"))
             })?
             .len;
-        if outer == 0 || total % outer != 0 {
+        if outer == 0 || !total.is_multiple_of(outer) {
             return Err(Error::Corrupt(format!(
                 "frame dim '{first}' does not divide the {total} frames"
             )));
         }
         let inner = total / outer;
-        if frames.start % inner != 0 || frames.end % inner != 0 {
+        if !frames.start.is_multiple_of(inner) || !frames.end.is_multiple_of(inner) {
             return Err(Error::InvalidInput(format!(
                 "frames {}..{} cut through dim '{}' ({} frames per '{first}' index): choose a range \
                  that is a multiple of {inner}",

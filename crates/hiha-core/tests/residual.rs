@@ -290,7 +290,7 @@ fn residual_damaged_streams_error_without_panic() {
             if tag == 1 && body.len() > 4 {
                 // A plausible header: length, predictor, step count.
                 body[0] = (body.len() - 1).min(127) as u8;
-                body[1] = (body[1] % 3) as u8;
+                body[1] %= 3;
                 body[2] = 13;
             }
             let mut b = vec![tag];
