@@ -207,7 +207,7 @@ fn bad_input_gives_clear_errors_and_exit_codes() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     // Nonsense tolerance.
-    let o = hiha(&["compress", &s, "-o", out, "--nrmse", "-1"]);
+    let o = hiha(&["compress", &s, "-o", out, "--nrmse", "0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--nrmse"));
     // Unknown variable.
