@@ -251,9 +251,18 @@ fn print_metrics(m: &Metrics, step: Option<f64>) {
 fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     let bound = bound_from(a)?;
     let t0 = Instant::now();
-    let loaded = hiha_io::read_variable(&a.input, a.var.as_deref())
+    let mut loaded = hiha_io::read_variable(&a.input, a.var.as_deref())
         .with_context(|| format!("reading {}", a.input.display()))?;
     let t_read = t0.elapsed();
+    let dropped = drop_other_gridded_variables(&mut loaded.meta);
+    if !dropped.is_empty() && !quiet {
+        eprintln!(
+            "note: the archive holds only '{}'; the file's other gridded variables ({}) are not stored: \
+             compress each with --var",
+            loaded.meta.var.name,
+            dropped.join(", ")
+        );
+    }
     let field = &loaded.field;
     let mut opts = CompressOptions::new(bound);
     opts.predictor = match a.predictor {
@@ -325,6 +334,24 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Removes the other gridded variables (those on the lat and lon dims) from
+/// the metadata: an archive holds one variable, and carrying its neighbours
+/// raw would swamp it. Coordinates, bounds and scalars stay. Returns the
+/// names removed.
+fn drop_other_gridded_variables(meta: &mut hiha_core::meta::DatasetMeta) -> Vec<String> {
+    let lat = meta.var.layout.lat_dim.clone();
+    let lon = meta.var.layout.lon_dim.clone();
+    let gridded = |v: &hiha_core::meta::AuxVar| v.dims.contains(&lat) && v.dims.contains(&lon);
+    let dropped = meta
+        .aux_vars
+        .iter()
+        .filter(|v| gridded(v))
+        .map(|v| v.name.clone())
+        .collect();
+    meta.aux_vars.retain(|v| !gridded(v));
+    dropped
 }
 
 /// Writes via a temporary file and a rename, so a failed run never leaves a
