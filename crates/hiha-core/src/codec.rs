@@ -482,6 +482,16 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
             }
         }
     }
+    if config.constant {
+        // A constant field stores no residual; chunks without missing
+        // values store nothing at all.
+        for a in (wide.start..wide.end).step_by(c) {
+            let fr = a..(a + c).min(shape.frames);
+            if !chunks.iter().any(|ch| ch.0 == fr) {
+                chunks.push((fr, None, None));
+            }
+        }
+    }
     pred_sections.sort_by_key(|(f, _)| *f);
     let predictions = decode_predictions(&reader, &config, &shape, &pred_sections)?;
     let prediction_of = |fr: &Range<usize>| -> Option<Vec<f32>> {

@@ -176,3 +176,36 @@ fn damaged_predictor_sections_are_errors_not_wrong_data() {
         );
     }
 }
+
+/// Edge cases a user meets: a constant field, a field that is entirely
+/// missing, and a land/sea-style mask with NaN, in every mode.
+#[test]
+fn constant_all_missing_and_masked_fields_round_trip() {
+    let (field, meta) = fixture();
+    let n = field.values.len();
+    let constant = Field::new(field.shape, vec![273.15; n], None).expect("field");
+    let all_missing = Field::new(field.shape, vec![f32::NAN; n], None).expect("field");
+    let mut masked_values = field.values.clone();
+    for (i, v) in masked_values.iter_mut().enumerate() {
+        if (i / 41) % 5 == 0 || i % 97 == 0 {
+            *v = f32::NAN;
+        }
+    }
+    let masked = Field::new(field.shape, masked_values, None).expect("field");
+    for f in [&constant, &all_missing, &masked] {
+        for bound in [Bound::Nrmse(1e-4), Bound::MaxAbs(0.01), Bound::MaxRel(1e-3)] {
+            let (bytes, _) = codec::compress(f, &meta, &CompressOptions::new(bound), &NoProgress)
+                .unwrap_or_else(|e| panic!("{bound}: {e}"));
+            let (back, _) = codec::decompress(&bytes, None).expect("decodes");
+            assert_eq!(back.missing, f.missing, "missing values moved");
+            let m = Metrics::compute(&f.values, &back.values, f.missing.as_deref()).expect("m");
+            bound.check(&m).expect("bound");
+            if f.missing.is_none() && f.values.iter().all(|&v| v == 273.15) {
+                assert!(
+                    back.values.iter().all(|&v| v == 273.15),
+                    "constant field not exact"
+                );
+            }
+        }
+    }
+}
