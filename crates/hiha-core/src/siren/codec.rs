@@ -21,6 +21,7 @@
 //! adaptive LZMA-style binary range coder.
 
 use super::{Siren, SirenConfig, MAX_HIDDEN, MAX_LAYERS, MAX_OUT};
+use crate::entropy::{BitModel, BitTree, RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"HSRN";
@@ -241,7 +242,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Siren> {
             }
             let len = r.u32("coded length")? as usize;
             let coded = r.take(len, "coded integers")?;
-            let mut dec = RangeDecoder::new(coded)?;
+            if coded.len() < 5 {
+                return Err(truncated("coded integers end early"));
+            }
+            let mut dec = RangeDecoder::new(coded);
             let mut model = IntModel::new();
             for (&(_, glen, b), &scale) in gs.iter().zip(&scales) {
                 let qm = qmax(b);
@@ -253,7 +257,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Siren> {
                     params.push(q as f32 * scale);
                 }
             }
-            if dec.overrun {
+            if dec.overrun() {
                 return Err(truncated("coded integers end early"));
             }
         }
@@ -265,191 +269,50 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Siren> {
     Siren::from_params(cfg, params).map_err(|e| corrupt(&e.to_string()))
 }
 
-// ---------------------------------------------------------------------------
-// Adaptive binary range coder (LZMA style: 11-bit probabilities, shift 5).
-
-const PROB_BITS: u32 = 11;
-const PROB_INIT: u16 = 1 << (PROB_BITS - 1);
-const MOVE: u32 = 5;
-const TOP: u32 = 1 << 24;
-
-struct RangeEncoder {
-    low: u64,
-    range: u32,
-    cache: u8,
-    cache_size: u64,
-    out: Vec<u8>,
-}
-
-impl RangeEncoder {
-    fn new() -> Self {
-        Self {
-            low: 0,
-            range: u32::MAX,
-            cache: 0,
-            cache_size: 1,
-            out: Vec::new(),
-        }
-    }
-
-    fn shift_low(&mut self) {
-        if (self.low as u32) < 0xFF00_0000 || (self.low >> 32) != 0 {
-            let carry = (self.low >> 32) as u8;
-            let mut temp = self.cache;
-            loop {
-                self.out.push(temp.wrapping_add(carry));
-                temp = 0xFF;
-                self.cache_size -= 1;
-                if self.cache_size == 0 {
-                    break;
-                }
-            }
-            self.cache = ((self.low >> 24) & 0xFF) as u8;
-        }
-        self.cache_size += 1;
-        self.low = (self.low & 0x00FF_FFFF) << 8;
-    }
-
-    fn bit(&mut self, p: &mut u16, bit: bool) {
-        let bound = (self.range >> PROB_BITS) * *p as u32;
-        if !bit {
-            self.range = bound;
-            *p += (((1 << PROB_BITS) - *p as u32) >> MOVE) as u16;
-        } else {
-            self.low += bound as u64;
-            self.range -= bound;
-            *p -= *p >> MOVE;
-        }
-        while self.range < TOP {
-            self.range <<= 8;
-            self.shift_low();
-        }
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        for _ in 0..5 {
-            self.shift_low();
-        }
-        self.out
-    }
-}
-
-struct RangeDecoder<'a> {
-    b: &'a [u8],
-    pos: usize,
-    range: u32,
-    code: u32,
-    overrun: bool,
-}
-
-impl<'a> RangeDecoder<'a> {
-    fn new(b: &'a [u8]) -> Result<Self> {
-        if b.len() < 5 {
-            return Err(truncated("range coder stream too short"));
-        }
-        if b[0] != 0 {
-            return Err(corrupt("range coder stream must start with 0"));
-        }
-        let code = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
-        Ok(Self {
-            b,
-            pos: 5,
-            range: u32::MAX,
-            code,
-            overrun: false,
-        })
-    }
-
-    fn next(&mut self) -> u8 {
-        match self.b.get(self.pos) {
-            Some(&v) => {
-                self.pos += 1;
-                v
-            }
-            None => {
-                self.overrun = true;
-                0
-            }
-        }
-    }
-
-    fn bit(&mut self, p: &mut u16) -> bool {
-        let bound = (self.range >> PROB_BITS).wrapping_mul(*p as u32);
-        let bit = if self.code < bound {
-            self.range = bound;
-            *p += (((1 << PROB_BITS) - *p as u32) >> MOVE) as u16;
-            false
-        } else {
-            self.code = self.code.wrapping_sub(bound);
-            self.range = self.range.wrapping_sub(bound);
-            *p -= *p >> MOVE;
-            true
-        };
-        while self.range < TOP {
-            self.range <<= 8;
-            self.code = (self.code << 8) | self.next() as u32;
-            if self.range == 0 {
-                // Only reachable with corrupt input; keep going deterministically.
-                self.range = u32::MAX;
-            }
-        }
-        bit
-    }
-}
-
-/// Contexts for signed integers |q| < 2^16.
+/// Contexts for signed integers |q| < 2^16: the bit length through a
+/// 5-bit tree, every mantissa bit with its own model per length, then the sign.
 struct IntModel {
-    len_tree: [u16; 32],
-    mant: [[u16; 16]; 17],
-    sign: u16,
+    len_tree: BitTree,
+    mant: [[BitModel; 16]; 17],
+    sign: BitModel,
 }
 
 impl IntModel {
     fn new() -> Self {
         Self {
-            len_tree: [PROB_INIT; 32],
-            mant: [[PROB_INIT; 16]; 17],
-            sign: PROB_INIT,
+            len_tree: BitTree::new(5),
+            mant: [[BitModel::new(); 16]; 17],
+            sign: BitModel::new(),
         }
     }
 
     fn encode(&mut self, e: &mut RangeEncoder, q: i32) {
         let m = q.unsigned_abs();
         let nb = 32 - m.leading_zeros(); // 0..=16
-        let mut node = 1usize;
-        for i in (0..5).rev() {
-            let b = (nb >> i) & 1 == 1;
-            e.bit(&mut self.len_tree[node], b);
-            node = node * 2 + b as usize;
-        }
+        self.len_tree.encode(e, nb);
         if nb >= 2 {
             for i in (0..nb - 1).rev() {
-                e.bit(&mut self.mant[nb as usize][i as usize], (m >> i) & 1 == 1);
+                e.encode_bit(&mut self.mant[nb as usize][i as usize], (m >> i) & 1 == 1);
             }
         }
         if m != 0 {
-            e.bit(&mut self.sign, q < 0);
+            e.encode_bit(&mut self.sign, q < 0);
         }
     }
 
     fn decode(&mut self, d: &mut RangeDecoder, max_bits: u8) -> Result<i32> {
-        let mut node = 1usize;
-        for _ in 0..5 {
-            let b = d.bit(&mut self.len_tree[node]);
-            node = node * 2 + b as usize;
-        }
-        let nb = (node - 32) as u32;
+        let nb = self.len_tree.decode(d);
         if nb > max_bits as u32 {
             return Err(corrupt("quantised value too long"));
         }
         let mut m: u32 = if nb == 0 { 0 } else { 1 };
         if nb >= 2 {
             for i in (0..nb - 1).rev() {
-                m = (m << 1) | d.bit(&mut self.mant[nb as usize][i as usize]) as u32;
+                m = (m << 1) | d.decode_bit(&mut self.mant[nb as usize][i as usize]) as u32;
             }
         }
         let mut q = m as i32;
-        if m != 0 && d.bit(&mut self.sign) {
+        if m != 0 && d.decode_bit(&mut self.sign) {
             q = -q;
         }
         Ok(q)
