@@ -251,8 +251,30 @@ type DecodedChunk = (Range<usize>, Vec<f32>, Option<Vec<bool>>);
 /// About 4 Mi elements (16 MiB of f32) per chunk by default.
 const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 22;
 
-fn default_chunk_frames(shape: &Shape) -> usize {
-    (DEFAULT_CHUNK_ELEMENTS / shape.frame_len().max(1)).clamp(1, shape.frames.max(1))
+/// Fields of at least this many values are split into at least
+/// [`DECODE_SPLIT`] chunks at fine bounds, so that decoding uses two cores.
+const SPLIT_MIN_ELEMENTS: usize = 1 << 19;
+const DECODE_SPLIT: usize = 2;
+/// "Fine" means an RMSE (or pointwise) budget at most this fraction of the range.
+const SPLIT_MAX_RELATIVE: f64 = 5e-4;
+
+/// Frames per chunk by default: about 4 Mi values per chunk; and, at fine
+/// bounds (where decoding is entropy-decoder bound and temporal context
+/// gains little), at least two chunks so that decoding runs on two cores.
+/// On ERA5 t2m (744 h) at NRMSE 1e-4 two chunks decode at 129 MB/s against
+/// 70 for one, for 0.2 % of ratio; at 1e-2 they would cost 3 %, so coarse
+/// bounds keep one. The split is fixed, never the machine's thread count,
+/// so the archive does not depend on the machine.
+fn default_chunk_frames(shape: &Shape, relative_budget: f64) -> usize {
+    let frames = shape.frames.max(1);
+    let mut c = (DEFAULT_CHUNK_ELEMENTS / shape.frame_len().max(1)).clamp(1, frames);
+    if relative_budget <= SPLIT_MAX_RELATIVE
+        && shape.len() >= SPLIT_MIN_ELEMENTS
+        && frames >= DECODE_SPLIT
+    {
+        c = c.min(frames.div_ceil(DECODE_SPLIT));
+    }
+    c
 }
 
 /// The residual coder's target for a whole variable of value range `range`.
@@ -289,7 +311,14 @@ pub fn compress(
             ))
         }
         Some(c) => c.min(shape.frames),
-        None => default_chunk_frames(&shape),
+        None => {
+            let rel = if range > 0.0 {
+                opts.bound.rmse_budget(range) / range
+            } else {
+                1.0
+            };
+            default_chunk_frames(&shape, rel)
+        }
     };
     let config = CodecConfig {
         predictor: opts.predictor,
