@@ -469,8 +469,20 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
         frames: want.len(),
         ..shape
     };
-    let mut values = vec![f32::NAN; out_shape.checked_len()?];
-    let mut missing = vec![false; values.len()];
+    // The shape comes from the archive: refuse one this machine cannot hold
+    // instead of aborting on allocation.
+    let total = out_shape.checked_len()?;
+    let too_big = |_| {
+        Error::Corrupt(format!(
+            "the archive declares {total} values, more than this machine can allocate"
+        ))
+    };
+    let mut values: Vec<f32> = Vec::new();
+    values.try_reserve_exact(total).map_err(too_big)?;
+    values.resize(total, f32::NAN);
+    let mut missing: Vec<bool> = Vec::new();
+    missing.try_reserve_exact(total).map_err(too_big)?;
+    missing.resize(total, false);
 
     // Sections grouped by chunk (frame range); each chunk has an optional
     // mask and a residual unless the field is constant.

@@ -209,3 +209,27 @@ fn constant_all_missing_and_masked_fields_round_trip() {
         }
     }
 }
+
+/// An archive that declares more values than memory can hold is refused with
+/// an error (the shape is read from the file), not an abort.
+#[test]
+fn an_absurd_declared_shape_is_an_error() {
+    use hiha_core::format::{ArchiveWriter, Header};
+    let (_, meta) = fixture();
+    let header = Header {
+        meta,
+        shape: Shape::new(1 << 30, 1 << 10, 1 << 10, 1 << 10),
+        bound: Bound::Nrmse(1e-3),
+        codec_config: "predictor = \"none\"\nchunk_frames = 1\nvalue_min = 1.0\nvalue_max = 1.0\nconstant = true\n"
+            .into(),
+        extra: vec![],
+    };
+    let bytes = ArchiveWriter::new(&header)
+        .expect("writer")
+        .finish()
+        .expect("bytes");
+    match codec::decompress(&bytes, None) {
+        Err(hiha_core::Error::Corrupt(m)) => assert!(m.contains("allocate"), "{m}"),
+        other => panic!("expected Corrupt, got {:?}", other.map(|(f, _)| f.shape)),
+    }
+}
