@@ -579,36 +579,26 @@ pub fn encode_frame_with_climatology(
         let mut best = cost(Some(&prediction), &sections)?;
         stats.residual_bytes[0] = best;
         let mut choice = 0;
-        if cfg.idm && sections.len() > 1 {
-            let s2: Vec<_> = sections
-                .iter()
-                .filter(|(k, _)| *k != SectionKind::Idm)
-                .cloned()
-                .collect();
-            let p2 = decode(&s2)?;
-            let c = cost(Some(&p2), &s2)?;
-            stats.residual_bytes[1] = c;
-            if c < best {
-                best = c;
-                choice = 1;
-                sections = s2;
-                prediction = p2;
+        // Cheaper candidates: without the octree, then the normalisation
+        // and climatology alone. Each filters what the previous kept.
+        type Keep = fn(SectionKind) -> bool;
+        let candidates: [(bool, Keep); 2] = [
+            (cfg.idm, |k| k != SectionKind::Idm),
+            (true, |k| k == SectionKind::Predictor),
+        ];
+        for (slot, (enabled, keep)) in candidates.into_iter().enumerate() {
+            if !enabled || sections.len() <= 1 {
+                continue;
             }
-        }
-        if sections.len() > 1 {
-            let s3: Vec<_> = sections
-                .iter()
-                .filter(|(k, _)| *k == SectionKind::Predictor)
-                .cloned()
-                .collect();
-            let p3 = decode(&s3)?;
-            let c = cost(Some(&p3), &s3)?;
-            stats.residual_bytes[2] = c;
+            let s: Vec<_> = sections.iter().filter(|(k, _)| keep(*k)).cloned().collect();
+            let p = decode(&s)?;
+            let c = cost(Some(&p), &s)?;
+            stats.residual_bytes[slot + 1] = c;
             if c < best {
                 best = c;
-                choice = 2;
-                sections = s3;
-                prediction = p3;
+                choice = slot + 1;
+                sections = s;
+                prediction = p;
             }
         }
         let c = cost(None, &[])?;
