@@ -452,7 +452,16 @@ fn main() -> ExitCode {
         Command::Info { input } => std::fs::read(input)
             .with_context(|| format!("reading {}", input.display()))
             .and_then(|b| Ok(codec::describe(&b)?))
-            .map(|s| print!("{s}")),
+            .and_then(|d| {
+                print!("{}", d.text);
+                match d.damaged.first() {
+                    None => Ok(()),
+                    Some(first) => Err(anyhow::Error::new(hiha_core::Error::Corrupt(format!(
+                        "{} damaged section(s), the first: {first}",
+                        d.damaged.len()
+                    )))),
+                }
+            }),
         Command::Compare {
             original,
             reconstruction,

@@ -3,8 +3,16 @@
 //! A [`Field`] is a 4-D array `frames × levels × lat × lon` in row-major
 //! order (lon fastest). Extra leading dimensions of the source variable (time,
 //! ensemble member, ...) are flattened into `frames`; a single-level field has
-//! `levels == 1`. Missing values (NaN or `_FillValue`) are recorded in a mask
-//! and their slots in `values` are meaningless (the reader stores NaN there).
+//! `levels == 1`.
+//!
+//! Elements the codec does not code lossily are flagged in the `missing`
+//! mask. Their slots in `values` hold exactly what comes back:
+//! - [`MISSING`] (a NaN with a payload of its own) for a missing value of the
+//!   source (`_FillValue`, `missing_value`), which writers turn back into the
+//!   file's fill value;
+//! - any other NaN, `+inf` or `-inf`: that value, bit for bit.
+//!
+//! So infinities and NaN of the data are never confused with missing data.
 
 use crate::error::{Error, Result};
 
@@ -53,6 +61,60 @@ impl Shape {
 }
 
 /// One variable on a regular lat/lon grid.
+/// The value a missing element holds: a quiet NaN whose payload marks it as
+/// "missing" (fill), so that it differs from the NaN a source may hold as
+/// data (`f32::NAN` is `0x7FC0_0000`).
+pub const MISSING: f32 = f32::from_bits(MISSING_BITS);
+/// The bit pattern of [`MISSING`].
+pub const MISSING_BITS: u32 = 0x7FC0_4D49;
+
+/// True when `v` is the [`MISSING`] marker (bit for bit).
+pub fn is_missing_marker(v: f32) -> bool {
+    v.to_bits() == MISSING_BITS
+}
+
+/// How a source stored its values: `scale · k + offset` for integers `k`
+/// (CF packing), evaluated in f64. The f32 values of a [`Field`] are that
+/// value rounded to f32; [`Packing::exact`] recovers it, so that bounds are
+/// checked against the values as the file defines them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Packing {
+    pub scale: f64,
+    pub offset: f64,
+}
+
+impl Packing {
+    /// The exact source value behind `v` (the f32 rounding of
+    /// `scale · k + offset`), or `None` when `v` does not identify a single
+    /// lattice point (the f32 spacing is coarser than half the step).
+    pub fn exact(&self, v: f32) -> Option<f64> {
+        if !(self.scale.is_finite() && self.scale != 0.0 && self.offset.is_finite()) {
+            return None;
+        }
+        let k = ((v as f64 - self.offset) / self.scale).round();
+        let x = k * self.scale + self.offset;
+        // Unique only if the neighbouring lattice points round elsewhere.
+        let ok = x as f32 == v
+            && ((k - 1.0) * self.scale + self.offset) as f32 != v
+            && ((k + 1.0) * self.scale + self.offset) as f32 != v;
+        ok.then_some(x)
+    }
+}
+
+/// The largest distance between `v` and any real number that rounds to it
+/// in f32: half the spacing of f32 values around `v` (the larger side).
+pub fn half_ulp(v: f32) -> f64 {
+    let a = v.abs();
+    if !a.is_finite() {
+        return f64::INFINITY;
+    }
+    let up = f32::from_bits(a.to_bits() + 1);
+    if !up.is_finite() {
+        return (a as f64) * f64::EPSILON;
+    }
+    (up as f64 - a as f64) / 2.0
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
     pub shape: Shape,
@@ -60,11 +122,15 @@ pub struct Field {
     pub values: Vec<f32>,
     /// `Some(mask)` with `mask[i] == true` where the value is missing.
     pub missing: Option<Vec<bool>>,
+    /// How the source packed its values, when it did: bounds are then
+    /// verified against the exact source values ([`Field::source_value`]).
+    pub packing: Option<Packing>,
 }
 
 impl Field {
-    /// Builds a field, checking lengths. NaN values are turned into missing
-    /// entries automatically.
+    /// Builds a field, checking lengths. Elements flagged in `missing` are
+    /// missing values and hold [`MISSING`]; NaN and infinite values are
+    /// flagged too but keep their exact bits.
     pub fn new(shape: Shape, values: Vec<f32>, missing: Option<Vec<bool>>) -> Result<Self> {
         let n = shape.checked_len()?;
         if n == 0 {
@@ -91,22 +157,57 @@ impl Field {
         let mut values = values;
         let mut any = false;
         for (v, m) in values.iter_mut().zip(mask.iter_mut()) {
-            if !v.is_finite() {
+            if *m {
+                *v = MISSING;
+            } else if !v.is_finite() {
                 *m = true;
             }
-            if *m {
-                *v = f32::NAN;
-                any = true;
-            }
+            any |= *m;
         }
         Ok(Self {
             shape,
             values,
             missing: if any { Some(mask) } else { None },
+            packing: None,
         })
     }
 
-    /// True where the element is missing.
+    /// The source's value of element `i` as the file defines it: the exact
+    /// packed value when the field has [`Packing`] and `values[i]`
+    /// identifies it, else `values[i]`. The second item is how far the
+    /// source value may lie from the first (0 when exact).
+    pub fn source_value(&self, i: usize) -> (f64, f64) {
+        let v = self.values[i];
+        match self.packing {
+            None => (v as f64, 0.0),
+            Some(p) => match p.exact(v) {
+                Some(x) => (x, 0.0),
+                None => (v as f64, half_ulp(v)),
+            },
+        }
+    }
+
+    /// Counts of the elements that are not coded lossily, by kind.
+    pub fn special_counts(&self) -> SpecialCounts {
+        let mut c = SpecialCounts::default();
+        if let Some(m) = &self.missing {
+            for (&v, _) in self.values.iter().zip(m).filter(|(_, &m)| m) {
+                if is_missing_marker(v) {
+                    c.missing += 1;
+                } else if v == f32::INFINITY {
+                    c.pos_inf += 1;
+                } else if v == f32::NEG_INFINITY {
+                    c.neg_inf += 1;
+                } else if v.is_nan() {
+                    c.nan += 1;
+                } else {
+                    c.missing += 1;
+                }
+            }
+        }
+        c
+    }
+
     pub fn is_missing(&self, i: usize) -> bool {
         self.missing.as_ref().is_some_and(|m| m[i])
     }
@@ -140,6 +241,15 @@ impl Field {
     }
 }
 
+/// How many elements of a field are missing, NaN, or infinite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpecialCounts {
+    pub missing: usize,
+    pub nan: usize,
+    pub pos_inf: usize,
+    pub neg_inf: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +265,43 @@ mod tests {
         assert!(Field::new(s, vec![1.0; 3], None).is_err());
         assert!(Field::new(Shape::new(0, 1, 1, 1), vec![], None).is_err());
         assert!(Shape::new(usize::MAX, 2, 1, 1).checked_len().is_err());
+    }
+
+    #[test]
+    fn infinities_and_nan_keep_their_bits_missing_values_get_the_marker() {
+        let s = Shape::new(1, 1, 1, 5);
+        let odd_nan = f32::from_bits(0x7FC0_0123);
+        let f = Field::new(
+            s,
+            vec![1.0, f32::INFINITY, f32::NEG_INFINITY, odd_nan, 5.0],
+            Some(vec![false, false, false, false, true]),
+        )
+        .unwrap();
+        assert_eq!(f.missing, Some(vec![false, true, true, true, true]));
+        assert_eq!(f.values[1], f32::INFINITY);
+        assert_eq!(f.values[2], f32::NEG_INFINITY);
+        assert_eq!(f.values[3].to_bits(), 0x7FC0_0123);
+        assert!(is_missing_marker(f.values[4]));
+        let c = f.special_counts();
+        assert_eq!((c.missing, c.nan, c.pos_inf, c.neg_inf), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn packing_recovers_the_exact_source_value() {
+        let p = Packing {
+            scale: 0.0017516,
+            offset: 273.1,
+        };
+        for k in [-32767.0f64, -5.0, 0.0, 1.0, 12345.0, 32767.0] {
+            let x = k * p.scale + p.offset;
+            assert_eq!(p.exact(x as f32), Some(x));
+        }
+        // A step far below f32's spacing at this magnitude: not identifiable.
+        let q = Packing {
+            scale: 1e-6,
+            offset: 300.0,
+        };
+        assert_eq!(q.exact(300.0), None);
+        assert!(half_ulp(300.0) > 0.0 && half_ulp(300.0) < 1e-4);
     }
 }

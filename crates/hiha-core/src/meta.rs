@@ -190,18 +190,26 @@ fn slice_vec<T: Clone>(
     axis: usize,
     sel: &Range<usize>,
 ) -> Result<Vec<T>> {
-    let total: usize = lens.iter().product();
-    if total != data.len() || sel.end > lens[axis] {
-        return Err(Error::Corrupt(format!(
-            "auxiliary variable has {} values, its dims say {total}",
+    let product =
+        |l: &[usize]| -> Option<usize> { l.iter().try_fold(1usize, |acc, &x| acc.checked_mul(x)) };
+    let bad = || {
+        Error::Corrupt(format!(
+            "auxiliary variable has {} values, its dims {lens:?} say otherwise",
             data.len()
-        )));
+        ))
+    };
+    let total = product(lens).ok_or_else(bad)?;
+    let axis_len = *lens.get(axis).ok_or_else(bad)?;
+    if total != data.len() || sel.start > sel.end || sel.end > axis_len {
+        return Err(bad());
     }
-    let inner: usize = lens[axis + 1..].iter().product();
-    let outer: usize = lens[..axis].iter().product();
+    // Every product below divides `total == data.len()`, so none overflows
+    // and every slice lies inside `data`.
+    let inner = product(&lens[axis + 1..]).ok_or_else(bad)?;
+    let outer = product(&lens[..axis]).ok_or_else(bad)?;
     let mut out = Vec::with_capacity(outer * sel.len() * inner);
     for o in 0..outer {
-        let base = o * lens[axis] * inner;
+        let base = o * axis_len * inner;
         out.extend_from_slice(&data[base + sel.start * inner..base + sel.end * inner]);
     }
     Ok(out)

@@ -4,6 +4,7 @@
 //! All sums are in f64; missing elements are skipped.
 
 use crate::error::{Error, Result};
+use crate::field::Field;
 
 /// Error statistics of a reconstruction against its original.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -20,6 +21,26 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Compares `recon` with the source values of `field` as the file
+    /// defines them ([`Field::source_value`]): each element's error is the
+    /// largest it can be given what the field knows of its source, so a
+    /// bound checked on these metrics holds for the source's own values.
+    pub fn against_source(field: &Field, recon: &[f32]) -> Result<Self> {
+        if field.packing.is_none() {
+            return Self::compute(&field.values, recon, field.missing.as_deref());
+        }
+        if field.values.len() != recon.len() {
+            return Err(Error::InvalidInput(format!(
+                "cannot compare {} values with {}",
+                field.values.len(),
+                recon.len()
+            )));
+        }
+        Self::accumulate(recon, |i| {
+            (!field.is_missing(i)).then(|| field.source_value(i))
+        })
+    }
+
     /// Compares `recon` with `orig`, skipping elements where `missing` is true.
     /// Errors when the lengths differ or a valid reconstructed value is not finite.
     pub fn compute(orig: &[f32], recon: &[f32], missing: Option<&[bool]>) -> Result<Self> {
@@ -35,28 +56,36 @@ impl Metrics {
                 return Err(Error::InvalidInput("mask length differs from data".into()));
             }
         }
+        Self::accumulate(recon, |i| {
+            (!missing.is_some_and(|m| m[i])).then(|| (orig[i] as f64, 0.0))
+        })
+    }
+
+    /// The metrics over the elements for which `source(i)` gives the
+    /// original value and how far the true original may lie from it.
+    fn accumulate(recon: &[f32], source: impl Fn(usize) -> Option<(f64, f64)>) -> Result<Self> {
         let mut n = 0usize;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         let mut sse = 0.0f64;
         let mut max_abs = 0.0f64;
-        for i in 0..orig.len() {
-            if missing.is_some_and(|m| m[i]) {
+        for (i, &r) in recon.iter().enumerate() {
+            let Some((a, slack)) = source(i) else {
                 continue;
-            }
-            let a = orig[i] as f64;
-            let b = recon[i] as f64;
+            };
+            let b = r as f64;
             if !b.is_finite() {
                 return Err(Error::BoundViolated(format!(
                     "reconstructed value at index {i} is not finite ({b})"
                 )));
             }
             n += 1;
-            lo = lo.min(a);
-            hi = hi.max(a);
-            let d = (a - b).abs();
+            lo = lo.min(a + slack);
+            hi = hi.max(a - slack);
+            let d = (a - b).abs() + slack;
             sse += d * d;
             max_abs = max_abs.max(d);
         }
+        let hi = hi.max(lo);
         let range = if n > 0 { hi - lo } else { 0.0 };
         let rmse = if n > 0 { (sse / n as f64).sqrt() } else { 0.0 };
         let nrmse = if range > 0.0 {

@@ -1,7 +1,7 @@
 //! Golden archives: one per format version, so that an accidental change of
 //! the byte layout fails a test.
 //!
-//! `tests/golden/v1/sample.hiha` is [`fixtures::small_header`] with
+//! `tests/golden/vN/sample.hiha` is [`fixtures::small_header`] with
 //! [`fixtures::sample_sections`]. The test (a) decodes the stored file and
 //! checks its content, and (b) encodes the same input again and asserts byte
 //! equality. After an *intended* format change, bump the version in
@@ -22,19 +22,55 @@ use std::path::PathBuf;
 use fixtures::*;
 use hiha_core::format::{ArchiveReader, FORMAT_VERSION};
 
-fn golden_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1/sample.hiha")
+fn golden_path(major: u16) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{major}/sample.hiha"))
+}
+
+/// Checks that a stored golden file decodes to the fixture.
+fn check_golden(golden: &[u8], major: u16) -> ArchiveReader<'_> {
+    let r = ArchiveReader::open(golden).expect("golden opens");
+    assert_eq!(r.version(), (major, 0));
+    assert_eq!(r.header(), &small_header());
+    let specs = sample_sections();
+    assert_eq!(r.sections().len(), specs.len());
+    for (i, (k, f, d, p)) in specs.iter().enumerate() {
+        let s = &r.sections()[i];
+        assert_eq!(
+            (s.kind, &s.frames, s.depends_on, s.variable),
+            (*k, f, *d, 0),
+            "section {i}"
+        );
+        assert_eq!(r.read(i).expect("read"), &p[..], "section {i}");
+    }
+    assert_eq!(
+        r.sections_for_frames(3..4).expect("select"),
+        vec![0, 1, 5, 6]
+    );
+    r
+}
+
+/// Format 1 archives keep decoding (this build no longer writes them).
+#[test]
+fn golden_v1_still_decodes() {
+    let path = golden_path(1);
+    let golden = std::fs::read(&path).expect("golden v1 file");
+    let r = check_golden(&golden, 1);
+    let summary = std::fs::read_to_string(path.with_extension("txt")).expect("summary file");
+    // The summary format is this build's; only the version line is v1's own.
+    assert!(summary.starts_with("hiha archive, format 1.0"));
+    assert!(r.summary().starts_with("hiha archive, format 1.0"));
 }
 
 #[test]
-fn golden_v1_decodes_and_re_encodes_byte_for_byte() {
+fn golden_v2_decodes_and_re_encodes_byte_for_byte() {
     let built = sample_archive();
-    let path = golden_path();
+    let path = golden_path(2);
     if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
         assert_eq!(
-            FORMAT_VERSION.0, 1,
+            FORMAT_VERSION.0, 2,
             "bless a new golden/vN/ for a new major version"
         );
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("golden dir");
         std::fs::write(&path, &built).expect("write golden");
         std::fs::write(
             path.with_extension("txt"),
@@ -45,24 +81,7 @@ fn golden_v1_decodes_and_re_encodes_byte_for_byte() {
     let golden = std::fs::read(&path).expect("golden file (bless with HIHA_BLESS=1)");
 
     // (a) The stored file decodes to the fixture.
-    let r = ArchiveReader::open(&golden).expect("golden opens");
-    assert_eq!(r.version(), (1, 0));
-    assert_eq!(r.header(), &small_header());
-    let specs = sample_sections();
-    assert_eq!(r.sections().len(), specs.len());
-    for (i, (k, f, d, p)) in specs.iter().enumerate() {
-        let s = &r.sections()[i];
-        assert_eq!(
-            (s.kind, &s.frames, s.depends_on),
-            (*k, f, *d),
-            "section {i}"
-        );
-        assert_eq!(r.read(i).expect("read"), &p[..], "section {i}");
-    }
-    assert_eq!(
-        r.sections_for_frames(3..4).expect("select"),
-        vec![0, 1, 5, 6]
-    );
+    let r = check_golden(&golden, 2);
     let summary = std::fs::read_to_string(path.with_extension("txt")).expect("summary file");
     assert_eq!(r.summary(), summary);
 
@@ -70,7 +89,7 @@ fn golden_v1_decodes_and_re_encodes_byte_for_byte() {
     if built != golden {
         let at = built.iter().zip(&golden).position(|(a, b)| a != b);
         panic!(
-            "the v1 encoding changed (first difference at byte {at:?}, {} vs {} bytes); \
+            "the v2 encoding changed (first difference at byte {at:?}, {} vs {} bytes); \
              if intended, this is a new format version: see the module docs",
             built.len(),
             golden.len()

@@ -173,6 +173,18 @@ pub fn missing_markers(attrs: &[Attr]) -> Vec<f64> {
     out
 }
 
+/// The valid range in the file's own (packed) units, from `valid_range`
+/// or `valid_min`/`valid_max`.
+pub fn valid_bounds(attrs: &[Attr]) -> (Option<f64>, Option<f64>) {
+    if let Some(r) = attr(attrs, "valid_range").map(attr_f64s) {
+        if let [a, b] = r[..] {
+            return (Some(a), Some(b));
+        }
+    }
+    let one = |name: &str| attr(attrs, name).and_then(|v| attr_f64s(v).first().copied());
+    (one("valid_min"), one("valid_max"))
+}
+
 /// Reinterprets a signed value as unsigned of the given width.
 pub fn as_unsigned(x: f64, dtype: DType) -> f64 {
     if x >= 0.0 {

@@ -245,8 +245,7 @@ impl OutFile<'_> {
         let skip = usize::from(self.is_record(v));
         v.dimids[skip.min(v.dimids.len())..]
             .iter()
-            .map(|&d| self.dims[d].len)
-            .product()
+            .fold(1usize, |acc, &d| acc.saturating_mul(self.dims[d].len))
     }
 
     fn header(&self, cdf5: bool, begins: &[u64]) -> Result<Vec<u8>, String> {
@@ -303,7 +302,13 @@ impl OutFile<'_> {
             if v.dimids.iter().any(|&d| d >= self.dims.len()) {
                 return Err(format!("variable '{}' refers to an unknown dim", v.name));
             }
-            let want: usize = v.dimids.iter().map(|&d| self.dims[d].len).product();
+            // Checked: lengths come from an archive, and a product that
+            // wraps would let a short data array pass this test.
+            let want = v
+                .dimids
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(self.dims[d].len))
+                .ok_or_else(|| format!("variable '{}': its dims' sizes overflow", v.name))?;
             if data_len(&v.data) != want {
                 return Err(format!(
                     "variable '{}' has {} values, its dims need {want}",
@@ -321,7 +326,13 @@ impl OutFile<'_> {
         for (i, v) in self.vars.iter().enumerate() {
             if !self.is_record(v) {
                 begins[i] = pos;
-                pos += pad4(self.slab_len(v) * type_size(v.dtype)) as u64;
+                let bytes = self
+                    .slab_len(v)
+                    .checked_mul(type_size(v.dtype))
+                    .ok_or_else(|| format!("variable '{}' is too large", v.name))?;
+                pos = pos
+                    .checked_add(pad4(bytes) as u64)
+                    .ok_or_else(|| format!("variable '{}' is too large", v.name))?;
             }
         }
         let rec_vars: Vec<usize> = (0..self.vars.len())
@@ -332,8 +343,13 @@ impl OutFile<'_> {
         for &i in &rec_vars {
             begins[i] = pos;
             let v = &self.vars[i];
-            let n = self.slab_len(v) * type_size(v.dtype);
-            pos += if single { n } else { pad4(n) } as u64;
+            let n = self
+                .slab_len(v)
+                .checked_mul(type_size(v.dtype))
+                .ok_or_else(|| format!("variable '{}' is too large", v.name))?;
+            pos = pos
+                .checked_add(if single { n } else { pad4(n) } as u64)
+                .ok_or_else(|| format!("variable '{}' is too large", v.name))?;
         }
         let header = self.header(cdf5, &begins)?;
         w.write_all(&header).map_err(|e| e.to_string())?;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hiha_core::field::{Field, Shape};
+use hiha_core::field::{is_missing_marker, Field, Packing, Shape, MISSING};
 use hiha_core::meta::{
     Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta,
 };
@@ -469,7 +469,8 @@ pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
             shape.len()
         )));
     }
-    let field = Field::new(shape, values, None)?;
+    let mut field = Field::new(shape, values, None)?;
+    field.packing = field_packing(dtype, &v.attrs);
 
     // Everything else, kept exactly.
     let mut aux_vars = Vec::new();
@@ -578,17 +579,12 @@ fn layout_of(src: &Source, v: &SrcVar) -> Result<(VarLayout, Shape)> {
     Ok((layout, shape))
 }
 
-/// Turns raw values into f32 with NaN for missing elements.
+/// Turns raw values into f32. Elements equal to `_FillValue` or a
+/// `missing_value`, and elements outside `valid_min`/`valid_max`/
+/// `valid_range` (compared in the file's own units, as CF says), become the
+/// [`MISSING`] marker; NaN becomes missing only when the fill value is NaN;
+/// infinities that are not a fill value stay infinities.
 fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
-    let markers = cf::missing_markers(attrs);
-    let packing = cf::packing(attrs);
-    if let (CoordData::F32(v), None) = (raw, packing) {
-        let m32: Vec<f32> = markers.iter().map(|&m| m as f32).collect();
-        return v
-            .iter()
-            .map(|&x| if m32.contains(&x) { f32::NAN } else { x })
-            .collect();
-    }
     let unsigned = cf::is_unsigned(attrs, dtype);
     let fix = |x: f64| {
         if unsigned {
@@ -597,15 +593,20 @@ fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
             x
         }
     };
-    let markers: Vec<f64> = markers.into_iter().map(fix).collect();
+    let markers: Vec<f64> = cf::missing_markers(attrs).into_iter().map(fix).collect();
+    let nan_is_fill = markers.iter().any(|m| m.is_nan());
+    let (vmin, vmax) = cf::valid_bounds(attrs);
+    let (vmin, vmax) = (vmin.map(fix), vmax.map(fix));
+    let packing = cf::packing(attrs);
     let p = packing.unwrap_or(cf::Packing {
         scale: 1.0,
         offset: 0.0,
     });
     let conv = |x: f64| -> f32 {
         let x = fix(x);
-        if markers.contains(&x) {
-            f32::NAN
+        let outside = vmin.is_some_and(|m| x < m) || vmax.is_some_and(|m| x > m);
+        if markers.contains(&x) || (x.is_nan() && nan_is_fill) || outside {
+            MISSING
         } else if packing.is_some() {
             (x * p.scale + p.offset) as f32
         } else {
@@ -614,6 +615,18 @@ fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
     };
     match raw {
         CoordData::F64(v) => v.iter().map(|&x| conv(x)).collect(),
+        // f32 data converts to f64 exactly and back (NaN payloads aside).
+        CoordData::F32(v) if packing.is_none() => v
+            .iter()
+            .map(|&x| {
+                let y = conv(x as f64);
+                if x.is_nan() && !is_missing_marker(y) {
+                    x
+                } else {
+                    y
+                }
+            })
+            .collect(),
         CoordData::F32(v) => v.iter().map(|&x| conv(x as f64)).collect(),
         CoordData::I64(v) if dtype == DType::U64 => v
             .iter()
@@ -626,6 +639,17 @@ fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
         CoordData::U8(v) => v.iter().map(|&x| conv(x as f64)).collect(),
         CoordData::Text(_) => Vec::new(),
     }
+}
+
+/// The packing of an integer variable, under which its f32 values are
+/// roundings of `scale · k + offset`.
+fn field_packing(dtype: DType, attrs: &[Attr]) -> Option<Packing> {
+    let integer = !matches!(dtype, DType::F32 | DType::F64 | DType::Char);
+    let p = cf::packing(attrs).filter(|_| integer)?;
+    Some(Packing {
+        scale: p.scale,
+        offset: p.offset,
+    })
 }
 
 /// The on-disk format of a file, for messages and tests.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hiha_core::field::Field;
+use hiha_core::field::{is_missing_marker, Field};
 use hiha_core::meta::{Attr, AttrValue, DType, DatasetMeta};
 
 use crate::cf;
@@ -194,7 +194,15 @@ pub fn write_variable(path: &Path, field: &Field, meta: &DatasetMeta) -> Result<
         .values
         .iter()
         .enumerate()
-        .map(|(i, &v)| if field.is_missing(i) { fill } else { v })
+        .map(|(i, &v)| {
+            // Missing values get the fill value; NaN and infinities that
+            // were data come back as they were.
+            if field.is_missing(i) && is_missing_marker(v) {
+                fill
+            } else {
+                v
+            }
+        })
         .collect();
     let global_attrs = output_global_attrs(meta);
 

@@ -340,6 +340,7 @@ fn missing_values_stay_where_they_were() {
         shape: Shape::new(3, 1, 4, 5),
         values,
         missing: None,
+        packing: None,
     };
     let out = tmp.join("markers.nc");
     write_variable(&out, &f, &meta).expect("write");

@@ -24,6 +24,7 @@ mod reader;
 mod squeeze;
 pub use squeeze::{squeeze, unsqueeze, PRIMER};
 mod wire;
+pub(crate) use wire::put_varint;
 mod writer;
 
 use std::ops::Range;
@@ -45,7 +46,10 @@ pub const END_MAGIC: [u8; 4] = *b"hiha";
 
 /// The format version this build writes, `(major, minor)`. It reads every
 /// archive of the same major version; see `docs/FORMAT.md` for the policy.
-pub const FORMAT_VERSION: (u16, u16) = (1, 0);
+pub const FORMAT_VERSION: (u16, u16) = (2, 0);
+
+/// The oldest major version this build still reads.
+pub const OLDEST_MAJOR: u16 = 1;
 
 /// Bytes of the fixed footer: index CRC32, index length, [`END_MAGIC`].
 pub const FOOTER_LEN: usize = 12;
@@ -91,6 +95,9 @@ pub enum SectionKind {
     Idm,
     /// TRC stage of the FIC predictor.
     Trc,
+    /// Ancillary (format 2): a hash of a chunk's decoded values, which the
+    /// decoder compares with what it decoded.
+    Check,
     /// A kind defined by a newer minor format version (only ever produced by
     /// [`ArchiveReader`] on such archives; [`ArchiveWriter`] refuses it).
     Unknown(u8),
@@ -98,7 +105,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// The kinds this build knows, in id order.
-    pub const KNOWN: [SectionKind; 7] = [
+    pub const KNOWN: [SectionKind; 8] = [
         SectionKind::Mask,
         SectionKind::Residual,
         SectionKind::Predictor,
@@ -106,6 +113,7 @@ impl SectionKind {
         SectionKind::Mim,
         SectionKind::Idm,
         SectionKind::Trc,
+        SectionKind::Check,
     ];
 
     /// The kind's id byte.
@@ -118,6 +126,7 @@ impl SectionKind {
             SectionKind::Mim => 5,
             SectionKind::Idm => 6,
             SectionKind::Trc => 7,
+            SectionKind::Check => 0x80,
             SectionKind::Unknown(id) => id,
         }
     }
@@ -126,6 +135,12 @@ impl SectionKind {
     /// not know).
     pub fn from_id(id: u8) -> Option<Self> {
         Self::KNOWN.into_iter().find(|k| k.id() == id)
+    }
+
+    /// The kind with this id as defined by format major version `major`
+    /// (the check kind is new in format 2).
+    pub fn from_id_in(id: u8, major: u16) -> Option<Self> {
+        Self::from_id(id).filter(|k| major >= 2 || *k != SectionKind::Check)
     }
 
     /// True for ids `0x80..=0xFF`: readers may skip such a section when they
@@ -144,6 +159,7 @@ impl SectionKind {
             SectionKind::Mim => "mim".into(),
             SectionKind::Idm => "idm".into(),
             SectionKind::Trc => "trc".into(),
+            SectionKind::Check => "check".into(),
             SectionKind::Unknown(id) => format!("unknown-{id:#04x}"),
         }
     }
@@ -159,6 +175,9 @@ impl std::fmt::Display for SectionKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SectionInfo {
     pub kind: SectionKind,
+    /// The variable the section belongs to (format 2; always 0 in format 1
+    /// and in the one-variable archives of format 2.0).
+    pub variable: u32,
     /// The frames the section codes (may be empty for a section that is only
     /// ever reached as a dependency).
     pub frames: Range<u32>,
@@ -174,6 +193,14 @@ pub struct SectionInfo {
 }
 
 /// CRC-32 (IEEE 802.3, the zlib/PNG one) of `bytes`, as stored in archives.
+/// Reads a shortest-form LEB128 varint from the start of `bytes`: the value
+/// and the bytes it took, or `None` when it is not a valid one.
+pub(crate) fn get_varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut c = wire::Cursor::new(bytes, "varint");
+    let v = c.varint().ok()?;
+    Some((v, c.position()))
+}
+
 pub fn crc32(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
@@ -186,8 +213,10 @@ mod tests {
     fn kind_ids_round_trip() {
         for k in SectionKind::KNOWN {
             assert_eq!(SectionKind::from_id(k.id()), Some(k));
-            assert!(!k.is_ancillary());
+            assert_eq!(k.is_ancillary(), k == SectionKind::Check);
         }
+        assert_eq!(SectionKind::from_id_in(0x80, 1), None);
+        assert_eq!(SectionKind::from_id_in(0x80, 2), Some(SectionKind::Check));
         assert_eq!(SectionKind::from_id(0), None);
         assert_eq!(SectionKind::from_id(8), None);
         assert!(SectionKind::Unknown(0x80).is_ancillary());

@@ -77,13 +77,13 @@ impl<'a> ArchiveReader<'a> {
         let major = u16::from_le_bytes([bytes[8], bytes[9]]);
         let minor = u16::from_le_bytes([bytes[10], bytes[11]]);
         let ours = FORMAT_VERSION;
-        if major != ours.0 {
+        if !(super::OLDEST_MAJOR..=ours.0).contains(&major) {
             return Err(Error::Unsupported(format!(
                 "archive format version {major}.{minor} cannot be read by this build, which reads \
-                 format {}.{} (major version {}){}",
+                 formats {}.x to {}.{}{}",
+                super::OLDEST_MAJOR,
                 ours.0,
                 ours.1,
-                ours.0,
                 if major > ours.0 {
                     "; use a newer hiha"
                 } else {
@@ -91,7 +91,13 @@ impl<'a> ArchiveReader<'a> {
                 }
             )));
         }
-        let newer = minor > ours.1;
+        // Minor versions are compared within the same major version; an
+        // older major is read by the rules it had (nothing newer than 1.0).
+        let newer = if major == ours.0 {
+            minor > ours.1
+        } else {
+            minor > 0
+        };
 
         // Header.
         let mut c = Cursor::new(&bytes[12..], "header length");
@@ -151,11 +157,17 @@ impl<'a> ArchiveReader<'a> {
         let mut offset = payload_start as u64;
         for i in 0..count {
             let id = c.u8()?;
-            let kind = match SectionKind::from_id(id) {
+            let kind = match SectionKind::from_id_in(id, major) {
                 Some(k) => k,
                 None if id != 0 && newer => SectionKind::Unknown(id),
                 None => return Err(c.corrupt(format!("section {i} has invalid kind id {id:#04x}"))),
             };
+            let variable = if major >= 2 { c.u32_varint()? } else { 0 };
+            if variable != 0 && !newer {
+                return Err(c.corrupt(format!(
+                    "section {i} belongs to variable {variable} of a one-variable archive"
+                )));
+            }
             let first = c.u32_varint()?;
             let count = c.u32_varint()?;
             let end = first
@@ -190,6 +202,7 @@ impl<'a> ArchiveReader<'a> {
                 })?;
             sections.push(SectionInfo {
                 kind,
+                variable,
                 frames: first..end,
                 depends_on,
                 offset,

@@ -106,6 +106,14 @@ pub fn squeeze(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A coded header expands to at most this many times its coded length
+/// (plus [`EXPANSION_SLACK`]). Real headers code at 1.2–2× (CF attribute text,
+/// coordinates); the adaptive model could in principle reach ~3000× on a
+/// constant text, which no header is.
+pub const MAX_EXPANSION: u64 = 32;
+/// Raw header bytes always allowed, whatever the coded length.
+pub const EXPANSION_SLACK: u64 = 64 * 1024;
+
 /// Reverses [`squeeze`]. The raw length is capped by `max_raw` so a hostile
 /// length cannot make the reader allocate without bound.
 pub fn unsqueeze(block: &[u8], max_raw: usize) -> Result<Vec<u8>> {
@@ -115,12 +123,21 @@ pub fn unsqueeze(block: &[u8], max_raw: usize) -> Result<Vec<u8>> {
         Some((1, rest)) => {
             let mut c = Cursor::new(rest, "header raw length");
             let len = c.varint()?;
-            if len > max_raw as u64 {
+            let coded = &rest[c.position()..];
+            // The raw length must be justified by the coded bytes: no real
+            // header codes to less than 1/MAX_EXPANSION of its length, so a
+            // hostile length costs at most a small multiple of the bytes given.
+            let justified = (coded.len() as u64)
+                .saturating_mul(MAX_EXPANSION)
+                .saturating_add(EXPANSION_SLACK);
+            if len > max_raw as u64 || len > justified {
                 return Err(Error::Corrupt(format!(
-                    "header claims {len} bytes uncompressed, more than the {max_raw} allowed"
+                    "header claims {len} bytes uncompressed from {} coded bytes, more than the \
+                     {} allowed",
+                    coded.len(),
+                    justified.min(max_raw as u64)
                 )));
             }
-            let coded = &rest[c.position()..];
             let mut model = ByteModel::primed();
             let mut dec = RangeDecoder::new(coded);
             let mut out = Vec::with_capacity((len as usize).min(1 << 20));

@@ -98,6 +98,7 @@ impl<W: Write> ArchiveWriter<W> {
         self.out.write_all(payload)?;
         let e = &mut self.entries;
         e.push(kind.id());
+        put_varint(e, 0); // variable (format 2): one-variable archives
         put_varint(e, frames.start as u64);
         put_varint(e, (frames.end - frames.start) as u64);
         put_varint(e, back);
