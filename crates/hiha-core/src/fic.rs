@@ -668,7 +668,9 @@ pub fn decode_frame_with_climatology(
     let norm = NormParams::from_bytes(&pb[1..], dims)?;
     let mut acc = vec![0.0f64; n];
     if let Some(b) = find(SectionKind::Mim)? {
-        let m = MimModel::from_bytes(b)?;
+        // block count, network shapes and upscale cost checked against the
+        // frame before any weights are read
+        let m = MimModel::from_bytes_for(b, &geom)?;
         if m.thumb.config().in_dim != geom.in_dim || m.thumb.config().out_dim != 1 {
             return Err(Error::Corrupt("MIM thumbnail network input size".into()));
         }

@@ -25,9 +25,30 @@
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
 use crate::fic::{train_net, NetSpec};
-use crate::mim::{box_points, put_blob, Reader};
+use crate::mim::{
+    block_in_dim, box_points, check_storable, put_blob, read_net, read_net_header, Reader,
+};
 use crate::siren::{Siren, WeightCodec};
 use crate::spectral::{band_thresholds, block_axes, split, BandThresholds};
+
+/// Deepest octree a section may describe (the limit `FicConfig` accepts).
+pub const MAX_DEPTH: usize = 16;
+
+/// Floor of [`max_section_params`]: 4 Mi parameters (16 MiB of `f32`). The
+/// default octree (depth 3, networks of 4 × 16) holds at most 585 networks
+/// of under 900 parameters, 0.53 M even if every node had one; the encoder
+/// keeps a network only where it pays for its bytes, so real sections hold
+/// a few dozen.
+pub const MAX_SECTION_PARAMS_FLOOR: usize = 1 << 22;
+
+/// Most network parameters an IDM section may hold for a frame of `n`
+/// points: [`MAX_SECTION_PARAMS_FLOOR`], or 4 per frame point on frames
+/// of over a million points. Checked from the networks' headers before any
+/// weight is read: memory stays a small multiple of the frame, whatever
+/// the section says.
+pub fn max_section_params(n: usize) -> usize {
+    MAX_SECTION_PARAMS_FLOOR.max(n.saturating_mul(4))
+}
 
 /// An index box: `[start, end)` per axis (level, lat, lon).
 pub type Box3 = [(usize, usize); 3];
@@ -92,6 +113,14 @@ fn box_dims(bx: &Box3) -> [usize; 3] {
 impl Octree {
     /// Serialises structure and networks.
     pub fn to_bytes(&self, codec: WeightCodec) -> Result<Vec<u8>> {
+        if self.params.max_depth > MAX_DEPTH
+            || !(1..=u16::MAX as usize).contains(&self.params.min_block)
+        {
+            return Err(Error::InvalidInput(format!(
+                "octree limits cannot be stored: {:?}",
+                self.params
+            )));
+        }
         let mut out = vec![1u8, self.params.max_depth as u8];
         out.extend_from_slice(&(self.params.min_block as u16).to_le_bytes());
         let mut enc = RangeEncoder::new();
@@ -126,20 +155,33 @@ impl Octree {
         );
         put_blob(&mut out, &enc.finish());
         for net in nets {
+            check_storable(net)?;
             put_blob(&mut out, &net.to_bytes(codec)?);
         }
         Ok(out)
     }
 
-    /// Reads an octree for a frame of `dims`.
+    /// Reads an octree for a frame of `dims`. Bounded by the frame, whatever
+    /// the bytes say: the boxes come from `dims` (children partition their
+    /// parent, so there are fewer than 2 × points nodes and at most
+    /// [`MAX_DEPTH`] + 1 levels, and the networks' inference work is at most
+    /// (depth + 1) × points × [`crate::mim::MAX_NET_MACS`]); every network
+    /// must take the frame's inputs and have a predictor-sized shape, and
+    /// together at most [`max_section_params`] parameters, all checked from
+    /// the headers before any weights are read.
     pub fn from_bytes(bytes: &[u8], dims: [usize; 3]) -> Result<Self> {
+        let n = dims
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::InvalidInput(format!("bad frame dims {dims:?}")))?;
         let mut r = Reader { b: bytes, pos: 0 };
         if r.u8()? != 1 {
             return Err(Error::Unsupported("IDM section version".into()));
         }
         let max_depth = r.u8()? as usize;
         let min_block = r.u16()? as usize;
-        if max_depth > 16 || min_block == 0 {
+        if max_depth > MAX_DEPTH || min_block == 0 {
             return Err(Error::Corrupt("IDM octree limits".into()));
         }
         let params = IdmParams {
@@ -148,25 +190,35 @@ impl Octree {
         };
         let structure = r.blob()?;
         let mut dec = RangeDecoder::new(structure);
-        let mut models = vec![[BitModel::new(), BitModel::new()]; max_depth + 1];
-        let mut has_net = Vec::new();
-        fn walk(
-            bx: Box3,
-            depth: usize,
-            p: &IdmParams,
-            dec: &mut RangeDecoder,
-            m: &mut [[BitModel; 2]],
-            has_net: &mut Vec<bool>,
-        ) -> Result<OctNode> {
-            let net = dec.decode_bit(&mut m[depth][0]);
-            has_net.push(net);
+        // children partition their parent into at least two non-empty boxes
+        let max_nodes = n.saturating_mul(2) - 1;
+        struct Walk<'d, 'b> {
+            p: IdmParams,
+            dec: &'d mut RangeDecoder<'b>,
+            m: Vec<[BitModel; 2]>,
+            has_net: Vec<bool>,
+            max_nodes: usize,
+        }
+        fn walk(bx: Box3, depth: usize, w: &mut Walk<'_, '_>) -> Result<OctNode> {
+            if w.dec.overrun() {
+                return Err(Error::Truncated("IDM octree structure".into()));
+            }
+            if w.has_net.len() >= w.max_nodes {
+                return Err(Error::Corrupt(
+                    "IDM octree has more nodes than the frame".into(),
+                ));
+            }
+            let net = w.dec.decode_bit(&mut w.m[depth][0]);
+            w.has_net.push(net);
             let mut children = Vec::new();
-            if can_split(&bx, depth, p) && dec.decode_bit(&mut m[depth][1]) {
-                for c in split_box(&bx, p.min_block) {
-                    children.push(walk(c, depth + 1, p, dec, m, has_net)?);
+            if can_split(&bx, depth, &w.p) && w.dec.decode_bit(&mut w.m[depth][1]) {
+                let kids = split_box(&bx, w.p.min_block);
+                children.reserve_exact(kids.len());
+                for c in kids {
+                    children.push(walk(c, depth + 1, w)?);
                 }
             }
-            if dec.overrun() {
+            if w.dec.overrun() {
                 return Err(Error::Truncated("IDM octree structure".into()));
             }
             Ok(OctNode {
@@ -176,22 +228,57 @@ impl Octree {
             })
         }
         let root_box = [(0, dims[0]), (0, dims[1]), (0, dims[2])];
-        let mut root = walk(root_box, 0, &params, &mut dec, &mut models, &mut has_net)?;
-        let mut k = 0;
-        fn fill(n: &mut OctNode, has: &[bool], k: &mut usize, r: &mut Reader<'_>) -> Result<()> {
-            if has[*k] {
-                n.net = Some(Siren::from_bytes(r.blob()?)?);
+        let mut w = Walk {
+            p: params,
+            dec: &mut dec,
+            m: vec![[BitModel::new(), BitModel::new()]; max_depth + 1],
+            has_net: Vec::new(),
+            max_nodes,
+        };
+        let mut root = walk(root_box, 0, &mut w)?;
+        let has_net = w.has_net;
+        // the networks' blobs and headers first: shapes and the parameter
+        // budget are checked before any weights are read
+        let d = block_in_dim(dims);
+        let budget = max_section_params(n);
+        let mut blobs = Vec::new();
+        let mut total = 0usize;
+        for _ in has_net.iter().filter(|&&h| h) {
+            let b = r.blob()?;
+            let cfg = read_net_header(b, Some(d))?;
+            total = total.saturating_add(cfg.n_params());
+            if total > budget {
+                return Err(Error::Corrupt(format!(
+                    "IDM networks hold more than {budget} parameters"
+                )));
             }
-            *k += 1;
-            for c in n.children.iter_mut() {
-                fill(c, has, k, r)?;
-            }
-            Ok(())
+            blobs.push(b);
         }
-        fill(&mut root, &has_net, &mut k, &mut r)?;
         if r.pos != bytes.len() {
             return Err(Error::Corrupt("trailing bytes in IDM section".into()));
         }
+        let mut k = 0;
+        let mut nets = blobs.into_iter();
+        fn fill<'b>(
+            n: &mut OctNode,
+            has: &[bool],
+            k: &mut usize,
+            nets: &mut impl Iterator<Item = &'b [u8]>,
+            d: usize,
+        ) -> Result<()> {
+            if has[*k] {
+                let b = nets
+                    .next()
+                    .ok_or_else(|| Error::Corrupt("IDM network missing".into()))?;
+                n.net = Some(read_net(b, Some(d))?);
+            }
+            *k += 1;
+            for c in n.children.iter_mut() {
+                fill(c, has, k, nets, d)?;
+            }
+            Ok(())
+        }
+        fill(&mut root, &has_net, &mut k, &mut nets, d)?;
         Ok(Self { params, root })
     }
 
@@ -210,6 +297,11 @@ impl Octree {
 
     /// Adds every node's network output to `out` (pre-order, f64).
     pub fn add_prediction(&self, dims: [usize; 3], out: &mut [f64]) -> Result<()> {
+        if dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(out.len()) {
+            return Err(Error::InvalidInput(
+                "IDM output length does not match dims".into(),
+            ));
+        }
         fn walk(n: &OctNode, dims: [usize; 3], out: &mut [f64]) -> Result<()> {
             if let Some(net) = &n.net {
                 let (idx, co, d) = box_points(dims, &n.bx);

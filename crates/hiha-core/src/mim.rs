@@ -24,7 +24,100 @@
 use crate::error::{Error, Result};
 use crate::fic::{fit_net, NetSpec};
 use crate::preprocess::{level_coord, FrameGeom};
-use crate::siren::Siren;
+use crate::siren::{Siren, SirenConfig, WeightCodec};
+
+/// Largest network a predictor section (MIM, IDM, TRC) may hold, in
+/// multiply-adds per point (so at most about 66 k parameters, 0.26 MB). hiha's
+/// default networks need 2.2 k (MIM thumbnail: 3 × 32, 4 inputs) or less;
+/// this allows e.g. 4 hidden layers of 128 or 16 of 64. Decoding a
+/// predictor costs parameters × points, so this bounds the decoder's work
+/// per frame point; the readers refuse a larger shape from its header,
+/// before its weights are read, and the writers refuse to store one.
+pub const MAX_NET_MACS: usize = 1 << 16;
+
+/// Blocks of the 3 × 3 × 3 partition ([`blocks3`]): at most 27.
+pub const MAX_BLOCKS: usize = 27;
+
+/// Most conjugate-gradient iterations a stored OI setting may ask for (the
+/// encoder always stores 200, [`OiParams::default`]).
+pub const MAX_OI_ITER: usize = 1000;
+
+/// Largest stored OI correlation length, in knot spacings (the limit
+/// `FicConfig` accepts).
+pub const MAX_OI_SIGMA: f64 = 64.0;
+
+/// Most arithmetic per frame point an OI upscale may cost: (iterations + 1)
+/// × the summed lengths of the three Gaussian kernels. The default setting
+/// (σ = 1, factor 3, 200 iterations) costs about 6 k; σ = 64 at factor 3
+/// still fits (0.35 M). A stored setting above it is refused before any
+/// kernel is built: σ = 64 with a thinning of 255 would otherwise make
+/// kernels up to 192 × the axis long, each tap paid at every point in
+/// every iteration.
+pub const MAX_OI_WORK_PER_POINT: f64 = (1u64 << 20) as f64;
+
+/// Number of inputs of a block network (the frame axes longer than 1, at
+/// least 1; see [`box_points`]).
+pub fn block_in_dim(dims: [usize; 3]) -> usize {
+    dims.iter().filter(|&&n| n > 1).count().max(1)
+}
+
+/// Why a network cannot sit in a predictor section (see [`check_net_shape`]).
+fn shape_problem(cfg: &SirenConfig, in_dim: Option<usize>) -> Option<String> {
+    if cfg.out_dim != 1 {
+        return Some(format!("predictor network with {} outputs", cfg.out_dim));
+    }
+    if let Some(d) = in_dim.filter(|&d| d != cfg.in_dim) {
+        return Some(format!(
+            "predictor network with {} inputs where the frame needs {d}",
+            cfg.in_dim
+        ));
+    }
+    let macs = cfg.macs_per_point();
+    (macs > MAX_NET_MACS).then(|| {
+        format!(
+            "predictor network of {} layers × {} costs {macs} multiply-adds per point, above the limit of {MAX_NET_MACS}",
+            cfg.layers, cfg.hidden
+        )
+    })
+}
+
+/// Checks the shape of a network stored in a predictor section: one output,
+/// at most [`MAX_NET_MACS`], and `in_dim` inputs when given
+/// ([`Error::Corrupt`] otherwise).
+pub fn check_net_shape(cfg: &SirenConfig, in_dim: Option<usize>) -> Result<()> {
+    match shape_problem(cfg, in_dim) {
+        Some(m) => Err(Error::Corrupt(m)),
+        None => Ok(()),
+    }
+}
+
+/// The shape of a stored predictor network, read and checked
+/// ([`check_net_shape`]) from its header only.
+pub fn read_net_header(blob: &[u8], in_dim: Option<usize>) -> Result<SirenConfig> {
+    let (_, cfg) = WeightCodec::read_header(blob)?;
+    check_net_shape(&cfg, in_dim)?;
+    Ok(cfg)
+}
+
+/// Reads a stored predictor network after checking its header
+/// ([`read_net_header`]).
+pub fn read_net(blob: &[u8], in_dim: Option<usize>) -> Result<Siren> {
+    let cfg = read_net_header(blob, in_dim)?;
+    let net = Siren::from_bytes(blob)?;
+    if *net.config() != cfg {
+        return Err(Error::Corrupt("predictor network header".into()));
+    }
+    Ok(net)
+}
+
+/// The writers' side of [`check_net_shape`]: a network the readers would
+/// refuse is [`Error::InvalidInput`].
+pub(crate) fn check_storable(net: &Siren) -> Result<()> {
+    match shape_problem(net.config(), None) {
+        Some(m) => Err(Error::InvalidInput(format!("cannot store {m}"))),
+        None => Ok(()),
+    }
+}
 
 /// How the thumbnail is brought back to full resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -126,7 +219,8 @@ fn interp_weights(n: usize, kn: &[usize], periodic: bool, order: usize) -> Vec<V
                 return vec![(0, 1.0)];
             }
             // segment s: knots s and s+1 (wrapping when periodic)
-            let s = kn.iter().rposition(|&k| k <= i).unwrap_or_default();
+            // knots are strictly increasing: the last one at or before i
+            let s = kn.partition_point(|&k| k <= i).saturating_sub(1);
             if kn[s] == i {
                 return vec![(s, 1.0)];
             }
@@ -225,16 +319,59 @@ fn gauss_axis(data: &mut [f64], dims: [usize; 3], axis: usize, g: &[f64], period
     }
 }
 
-/// Half-sample symmetric reflection of index `i` into `0..n`.
-fn reflect(mut i: isize, n: usize) -> usize {
+/// Half-sample symmetric reflection of index `i` into `0..n` (`n ≥ 1`):
+/// the mirror images about −½ and n − ½ repeat with period 2n, so this is
+/// one remainder, whatever the distance (a kernel may be longer than the
+/// axis).
+fn reflect(i: isize, n: usize) -> usize {
     let n = n as isize;
-    loop {
-        if i < 0 {
-            i = -i - 1;
-        } else if i >= n {
-            i = 2 * n - 1 - i;
-        } else {
-            return i as usize;
+    let j = i.rem_euclid(2 * n);
+    (if j >= n { 2 * n - 1 - j } else { j }) as usize
+}
+
+/// Length of [`gauss_kernel`]`(sigma)` (as f64: a hostile σ may be huge).
+fn gauss_kernel_len(sigma: f64) -> f64 {
+    if sigma <= 0.0 {
+        1.0
+    } else {
+        (3.0 * sigma).ceil() + 1.0
+    }
+}
+
+/// Knot spacing of an axis of `n` samples with `m` knots (0 for one knot).
+fn knot_spacing(n: usize, m: usize) -> f64 {
+    if m > 1 {
+        (n - 1) as f64 / (m - 1) as f64
+    } else {
+        0.0
+    }
+}
+
+/// Arithmetic per frame point of [`upsample`] with `interp` and `oi` (an
+/// estimate for OI: CG iterations + 1 times the Gaussian kernel lengths of
+/// the axes the filter runs along; a small constant for the separable
+/// interpolations).
+pub fn upsample_work_per_point(
+    dims: [usize; 3],
+    kn: &[Vec<usize>; 3],
+    interp: Interp,
+    oi: OiParams,
+) -> f64 {
+    match interp {
+        Interp::Trilinear => 6.0,
+        Interp::Cubic => 12.0,
+        Interp::Oi => {
+            let per_pass: f64 = (0..3)
+                .map(|ax| {
+                    let g = gauss_kernel_len(oi.sigma * knot_spacing(dims[ax], kn[ax].len()));
+                    if dims[ax] > 1 && g > 1.0 {
+                        g
+                    } else {
+                        0.0
+                    }
+                })
+                .sum();
+            (oi.max_iter as f64 + 1.0) * (per_pass + 1.0)
         }
     }
 }
@@ -264,6 +401,13 @@ pub fn upsample(
         return Err(Error::InvalidInput(
             "observation count does not match knots".into(),
         ));
+    }
+    let work = upsample_work_per_point(dims, kn, interp, oi);
+    if work.is_nan() || work > MAX_OI_WORK_PER_POINT {
+        return Err(Error::InvalidInput(format!(
+            "OI upscale (σ = {}, {} iterations) would cost {work:.0} operations per point, above the limit of {MAX_OI_WORK_PER_POINT}",
+            oi.sigma, oi.max_iter
+        )));
     }
     let interp_sep = |order: usize, v: &[f64]| {
         let mut cur = v.to_vec();
@@ -295,14 +439,7 @@ fn optimal_interpolation(
     // background: the mean of the observations
     let xb = obs.iter().sum::<f64>() / nobs as f64;
     let kernels: Vec<Vec<f64>> = (0..3)
-        .map(|ax| {
-            let spacing = if kn[ax].len() > 1 {
-                (dims[ax] - 1) as f64 / (kn[ax].len() - 1) as f64
-            } else {
-                0.0
-            };
-            gauss_kernel(oi.sigma * spacing)
-        })
+        .map(|ax| gauss_kernel(oi.sigma * knot_spacing(dims[ax], kn[ax].len())))
         .collect();
     let obs_index: Vec<usize> = {
         let mut v = Vec::with_capacity(nobs);
@@ -613,7 +750,25 @@ impl MimModel {
         Ok(m)
     }
 
+    /// Serialises the stage. Settings and networks the reader would refuse
+    /// (see [`MimModel::from_bytes_for`]) are [`Error::InvalidInput`].
     pub fn to_bytes(&self, codec: crate::siren::WeightCodec) -> Result<Vec<u8>> {
+        let p = &self.params;
+        if p.factors.iter().any(|&f| !(1..=255).contains(&f))
+            || !(p.oi.sigma.is_finite() && (0.0..=MAX_OI_SIGMA).contains(&p.oi.sigma))
+            || !(p.oi.r.is_finite() && p.oi.r >= 0.0)
+            || p.oi.max_iter > MAX_OI_ITER
+            || self.blocks.len() > MAX_BLOCKS
+        {
+            return Err(Error::InvalidInput(format!(
+                "MIM settings cannot be stored: {p:?} with {} blocks",
+                self.blocks.len()
+            )));
+        }
+        check_storable(&self.thumb)?;
+        for b in self.blocks.iter().flatten() {
+            check_storable(b)?;
+        }
         let mut out = vec![1u8, self.params.interp.id()];
         for f in self.params.factors {
             out.push(f as u8);
@@ -636,7 +791,37 @@ impl MimModel {
         Ok(out)
     }
 
+    /// Reads a MIM section without knowing the frame: the settings, at most
+    /// [`MAX_BLOCKS`] blocks and networks of at most [`MAX_NET_MACS`] are
+    /// checked; use [`MimModel::from_bytes_for`] when decoding a frame.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::read(bytes, None)
+    }
+
+    /// Reads the MIM section of a frame of `geom`: besides the checks of
+    /// [`MimModel::from_bytes`], the block count must be the frame's, every
+    /// network must take the frame's inputs, and the upscale's work must be
+    /// within [`MAX_OI_WORK_PER_POINT`], all decided before any network's
+    /// weights are read.
+    pub fn from_bytes_for(bytes: &[u8], geom: &FrameGeom) -> Result<Self> {
+        Self::read(bytes, Some(geom))
+    }
+
+    /// Refuses settings whose upscale on `geom` would exceed
+    /// [`MAX_OI_WORK_PER_POINT`] ([`Error::Corrupt`]).
+    pub fn check_frame(params: &MimParams, geom: &FrameGeom) -> Result<()> {
+        let kn = knots_of(geom, params.factors);
+        let work = upsample_work_per_point(geom.dims, &kn, params.interp, params.oi);
+        if work <= MAX_OI_WORK_PER_POINT {
+            Ok(())
+        } else {
+            Err(Error::Corrupt(format!(
+                "MIM upscale settings would cost {work:.0} operations per point, above the limit of {MAX_OI_WORK_PER_POINT}"
+            )))
+        }
+    }
+
+    fn read(bytes: &[u8], geom: Option<&FrameGeom>) -> Result<Self> {
         let mut r = Reader { b: bytes, pos: 0 };
         if r.u8()? != 1 {
             return Err(Error::Unsupported("MIM section version".into()));
@@ -652,16 +837,41 @@ impl MimModel {
         let sigma = r.f32()? as f64;
         let rr = r.f32()? as f64;
         let max_iter = r.u16()? as usize;
-        if !(sigma.is_finite() && (0.0..=64.0).contains(&sigma) && rr.is_finite() && rr >= 0.0) {
+        if !(sigma.is_finite()
+            && (0.0..=MAX_OI_SIGMA).contains(&sigma)
+            && rr.is_finite()
+            && rr >= 0.0
+            && max_iter <= MAX_OI_ITER)
+        {
             return Err(Error::Corrupt("MIM OI parameters".into()));
         }
-        let thumb = Siren::from_bytes(r.blob()?)?;
+        let params = MimParams {
+            interp,
+            factors,
+            oi: OiParams {
+                sigma,
+                r: rr,
+                max_iter,
+            },
+        };
+        if let Some(g) = geom {
+            Self::check_frame(&params, g)?;
+        }
+        let thumb_blob = r.blob()?;
         let nb = r.u8()? as usize;
-        let bits = r.take(nb.div_ceil(8))?.to_vec();
-        let mut blocks = Vec::with_capacity(nb);
+        let expect = geom.map(|g| blocks3(g.dims).len());
+        if nb > MAX_BLOCKS || expect.is_some_and(|e| e != nb) {
+            return Err(Error::Corrupt(format!(
+                "MIM section with {nb} blocks{}",
+                expect.map_or(String::new(), |e| format!(", the frame has {e}"))
+            )));
+        }
+        let bits = r.take(nb.div_ceil(8))?;
+        // all blobs and their headers first: a refused shape costs nothing
+        let mut blobs = Vec::with_capacity(nb);
         for i in 0..nb {
-            blocks.push(if bits[i / 8] >> (i % 8) & 1 == 1 {
-                Some(Siren::from_bytes(r.blob()?)?)
+            blobs.push(if bits[i / 8] >> (i % 8) & 1 == 1 {
+                Some(r.blob()?)
             } else {
                 None
             });
@@ -669,16 +879,19 @@ impl MimModel {
         if r.pos != bytes.len() {
             return Err(Error::Corrupt("trailing bytes in MIM section".into()));
         }
+        let thumb_dim = geom.map(|g| g.in_dim);
+        let block_dim = geom.map(|g| block_in_dim(g.dims));
+        read_net_header(thumb_blob, thumb_dim)?;
+        for b in blobs.iter().flatten() {
+            read_net_header(b, block_dim)?;
+        }
+        let thumb = read_net(thumb_blob, thumb_dim)?;
+        let blocks = blobs
+            .iter()
+            .map(|b| b.map(|b| read_net(b, block_dim)).transpose())
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            params: MimParams {
-                interp,
-                factors,
-                oi: OiParams {
-                    sigma,
-                    r: rr,
-                    max_iter,
-                },
-            },
+            params,
             thumb,
             blocks,
         })
@@ -746,5 +959,67 @@ impl<'a> Reader<'a> {
             return Err(Error::Truncated("FIC blob".into()));
         }
         self.take(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loop [`reflect`] replaced (one mirror step per period).
+    fn reflect_loop(mut i: isize, n: usize) -> usize {
+        let n = n as isize;
+        loop {
+            if i < 0 {
+                i = -i - 1;
+            } else if i >= n {
+                i = 2 * n - 1 - i;
+            } else {
+                return i as usize;
+            }
+        }
+    }
+
+    #[test]
+    fn reflect_is_the_mirror_loop() {
+        for n in 1..9usize {
+            for i in -40isize..40 {
+                assert_eq!(reflect(i, n), reflect_loop(i, n), "i {i} n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn segment_search_is_the_linear_search() {
+        for n in 1..40usize {
+            for f in 1..7 {
+                for per in [false, true] {
+                    let kn = knots(n, f, per);
+                    for i in 0..n {
+                        let lin = kn.iter().rposition(|&k| k <= i).unwrap_or_default();
+                        assert_eq!(kn.partition_point(|&k| k <= i).saturating_sub(1), lin);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn upscale_cost_of_the_defaults_is_far_below_the_limit() {
+        let dims = [6, 181, 360];
+        let per = [false, false, true];
+        let f = default_factors(dims, 3);
+        let kn = [
+            knots(dims[0], f[0], per[0]),
+            knots(dims[1], f[1], per[1]),
+            knots(dims[2], f[2], per[2]),
+        ];
+        let oi = OiParams::default();
+        let w = upsample_work_per_point(dims, &kn, Interp::Oi, oi);
+        assert!(w < MAX_OI_WORK_PER_POINT / 100.0, "{w}");
+        // the widest correlation FicConfig accepts still fits at factor 3
+        let wide = OiParams { sigma: 64.0, ..oi };
+        let w = upsample_work_per_point(dims, &kn, Interp::Oi, wide);
+        assert!(w < MAX_OI_WORK_PER_POINT, "{w}");
     }
 }

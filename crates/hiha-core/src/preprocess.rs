@@ -221,9 +221,14 @@ impl NormParams {
 
     /// Reads what [`NormParams::to_bytes`] wrote for a frame of `dims`.
     pub fn from_bytes(bytes: &[u8], dims: [usize; 3]) -> Result<Self> {
+        // every array is sized by the frame (checked by `frame_len`), never
+        // by a count read from the bytes
         frame_len(dims)?;
         let nl = dims[0];
-        let need = 1 + 8 * nl;
+        let need = nl
+            .checked_mul(8)
+            .and_then(|v| v.checked_add(1))
+            .ok_or_else(|| Error::InvalidInput(format!("bad frame dims {dims:?}")))?;
         if bytes.len() < need {
             return Err(Error::Truncated("normalisation parameters".into()));
         }
@@ -267,6 +272,9 @@ impl NormParams {
                         q[r - 1].wrapping_add(delta.decode(&mut dec))
                     };
                     q.push(v);
+                    if dec.overrun() {
+                        return Err(Error::Truncated("climatology values".into()));
+                    }
                 }
                 if dec.overrun() {
                     return Err(Error::Truncated("climatology values".into()));

@@ -117,7 +117,14 @@ impl SparseStore {
     }
 
     /// Reads a store of `nrows × ncols`; damaged bytes give an error.
+    /// Bounded by the frame, whatever the bytes say: a row holds at most
+    /// `ncols` strictly increasing columns, so at most `nrows × ncols`
+    /// entries are ever decoded (8 bytes each), and decoding stops at the
+    /// first entry read past the end of the stream.
     pub fn from_bytes(bytes: &[u8], nrows: usize, ncols: usize) -> Result<Self> {
+        if nrows.checked_mul(ncols).is_none() {
+            return Err(Error::InvalidInput("SSM frame size overflows".into()));
+        }
         if bytes.len() < 4 {
             return Err(Error::Truncated("SSM step".into()));
         }
@@ -148,8 +155,15 @@ impl SparseStore {
                 if c >= ncols as u64 {
                     return Err(Error::Corrupt("SSM column out of range".into()));
                 }
+                let q = val.decode(&mut dec);
+                if dec.overrun() {
+                    return Err(Error::Truncated("SSM rows".into()));
+                }
+                if !(q as f32 * step).is_finite() {
+                    return Err(Error::Corrupt("SSM value overflows".into()));
+                }
                 s.cols.push(c as u32);
-                s.q.push(val.decode(&mut dec));
+                s.q.push(q);
                 prev = c + 1;
             }
             if dec.overrun() {

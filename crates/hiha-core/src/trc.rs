@@ -60,8 +60,8 @@ use crate::fic::{self, FicConfig, FicGrid, NetSpec};
 use crate::format::SectionKind;
 use crate::idm::Octree;
 use crate::mim::{
-    blocks3, box_points, default_factors, knots, put_blob, Interp, MimModel, MimParams, OiParams,
-    Reader,
+    block_in_dim, blocks3, box_points, default_factors, knots, put_blob, read_net_header, Interp,
+    MimModel, MimParams, OiParams, Reader, MAX_OI_ITER, MAX_OI_SIGMA,
 };
 use crate::preprocess::{FrameGeom, NormParams};
 use crate::residual::{self, Target};
@@ -259,7 +259,7 @@ impl Ctx {
             return Err(Error::Truncated("FIC predictor section".into()));
         }
         let norm = NormParams::from_bytes(&pb[1..], self.dims)?;
-        let low = MimModel::from_bytes(mb)?;
+        let low = MimModel::from_bytes_for(mb, &self.geom)?;
         if low.thumb.config().in_dim != self.geom.in_dim
             || low.blocks.len() != blocks3(self.dims).len()
         {
@@ -298,10 +298,11 @@ impl Ctx {
         } else {
             None
         };
-        let low = read_pyramid(&mut r, Some(&st.low), st.low.params)?;
+        let low = read_pyramid(&mut r, Some(&st.low), st.low.params, &self.geom)?;
         let re = if flags & 2 != 0 {
             let params = read_params(&mut r)?;
-            Some(read_pyramid(&mut r, None, params)?)
+            MimModel::check_frame(&params, &self.geom)?;
+            Some(read_pyramid(&mut r, None, params, &self.geom)?)
         } else {
             None
         };
@@ -350,7 +351,12 @@ fn check_model(m: &MimModel, geom: &FrameGeom) -> Result<()> {
     if m.params.factors.iter().any(|&f| f == 0 || f > 255) {
         return Err(Error::Corrupt("TRC thinning factors".into()));
     }
-    Ok(())
+    if m.blocks.len() != blocks3(geom.dims).len() {
+        return Err(Error::Corrupt(
+            "TRC block count does not match the frame".into(),
+        ));
+    }
+    MimModel::check_frame(&m.params, geom)
 }
 
 fn write_params(out: &mut Vec<u8>, p: &MimParams) {
@@ -385,10 +391,10 @@ fn read_params(r: &mut Reader<'_>) -> Result<MimParams> {
     let rr = r.f32()? as f64;
     let max_iter = r.u16()? as usize;
     if !(sigma.is_finite()
-        && (0.0..=16.0).contains(&sigma)
+        && (0.0..=MAX_OI_SIGMA).contains(&sigma)
         && rr.is_finite()
         && rr >= 0.0
-        && max_iter <= 1000)
+        && max_iter <= MAX_OI_ITER)
     {
         return Err(Error::Corrupt("TRC OI parameters".into()));
     }
@@ -422,28 +428,11 @@ fn add_delta(reference: &Siren, delta: &Siren) -> Result<Siren> {
     Siren::from_params(*reference.config(), p)
 }
 
-/// Largest network a TRC section may hold (multiply-adds per point): a
-/// damaged shape must not make the decoder evaluate a huge network.
-const MAX_MACS: usize = 1 << 16;
-
-/// Reads a stored network after checking its shape (`expect`: the shape a
-/// weight difference must have).
-fn read_siren(blob: &[u8], expect: Option<&SirenConfig>) -> Result<Siren> {
-    // "HSRN" | version | codec | bits | flags | in_dim u8 | layers u8 | hidden u16 | out_dim u16 | Ω f32 | Ω f32
-    if blob.len() < 22 {
-        return Err(Error::Truncated("TRC network header".into()));
-    }
-    let cfg = SirenConfig {
-        in_dim: blob[8] as usize,
-        layers: blob[9] as usize,
-        hidden: u16::from_le_bytes([blob[10], blob[11]]) as usize,
-        out_dim: u16::from_le_bytes([blob[12], blob[13]]) as usize,
-        omega_first: f32::from_le_bytes([blob[14], blob[15], blob[16], blob[17]]),
-        omega_hidden: f32::from_le_bytes([blob[18], blob[19], blob[20], blob[21]]),
-    };
-    if cfg.validate().is_err() || cfg.out_dim != 1 || cfg.macs_per_point() > MAX_MACS {
-        return Err(Error::Corrupt("TRC network shape".into()));
-    }
+/// Reads a stored network after checking its shape from its header (one
+/// output, at most [`crate::mim::MAX_NET_MACS`], `in_dim` inputs; `expect`:
+/// the shape a weight difference must have) before reading its weights.
+fn read_siren(blob: &[u8], in_dim: usize, expect: Option<&SirenConfig>) -> Result<Siren> {
+    let cfg = read_net_header(blob, Some(in_dim))?;
     if expect.is_some_and(|e| *e != cfg) {
         return Err(Error::Corrupt(
             "TRC weight difference does not match the previous network".into(),
@@ -456,8 +445,14 @@ fn read_siren(blob: &[u8], expect: Option<&SirenConfig>) -> Result<Siren> {
     Ok(net)
 }
 
-/// Reads one network of a pyramid given its mode and reference.
-fn read_net(r: &mut Reader<'_>, mode: u8, reference: Option<&Siren>) -> Result<Option<Siren>> {
+/// Reads one network of a pyramid (with `in_dim` inputs) given its mode
+/// and reference.
+fn read_net(
+    r: &mut Reader<'_>,
+    mode: u8,
+    reference: Option<&Siren>,
+    in_dim: usize,
+) -> Result<Option<Siren>> {
     match mode {
         MODE_NONE => Ok(None),
         MODE_CARRY => reference
@@ -468,34 +463,46 @@ fn read_net(r: &mut Reader<'_>, mode: u8, reference: Option<&Siren>) -> Result<O
             let reference = reference.ok_or_else(|| {
                 Error::Corrupt("TRC weight difference without a previous network".into())
             })?;
-            let d = read_siren(r.blob()?, Some(reference.config()))?;
+            let d = read_siren(r.blob()?, in_dim, Some(reference.config()))?;
             add_delta(reference, &d).map(Some)
         }
-        MODE_FULL => Ok(Some(read_siren(r.blob()?, None)?)),
+        MODE_FULL => Ok(Some(read_siren(r.blob()?, in_dim, None)?)),
         m => Err(Error::Corrupt(format!("TRC network mode {m}"))),
     }
 }
 
+/// Reads a pyramid for a frame of `geom`: its block count must be the
+/// frame's (and the reference's) before any block is read, and every
+/// network is checked from its header before its weights are read; so a
+/// pyramid holds at most 28 networks of bounded shape.
 fn read_pyramid(
     r: &mut Reader<'_>,
     reference: Option<&MimModel>,
     params: MimParams,
+    geom: &FrameGeom,
 ) -> Result<MimModel> {
     let tm = r.u8()?;
-    let thumb = read_net(r, tm, reference.map(|m| &m.thumb))?
+    let thumb = read_net(r, tm, reference.map(|m| &m.thumb), geom.in_dim)?
         .ok_or_else(|| Error::Corrupt("TRC pyramid without a thumbnail network".into()))?;
     let nb = r.u8()? as usize;
+    if nb != blocks3(geom.dims).len() {
+        return Err(Error::Corrupt(format!(
+            "TRC pyramid with {nb} blocks for a frame of {}",
+            blocks3(geom.dims).len()
+        )));
+    }
     if let Some(m) = reference {
         if m.blocks.len() != nb {
             return Err(Error::Corrupt("TRC block count changed".into()));
         }
     }
-    let modes = r.take(nb.div_ceil(4))?.to_vec();
+    let bd = block_in_dim(geom.dims);
+    let modes = r.take(nb.div_ceil(4))?;
     let mut blocks = Vec::with_capacity(nb);
     for i in 0..nb {
         let mode = (modes[i / 4] >> (2 * (i % 4))) & 3;
         let rb = reference.and_then(|m| m.blocks[i].as_ref());
-        blocks.push(read_net(r, mode, rb)?);
+        blocks.push(read_net(r, mode, rb, bd)?);
     }
     Ok(MimModel {
         params,
@@ -531,6 +538,7 @@ fn code_net(
     reference: Option<&Siren>,
     f: &PyramidFit<'_>,
 ) -> Result<(u8, Vec<u8>, Siren)> {
+    crate::mim::check_storable(net)?;
     if let (Some(rn), true) = (reference, f.delta_weights) {
         let d: Vec<f32> = net
             .params()
