@@ -475,7 +475,7 @@ def main(argv=None):
 
     ref_path = args.reference
     if not ref_path:
-        for cand in (Path(__file__).resolve().parents[2] / "../shared/BASELINES.md", Path("/work/shared/BASELINES.md")):
+        for cand in (Path(__file__).resolve().parents[2] / "../shared/BASELINES.md", Path(__file__).resolve().parents[3] / "shared/BASELINES.md"):
             if cand.exists():
                 ref_path = str(cand)
                 break

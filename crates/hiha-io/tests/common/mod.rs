@@ -12,7 +12,7 @@ pub fn samples_dir() -> PathBuf {
 pub fn shared_dir() -> Option<PathBuf> {
     let p = std::env::var_os("HIHA_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
     if p.join("README.md").exists() || p.is_dir() {
         Some(p)
     } else {
