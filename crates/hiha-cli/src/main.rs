@@ -107,9 +107,9 @@ enum InterpArg {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
-    fic: Option<hiha_core::fic::FicConfig>,
+    fic: Option<hiha_core::predictor::fic::FicConfig>,
     #[serde(default)]
-    trc: Option<hiha_core::trc::TrcConfig>,
+    trc: Option<hiha_core::predictor::trc::TrcConfig>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -288,9 +288,9 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     opts.fic.idm &= !a.no_idm;
     if let Some(i) = a.interp {
         opts.fic.interp = match i {
-            InterpArg::Oi => hiha_core::mim::Interp::Oi,
-            InterpArg::Cubic => hiha_core::mim::Interp::Cubic,
-            InterpArg::Trilinear => hiha_core::mim::Interp::Trilinear,
+            InterpArg::Oi => hiha_core::predictor::mim::Interp::Oi,
+            InterpArg::Cubic => hiha_core::predictor::mim::Interp::Cubic,
+            InterpArg::Trilinear => hiha_core::predictor::mim::Interp::Trilinear,
         };
     }
     let bar = Bar::new(quiet);

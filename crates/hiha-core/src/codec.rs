@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::bound::Bound;
 use crate::error::{Error, Result};
-use crate::fic::{self, FicConfig, FicGrid};
 use crate::field::{Field, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
 use crate::meta::{CoordData, DatasetMeta};
 use crate::metrics::Metrics;
+use crate::predictor::fic::{self, FicConfig, FicGrid};
+use crate::predictor::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 use crate::residual::{self, Target};
-use crate::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 
 /// Which predictor feeds the residual coder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
