@@ -65,6 +65,33 @@ pub fn output_dir(path: &Path) -> &Path {
     }
 }
 
+/// Checks that the output `path` can be written, before any work is done:
+/// its directory exists and a partial file can be created (and is removed
+/// again) there. The probe is named like a partial file of `path`, so even
+/// a probe left by a killed process is cleaned up later.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let werr = |reason: String| IoError::Write {
+        path: path.display().to_string(),
+        reason,
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| werr("the path does not end in a file name".to_string()))?;
+    let dir = output_dir(path);
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(werr(format!("'{}' is not a directory", dir.display()))),
+        Err(e) => return Err(werr(format!("directory '{}': {e}", dir.display()))),
+    }
+    tempfile::Builder::new()
+        .prefix(&partial_prefix(name))
+        .suffix("")
+        .rand_bytes(RAND_CHARS)
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| werr(format!("cannot create a file in '{}': {e}", dir.display())))
+}
+
 /// Writes `bytes` to `path` through a unique partial file in the same
 /// directory, `fsync`ed before it is renamed onto `path`, then removes stale
 /// partial files of the same output name (see the module docs).
@@ -198,6 +225,18 @@ mod tests {
             vec!["x.nc".to_string()],
             "no partial file left"
         );
+    }
+
+    #[test]
+    fn check_writable_probes_and_leaves_nothing() {
+        let d = dir("probe");
+        check_writable(&d.path().join("x.nc")).expect("writable");
+        assert!(names(d.path()).is_empty(), "the probe is removed");
+        let e = check_writable(&d.path().join("no/x.nc")).expect_err("no dir");
+        assert!(matches!(e, IoError::Write { .. }), "{e}");
+        std::fs::write(d.path().join("f"), b"").expect("write");
+        let e = check_writable(&d.path().join("f/x.nc")).expect_err("not a dir");
+        assert!(e.to_string().contains("not a directory"), "{e}");
     }
 
     #[test]
