@@ -58,10 +58,20 @@ enum Command {
     Compress(CompressArgs),
     /// Decompress a .hiha archive into a CF NetCDF file.
     Decompress(DecompressArgs),
-    /// Describe a .hiha archive: variable, shape, bound, sections and their bytes.
+    /// Describe a .hiha archive: variable, shape, bound, sections and their bytes
+    /// (every section's checksum is checked; damage exits 4).
     Info {
         /// The archive.
         input: PathBuf,
+    },
+    /// Check an archive completely: every checksum, then a full decode compared
+    /// with the hash of the values the encoder verified (exit 4 on any damage).
+    Verify {
+        /// The archive.
+        input: PathBuf,
+        /// The most memory decoding may use, in GB.
+        #[arg(long, value_name = "GB", default_value_t = DEFAULT_MAX_MEMORY_GB)]
+        max_memory: f64,
     },
     /// Compare a reconstruction with its original: RMSE, NRMSE, PSNR, max abs error.
     Compare {
@@ -160,6 +170,25 @@ struct DecompressArgs {
     /// Only frames A..B (flattened leading dims, end exclusive), e.g. 0..4.
     #[arg(long, value_name = "A..B")]
     frames: Option<String>,
+    /// The most memory decoding may use, in GB; an archive that needs more
+    /// is refused before anything is allocated.
+    #[arg(long, value_name = "GB", default_value_t = DEFAULT_MAX_MEMORY_GB)]
+    max_memory: f64,
+}
+
+/// `--max-memory` default: the codec's default limit, in GB.
+const DEFAULT_MAX_MEMORY_GB: f64 = codec::DEFAULT_MAX_MEMORY as f64 / 1e9;
+
+fn decode_options(max_memory_gb: f64) -> Result<codec::DecodeOptions> {
+    if !(max_memory_gb.is_finite() && max_memory_gb > 0.0) {
+        return Err(usage(format!(
+            "--max-memory must be a positive number of GB, got {max_memory_gb}"
+        )));
+    }
+    Ok(codec::DecodeOptions {
+        max_memory: (max_memory_gb * 1e9) as u64,
+        ..codec::DecodeOptions::default()
+    })
 }
 
 /// An indicatif bar behind the codec's progress trait.
@@ -389,8 +418,23 @@ fn value_step(values: &[f32], missing: Option<&[bool]>) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
-fn print_metrics(m: &Metrics, step: Option<f64>) {
+fn print_metrics(m: &Metrics, step: Option<f64>, field: &hiha_core::field::Field) {
     outln!("  valid elements   {}", m.n);
+    let c = field.special_counts();
+    if c != hiha_core::field::SpecialCounts::default() {
+        outln!(
+            "  kept exactly     {} missing, {} NaN, {} +inf, {} -inf",
+            c.missing,
+            c.nan,
+            c.pos_inf,
+            c.neg_inf
+        );
+    }
+    if field.packing.is_some() {
+        outln!(
+            "  checked against  the source's packed values (scale_factor * k + add_offset, in f64)"
+        );
+    }
     outln!("  value range      {:.6e}", m.range);
     outln!("  RMSE             {:.6e}", m.rmse);
     outln!("  NRMSE            {:.6e}", m.nrmse);
@@ -476,6 +520,7 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
         print_metrics(
             &report.metrics,
             value_step(&field.values, field.missing.as_deref()),
+            field,
         );
         outln!(
             "  ratio            {:.2}x ({} -> {} bytes, {:.3} bits/value)",
@@ -515,11 +560,24 @@ fn drop_other_gridded_variables(meta: &mut hiha_core::meta::DatasetMeta) -> Vec<
 
 fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     let frames = a.frames.as_deref().map(parse_frames).transpose()?;
+    let opts = decode_options(a.max_memory)?;
     let existing = check_paths(&a.input, &a.output, a.force)?;
     let bytes =
         std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    if let Some(r) = &frames {
+        let total = hiha_core::format::ArchiveReader::open(&bytes)?
+            .header()
+            .shape
+            .frames;
+        if r.end > total {
+            return Err(usage(format!(
+                "--frames {}..{}: the archive has {total} frames",
+                r.start, r.end
+            )));
+        }
+    }
     let t0 = Instant::now();
-    let (field, meta) = codec::decompress(&bytes, frames)?;
+    let (field, meta) = codec::decompress_with(&bytes, frames, &opts)?;
     let dt = t0.elapsed();
     hiha_io::write_variable_with(&a.output, &field, &meta, existing)
         .with_context(|| format!("writing {}", a.output.display()))?;
@@ -535,6 +593,29 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             mb / dt.as_secs_f64().max(1e-9)
         );
     }
+    Ok(())
+}
+
+fn verify(input: &Path, max_memory_gb: f64) -> Result<()> {
+    let opts = decode_options(max_memory_gb)?;
+    let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let t0 = Instant::now();
+    let r =
+        codec::verify(&bytes, &opts).with_context(|| format!("verifying {}", input.display()))?;
+    let hashes = if r.chunks_checked > 0 {
+        format!("{} chunk hashes match the decoded values", r.chunks_checked)
+    } else {
+        "format 1 stores no value hashes: decoded without them".to_string()
+    };
+    outln!(
+        "{}: format {}.{}, {} sections, every checksum holds; {} values decoded; {hashes} ({:.2}s)",
+        input.display(),
+        r.format.0,
+        r.format.1,
+        r.sections,
+        r.values,
+        t0.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -556,13 +637,17 @@ fn compare(orig: &Path, recon: &Path, var: Option<&str>) -> Result<()> {
     if a.field.missing != b.field.missing {
         outln!("warning: the missing-value masks differ; comparing where the original is valid");
     }
-    let m = Metrics::compute(&a.field.values, &b.field.values, a.field.missing.as_deref())?;
+    let m = Metrics::against_source(&a.field, &b.field.values)?;
     outln!(
         "{} vs {}, variable '{name}':",
         orig.display(),
         recon.display()
     );
-    print_metrics(&m, value_step(&a.field.values, a.field.missing.as_deref()));
+    print_metrics(
+        &m,
+        value_step(&a.field.values, a.field.missing.as_deref()),
+        &a.field,
+    );
     Ok(())
 }
 
@@ -623,6 +708,7 @@ fn main() -> ExitCode {
                     )))),
                 }
             }),
+        Command::Verify { input, max_memory } => verify(input, *max_memory),
         Command::Compare {
             original,
             reconstruction,
