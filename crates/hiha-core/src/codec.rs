@@ -886,7 +886,7 @@ fn decode_chunks(
     }
     let batch = rayon::current_num_threads().max(1);
     for group in plan.chunks.chunks(batch) {
-        let decoded: Vec<Result<(Vec<f32>, Option<Vec<bool>>)>> = group
+        let decoded: Vec<Result<DecodedChunk>> = group
             .par_iter()
             .map(|slot| decode_chunk(reader, plan, slot, predictions, opts))
             .collect();
@@ -915,6 +915,9 @@ fn decode_chunks(
     })
 }
 
+/// A decoded chunk: its values and, when it has a mask section, its flags.
+type DecodedChunk = (Vec<f32>, Option<Vec<bool>>);
+
 /// Decodes one chunk: its mask, its residual on top of the prediction, the
 /// flagged elements' values; clamps valid values into the variable's range
 /// (the originals lie in it, so this only shrinks errors) and compares the
@@ -925,7 +928,7 @@ fn decode_chunk(
     slot: &ChunkSlot,
     predictions: &[(usize, Vec<f32>)],
     opts: &DecodeOptions,
-) -> Result<(Vec<f32>, Option<Vec<bool>>)> {
+) -> Result<DecodedChunk> {
     let shape = plan.shape;
     let config = &plan.config;
     let fr = &slot.frames;
