@@ -719,6 +719,15 @@ fn plan_decode(
     let config = parse_config(header)?;
     let shape = header.shape;
     shape.checked_len()?;
+    // The encoder never writes a shape without values; the decoders' loops
+    // are bounded by the element count only when no axis is empty (a
+    // 2^35 x 0 x 24 frame passed every size check, then spun).
+    if shape.frame_len() == 0 {
+        return Err(Error::Corrupt(format!(
+            "the archive's frames of {} x {} x {} hold no values",
+            shape.levels, shape.lat, shape.lon
+        )));
+    }
     let want = frames.unwrap_or(0..shape.frames);
     if want.start >= want.end || want.end > shape.frames {
         return Err(Error::InvalidInput(format!(

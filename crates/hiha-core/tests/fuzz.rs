@@ -184,8 +184,10 @@ struct Run {
     refused: bool,
 }
 
-/// Message of the last panic, kept by the quiet hook.
+/// Message of the last panic, kept by the quiet hook, and how many panics
+/// it has seen (including those the library catches itself).
 static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
+static PANICS_SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// When the decode in flight started, as nanoseconds since [`epoch`] (0:
 /// none in flight).
@@ -1163,6 +1165,9 @@ struct Tally {
     ok_other_shape: u64,
     errors: BTreeMap<&'static str, u64>,
     caught_by_hash: u64,
+    /// Errors the library returned after catching a panic of its own.
+    caught_panics: u64,
+    caught_examples: Vec<String>,
     panics: u64,
     timeouts: u64,
     over_heap: u64,
@@ -1232,8 +1237,11 @@ fn failures_dir() -> PathBuf {
         .unwrap_or_else(|| tmp.join("fuzz-failures"))
 }
 
-/// What the watchdog needs to report a hang: the mutant in flight.
-static IN_FLIGHT: Mutex<Option<(Arc<Vec<u8>>, String)>> = Mutex::new(None);
+type InFlight = (Arc<Vec<u8>>, String, String);
+
+/// What the watchdog needs to report a hang: the mutant in flight, its
+/// label and its description.
+static IN_FLIGHT: Mutex<Option<InFlight>> = Mutex::new(None);
 
 /// Ends the process when a decode hangs, after saving its mutant.
 fn watchdog(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
@@ -1248,13 +1256,12 @@ fn watchdog(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
             if running > HANG {
                 let dir = failures_dir();
                 let _ = std::fs::create_dir_all(&dir);
-                if let Some((bytes, label)) = IN_FLIGHT.lock().unwrap().clone() {
+                if let Some((bytes, label, desc)) = IN_FLIGHT.lock().unwrap().clone() {
                     let path = dir.join(format!("{label}-hang.hiha"));
                     let _ = std::fs::write(&path, &bytes[..]);
-                    eprintln!(
-                        "fuzz: HANG: decode of {label} still running after {running:?}; mutant in {}",
-                        path.display()
-                    );
+                    let desc = format!("{desc}\n  -> HANG: still running after {running:?}");
+                    let _ = std::fs::write(path.with_extension("txt"), &desc);
+                    eprintln!("fuzz: {desc}; mutant in {}", path.display());
                 }
                 std::process::exit(3);
             }
@@ -1310,6 +1317,7 @@ fn fuzz_the_decoder() {
     let dog = watchdog(stop.clone());
     let old_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
+        PANICS_SEEN.fetch_add(1, Ordering::SeqCst);
         *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = info.to_string();
     }));
 
@@ -1337,9 +1345,15 @@ fn fuzz_the_decoder() {
         };
         let label = format!("seed{seed:x}-iter{i}-{}", e.name);
         let bytes = Arc::new(bytes);
-        *IN_FLIGHT.lock().unwrap() = Some((bytes.clone(), label.clone()));
+        *IN_FLIGHT.lock().unwrap() = Some((
+            bytes.clone(),
+            label.clone(),
+            format!("{label}: frames {frames:?}, {family}: {what}"),
+        ));
         ITERATION.store(i, Ordering::SeqCst);
+        let panics_before = PANICS_SEEN.load(Ordering::SeqCst);
         let run = decode_measured(&bytes, frames.clone(), &opts);
+        let panicked_inside = PANICS_SEEN.load(Ordering::SeqCst) > panics_before;
         ITERATION.store(u64::MAX, Ordering::SeqCst);
 
         t.runs += 1;
@@ -1359,6 +1373,15 @@ fn fuzz_the_decoder() {
                 fail.push(format!("panic: {} ({msg})", panic_text(p.as_ref())));
             }
             Ok(Err(err)) => {
+                if panicked_inside {
+                    // The residual coder runs its wavelet decoder under
+                    // `catch_unwind` and reports a panic as `Corrupt`.
+                    t.caught_panics += 1;
+                    if t.caught_examples.len() < 5 {
+                        let msg = LAST_PANIC.lock().unwrap().clone();
+                        t.caught_examples.push(format!("it. {i}: {msg} -> {err}"));
+                    }
+                }
                 *t.errors.entry(error_kind(err)).or_default() += 1;
                 let by_hash = err.to_string().contains("hash mismatch") as u64;
                 t.caught_by_hash += by_hash;
@@ -1481,6 +1504,14 @@ fn print_summary(t: &Tally, seed: u64, first: u64, elapsed: Duration) {
         "  of which caught by the value hash",
         t.caught_by_hash.to_string(),
     );
+    row(
+        &mut s,
+        "  of which a panic the library caught",
+        t.caught_panics.to_string(),
+    );
+    for e in &t.caught_examples {
+        let _ = writeln!(s, "    {e}");
+    }
     row(&mut s, "FAIL panic", t.panics.to_string());
     row(&mut s, "FAIL timeout (> 2 s)", t.timeouts.to_string());
     row(
@@ -1568,6 +1599,7 @@ const REGRESSIONS: &[(&str, Option<Range<usize>>, &str, &str)] = &[
         "Corrupt",
         "hash mismatch",
     ),
+    ("empty_axis_huge_levels.hiha", None, "Corrupt", "no values"),
 ];
 
 fn regressions_dir() -> PathBuf {
@@ -1738,6 +1770,16 @@ fn craft_regressions() -> Vec<(&'static str, Vec<u8>)> {
         .expect("a predictor bit flip that only the value hash catches");
     out.push(("predictor_bit_flip_valid_crc.hiha", found));
 
+    // Found by this harness (seed 0x9a1af022, iteration 19331): a header
+    // whose shape has 2^35 levels of 0 × 24 points, no values at all, so
+    // every size check passed, and the wavelet residual decoder looped
+    // over the 2^35 empty rows of each band (old code: still running after
+    // a minute).
+    let mut p = base.clone();
+    p.header.shape = Shape::new(2, 1 << 35, 0, field.shape.lon);
+    p.head = Head::Fields;
+    out.push(("empty_axis_huge_levels.hiha", p.assemble().unwrap()));
+
     assert_eq!(
         out.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
         REGRESSIONS.iter().map(|r| r.0).collect::<Vec<_>>()
@@ -1793,4 +1835,34 @@ fn crafted_archives_in_tests_regressions_are_refused_promptly() {
             );
         }
     }
+}
+
+/// The residual decoders themselves refuse a block with an empty axis (the
+/// codec refuses such a shape first; these guards are for direct callers).
+/// Before, the wavelet decoder looped over the other axes of each band.
+#[test]
+fn residual_decoders_refuse_blocks_with_an_empty_axis() {
+    let _g = serial();
+    let bytes = std::fs::read(regressions_dir().join("empty_axis_huge_levels.hiha")).unwrap();
+    let p = Parsed::of(&bytes);
+    let stream = &p
+        .secs
+        .iter()
+        .find(|s| s.kind == SectionKind::Residual.id())
+        .expect("a residual section")
+        .payload;
+    let dims = [1, 1 << 35, 0, N];
+    let t0 = Instant::now();
+    let r = hiha_core::residual::decode(stream, None, &dims, None);
+    assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
+    // tag 2: a wavelet stream follows the CRC and its LEB128 length
+    assert_eq!(
+        stream[0], 2,
+        "the fixture's residual takes the wavelet path"
+    );
+    let (len, used) = get_leb(&stream[5..]);
+    let wavelet = &stream[5 + used..5 + used + len as usize];
+    let r = hiha_core::residual::wavelet::decode(wavelet, &dims);
+    assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
+    assert!(t0.elapsed() < MAX_TIME, "{:?}", t0.elapsed());
 }
