@@ -1163,6 +1163,8 @@ struct Tally {
     runs: u64,
     ok_identical: u64,
     ok_other_shape: u64,
+    /// The corpus archives those came from.
+    other_shape_by: BTreeMap<String, u64>,
     errors: BTreeMap<&'static str, u64>,
     caught_by_hash: u64,
     /// Errors the library returned after catching a panic of its own.
@@ -1393,7 +1395,10 @@ fn fuzz_the_decoder() {
                 let same = compare(out, &e.reference, &want);
                 if same != Same::Different {
                     t.ok_identical += 1;
-                    t.ok_other_shape += (same == Same::OtherShape) as u64;
+                    if same == Same::OtherShape {
+                        t.ok_other_shape += 1;
+                        *t.other_shape_by.entry(e.name.clone()).or_default() += 1;
+                    }
                     fam[1] += 1;
                 } else {
                     t.silent_wrong += 1;
@@ -1496,6 +1501,9 @@ fn print_summary(t: &Tally, seed: u64, first: u64, elapsed: Duration) {
         "  of which under another shape",
         t.ok_other_shape.to_string(),
     );
+    for (name, n) in &t.other_shape_by {
+        let _ = writeln!(s, "    {name}: {n}");
+    }
     for (k, n) in &t.errors {
         row(&mut s, &format!("error: {k}"), n.to_string());
     }
