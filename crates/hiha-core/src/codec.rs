@@ -722,6 +722,15 @@ fn plan_decode(
     let config = parse_config(header)?;
     let shape = header.shape;
     shape.checked_len()?;
+    // The encoder never writes a shape without values; the decoders' loops
+    // are bounded by the element count only when no axis is empty (a
+    // 2^35 x 0 x 24 frame passed every size check, then spun).
+    if shape.frame_len() == 0 {
+        return Err(Error::Corrupt(format!(
+            "the archive's frames of {} x {} x {} hold no values",
+            shape.levels, shape.lat, shape.lon
+        )));
+    }
     let want = frames.unwrap_or(0..shape.frames);
     if want.start >= want.end || want.end > shape.frames {
         return Err(Error::InvalidInput(format!(
@@ -931,6 +940,9 @@ fn decode_chunks(
         packing: None,
     })
 }
+
+/// A decoded chunk: its values and, when it has a mask section, its flags.
+type DecodedChunk = (Vec<f32>, Option<Vec<bool>>);
 
 /// Decodes one chunk: its mask, its residual on top of the prediction, the
 /// flagged elements' values; clamps valid values into the variable's range

@@ -322,6 +322,13 @@ pub fn decode(
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .unwrap_or(usize::MAX);
     check_shape(n, prediction, dims, missing, "the product")?;
+    if n == 0 {
+        // Nothing to decode, and the coders' loops over the other axes
+        // would not be bounded by the element count.
+        return Err(Error::InvalidInput(format!(
+            "residual block dims {dims:?} hold no elements"
+        )));
+    }
     if bytes.len() < 5 {
         return Err(Error::Truncated("residual stream header".into()));
     }

@@ -190,6 +190,13 @@ fn permute<T: Copy>(x: &[T], d: [usize; 4], p: usize, inverse: bool) -> Vec<T> {
 /// Decodes what [`encode`] produced for the same dims.
 pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
     let d4 = squeeze(dims)?;
+    if d4.contains(&0) {
+        // The band loops run over the other axes: with an empty one they
+        // would not be bounded by the (zero) element count.
+        return Err(Error::InvalidInput(format!(
+            "wavelet block dims {dims:?} hold no elements"
+        )));
+    }
     let n: usize = d4.iter().product();
     let (&mode, body) = bytes
         .split_first()
