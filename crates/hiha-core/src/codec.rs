@@ -941,9 +941,6 @@ fn decode_chunks(
     })
 }
 
-/// A decoded chunk: its values and, when it has a mask section, its flags.
-type DecodedChunk = (Vec<f32>, Option<Vec<bool>>);
-
 /// Decodes one chunk: its mask, its residual on top of the prediction, the
 /// flagged elements' values; clamps valid values into the variable's range
 /// (the originals lie in it, so this only shrinks errors) and compares the

@@ -42,7 +42,7 @@ use hiha_core::format::{
     crc32, squeeze, unsqueeze, ArchiveReader, ArchiveWriter, Header, SectionKind, END_MAGIC, MAGIC,
 };
 use hiha_core::meta::{AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta};
-use hiha_core::mim::put_blob;
+use hiha_core::predictor::fit::put_blob;
 use hiha_core::Error;
 
 // ------------------------------------------------------------------ limits
