@@ -32,7 +32,7 @@ done
 
 DATA="${HIHA_BENCH_DATA:-}"
 if [ -z "$DATA" ]; then
-    for d in "$ROOT/../shared/data" /work/shared/data; do
+    for d in "$ROOT/../shared/data"; do
         if [ -d "$d" ]; then DATA="$(cd "$d" && pwd)"; break; fi
     done
 fi

@@ -1,6 +1,6 @@
 //! Ratio and speed of the residual coder on the shared real fields.
 //!
-//! Ignored by default: it needs raw dumps of /work/shared/data/*.nc made with
+//! Ignored by default: it needs raw dumps of the shared data (`../shared/data/*.nc`) made with
 //! a few lines of Python (netCDF4): for each file `NAME.f32` (little-endian
 //! float32, leading axes of 5-D variables merged) and `NAME.dims` (the shape,
 //! space separated) in `$HIHA_RESIDUAL_DATA` (default /tmp/hiha_res). Run:
