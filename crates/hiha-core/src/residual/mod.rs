@@ -323,11 +323,9 @@ pub fn decode(
         .unwrap_or(usize::MAX);
     check_shape(n, prediction, dims, missing, "the product")?;
     if n == 0 {
-        // Nothing to decode, and the coders' loops over the other axes
-        // would not be bounded by the element count.
-        return Err(Error::InvalidInput(format!(
-            "residual block dims {dims:?} hold no elements"
-        )));
+        // Nothing to decode; the coders are not run, since their loops over
+        // the other axes would not be bounded by the (zero) element count.
+        return Ok(Vec::new());
     }
     if bytes.len() < 5 {
         return Err(Error::Truncated("residual stream header".into()));
