@@ -19,8 +19,8 @@
 //! what any network fitted to those bands could achieve.
 #![allow(clippy::unwrap_used)]
 
-use hiha_core::fic::{encode_frame, FicConfig, FicGrid};
-use hiha_core::mim::Interp;
+use hiha_core::predictor::fic::{encode_frame, FicConfig, FicGrid};
+use hiha_core::predictor::mim::Interp;
 use hiha_core::residual::{self, Target};
 use std::time::Instant;
 
@@ -61,8 +61,8 @@ fn err(x: &[f32], p: &[f32], range: f64) -> (f64, f64) {
 }
 
 fn oracle(fields: &[String]) {
-    use hiha_core::preprocess::{lon_is_global, normalize};
-    use hiha_core::spectral::{band_thresholds, frame_axes, split};
+    use hiha_core::predictor::preprocess::{lon_is_global, normalize};
+    use hiha_core::predictor::spectral::{band_thresholds, frame_axes, split};
     println!("| field | NRMSE | alone B | clim B | clim+low B | clim+low+mid B |");
     println!("|---|---|---|---|---|---|");
     for name in fields {

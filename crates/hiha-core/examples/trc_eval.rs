@@ -15,9 +15,9 @@
 //! ([`hiha_core::residual::encode`] against the prediction), and totals.
 #![allow(clippy::unwrap_used)]
 
-use hiha_core::fic::{encode_frame, FicConfig, FicGrid};
+use hiha_core::predictor::fic::{encode_frame, FicConfig, FicGrid};
+use hiha_core::predictor::trc::{FrameKind, TrcConfig, TrcEncoder};
 use hiha_core::residual::{self, Target};
-use hiha_core::trc::{FrameKind, TrcConfig, TrcEncoder};
 use std::time::Instant;
 
 fn overrides<T: serde::de::DeserializeOwned + serde::Serialize>(base: T, kv: &str) -> T {

@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::bound::Bound;
 use crate::error::{Error, Result};
-use crate::fic::{self, FicConfig, FicGrid};
 use crate::field::{Field, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
 use crate::meta::{CoordData, DatasetMeta};
 use crate::metrics::Metrics;
+use crate::predictor::fic::{self, FicConfig, FicGrid};
+use crate::predictor::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 use crate::residual::{self, Target};
-use crate::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 
 /// Which predictor feeds the residual coder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -247,6 +247,9 @@ struct CodedChunk {
     mask: Option<Vec<u8>>,
     residual: Option<Vec<u8>>,
 }
+
+/// A decoded chunk: its values and its mask (when it has one).
+type DecodedChunk = (Vec<f32>, Option<Vec<bool>>);
 
 /// One frame's predictor sections and its prediction.
 type PredictedFrame = (Vec<(SectionKind, Vec<u8>)>, Vec<f32>);
@@ -742,6 +745,54 @@ fn plan_decode(
             }
         })
         .collect();
+    let mut pred = assign_sections(reader, &config, &wide, c, &mut chunks)?;
+    let major = reader.version().0;
+    for slot in &chunks {
+        if slot.residual.is_none() && !config.constant {
+            return Err(Error::Corrupt(format!(
+                "frames {:?} have no residual section",
+                slot.frames
+            )));
+        }
+        if slot.check.is_none() && major >= 2 && opts.require_checks {
+            return Err(Error::Corrupt(format!(
+                "frames {:?} have no check section",
+                slot.frames
+            )));
+        }
+    }
+    // Group predictor sections by frame; the sort is stable, so sections
+    // keep their archive order within a frame.
+    pred.sort_by_key(|&(f, _)| f);
+    let mut pred_sections: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (f, i) in pred {
+        match pred_sections.last_mut() {
+            Some((g, v)) if *g == f => v.push(i),
+            _ => pred_sections.push((f, vec![i])),
+        }
+    }
+    let any_mask = chunks.iter().any(|s| s.mask.is_some());
+    Ok(DecodePlan {
+        config,
+        shape,
+        want,
+        chunks,
+        pred_sections,
+        any_mask,
+        major,
+    })
+}
+
+/// Puts each section needed for frames `wide` into its chunk's slot (a
+/// section must cover exactly one chunk, and a chunk has at most one section
+/// of each kind); returns the predictor sections as (frame, index) pairs.
+fn assign_sections(
+    reader: &ArchiveReader,
+    config: &CodecConfig,
+    wide: &Range<usize>,
+    c: usize,
+    chunks: &mut [ChunkSlot],
+) -> Result<Vec<(usize, usize)>> {
     let mut pred: Vec<(usize, usize)> = Vec::new();
     for i in reader.sections_for_frames(wide.start as u32..wide.end as u32)? {
         let s = &reader.sections()[i];
@@ -779,41 +830,7 @@ fn plan_decode(
             )));
         }
     }
-    let major = reader.version().0;
-    for slot in &chunks {
-        if slot.residual.is_none() && !config.constant {
-            return Err(Error::Corrupt(format!(
-                "frames {:?} have no residual section",
-                slot.frames
-            )));
-        }
-        if slot.check.is_none() && major >= 2 && opts.require_checks {
-            return Err(Error::Corrupt(format!(
-                "frames {:?} have no check section",
-                slot.frames
-            )));
-        }
-    }
-    // Group predictor sections by frame; the sort is stable, so sections
-    // keep their archive order within a frame.
-    pred.sort_by_key(|&(f, _)| f);
-    let mut pred_sections: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (f, i) in pred {
-        match pred_sections.last_mut() {
-            Some((g, v)) if *g == f => v.push(i),
-            _ => pred_sections.push((f, vec![i])),
-        }
-    }
-    let any_mask = chunks.iter().any(|s| s.mask.is_some());
-    Ok(DecodePlan {
-        config,
-        shape,
-        want,
-        chunks,
-        pred_sections,
-        any_mask,
-        major,
-    })
+    Ok(pred)
 }
 
 /// Refuses a decode whose estimated memory exceeds the limit.
@@ -886,7 +903,7 @@ fn decode_chunks(
     }
     let batch = rayon::current_num_threads().max(1);
     for group in plan.chunks.chunks(batch) {
-        let decoded: Vec<Result<(Vec<f32>, Option<Vec<bool>>)>> = group
+        let decoded: Vec<Result<DecodedChunk>> = group
             .par_iter()
             .map(|slot| decode_chunk(reader, plan, slot, predictions, opts))
             .collect();
@@ -925,7 +942,7 @@ fn decode_chunk(
     slot: &ChunkSlot,
     predictions: &[(usize, Vec<f32>)],
     opts: &DecodeOptions,
-) -> Result<(Vec<f32>, Option<Vec<bool>>)> {
+) -> Result<DecodedChunk> {
     let shape = plan.shape;
     let config = &plan.config;
     let fr = &slot.frames;

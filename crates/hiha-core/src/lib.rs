@@ -20,10 +20,10 @@
 //! - [`bound`]: the accuracy modes the user asks for (`--nrmse`, `--max-abs`, `--max-rel`);
 //! - [`metrics`]: RMSE, NRMSE, PSNR, max abs error;
 //! - [`mask`]: the missing-value mask, coded losslessly;
-//! - [`preprocess`]: climatology removal, normalisation, sphere coordinates;
 //! - [`entropy`]: adaptive binary range coder used by the coders;
 //! - [`residual`]: the error-bounded residual coder (the guarantee stage);
-//! - [`spectral`], [`ssm`], [`mim`], [`idm`], [`trc`], [`siren`]: the HiHa predictor;
+//! - [`predictor`]: HiHa's predictor, the first stage (preprocess, spectral, ssm, fit,
+//!   mim, idm, fic, trc), on [`siren`], the network engine;
 //! - [`format`]: the `.hiha` container;
 //! - [`codec`]: the end-to-end pipeline.
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -32,20 +32,14 @@ pub mod bound;
 pub mod codec;
 pub mod entropy;
 pub mod error;
-pub mod fic;
 pub mod field;
 pub mod format;
-pub mod idm;
 pub mod mask;
 pub mod meta;
 pub mod metrics;
-pub mod mim;
-pub mod preprocess;
+pub mod predictor;
 pub mod residual;
 pub mod siren;
-pub mod spectral;
-pub mod ssm;
-pub mod trc;
 
 pub use error::{Error, Result};
 pub use field::Field;

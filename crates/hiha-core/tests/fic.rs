@@ -2,12 +2,12 @@
 //! bit-identical encode/decode on a real field, damaged sections.
 #![allow(clippy::unwrap_used)]
 
-use hiha_core::fic::{decode_frame, encode_frame, FicConfig, FicGrid, NetSpec};
 use hiha_core::format::SectionKind;
-use hiha_core::idm::{split_box, IdmParams, OctNode, Octree};
-use hiha_core::mim::{knots, upsample, Interp, OiParams};
+use hiha_core::predictor::fic::{decode_frame, encode_frame, FicConfig, FicGrid, NetSpec};
+use hiha_core::predictor::idm::{split_box, IdmParams, OctNode, Octree};
+use hiha_core::predictor::mim::{knots, upsample, Interp, OiParams};
+use hiha_core::predictor::spectral::{band_thresholds, frame_axes, split};
 use hiha_core::siren::{Siren, SirenConfig, WeightCodec};
-use hiha_core::spectral::{band_thresholds, frame_axes, split};
 
 /// 3 levels (GFS levels 10..13) × 73 × 144 temperature, NCEP GFS (public domain).
 fn fixture() -> (Vec<f32>, [usize; 3], FicGrid) {

@@ -14,16 +14,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hiha_core::fic::{decode_frame, FicConfig, FicGrid};
 use hiha_core::format::SectionKind;
-use hiha_core::idm::{split_box, IdmParams, OctNode, Octree};
-use hiha_core::mim::{
+use hiha_core::predictor::fic::{decode_frame, FicConfig, FicGrid};
+use hiha_core::predictor::idm::{split_box, IdmParams, OctNode, Octree};
+use hiha_core::predictor::mim::{
     default_factors, put_blob, Interp, MimModel, MimParams, OiParams, MAX_NET_MACS,
 };
-use hiha_core::preprocess::normalize;
+use hiha_core::predictor::preprocess::normalize;
+use hiha_core::predictor::ssm::SparseStore;
+use hiha_core::predictor::trc::{FrameKind, TrcConfig, TrcDecoder};
 use hiha_core::siren::{Siren, SirenConfig, WeightCodec};
-use hiha_core::ssm::SparseStore;
-use hiha_core::trc::{FrameKind, TrcConfig, TrcDecoder};
 use hiha_core::Error;
 
 // ---------------------------------------------------------------- memory
@@ -339,7 +339,8 @@ fn mim_block_count_is_checked_before_any_block_is_read() {
     let sec = mim_section(&cubic(), &thumb, &vec![None; 27]);
     assert!(MimModel::from_bytes(&sec).is_ok());
     let geom =
-        hiha_core::preprocess::FrameGeom::new(DIMS, &grid().lat_deg, &grid().lon_deg).unwrap();
+        hiha_core::predictor::preprocess::FrameGeom::new(DIMS, &grid().lat_deg, &grid().lon_deg)
+            .unwrap();
     assert_corrupt(MimModel::from_bytes_for(&sec, &geom));
     assert_corrupt(decode_with_mim(&sec));
 }
@@ -450,7 +451,7 @@ fn idm_networks_beyond_the_section_budget_are_refused_from_their_headers() {
         root: full_tree([(0, 1), (0, 64), (0, 64)], 0, &p, &net),
     };
     assert_eq!(tree.counts(), (85, 85));
-    assert!(85 * net.n_params() > hiha_core::idm::max_section_params(64 * 64));
+    assert!(85 * net.n_params() > hiha_core::predictor::idm::max_section_params(64 * 64));
     let bytes = tree
         .to_bytes(WeightCodec::Quantized {
             bits: 8,

@@ -2,9 +2,9 @@
 //! lengths, `reset`, damaged sections.
 #![allow(clippy::unwrap_used)]
 
-use hiha_core::fic::{FicConfig, FicGrid, NetSpec};
 use hiha_core::format::SectionKind;
-use hiha_core::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder, TrcFrame};
+use hiha_core::predictor::fic::{FicConfig, FicGrid, NetSpec};
+use hiha_core::predictor::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder, TrcFrame};
 
 const DIMS: [usize; 3] = [2, 41, 41];
 

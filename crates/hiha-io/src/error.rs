@@ -7,8 +7,17 @@ use thiserror::Error;
 /// words and names the file, variable or coordinate involved.
 #[derive(Debug, Error)]
 pub enum IoError {
-    /// The file cannot be opened or is not a readable NetCDF file (garbage
-    /// bytes, truncated header, operating-system error).
+    /// The operating system could not read the file (it does not exist, no
+    /// permission, a device error). Nothing is known about its contents.
+    #[error("cannot read '{path}': {reason}")]
+    Read {
+        path: String,
+        reason: String,
+        /// The operating system's error kind.
+        kind: std::io::ErrorKind,
+    },
+    /// The file was read but is not a readable NetCDF file (empty, garbage
+    /// or text, another format such as GRIB, a truncated or damaged header).
     #[error("cannot open '{path}': {reason}")]
     Open { path: String, reason: String },
     /// The requested variable does not exist, or no variable was named and
@@ -37,6 +46,9 @@ pub enum IoError {
     /// Writing the output failed.
     #[error("cannot write '{path}': {reason}")]
     Write { path: String, reason: String },
+    /// The output already exists and the write was asked not to replace it.
+    #[error("'{path}' already exists")]
+    Exists { path: String },
     /// An error of the core library (field construction, ...).
     #[error(transparent)]
     Core(#[from] hiha_core::Error),

@@ -22,6 +22,7 @@
 //! values, and keeps everything else of the file exactly in
 //! [`hiha_core::meta::DatasetMeta`]. [`write_variable`] writes it back.
 
+pub mod atomic;
 pub mod cf;
 pub mod error;
 pub mod grid;
@@ -29,7 +30,8 @@ mod nc3;
 pub mod netcdf;
 mod write;
 
+pub use atomic::{write_atomic, Existing};
 pub use error::IoError;
 pub use grid::{Grid, LatOrder, LonConvention};
 pub use netcdf::{file_format, list_variables, read_variable, LoadedVariable, VarSummary};
-pub use write::write_variable;
+pub use write::{write_variable, write_variable_with};

@@ -125,16 +125,22 @@ fn to_usize(path: &str, what: &str, n: u64) -> Result<usize> {
 impl Source {
     pub fn open(path: &Path) -> Result<Source> {
         let p = display(path);
-        let bytes = std::fs::read(path).map_err(|e| IoError::Open {
+        let bytes = std::fs::read(path).map_err(|e| IoError::Read {
             path: p.clone(),
             reason: e.to_string(),
+            kind: e.kind(),
         })?;
         if bytes.len() >= 4 && &bytes[..3] != b"CDF" && &bytes[1..4] != b"HDF" {
             // Let the library decide for user-block HDF5; give a plain message otherwise.
             if !bytes.windows(4).take(1 << 16).any(|w| w == b"\x89HDF") {
+                let reason = if bytes.starts_with(b"GRIB") {
+                    "a GRIB file, not NetCDF (convert it first, e.g. `cdo -f nc copy`)"
+                } else {
+                    "not a NetCDF file (no CDF or HDF5 signature)"
+                };
                 return Err(IoError::Open {
                     path: p,
-                    reason: "not a NetCDF file (no CDF or HDF5 signature)".to_string(),
+                    reason: reason.to_string(),
                 });
             }
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 use hiha_core::field::{is_missing_marker, Field};
 use hiha_core::meta::{Attr, AttrValue, DType, DatasetMeta};
 
+use crate::atomic::{write_atomic, Existing};
 use crate::cf;
 use crate::error::{IoError, Result};
 use crate::nc3::{OutDim, OutFile, OutVar, VarData};
@@ -136,7 +137,23 @@ fn output_global_attrs(meta: &DatasetMeta) -> Vec<Attr> {
 /// float32; packing attributes are dropped and `_FillValue`/`missing_value`
 /// are converted to the unpacked f32 value. Missing elements are written as
 /// `_FillValue` (else `missing_value`, else NaN). A `history` line is appended.
+///
+/// An existing file at `path` is replaced; see [`write_variable_with`] to
+/// refuse instead. The file appears complete or not at all (see
+/// [`crate::atomic`]).
 pub fn write_variable(path: &Path, field: &Field, meta: &DatasetMeta) -> Result<()> {
+    write_variable_with(path, field, meta, Existing::Replace)
+}
+
+/// [`write_variable`], with the choice of what happens to an existing file
+/// at `path`: with [`Existing::Refuse`] it is left alone and the call fails
+/// with [`IoError::Exists`].
+pub fn write_variable_with(
+    path: &Path,
+    field: &Field,
+    meta: &DatasetMeta,
+    existing: Existing,
+) -> Result<()> {
     let layout = &meta.var.layout;
     let dim_index = |name: &str| -> Result<usize> {
         meta.dims
@@ -253,18 +270,12 @@ pub fn write_variable(path: &Path, field: &Field, meta: &DatasetMeta) -> Result<
         global_attrs: &global_attrs,
         vars,
     };
-    let p = path.display().to_string();
-    let werr = |reason: String| IoError::Write {
-        path: p.clone(),
-        reason,
-    };
     let mut bytes = Vec::new();
-    file.write(&mut bytes).map_err(werr)?;
-    // Write next to the target, then rename, so a failure leaves no half file.
-    let tmp = path.with_extension("nc.hiha-io.tmp");
-    std::fs::write(&tmp, &bytes).map_err(|e| werr(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        werr(e.to_string())
-    })
+    file.write(&mut bytes).map_err(|reason| IoError::Write {
+        path: path.display().to_string(),
+        reason,
+    })?;
+    // A unique partial file next to the target, fsynced, then renamed: a
+    // failure or a concurrent writer never leaves or sees a half file.
+    write_atomic(path, &bytes, existing)
 }

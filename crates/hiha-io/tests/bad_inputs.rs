@@ -48,8 +48,27 @@ fn garbage_empty_and_missing_files() {
         read_variable(&g, None),
         Err(IoError::Open { .. } | IoError::Corrupt { .. } | IoError::UnsupportedFormat(_))
     ));
+    // An operating-system error, not a statement about the contents.
     let e = read_variable(Path::new("/nonexistent/dir/x.nc"), None).expect_err("must be refused");
-    assert!(matches!(e, IoError::Open { .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            IoError::Read {
+                kind: std::io::ErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A GRIB file is named as such.
+    let mut grib = b"GRIB".to_vec();
+    grib.extend_from_slice(&bytes[..300]);
+    std::fs::write(&g, &grib).expect("write");
+    let e = read_variable(&g, None).expect_err("must be refused");
+    assert!(
+        matches!(e, IoError::Open { .. }) && e.to_string().contains("GRIB"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

@@ -21,19 +21,14 @@
 //! gradient) is sequential f64 code with a deterministic exponential, so
 //! encoder and decoder produce the same bits.
 
+pub use super::fit::{
+    block_in_dim, box_points, check_net_shape, codec_bits, put_blob, read_net, read_net_header,
+    Reader, MAX_NET_MACS,
+};
+use super::fit::{check_storable, fit_net, NetSpec};
 use crate::error::{Error, Result};
-use crate::fic::{fit_net, NetSpec};
-use crate::preprocess::{level_coord, FrameGeom};
-use crate::siren::{Siren, SirenConfig, WeightCodec};
-
-/// Largest network a predictor section (MIM, IDM, TRC) may hold, in
-/// multiply-adds per point (so at most about 66 k parameters, 0.26 MB). hiha's
-/// default networks need 2.2 k (MIM thumbnail: 3 × 32, 4 inputs) or less;
-/// this allows e.g. 4 hidden layers of 128 or 16 of 64. Decoding a
-/// predictor costs parameters × points, so this bounds the decoder's work
-/// per frame point; the readers refuse a larger shape from its header,
-/// before its weights are read, and the writers refuse to store one.
-pub const MAX_NET_MACS: usize = 1 << 16;
+use crate::predictor::preprocess::FrameGeom;
+use crate::siren::Siren;
 
 /// Blocks of the 3 × 3 × 3 partition ([`blocks3`]): at most 27.
 pub const MAX_BLOCKS: usize = 27;
@@ -54,70 +49,6 @@ pub const MAX_OI_SIGMA: f64 = 64.0;
 /// kernels up to 192 × the axis long, each tap paid at every point in
 /// every iteration.
 pub const MAX_OI_WORK_PER_POINT: f64 = (1u64 << 20) as f64;
-
-/// Number of inputs of a block network (the frame axes longer than 1, at
-/// least 1; see [`box_points`]).
-pub fn block_in_dim(dims: [usize; 3]) -> usize {
-    dims.iter().filter(|&&n| n > 1).count().max(1)
-}
-
-/// Why a network cannot sit in a predictor section (see [`check_net_shape`]).
-fn shape_problem(cfg: &SirenConfig, in_dim: Option<usize>) -> Option<String> {
-    if cfg.out_dim != 1 {
-        return Some(format!("predictor network with {} outputs", cfg.out_dim));
-    }
-    if let Some(d) = in_dim.filter(|&d| d != cfg.in_dim) {
-        return Some(format!(
-            "predictor network with {} inputs where the frame needs {d}",
-            cfg.in_dim
-        ));
-    }
-    let macs = cfg.macs_per_point();
-    (macs > MAX_NET_MACS).then(|| {
-        format!(
-            "predictor network of {} layers × {} costs {macs} multiply-adds per point, above the limit of {MAX_NET_MACS}",
-            cfg.layers, cfg.hidden
-        )
-    })
-}
-
-/// Checks the shape of a network stored in a predictor section: one output,
-/// at most [`MAX_NET_MACS`], and `in_dim` inputs when given
-/// ([`Error::Corrupt`] otherwise).
-pub fn check_net_shape(cfg: &SirenConfig, in_dim: Option<usize>) -> Result<()> {
-    match shape_problem(cfg, in_dim) {
-        Some(m) => Err(Error::Corrupt(m)),
-        None => Ok(()),
-    }
-}
-
-/// The shape of a stored predictor network, read and checked
-/// ([`check_net_shape`]) from its header only.
-pub fn read_net_header(blob: &[u8], in_dim: Option<usize>) -> Result<SirenConfig> {
-    let (_, cfg) = WeightCodec::read_header(blob)?;
-    check_net_shape(&cfg, in_dim)?;
-    Ok(cfg)
-}
-
-/// Reads a stored predictor network after checking its header
-/// ([`read_net_header`]).
-pub fn read_net(blob: &[u8], in_dim: Option<usize>) -> Result<Siren> {
-    let cfg = read_net_header(blob, in_dim)?;
-    let net = Siren::from_bytes(blob)?;
-    if *net.config() != cfg {
-        return Err(Error::Corrupt("predictor network header".into()));
-    }
-    Ok(net)
-}
-
-/// The writers' side of [`check_net_shape`]: a network the readers would
-/// refuse is [`Error::InvalidInput`].
-pub(crate) fn check_storable(net: &Siren) -> Result<()> {
-    match shape_problem(net.config(), None) {
-        Some(m) => Err(Error::InvalidInput(format!("cannot store {m}"))),
-        None => Ok(()),
-    }
-}
 
 /// How the thumbnail is brought back to full resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -546,38 +477,6 @@ pub fn blocks3(dims: [usize; 3]) -> Vec<[(usize, usize); 3]> {
     out
 }
 
-/// Flat indices and block-local coordinates (`in_dim` = number of frame
-/// axes longer than 1, at least 1) of a box.
-pub fn box_points(dims: [usize; 3], bx: &[(usize, usize); 3]) -> (Vec<usize>, Vec<f32>, usize) {
-    let axes: Vec<usize> = (0..3).filter(|&a| dims[a] > 1).collect();
-    let axes = if axes.is_empty() { vec![2] } else { axes };
-    let d = axes.len();
-    let mut idx = Vec::new();
-    let mut co = Vec::new();
-    for a in bx[0].0..bx[0].1 {
-        for b in bx[1].0..bx[1].1 {
-            for c in bx[2].0..bx[2].1 {
-                idx.push((a * dims[1] + b) * dims[2] + c);
-                let ijk = [a, b, c];
-                for &ax in &axes {
-                    let len = bx[ax].1 - bx[ax].0;
-                    co.push(level_coord(ijk[ax] - bx[ax].0, len) as f32);
-                }
-            }
-        }
-    }
-    (idx, co, d)
-}
-
-/// Bits per weight of a codec (for size estimates).
-pub fn codec_bits(codec: crate::siren::WeightCodec) -> u8 {
-    match codec {
-        crate::siren::WeightCodec::F32 => 32,
-        crate::siren::WeightCodec::F16 => 16,
-        crate::siren::WeightCodec::Quantized { bits, .. } => bits,
-    }
-}
-
 /// A trained MIM stage.
 #[derive(Debug, Clone)]
 pub struct MimModel {
@@ -713,11 +612,11 @@ impl MimModel {
                     t2.push(e as f32);
                 }
             }
-            let est = crate::fic::net_bytes_estimate(res_spec, bd, codec_bits(codec));
+            let est = super::fit::net_bytes_estimate(res_spec, bd, codec_bits(codec));
             let net = if cnt > 0
                 && (sse / cnt as f64).sqrt() > target
                 && res_spec.steps > 0
-                && (!rd || crate::fic::pays(sse, 0.0, cnt, target, est))
+                && (!rd || super::fit::pays(sse, 0.0, cnt, target, est))
             {
                 let tmse = (target * target / (ws / cnt as f64)) as f32;
                 let net = fit_net(
@@ -741,7 +640,7 @@ impl MimModel {
                     })
                     .sum();
                 let bytes = net.to_bytes(codec)?.len();
-                crate::fic::keeps(rd, sse, sse2, cnt, target, bytes).then_some(net)
+                super::fit::keeps(rd, sse, sse2, cnt, target, bytes).then_some(net)
             } else {
                 None
             };
@@ -895,70 +794,6 @@ impl MimModel {
             thumb,
             blocks,
         })
-    }
-}
-
-/// Appends a LEB128 length and the bytes.
-pub fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
-    let mut v = b.len() as u64;
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
-    out.extend_from_slice(b);
-}
-
-/// A bounds-checked reader of section bytes.
-pub struct Reader<'a> {
-    pub b: &'a [u8],
-    pub pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.b.len() - self.pos < n {
-            return Err(Error::Truncated("FIC section".into()));
-        }
-        let s = &self.b[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-    pub fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    pub fn u16(&mut self) -> Result<u16> {
-        let s = self.take(2)?;
-        Ok(u16::from_le_bytes([s[0], s[1]]))
-    }
-    pub fn f32(&mut self) -> Result<f32> {
-        let s = self.take(4)?;
-        Ok(f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    pub fn leb(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
-            if i == 9 && b > 1 {
-                return Err(Error::Corrupt("FIC length overflows".into()));
-            }
-            v |= ((b & 0x7f) as u64) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(Error::Corrupt("FIC length too long".into()))
-    }
-    pub fn blob(&mut self) -> Result<&'a [u8]> {
-        let n = self.leb()?;
-        if n > (self.b.len() - self.pos) as u64 {
-            return Err(Error::Truncated("FIC blob".into()));
-        }
-        self.take(n as usize)
     }
 }
 

@@ -22,15 +22,16 @@
 //! section list and an all-zero prediction (the residual of `x − 0` is `x`).
 //! See `docs/ALGORITHM.md`, "FIC wiring", and `docs/ablation.md`.
 
+pub use super::fit::{fit_net, keeps, net_bytes_estimate, pays, rd_gain_bits, train_net, NetSpec};
 use crate::error::{Error, Result};
 use crate::format::SectionKind;
-use crate::idm::{self, IdmFit, IdmParams, Octree};
-use crate::mim::{Interp, MimModel, MimParams, OiParams};
-use crate::preprocess::{normalize, FrameGeom, NormParams};
+use crate::predictor::idm::{self, IdmFit, IdmParams, Octree};
+use crate::predictor::mim::{Interp, MimModel, MimParams, OiParams};
+use crate::predictor::preprocess::{normalize, FrameGeom, NormParams};
+use crate::predictor::spectral::{band_thresholds, frame_axes, split};
+use crate::predictor::ssm::SparseStore;
 use crate::residual::{self, Target};
-use crate::siren::{self, Siren, SirenConfig, TrainConfig, WeightCodec};
-use crate::spectral::{band_thresholds, frame_axes, split};
-use crate::ssm::SparseStore;
+use crate::siren::WeightCodec;
 
 /// The grid of a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,19 +67,6 @@ pub struct FicStats {
     /// Residual bytes of each candidate tried (same order), 0 when not tried.
     pub residual_bytes: [usize; 4],
     pub seconds: f64,
-}
-
-/// A SIREN's shape and training budget.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct NetSpec {
-    pub layers: usize,
-    pub hidden: usize,
-    /// Ω of every sine layer.
-    pub omega: f32,
-    /// Adam steps (full batch).
-    pub steps: usize,
-    /// Peak learning rate (cosine-annealed to lr/100).
-    pub lr: f32,
 }
 
 /// FIC settings; paper values where the paper gives them, small networks
@@ -228,117 +216,7 @@ impl FicConfig {
     }
 }
 
-/// Trains a SIREN of `spec` on `coords` → `targets` (one channel), from
-/// `init` or a fresh network; stops once the MSE reaches `target_mse`.
-/// Returns the (unquantised) network and whether the target was met.
-pub fn train_net(
-    spec: &NetSpec,
-    in_dim: usize,
-    coords: &[f32],
-    targets: &[f32],
-    target_mse: f32,
-    seed: u64,
-    init: Option<Siren>,
-) -> Result<(Siren, bool)> {
-    let cfg = SirenConfig {
-        in_dim,
-        hidden: spec.hidden,
-        layers: spec.layers,
-        out_dim: 1,
-        omega_first: spec.omega,
-        omega_hidden: spec.omega,
-    };
-    let mut net = match init {
-        Some(n) => n,
-        None => Siren::new(cfg, seed)?,
-    };
-    let tc = TrainConfig {
-        steps: spec.steps,
-        lr: spec.lr,
-        lr_min: spec.lr * 0.01,
-        target_mse: Some(target_mse),
-        seed,
-        ..TrainConfig::default()
-    };
-    if targets.is_empty() || spec.steps == 0 {
-        return Ok((net, targets.is_empty()));
-    }
-    let rep = siren::train(&mut net, coords, targets, &tc)?;
-    Ok((net, rep.target_met))
-}
-
-/// [`train_net`] from scratch, returning the network as the decoder will
-/// see it (quantised with `codec`).
-pub fn fit_net(
-    spec: &NetSpec,
-    codec: WeightCodec,
-    in_dim: usize,
-    coords: &[f32],
-    targets: &[f32],
-    target_mse: f32,
-    seed: u64,
-) -> Result<Siren> {
-    let (net, _) = train_net(spec, in_dim, coords, targets, target_mse, seed, None)?;
-    net.quantized(codec)
-}
-
 const PREDICTOR_VERSION: u8 = 1;
-
-/// Rate–distortion test for one network: the residual coder spends about
-/// `½·log2(σ²/Δ²)` bits per element on an error of variance `σ²` at a
-/// quantisation error `Δ` (the target), so cutting the squared error of
-/// `count` elements from `sse_before` to `sse_after` saves about
-/// `½·count·log2(max(sse_before/count, Δ²) / max(sse_after/count, Δ²))`
-/// bits. The network pays when that exceeds its own size in bits.
-pub fn pays(sse_before: f64, sse_after: f64, count: usize, target: f64, net_bytes: usize) -> bool {
-    count > 0 && rd_gain_bits(sse_before, sse_after, count, target) > 8.0 * net_bytes as f64
-}
-
-/// [`pays`] when `rd` is set, else "cuts the squared error by 20 %".
-pub fn keeps(
-    rd: bool,
-    sse_before: f64,
-    sse_after: f64,
-    count: usize,
-    target: f64,
-    net_bytes: usize,
-) -> bool {
-    if rd {
-        pays(sse_before, sse_after, count, target, net_bytes)
-    } else {
-        sse_after < 0.8 * sse_before
-    }
-}
-
-/// The bits saved by [`pays`]'s model (0 when nothing is gained).
-pub fn rd_gain_bits(sse_before: f64, sse_after: f64, count: usize, target: f64) -> f64 {
-    if count == 0 {
-        return 0.0;
-    }
-    let t2 = (target * target).max(f64::MIN_POSITIVE);
-    let b = (sse_before / count as f64).max(t2);
-    let a = (sse_after / count as f64).max(t2);
-    if a >= b {
-        0.0
-    } else {
-        0.5 * count as f64 * (b / a).log2()
-    }
-}
-
-/// Stored size of a network of `spec` (quantised weights, ≈ `bits` per
-/// parameter after entropy coding, plus the per-row scales).
-pub fn net_bytes_estimate(spec: &NetSpec, in_dim: usize, bits: u8) -> usize {
-    let cfg = SirenConfig {
-        in_dim,
-        hidden: spec.hidden,
-        layers: spec.layers,
-        out_dim: 1,
-        omega_first: spec.omega,
-        omega_hidden: spec.omega,
-    };
-    let rows = spec.hidden * spec.layers + 1;
-    (cfg.n_params() * bits as usize).div_ceil(8) + 4 * rows + 24
-}
 
 /// [`encode_frame_with_climatology`] without a climatology array.
 pub fn encode_frame(
@@ -441,7 +319,7 @@ pub fn encode_frame_with_climatology(
         let t = res_target;
         let alone = residual::encode(frame, None, &dims, mask.as_deref(), t)?.len();
         let best = residual::encode(frame, Some(&oracle), &dims, mask.as_deref(), t)?.len();
-        let bits = crate::mim::codec_bits(codec);
+        let bits = crate::predictor::mim::codec_bits(codec);
         let smallest = [(cfg.mim, &cfg.mim_net), (cfg.idm, &cfg.idm_net)]
             .iter()
             .filter(|(on, _)| *on)
@@ -493,7 +371,7 @@ pub fn encode_frame_with_climatology(
     if cfg.mim {
         let params = MimParams {
             interp: cfg.interp,
-            factors: crate::mim::default_factors(dims, cfg.mim_factor),
+            factors: crate::predictor::mim::default_factors(dims, cfg.mim_factor),
             oi: OiParams {
                 sigma: cfg.oi_sigma as f32 as f64,
                 r: cfg.oi_r as f32 as f64,

@@ -1,7 +1,7 @@
 //! TRC, temporal residual compression: frames `T → T+1` of a time series
 //! coded against the previous frame's predictor state.
 //!
-//! A chain is one keyframe, coded from scratch by FIC ([`crate::fic`]), and
+//! A chain is one keyframe, coded from scratch by FIC ([`crate::predictor::fic`]), and
 //! up to `max_chain − 1` delta frames. The chain shares the keyframe's
 //! normalisation (per-level offset/scale and zonal climatology), so every
 //! frame of a chain lives in the same normalised units. A delta frame
@@ -56,18 +56,18 @@
 //! See `docs/ALGORITHM.md`, "TRC", for the decisions and measurements.
 
 use crate::error::{Error, Result};
-use crate::fic::{self, FicConfig, FicGrid, NetSpec};
 use crate::format::SectionKind;
-use crate::idm::Octree;
-use crate::mim::{
+use crate::predictor::fic::{self, FicConfig, FicGrid, NetSpec};
+use crate::predictor::idm::Octree;
+use crate::predictor::mim::{
     block_in_dim, blocks3, box_points, default_factors, knots, put_blob, read_net_header, Interp,
     MimModel, MimParams, OiParams, Reader, MAX_OI_ITER, MAX_OI_SIGMA,
 };
-use crate::preprocess::{FrameGeom, NormParams};
+use crate::predictor::preprocess::{FrameGeom, NormParams};
+use crate::predictor::spectral::{band_thresholds, frame_axes, split};
+use crate::predictor::ssm::SparseStore;
 use crate::residual::{self, Target};
 use crate::siren::{Siren, SirenConfig, WeightCodec};
-use crate::spectral::{band_thresholds, frame_axes, split};
-use crate::ssm::SparseStore;
 
 /// TRC settings (TOML-serialisable; missing keys take the defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -429,7 +429,7 @@ fn add_delta(reference: &Siren, delta: &Siren) -> Result<Siren> {
 }
 
 /// Reads a stored network after checking its shape from its header (one
-/// output, at most [`crate::mim::MAX_NET_MACS`], `in_dim` inputs; `expect`:
+/// output, at most [`crate::predictor::fit::MAX_NET_MACS`], `in_dim` inputs; `expect`:
 /// the shape a weight difference must have) before reading its weights.
 fn read_siren(blob: &[u8], in_dim: usize, expect: Option<&SirenConfig>) -> Result<Siren> {
     let cfg = read_net_header(blob, Some(in_dim))?;
@@ -538,7 +538,7 @@ fn code_net(
     reference: Option<&Siren>,
     f: &PyramidFit<'_>,
 ) -> Result<(u8, Vec<u8>, Siren)> {
-    crate::mim::check_storable(net)?;
+    super::fit::check_storable(net)?;
     if let (Some(rn), true) = (reference, f.delta_weights) {
         let d: Vec<f32> = net
             .params()

@@ -11,7 +11,7 @@
 //! smooth (low + mid) part only, and the rest is passed on to the node's
 //! children (each axis of at least `2·min_block` samples is halved), down
 //! to `max_depth`. A network is trained only when even a perfect fit would pay for its
-//! bytes, and kept only when it does ([`crate::fic::pays`]). Nodes with more than `max_points` elements are
+//! bytes, and kept only when it does ([`crate::predictor::fit::pays`]). Nodes with more than `max_points` elements are
 //! split without a network (training cost).
 //!
 //! Structure coding: pre-order, per node a `has_net` bit and, when the node
@@ -22,14 +22,14 @@
 //! Section layout: `version u8 | max_depth u8 | min_block u16 | structure
 //! length (LEB128) | structure | nets`.
 
+use super::fit::{
+    block_in_dim, box_points, check_storable, keeps, net_bytes_estimate, pays, put_blob, read_net,
+    read_net_header, train_net, NetSpec, Reader,
+};
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
-use crate::fic::{train_net, NetSpec};
-use crate::mim::{
-    block_in_dim, box_points, check_storable, put_blob, read_net, read_net_header, Reader,
-};
+use crate::predictor::spectral::{band_thresholds, block_axes, split, BandThresholds};
 use crate::siren::{Siren, WeightCodec};
-use crate::spectral::{band_thresholds, block_axes, split, BandThresholds};
 
 /// Deepest octree a section may describe (the limit `FicConfig` accepts).
 pub const MAX_DEPTH: usize = 16;
@@ -165,7 +165,7 @@ impl Octree {
     /// the bytes say: the boxes come from `dims` (children partition their
     /// parent, so there are fewer than 2 × points nodes and at most
     /// [`MAX_DEPTH`] + 1 levels, and the networks' inference work is at most
-    /// (depth + 1) × points × [`crate::mim::MAX_NET_MACS`]); every network
+    /// (depth + 1) × points × [`crate::predictor::fit::MAX_NET_MACS`]); every network
     /// must take the frame's inputs and have a predictor-sized shape, and
     /// together at most [`max_section_params`] parameters, all checked from
     /// the headers before any weights are read.
@@ -390,8 +390,8 @@ fn build(
         }
         return Ok(node);
     }
-    let est = crate::fic::net_bytes_estimate(f.spec, d, crate::mim::codec_bits(f.codec));
-    if f.spec.steps > 0 && (!f.rd_check || crate::fic::pays(sse, 0.0, cnt, f.target, est)) {
+    let est = net_bytes_estimate(f.spec, d, super::fit::codec_bits(f.codec));
+    if f.spec.steps > 0 && (!f.rd_check || pays(sse, 0.0, cnt, f.target, est)) {
         let mut vco = Vec::with_capacity(cnt * d);
         let mut vt = Vec::with_capacity(cnt);
         for (k, &i) in idx.iter().enumerate() {
@@ -438,7 +438,7 @@ fn build(
                 sse2 += e * e;
             }
         }
-        if crate::fic::keeps(
+        if keeps(
             f.rd_check,
             sse,
             sse2,
