@@ -592,13 +592,24 @@ fn narrow(x: &[f64]) -> PyResult<Narrowed> {
 fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound> {
     // Absorbs the rounding of the few f64 operations in the argument above.
     const SAFETY: f64 = 1.0 - 1e-9;
-    let rel = |budget: f64| {
-        if range32 > 0.0 {
-            budget / range32
-        } else {
-            budget
-        }
+    let too_fine = || {
+        PyValueError::new_err(format!(
+            "{user} is finer than float32 can hold these float64 values (hiha codes float64 as \
+             float32, and the rounding alone moves them by up to {:.3e})",
+            n.max_dev
+        ))
     };
+    if range32 == 0.0 {
+        // A constant float32 field is coded exactly: only the rounding counts.
+        let ok = match user {
+            CoreBound::MaxAbs(e) => n.max_dev <= e,
+            CoreBound::Rmse(e) => n.rms_dev <= e,
+            CoreBound::Nrmse(t) => n.rms_dev <= t * n.range64,
+            CoreBound::MaxRel(r) => n.max_dev <= r * n.range64,
+        };
+        return if ok { Ok(user) } else { Err(too_fine()) };
+    }
+    let rel = |budget: f64| budget / range32;
     let (b, left) = match user {
         CoreBound::MaxAbs(e) => {
             let t = (e - n.max_dev) * SAFETY;
@@ -618,11 +629,7 @@ fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound>
         }
     };
     if !(left > 0.0 && left.is_finite()) {
-        return Err(PyValueError::new_err(format!(
-            "{user} is finer than float32 can hold these float64 values (hiha codes float64 as \
-             float32, and the rounding alone moves them by up to {:.3e})",
-            n.max_dev
-        )));
+        return Err(too_fine());
     }
     Ok(b)
 }

@@ -71,6 +71,25 @@ def _attrs_from_archive(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return {k: _attr_from_archive(v) for k, v in items}
 
 
+def _aux_variable(aux: dict[str, Any], lens: dict[str, int]) -> xr.Variable | None:
+    """A coordinate (or other auxiliary variable) of the header; ``None``, with
+    a warning, when its dims do not describe its values."""
+    data = aux["data"]
+    data = np.frombuffer(data, dtype="S1") if isinstance(data, bytes) else np.asarray(data)
+    dims = list(aux["dims"])
+    shape = [lens.get(d) for d in dims]
+    if len(dims) == 1 and shape[0] is None:
+        shape = [data.size]  # a dim only this variable has
+    if None in shape or int(np.prod(shape, dtype=np.int64)) != data.size:
+        warnings.warn(
+            f"auxiliary variable {aux['name']!r}: {data.size} values do not fit its dims "
+            f"{dims}; left out",
+            stacklevel=3,
+        )
+        return None
+    return xr.Variable(dims, data.reshape(shape), _attrs_from_archive(aux["attrs"]))
+
+
 class HiHaArray(BackendArray):
     """The compressed variable of an archive, decoded on indexing: only the
     frames the key selects along the first frame dim are read and decoded."""
@@ -173,13 +192,9 @@ class HiHaBackendEntrypoint(BackendEntrypoint):
         lens = {name: n for name, n, _ in h["dims"]}
         variables: dict[str, xr.Variable] = {}
         for aux in h["aux_vars"]:
-            shape = tuple(lens[d] for d in aux["dims"])
-            data = aux["data"]
-            if isinstance(data, bytes):
-                data = np.frombuffer(data, dtype="S1")
-            variables[aux["name"]] = xr.Variable(
-                aux["dims"], np.asarray(data).reshape(shape), _attrs_from_archive(aux["attrs"])
-            )
+            v = _aux_variable(aux, lens)
+            if v is not None:
+                variables[aux["name"]] = v
         var = h["var"]
         attrs = _attrs_from_archive(var["attrs"])
         attrs.pop(_ORDER_ATTR, None)
@@ -401,7 +416,9 @@ def to_hiha(
     data = _hiha.encode(values, kind, value, chunk_frames, meta)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".hiha.tmp")
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f".{os.path.basename(path)}.hiha-partial-"
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
