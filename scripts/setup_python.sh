@@ -4,7 +4,8 @@
 # tests (pytest, numcodecs, zarr 3, dask.distributed, maturin), then builds
 # the extension (crates/hiha-py) and installs the `hiha` package into it.
 # Part of the README's test command: if it cannot install something it
-# fails, because tests must not skip a missing dependency.
+# fails, because tests must not skip a missing dependency. With --deps-only
+# it stops after the dependencies.
 #
 # The extension is built with cargo's dev profile raised to opt-level 2,
 # which makes its settings those of the test profile: the crates that
@@ -34,14 +35,26 @@ if ! "$VENV/bin/python" -c "import numpy, netCDF4, xarray, numcodecs, zarr, dask
     "$VENV/bin/python" -c "import numpy, netCDF4, xarray, numcodecs, zarr, dask.distributed, pytest, maturin, psutil"
 fi
 
+[ "${1:-}" = "--deps-only" ] && exit 0
+
 # Build the extension wheel (cargo skips the work when nothing changed) and
 # install it with its entry points (numcodecs, zarr, xarray).
 WHEELS="$ROOT/target/wheels/ci"
+LOG="$ROOT/target/wheels/build.log"
 rm -rf "$WHEELS"
-(
+mkdir -p "$WHEELS"
+if ! (
     cd "$ROOT/python"
     CARGO_PROFILE_DEV_OPT_LEVEL=2 VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" \
-        "$VENV/bin/maturin" build --quiet --profile dev --strip --interpreter "$VENV/bin/python" -o "$WHEELS"
-)
+        "$VENV/bin/maturin" build --profile dev --strip --interpreter "$VENV/bin/python" -o "$WHEELS"
+) >"$LOG" 2>&1; then
+    cat "$LOG" >&2
+    echo "setup_python: building the extension failed" >&2
+    exit 1
+fi
+if grep -q "Compiling hiha-core" "$LOG" && [ -n "${HIHA_EXPECT_REUSE:-}" ]; then
+    echo "setup_python: note: hiha-core was compiled again for the extension instead of" \
+        "reusing the test build (a dependency's features differ; see crates/hiha-py/Cargo.toml)" >&2
+fi
 "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$WHEELS"/hiha-*.whl
 "$VENV/bin/python" -c "import hiha, numcodecs; numcodecs.get_codec({'id': 'hiha', 'nrmse': 1e-4})"

@@ -905,6 +905,47 @@ fn sections_for_frames(data: &Bound<'_, PyAny>, a: u32, b: u32) -> PyResult<Vec<
     core(|| ArchiveReader::open(bytes)?.sections_for_frames(a..b))
 }
 
+/// Benchmark aid (scripts/bench_python.py): times `repeats` runs of the
+/// core's own `compress` and `decompress` on a float32 array, from a field
+/// already built, without any Python in the timed region. Returns the
+/// encode and decode seconds of each run and the archive size.
+#[pyfunction]
+#[pyo3(signature = (array, kind, value, repeats=3))]
+fn time_core(
+    py: Python<'_>,
+    array: &Bound<'_, PyAny>,
+    kind: &str,
+    value: f64,
+    repeats: usize,
+) -> PyResult<(Vec<f64>, Vec<f64>, usize)> {
+    let bound = parse_bound(kind, value)?;
+    let (shape, values, _) = guarded(|| read_array(array))?;
+    let Values::F32(values) = values else {
+        return Err(PyTypeError::new_err("time_core takes float32 arrays"));
+    };
+    let meta = plain_meta(&shape, DType::F32, false)?;
+    let fshape = field_shape(&meta, &shape)?;
+    py.detach(move || {
+        guarded(|| {
+            let field = Field::new(fshape, values, None).map_err(to_py_err)?;
+            let opts = CompressOptions::new(bound);
+            let (mut enc, mut dec, mut size) = (Vec::new(), Vec::new(), 0);
+            for _ in 0..repeats.max(1) {
+                let t = std::time::Instant::now();
+                let (bytes, _) =
+                    codec::compress(&field, &meta, &opts, &NoProgress).map_err(to_py_err)?;
+                enc.push(t.elapsed().as_secs_f64());
+                let t = std::time::Instant::now();
+                let back = codec::decompress(&bytes, None).map_err(to_py_err)?;
+                dec.push(t.elapsed().as_secs_f64());
+                drop(back);
+                size = bytes.len();
+            }
+            Ok((enc, dec, size))
+        })
+    })
+}
+
 /// `(sections, bytes)` that [`ArchiveFile`]s have read from disk in this
 /// process since the last [`reset_io_stats`].
 #[pyfunction]
@@ -1099,6 +1140,7 @@ fn _hiha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(check_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(time_core, m)?)?;
     m.add_function(wrap_pyfunction!(header, m)?)?;
     m.add_function(wrap_pyfunction!(sections_for_frames, m)?)?;
     m.add_function(wrap_pyfunction!(io_stats, m)?)?;
