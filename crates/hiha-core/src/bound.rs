@@ -15,6 +15,12 @@ pub enum Bound {
     MaxAbs(f64),
     /// |x − x̂| must not exceed this × (max − min), pointwise.
     MaxRel(f64),
+    /// RMSE over the whole variable must not exceed this, in the variable's
+    /// units (absolute). Unlike [`Bound::Nrmse`] it does not depend on the
+    /// value range, so a bound asked per part of a variable (a Zarr chunk)
+    /// also bounds the RMSE of the whole: the mean of squares of the parts
+    /// is at most the largest.
+    Rmse(f64),
 }
 
 impl Bound {
@@ -24,6 +30,7 @@ impl Bound {
             Bound::Nrmse(v) => ("--nrmse", v),
             Bound::MaxAbs(v) => ("--max-abs", v),
             Bound::MaxRel(v) => ("--max-rel", v),
+            Bound::Rmse(v) => ("--rmse", v),
         };
         if !v.is_finite() || v <= 0.0 {
             return Err(Error::InvalidInput(format!(
@@ -39,11 +46,11 @@ impl Bound {
     }
 
     /// The pointwise absolute bound implied by this mode for a field whose
-    /// value range is `range`, or `None` for the NRMSE mode (which bounds a
-    /// mean, not each element).
+    /// value range is `range`, or `None` for the NRMSE and RMSE modes (which
+    /// bound a mean, not each element).
     pub fn pointwise_abs(&self, range: f64) -> Option<f64> {
         match *self {
-            Bound::Nrmse(_) => None,
+            Bound::Nrmse(_) | Bound::Rmse(_) => None,
             Bound::MaxAbs(e) => Some(e),
             Bound::MaxRel(r) => Some(r * range),
         }
@@ -56,6 +63,7 @@ impl Bound {
             Bound::Nrmse(t) => t * range,
             Bound::MaxAbs(e) => e,
             Bound::MaxRel(r) => r * range,
+            Bound::Rmse(e) => e,
         }
     }
 
@@ -65,13 +73,15 @@ impl Bound {
             Bound::Nrmse(t) => m.nrmse <= t,
             Bound::MaxAbs(e) => m.max_abs <= e,
             Bound::MaxRel(r) => m.max_abs <= r * m.range,
+            Bound::Rmse(e) => m.rmse <= e,
         };
         if ok {
             Ok(())
         } else {
             Err(Error::BoundViolated(format!(
-                "asked for {self}, achieved NRMSE {:.3e}, max abs error {:.3e} (range {:.6e})",
-                m.nrmse, m.max_abs, m.range
+                "asked for {self}, achieved RMSE {:.3e}, NRMSE {:.3e}, max abs error {:.3e} \
+                 (range {:.6e})",
+                m.rmse, m.nrmse, m.max_abs, m.range
             )))
         }
     }
@@ -83,6 +93,7 @@ impl std::fmt::Display for Bound {
             Bound::Nrmse(v) => write!(f, "NRMSE <= {v:e}"),
             Bound::MaxAbs(v) => write!(f, "max abs error <= {v:e}"),
             Bound::MaxRel(v) => write!(f, "max error <= {v:e} x range"),
+            Bound::Rmse(v) => write!(f, "RMSE <= {v:e}"),
         }
     }
 }
@@ -99,6 +110,19 @@ mod tests {
         assert!(Bound::MaxAbs(-1.0).validate().is_err());
         assert!(Bound::MaxAbs(10.0).validate().is_ok());
         assert!(Bound::Nrmse(1e-4).validate().is_ok());
+        assert!(Bound::Rmse(0.0).validate().is_err());
+        assert!(Bound::Rmse(f64::INFINITY).validate().is_err());
+        // Absolute, so not limited to below 1 like the relative modes.
+        assert!(Bound::Rmse(25.0).validate().is_ok());
+    }
+
+    #[test]
+    fn rmse_is_an_absolute_mean_bound() {
+        let b = Bound::Rmse(0.5);
+        assert_eq!(b.pointwise_abs(10.0), None);
+        assert_eq!(b.rmse_budget(10.0), 0.5);
+        assert_eq!(b.rmse_budget(1e6), 0.5);
+        assert_eq!(b.to_string(), "RMSE <= 5e-1");
     }
 
     #[test]
@@ -117,5 +141,8 @@ mod tests {
         assert!(Bound::MaxAbs(0.99).check(&m).is_err());
         assert!(Bound::MaxRel(0.1).check(&m).is_ok());
         assert!(Bound::MaxRel(0.09).check(&m).is_err());
+        assert!(Bound::Rmse(0.5).check(&m).is_ok());
+        let e = Bound::Rmse(0.49).check(&m).unwrap_err().to_string();
+        assert!(e.contains("RMSE 5.000e-1"), "{e}");
     }
 }

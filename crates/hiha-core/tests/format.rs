@@ -688,9 +688,10 @@ fn random_headers_round_trip_bit_for_bit() {
     for round in 0..400 {
         let mut h = small_header();
         h.shape.frames = r.below(1 << 20);
-        h.bound = match r.below(3) {
+        h.bound = match r.below(4) {
             0 => hiha_core::bound::Bound::Nrmse(r.f64()),
             1 => hiha_core::bound::Bound::MaxAbs(r.f64()),
+            2 => hiha_core::bound::Bound::Rmse(r.f64()),
             _ => hiha_core::bound::Bound::MaxRel(r.f64()),
         };
         h.codec_config = r.name(&["", "a = 1\n"]);

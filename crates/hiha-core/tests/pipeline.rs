@@ -195,7 +195,12 @@ fn constant_all_missing_and_masked_fields_round_trip() {
     }
     let masked = Field::new(field.shape, masked_values, None).expect("field");
     for f in [&constant, &all_missing, &masked] {
-        for bound in [Bound::Nrmse(1e-4), Bound::MaxAbs(0.01), Bound::MaxRel(1e-3)] {
+        for bound in [
+            Bound::Nrmse(1e-4),
+            Bound::MaxAbs(0.01),
+            Bound::MaxRel(1e-3),
+            Bound::Rmse(0.01),
+        ] {
             let (bytes, _) = codec::compress(f, &meta, &CompressOptions::new(bound), &NoProgress)
                 .unwrap_or_else(|e| panic!("{bound}: {e}"));
             let (back, _) = codec::decompress(&bytes, None).expect("decodes");
@@ -209,6 +214,48 @@ fn constant_all_missing_and_masked_fields_round_trip() {
                 );
             }
         }
+    }
+}
+
+/// The absolute RMSE mode: the header keeps it, the RMSE against the input
+/// is within it, and it codes like the NRMSE mode with the same budget
+/// (`Rmse(t × range)` is `Nrmse(t)` for a whole variable).
+#[test]
+fn absolute_rmse_bound_holds_and_spends_the_nrmse_budget() {
+    let (field, meta) = fixture();
+    let (lo, hi) = field.value_range().expect("range");
+    let range = (hi - lo) as f64;
+    for t in [1e-2, 1e-4] {
+        let e = t * range;
+        let (bytes, report) = codec::compress(
+            &field,
+            &meta,
+            &CompressOptions::new(Bound::Rmse(e)),
+            &NoProgress,
+        )
+        .expect("compress");
+        assert!(report.metrics.rmse <= e, "{} > {e}", report.metrics.rmse);
+        let reader = ArchiveReader::open(&bytes).expect("open");
+        assert_eq!(reader.header().bound, Bound::Rmse(e));
+        let (back, _) = codec::decompress(&bytes, None).expect("decodes");
+        let m = Metrics::compute(&field.values, &back.values, None).expect("m");
+        assert!(m.rmse <= e, "decoded RMSE {} > {e}", m.rmse);
+        // The budget is used, not wasted: at least a tenth of it is spent.
+        assert!(m.rmse > e / 10.0, "RMSE {} far below {e}", m.rmse);
+        let (nb, _) = codec::compress(
+            &field,
+            &meta,
+            &CompressOptions::new(Bound::Nrmse(t)),
+            &NoProgress,
+        )
+        .expect("compress nrmse");
+        let diff = (nb.len() as i64 - bytes.len() as i64).abs();
+        assert!(
+            diff * 100 <= nb.len() as i64,
+            "rmse {} B vs nrmse {} B",
+            bytes.len(),
+            nb.len()
+        );
     }
 }
 

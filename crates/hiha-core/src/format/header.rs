@@ -31,6 +31,7 @@ const ENC_DELTA: u8 = 2;
 const B_NRMSE: u8 = 1;
 const B_MAX_ABS: u8 = 2;
 const B_MAX_REL: u8 = 3;
+const B_RMSE: u8 = 4;
 
 fn dtype_code(d: DType) -> u8 {
     match d {
@@ -86,6 +87,7 @@ impl Enc<'_> {
             Bound::Nrmse(v) => (B_NRMSE, v),
             Bound::MaxAbs(v) => (B_MAX_ABS, v),
             Bound::MaxRel(v) => (B_MAX_REL, v),
+            Bound::Rmse(v) => (B_RMSE, v),
         };
         self.out.push(tag);
         self.out.extend_from_slice(&v.to_le_bytes());
@@ -447,6 +449,7 @@ impl Dec<'_> {
             B_NRMSE => Ok(Bound::Nrmse(v)),
             B_MAX_ABS => Ok(Bound::MaxAbs(v)),
             B_MAX_REL => Ok(Bound::MaxRel(v)),
+            B_RMSE => Ok(Bound::Rmse(v)),
             t => Err(self.unknown("bound kind", t)),
         }
     }
