@@ -7,7 +7,8 @@ cd "$ROOT"
 if [ ! -x "$ROOT/target/debug/hiha" ]; then
     echo "building hiha (first run: several minutes on 2 cores; the tests reuse this build) ..." >&2
 fi
-cargo build -p hiha-cli
+# The workspace feature set, so that the tests reuse every library crate built here.
+cargo build --workspace --bins
 HIHA="$ROOT/target/debug/hiha"
 OUT="$ROOT/out"
 mkdir -p "$OUT"

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hiha_core::bound::Bound;
+use hiha_core::bound::{Bound, BoundSet};
 use hiha_core::codec::{self, CompressOptions, PredictorKind, Progress};
 use hiha_core::metrics::Metrics;
 use hiha_io::Existing;
@@ -54,7 +54,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compress one variable of a NetCDF file into a .hiha archive.
+    /// Compress the data variables of a NetCDF file into one .hiha archive.
     Compress(CompressArgs),
     /// Decompress a .hiha archive into a CF NetCDF file.
     Decompress(DecompressArgs),
@@ -84,7 +84,7 @@ enum Command {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("mode").required(true).args(["nrmse", "max_abs", "max_rel"])))]
+#[command(group(clap::ArgGroup::new("mode").multiple(false).args(["nrmse", "max_abs", "max_rel", "rmse"])))]
 struct CompressArgs {
     /// Input NetCDF file (NetCDF-3 classic/64-bit offset/CDF-5, or NetCDF-4).
     input: PathBuf,
@@ -94,25 +94,35 @@ struct CompressArgs {
     /// Replace an existing output file.
     #[arg(short, long)]
     force: bool,
-    /// Variable name (default: the file's only data variable).
-    #[arg(long)]
-    var: Option<String>,
-    /// Bound the normalised RMSE: RMSE / (max − min) <= T.
-    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    /// Variables to store, comma-separated (default: every gridded data variable).
+    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
+    var: Vec<String>,
+    /// A bound, `MODE:VALUE` for every variable or `VAR=MODE:VALUE` for one
+    /// (MODE: nrmse, rmse, max-abs, max-rel); repeat for several, e.g.
+    /// `--bound nrmse:1e-4 --bound q=max-abs:1e-7`. The same strings work in
+    /// the --config file's [bounds] table and in Python.
+    #[arg(long, value_name = "[VAR=]MODE:VALUE", allow_hyphen_values = true)]
+    bound: Vec<String>,
+    /// Bound the normalised RMSE: RMSE / (max − min) <= T (= --bound nrmse:T).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     nrmse: Option<f64>,
-    /// Bound every element's absolute error, in the variable's units.
-    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    /// Bound every element's absolute error, in the variable's units (= --bound max-abs:E).
+    #[arg(long, value_name = "E", allow_hyphen_values = true)]
     max_abs: Option<f64>,
-    /// Bound every element's error relative to the value range (max − min).
-    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    /// Bound every element's error relative to the value range (max − min) (= --bound max-rel:R).
+    #[arg(long, value_name = "R", allow_hyphen_values = true)]
     max_rel: Option<f64>,
+    /// Bound the RMSE in the variable's units (= --bound rmse:E).
+    #[arg(long, value_name = "E", allow_hyphen_values = true)]
+    rmse: Option<f64>,
     /// The predictor whose residual is coded.
     #[arg(long, value_enum, default_value_t = PredictorArg::None)]
     predictor: PredictorArg,
     /// Frames per independently decodable chunk (default: about 4 Mi values per chunk).
     #[arg(long)]
     chunk_frames: Option<usize>,
-    /// FIC/TRC settings as TOML (`[fic]` and `[trc]` tables; missing keys keep their defaults).
+    /// Settings as TOML: `[bounds]` (`default = "nrmse:1e-4"`, `q = "max-abs:1e-7"`;
+    /// the command line wins), `[fic]` and `[trc]` (missing keys keep their defaults).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Ablation: no sparse storage of the high band (SSM).
@@ -141,6 +151,9 @@ enum InterpArg {
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
+    /// `default` and per-variable bounds, in the `--bound` grammar.
+    #[serde(default)]
+    bounds: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     fic: Option<hiha_core::predictor::fic::FicConfig>,
     #[serde(default)]
@@ -167,6 +180,9 @@ struct DecompressArgs {
     /// Replace an existing output file.
     #[arg(short, long)]
     force: bool,
+    /// Variables to write, comma-separated (default: all); only their sections are read.
+    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
+    var: Vec<String>,
     /// Only frames A..B (flattened leading dims, end exclusive), e.g. 0..4.
     #[arg(long, value_name = "A..B")]
     frames: Option<String>,
@@ -300,23 +316,57 @@ macro_rules! errln {
     }};
 }
 
-fn bound_from(a: &CompressArgs) -> Result<Bound> {
-    let b = match (a.nrmse, a.max_abs, a.max_rel) {
-        (Some(t), None, None) => Bound::Nrmse(t),
-        (None, Some(e), None) => Bound::MaxAbs(e),
-        (None, None, Some(r)) => Bound::MaxRel(r),
-        _ => {
-            return Err(usage(
-                "choose exactly one accuracy mode: --nrmse T, --max-abs E or --max-rel R",
-            ))
-        }
-    };
-    // The only failure is an invalid value: a usage error, whatever its type.
-    b.validate().map_err(|e| match e {
+/// A core error about a bad value, as a usage error (exit 2).
+fn usage_of(e: hiha_core::Error) -> anyhow::Error {
+    match e {
         hiha_core::Error::InvalidInput(m) => usage(m),
         e => usage(e.to_string()),
-    })?;
-    Ok(b)
+    }
+}
+
+/// The bounds asked for: the config file's `[bounds]`, then `--bound`
+/// terms, then the one-mode shorthands (`--nrmse T` is `--bound nrmse:T`).
+fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
+    let mut set = BoundSet::default();
+    for (var, spec) in &config.bounds {
+        let term = if var == "default" {
+            spec.clone()
+        } else {
+            format!("{var}={spec}")
+        };
+        set.add(&term)
+            .map_err(|e| usage(format!("--config [bounds] {var}: {e}")))?;
+    }
+    let shorthand = [
+        a.nrmse.map(Bound::Nrmse),
+        a.max_abs.map(Bound::MaxAbs),
+        a.max_rel.map(Bound::MaxRel),
+        a.rmse.map(Bound::Rmse),
+    ]
+    .into_iter()
+    .flatten()
+    .next();
+    let cli_default = a.bound.iter().any(|t| !t.contains('='));
+    if shorthand.is_some() && cli_default {
+        return Err(usage(
+            "two bounds for every variable: give either --bound MODE:VALUE or one of --nrmse, \
+             --max-abs, --max-rel, --rmse",
+        ));
+    }
+    for t in &a.bound {
+        set.add(t).map_err(usage_of)?;
+    }
+    if let Some(b) = shorthand {
+        b.validate().map_err(usage_of)?;
+        set.default = Some(b);
+    }
+    if set.is_empty() {
+        return Err(usage(
+            "choose an accuracy: --nrmse T, --max-abs E, --max-rel R, --rmse E, or \
+             --bound [VAR=]MODE:VALUE",
+        ));
+    }
+    Ok(set)
 }
 
 fn parse_frames(s: &str) -> Result<std::ops::Range<usize>> {
@@ -449,41 +499,29 @@ fn print_metrics(m: &Metrics, step: Option<f64>, field: &hiha_core::field::Field
     }
 }
 
-fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
-    let bound = bound_from(a)?;
-    let existing = check_paths(&a.input, &a.output, a.force)?;
-    let t0 = Instant::now();
-    let mut loaded = hiha_io::read_variable(&a.input, a.var.as_deref())
-        .with_context(|| format!("reading {}", a.input.display()))?;
-    let t_read = t0.elapsed();
-    let dropped = drop_other_gridded_variables(&mut loaded.meta);
-    if !dropped.is_empty() && !quiet {
-        errln!(
-            "note: the archive holds only '{}'; the file's other gridded variables ({}) are not stored: \
-             compress each with --var",
-            loaded.meta.var.name,
-            dropped.join(", ")
-        );
-    }
-    let field = &loaded.field;
-    let mut opts = CompressOptions::new(bound);
+fn read_config(a: &CompressArgs) -> Result<ConfigFile> {
+    let Some(path) = &a.config else {
+        return Ok(ConfigFile::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The codec options shared by every variable (the bound is set per variable).
+fn base_options(a: &CompressArgs, config: &ConfigFile) -> CompressOptions {
+    let mut opts = CompressOptions::new(Bound::Nrmse(1e-4));
     opts.predictor = match a.predictor {
         PredictorArg::None => PredictorKind::None,
         PredictorArg::Fic => PredictorKind::Fic,
         PredictorArg::Hiha => PredictorKind::Hiha,
     };
     opts.chunk_frames = a.chunk_frames;
-    if let Some(path) = &a.config {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let c: ConfigFile =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        if let Some(f) = c.fic {
-            opts.fic = f;
-        }
-        if let Some(t) = c.trc {
-            opts.trc = t;
-        }
+    if let Some(f) = &config.fic {
+        opts.fic = f.clone();
+    }
+    if let Some(t) = &config.trc {
+        opts.trc = t.clone();
     }
     opts.fic.ssm &= !a.no_ssm;
     opts.fic.mim &= !a.no_mim;
@@ -495,21 +533,102 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
             InterpArg::Trilinear => hiha_core::predictor::mim::Interp::Trilinear,
         };
     }
+    opts
+}
+
+fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
+    let config = read_config(a)?;
+    let bounds = bounds_from(a, &config)?;
+    let existing = check_paths(&a.input, &a.output, a.force)?;
+    let t0 = Instant::now();
+    let selected: Vec<&str> = a.var.iter().map(String::as_str).collect();
+    let dataset = hiha_io::read_dataset(&a.input, (!selected.is_empty()).then_some(&selected[..]))
+        .with_context(|| format!("reading {}", a.input.display()))?;
+    let t_read = t0.elapsed();
+    if !quiet {
+        for n in &dataset.notes {
+            errln!("note: {n}");
+        }
+    }
+    let names: Vec<&str> = dataset
+        .variables
+        .iter()
+        .map(|v| v.meta.var.name.as_str())
+        .collect();
+    let unknown = bounds.unknown(&names);
+    if !unknown.is_empty() {
+        return Err(usage(format!(
+            "a bound names {}, which is not among the variables stored ({})",
+            unknown.join(", "),
+            names.join(", ")
+        )));
+    }
+    let base = base_options(a, &config);
+    let mut per_var = Vec::with_capacity(names.len());
+    for n in &names {
+        let b = bounds.for_var(n).ok_or_else(|| {
+            usage(format!(
+                "no bound for variable '{n}': add --bound {n}=MODE:VALUE or a bound for every \
+                 variable (e.g. --nrmse 1e-4)"
+            ))
+        })?;
+        per_var.push(CompressOptions {
+            bound: b,
+            ..base.clone()
+        });
+    }
+    let inputs: Vec<codec::VariableInput> = dataset
+        .variables
+        .iter()
+        .zip(&per_var)
+        .map(|(v, opts)| codec::VariableInput {
+            field: &v.field,
+            meta: &v.meta,
+            opts,
+        })
+        .collect();
     let bar = Bar::new(quiet);
     let t1 = Instant::now();
-    let res = codec::compress(field, &loaded.meta, &opts, &bar);
+    let res = codec::compress_many(&inputs, &bar);
     bar.finish();
-    let (bytes, report) = res?;
+    let (bytes, reports) = res?;
     let t_comp = t1.elapsed();
     hiha_io::write_atomic(&a.output, &bytes, existing)
         .with_context(|| format!("writing {}", a.output.display()))?;
     if !quiet {
+        let source_bytes = std::fs::metadata(&a.input).map(|m| m.len()).ok();
+        let bounds: Vec<Bound> = per_var.iter().map(|o| o.bound).collect();
+        report_compress(a, &dataset, &reports, &bounds, bytes.len(), source_bytes);
+        let raw: usize = reports.iter().map(|r| r.original_bytes).sum();
+        let mb = raw as f64 / 1e6;
+        outln!(
+            "  time             read {:.2}s, compress+verify {:.2}s ({:.1} MB/s)",
+            t_read.as_secs_f64(),
+            t_comp.as_secs_f64(),
+            mb / t_comp.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// Prints what `compress` achieved: every variable verified on every
+/// element, and the ratios against float32 and against the input file.
+fn report_compress(
+    a: &CompressArgs,
+    dataset: &hiha_io::LoadedDataset,
+    reports: &[codec::CompressReport],
+    bounds: &[Bound],
+    archive_bytes: usize,
+    source_bytes: Option<u64>,
+) {
+    for ((v, report), bound) in dataset.variables.iter().zip(reports).zip(bounds) {
+        let field = &v.field;
         let s = field.shape;
         outln!(
             "{} -> {}: variable '{}' ({} frames x {} levels x {} x {}), {}",
             a.input.display(),
             a.output.display(),
-            loaded.meta.var.name,
+            v.meta.var.name,
             s.frames,
             s.levels,
             s.lat,
@@ -522,40 +641,36 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
             value_step(&field.values, field.missing.as_deref()),
             field,
         );
+        if dataset.variables.len() > 1 {
+            outln!(
+                "  ratio            {:.2}x on its own ({} -> {} bytes)",
+                report.ratio(),
+                report.original_bytes,
+                report.compressed_bytes
+            );
+        }
+    }
+    let raw: usize = reports.iter().map(|r| r.original_bytes).sum();
+    let values = raw / 4;
+    outln!(
+        "  ratio            {:.2}x against float32 ({} -> {} bytes, {:.3} bits/value{})",
+        raw as f64 / archive_bytes.max(1) as f64,
+        raw,
+        archive_bytes,
+        archive_bytes as f64 * 8.0 / values.max(1) as f64,
+        if dataset.variables.len() > 1 {
+            format!(", {} variables", dataset.variables.len())
+        } else {
+            String::new()
+        }
+    );
+    if let Some(src) = source_bytes {
         outln!(
-            "  ratio            {:.2}x ({} -> {} bytes, {:.3} bits/value)",
-            report.ratio(),
-            report.original_bytes,
-            report.compressed_bytes,
-            report.bits_per_value()
-        );
-        let mb = report.original_bytes as f64 / 1e6;
-        outln!(
-            "  time             read {:.2}s, compress+verify {:.2}s ({:.1} MB/s)",
-            t_read.as_secs_f64(),
-            t_comp.as_secs_f64(),
-            mb / t_comp.as_secs_f64().max(1e-9)
+            "  file ratio       {:.2}x against the input file's own {} bytes",
+            src as f64 / archive_bytes.max(1) as f64,
+            src
         );
     }
-    Ok(())
-}
-
-/// Removes the other gridded variables (those on the lat and lon dims) from
-/// the metadata: an archive holds one variable, and carrying its neighbours
-/// raw would swamp it. Coordinates, bounds and scalars stay. Returns the
-/// names removed.
-fn drop_other_gridded_variables(meta: &mut hiha_core::meta::DatasetMeta) -> Vec<String> {
-    let lat = meta.var.layout.lat_dim.clone();
-    let lon = meta.var.layout.lon_dim.clone();
-    let gridded = |v: &hiha_core::meta::AuxVar| v.dims.contains(&lat) && v.dims.contains(&lon);
-    let dropped = meta
-        .aux_vars
-        .iter()
-        .filter(|v| gridded(v))
-        .map(|v| v.name.clone())
-        .collect();
-    meta.aux_vars.retain(|v| !gridded(v));
-    dropped
 }
 
 fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
@@ -564,31 +679,52 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     let existing = check_paths(&a.input, &a.output, a.force)?;
     let bytes =
         std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let reader = hiha_core::format::ArchiveReader::open(&bytes)?;
+    let all = reader.header().variable_names();
+    let names: Vec<&str> = if a.var.is_empty() {
+        all.clone()
+    } else {
+        for v in &a.var {
+            if !all.contains(&v.as_str()) {
+                return Err(usage(format!(
+                    "--var {v}: the archive holds {}",
+                    all.join(", ")
+                )));
+            }
+        }
+        a.var.iter().map(String::as_str).collect()
+    };
     if let Some(r) = &frames {
-        let total = hiha_core::format::ArchiveReader::open(&bytes)?
-            .header()
-            .shape
-            .frames;
-        if r.end > total {
-            return Err(usage(format!(
-                "--frames {}..{}: the archive has {total} frames",
-                r.start, r.end
-            )));
+        for n in &names {
+            let k = reader.variable_index(n).unwrap_or(0);
+            let total = reader.header().shape_of(k).map_or(0, |s| s.frames);
+            if r.end > total {
+                return Err(usage(format!(
+                    "--frames {}..{}: variable '{n}' has {total} frames",
+                    r.start, r.end
+                )));
+            }
         }
     }
     let t0 = Instant::now();
-    let (field, meta) = codec::decompress_with(&bytes, frames, &opts)?;
+    let decoded = names
+        .iter()
+        .map(|n| codec::decompress_variable(&bytes, n, frames.clone(), &opts))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let dt = t0.elapsed();
-    hiha_io::write_variable_with(&a.output, &field, &meta, existing)
+    let items: Vec<(&hiha_core::Field, &hiha_core::meta::DatasetMeta)> =
+        decoded.iter().map(|(f, m)| (f, m)).collect();
+    hiha_io::write_dataset_with(&a.output, &items, existing)
         .with_context(|| format!("writing {}", a.output.display()))?;
     if !quiet {
-        let mb = field.values.len() as f64 * 4.0 / 1e6;
+        let values: usize = decoded.iter().map(|(f, _)| f.values.len()).sum();
+        let mb = values as f64 * 4.0 / 1e6;
         outln!(
-            "{} -> {}: {} frames of '{}' in {:.3}s ({:.1} MB/s)",
+            "{} -> {}: '{}' ({} values) in {:.3}s ({:.1} MB/s)",
             a.input.display(),
             a.output.display(),
-            field.shape.frames,
-            meta.var.name,
+            names.join("', '"),
+            values,
             dt.as_secs_f64(),
             mb / dt.as_secs_f64().max(1e-9)
         );
@@ -608,10 +744,12 @@ fn verify(input: &Path, max_memory_gb: f64) -> Result<()> {
         "format 1 stores no value hashes: decoded without them".to_string()
     };
     outln!(
-        "{}: format {}.{}, {} sections, every checksum holds; {} values decoded; {hashes} ({:.2}s)",
+        "{}: format {}.{}, {} variable(s), {} sections, every checksum holds; {} values decoded; \
+         {hashes} ({:.2}s)",
         input.display(),
         r.format.0,
         r.format.1,
+        r.variables,
         r.sections,
         r.values,
         t0.elapsed().as_secs_f64()

@@ -87,6 +87,114 @@ impl Bound {
     }
 }
 
+/// The modes of the bound grammar, as written: `MODE:VALUE`.
+pub const MODE_NAMES: [&str; 4] = ["nrmse", "rmse", "max-abs", "max-rel"];
+
+impl Bound {
+    /// Parses one bound of the grammar shared by the CLI (`--bound`), the
+    /// config file (`[bounds]`) and Python (`bound=`): `MODE:VALUE`, where
+    /// MODE is `nrmse`, `rmse`, `max-abs` or `max-rel` (`_` may replace
+    /// `-`, case is ignored) and VALUE a number. The value is validated.
+    pub fn parse(text: &str) -> Result<Bound> {
+        let t = text.trim();
+        let (mode, value) = t.split_once(':').ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "bound '{t}' is not MODE:VALUE (MODE one of {}), e.g. nrmse:1e-4",
+                MODE_NAMES.join(", ")
+            ))
+        })?;
+        let v: f64 = value.trim().parse().map_err(|_| {
+            Error::InvalidInput(format!("bound '{t}': '{}' is not a number", value.trim()))
+        })?;
+        let b = match mode.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "nrmse" => Bound::Nrmse(v),
+            "rmse" => Bound::Rmse(v),
+            "max-abs" | "abs" => Bound::MaxAbs(v),
+            "max-rel" | "rel" => Bound::MaxRel(v),
+            m => {
+                return Err(Error::InvalidInput(format!(
+                    "bound '{t}': unknown mode '{m}' (known: {})",
+                    MODE_NAMES.join(", ")
+                )))
+            }
+        };
+        b.validate()?;
+        Ok(b)
+    }
+
+    /// The bound in the grammar of [`Bound::parse`], e.g. `max-abs:0.05`.
+    pub fn spec(&self) -> String {
+        match *self {
+            Bound::Nrmse(v) => format!("nrmse:{v}"),
+            Bound::Rmse(v) => format!("rmse:{v}"),
+            Bound::MaxAbs(v) => format!("max-abs:{v}"),
+            Bound::MaxRel(v) => format!("max-rel:{v}"),
+        }
+    }
+}
+
+/// Bounds for the variables of a dataset: one default and per-variable
+/// overrides, written `[VAR=]MODE:VALUE` (see [`Bound::parse`]); the same
+/// strings in the CLI's repeated `--bound`, the config file's `[bounds]`
+/// table (`default = "nrmse:1e-4"`, `q = "max-abs:1e-7"`) and Python's
+/// `bounds={...}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BoundSet {
+    pub default: Option<Bound>,
+    /// Per variable, in the order given; a later entry for the same
+    /// variable replaces an earlier one.
+    pub per_var: Vec<(String, Bound)>,
+}
+
+impl BoundSet {
+    /// Adds one `[VAR=]MODE:VALUE` term. A term without `VAR=` sets the
+    /// default.
+    pub fn add(&mut self, term: &str) -> Result<()> {
+        let t = term.trim();
+        match t.split_once('=') {
+            Some((var, rest)) => {
+                let var = var.trim();
+                if var.is_empty() {
+                    return Err(Error::InvalidInput(format!(
+                        "bound '{t}': the variable name before '=' is empty"
+                    )));
+                }
+                self.set(var, Bound::parse(rest)?);
+            }
+            None => self.default = Some(Bound::parse(t)?),
+        }
+        Ok(())
+    }
+
+    /// Sets the bound of one variable.
+    pub fn set(&mut self, var: &str, b: Bound) {
+        self.per_var.retain(|(v, _)| v != var);
+        self.per_var.push((var.to_string(), b));
+    }
+
+    /// The bound for variable `var`: its own, else the default.
+    pub fn for_var(&self, var: &str) -> Option<Bound> {
+        self.per_var
+            .iter()
+            .find(|(v, _)| v == var)
+            .map(|(_, b)| *b)
+            .or(self.default)
+    }
+
+    /// Per-variable bounds naming none of `vars` (likely typos).
+    pub fn unknown<'a>(&'a self, vars: &[&str]) -> Vec<&'a str> {
+        self.per_var
+            .iter()
+            .map(|(v, _)| v.as_str())
+            .filter(|v| !vars.contains(v))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.default.is_none() && self.per_var.is_empty()
+    }
+}
+
 impl std::fmt::Display for Bound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -123,6 +231,44 @@ mod tests {
         assert_eq!(b.rmse_budget(10.0), 0.5);
         assert_eq!(b.rmse_budget(1e6), 0.5);
         assert_eq!(b.to_string(), "RMSE <= 5e-1");
+    }
+
+    #[test]
+    fn grammar_parses_and_round_trips() {
+        assert_eq!(Bound::parse("nrmse:1e-4").unwrap(), Bound::Nrmse(1e-4));
+        assert_eq!(Bound::parse(" MAX_ABS : 0.5 ").unwrap(), Bound::MaxAbs(0.5));
+        assert_eq!(Bound::parse("max-rel:1e-3").unwrap(), Bound::MaxRel(1e-3));
+        assert_eq!(Bound::parse("rmse:2").unwrap(), Bound::Rmse(2.0));
+        for b in [
+            Bound::Nrmse(1e-5),
+            Bound::Rmse(0.25),
+            Bound::MaxAbs(1e-7),
+            Bound::MaxRel(0.01),
+        ] {
+            assert_eq!(Bound::parse(&b.spec()).unwrap(), b);
+        }
+        for bad in ["nrmse", "nrmse:x", "psnr:40", "nrmse:2", "max-abs:-1", ":1"] {
+            assert!(Bound::parse(bad).is_err(), "{bad}");
+        }
+        let e = Bound::parse("psnr:40").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown mode 'psnr'") && e.contains("max-abs"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bound_set_defaults_and_overrides() {
+        let mut s = BoundSet::default();
+        s.add("nrmse:1e-4").unwrap();
+        s.add("q=max-abs:1e-7").unwrap();
+        s.add("q=max-abs:1e-8").unwrap();
+        assert_eq!(s.for_var("t"), Some(Bound::Nrmse(1e-4)));
+        assert_eq!(s.for_var("q"), Some(Bound::MaxAbs(1e-8)));
+        assert_eq!(s.per_var.len(), 1);
+        assert_eq!(s.unknown(&["t", "u"]), vec!["q"]);
+        assert!(s.add("=nrmse:1e-3").is_err());
+        assert!(BoundSet::default().for_var("t").is_none());
     }
 
     #[test]

@@ -548,6 +548,7 @@ pub fn compress(
         codec_config: toml::to_string(&config)
             .map_err(|e| Error::InvalidInput(format!("cannot serialise the codec config: {e}")))?,
         extra: Vec::new(),
+        variables: Vec::new(),
     };
     let dev = source_deviation(field);
     let target = residual_target(&opts.bound, range, &dev)?;
@@ -592,6 +593,49 @@ pub fn compress(
         section_bytes,
     };
     Ok((bytes, report))
+}
+
+/// One variable to compress with [`compress_many`].
+pub struct VariableInput<'a> {
+    pub field: &'a Field,
+    pub meta: &'a DatasetMeta,
+    pub opts: &'a CompressOptions,
+}
+
+/// Compresses several variables of one dataset into one archive (format
+/// 2.1; one variable gives the same archive as [`compress`]). Each variable
+/// is coded and verified on its own, with its own bound, in parallel; the
+/// metas must share dims, global attributes and auxiliary variables.
+/// Returns the archive and one report per variable (whose
+/// `compressed_bytes` is the variable's own archive as if alone).
+pub fn compress_many(
+    inputs: &[VariableInput],
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Vec<CompressReport>)> {
+    // One variable shows the codec's stages; several, a count of variables
+    // done (their stages would interleave).
+    let parts = if inputs.len() == 1 {
+        vec![compress(
+            inputs[0].field,
+            inputs[0].meta,
+            inputs[0].opts,
+            progress,
+        )?]
+    } else {
+        progress.stage("variables", inputs.len() as u64);
+        inputs
+            .par_iter()
+            .map(|v| {
+                let r = compress(v.field, v.meta, v.opts, &NoProgress);
+                progress.inc(1);
+                r
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let slices: Vec<&[u8]> = parts.iter().map(|(b, _)| b.as_slice()).collect();
+    let bytes = crate::format::merge(&slices)?;
+    let reports = parts.into_iter().map(|(_, r)| r).collect();
+    Ok((bytes, reports))
 }
 
 /// Checks a decoded field against the original: the same flagged elements
@@ -691,15 +735,64 @@ pub fn decompress(bytes: &[u8], frames: Option<Range<usize>>) -> Result<(Field, 
 }
 
 /// [`decompress`] with explicit limits and checks.
+///
+/// A multi-variable archive is refused with the list of its variables:
+/// decode one with [`decompress_variable`].
 pub fn decompress_with(
     bytes: &[u8],
     frames: Option<Range<usize>>,
     opts: &DecodeOptions,
 ) -> Result<(Field, DatasetMeta)> {
     let reader = ArchiveReader::open(bytes)?;
-    let plan = plan_decode(&reader, frames.clone(), opts)?;
-    let predictions = decode_predictions(&reader, &plan.config, &plan.shape, &plan.pred_sections)?;
-    let field = decode_chunks(&reader, &plan, &predictions, opts)?;
+    if reader.variable_count() > 1 {
+        return Err(Error::InvalidInput(format!(
+            "the archive holds {} variables ({}); name the one to decode",
+            reader.variable_count(),
+            reader.header().variable_names().join(", ")
+        )));
+    }
+    decode_view(&reader.for_variable(0)?, frames, opts)
+}
+
+/// The names of the variables an archive holds, in archive order.
+pub fn variables(bytes: &[u8]) -> Result<Vec<String>> {
+    let reader = ArchiveReader::open(bytes)?;
+    Ok(reader
+        .header()
+        .variable_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Decompresses variable `name` of an archive (frames `frames` of it, or
+/// all), reading only that variable's sections. The metadata is the
+/// dataset's, with that variable's description.
+pub fn decompress_variable(
+    bytes: &[u8],
+    name: &str,
+    frames: Option<Range<usize>>,
+    opts: &DecodeOptions,
+) -> Result<(Field, DatasetMeta)> {
+    let reader = ArchiveReader::open(bytes)?;
+    let k = reader.variable_index(name).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "the archive has no variable '{name}'; it holds {}",
+            reader.header().variable_names().join(", ")
+        ))
+    })?;
+    decode_view(&reader.for_variable(k)?, frames, opts)
+}
+
+/// Decodes a one-variable reader (or a view of one variable).
+fn decode_view(
+    reader: &ArchiveReader,
+    frames: Option<Range<usize>>,
+    opts: &DecodeOptions,
+) -> Result<(Field, DatasetMeta)> {
+    let plan = plan_decode(reader, frames.clone(), opts)?;
+    let predictions = decode_predictions(reader, &plan.config, &plan.shape, &plan.pred_sections)?;
+    let field = decode_chunks(reader, &plan, &predictions, opts)?;
     let header = reader.header();
     let meta = match frames {
         Some(r) if r != (0..plan.shape.frames) => {
@@ -1077,20 +1170,46 @@ pub struct Description {
 
 /// Describes an archive for `hiha info`, checking every section's CRC.
 pub fn describe(bytes: &[u8]) -> Result<Description> {
-    let reader = ArchiveReader::open(bytes)?;
-    let mut s = reader.summary();
-    s.push_str("codec configuration:\n");
-    for line in reader.header().codec_config.lines() {
-        s.push_str("  ");
-        s.push_str(line);
-        s.push('\n');
+    let whole = ArchiveReader::open(bytes)?;
+    let mut s = String::new();
+    let n = whole.variable_count();
+    if n > 1 {
+        let l = whole.layout();
+        s.push_str(&format!(
+            "hiha archive, format {}.{}: {} variables ({}), {} bytes (header {}, payload {}, index {})\n",
+            whole.version().0,
+            whole.version().1,
+            n,
+            whole.header().variable_names().join(", "),
+            l.total,
+            l.header,
+            l.payload,
+            l.index
+        ));
     }
-    s.push_str("bytes by section kind:\n");
-    for (k, b) in reader.bytes_by_kind() {
-        s.push_str(&format!("  {k:<10} {b:>12} B\n"));
+    for k in 0..n {
+        let reader = whole.for_variable(k)?;
+        if n > 1 {
+            s.push_str(&format!(
+                "\n== variable {k}: {} ({} payload bytes) ==\n",
+                reader.header().meta.var.name,
+                reader.layout().payload
+            ));
+        }
+        s.push_str(&reader.summary());
+        s.push_str("codec configuration:\n");
+        for line in reader.header().codec_config.lines() {
+            s.push_str("  ");
+            s.push_str(line);
+            s.push('\n');
+        }
+        s.push_str("bytes by section kind:\n");
+        for (k, b) in reader.bytes_by_kind() {
+            s.push_str(&format!("  {k:<10} {b:>12} B\n"));
+        }
     }
-    let damaged: Vec<String> = (0..reader.sections().len())
-        .filter_map(|i| reader.read(i).err().map(|e| e.to_string()))
+    let damaged: Vec<String> = (0..whole.sections().len())
+        .filter_map(|i| whole.read(i).err().map(|e| e.to_string()))
         .collect();
     if damaged.is_empty() {
         s.push_str("integrity: every section's checksum holds\n");
@@ -1098,7 +1217,7 @@ pub fn describe(bytes: &[u8]) -> Result<Description> {
         s.push_str(&format!(
             "integrity: {} of {} sections are DAMAGED\n",
             damaged.len(),
-            reader.sections().len()
+            whole.sections().len()
         ));
     }
     Ok(Description { text: s, damaged })
@@ -1111,12 +1230,13 @@ pub struct VerifyReport {
     pub sections: usize,
     pub chunks_checked: usize,
     pub values: usize,
+    pub variables: usize,
 }
 
-/// Checks an archive completely: every section's CRC, then a full decode in
-/// which every chunk is compared with the hash of the values the encoder
-/// verified (format 2; format-1 archives carry no hashes and are decoded
-/// only). Any damage is an error.
+/// Checks an archive completely: every section's CRC, then a full decode of
+/// every variable in which every chunk is compared with the hash of the
+/// values the encoder verified (format 2; format-1 archives carry no hashes
+/// and are decoded only). Any damage is an error.
 pub fn verify(bytes: &[u8], opts: &DecodeOptions) -> Result<VerifyReport> {
     let reader = ArchiveReader::open(bytes)?;
     for i in 0..reader.sections().len() {
@@ -1126,7 +1246,11 @@ pub fn verify(bytes: &[u8], opts: &DecodeOptions) -> Result<VerifyReport> {
         require_checks: true,
         ..opts.clone()
     };
-    let (field, _) = decompress_with(bytes, None, &opts)?;
+    let mut values = 0;
+    for k in 0..reader.variable_count() {
+        let (field, _) = decode_view(&reader.for_variable(k)?, None, &opts)?;
+        values += field.values.len();
+    }
     let chunks_checked = reader
         .sections()
         .iter()
@@ -1136,6 +1260,7 @@ pub fn verify(bytes: &[u8], opts: &DecodeOptions) -> Result<VerifyReport> {
         format: reader.version(),
         sections: reader.sections().len(),
         chunks_checked,
-        values: field.values.len(),
+        values,
+        variables: reader.variable_count(),
     })
 }

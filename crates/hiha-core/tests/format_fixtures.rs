@@ -200,6 +200,7 @@ pub fn small_header() -> Header {
         bound: Bound::MaxAbs(0.05),
         codec_config: r#"{"version":1,"predictor":"fic","residual":{"q":"uniform"}}"#.into(),
         extra: vec![0x01, 0x00, 0x00, 0x80, 0x3F, 0xFF],
+        variables: vec![],
     }
 }
 
@@ -406,5 +407,52 @@ pub fn era5_t2m_header(frames: usize) -> Header {
         bound: Bound::MaxAbs(0.1),
         codec_config: r#"{"version":1,"predictor":"fic","residual":"max-abs"}"#.into(),
         extra: vec![0u8; 16],
+        variables: vec![],
     }
+}
+
+/// A two-variable header (format 2.1): [`small_header`] plus a 2-D surface
+/// variable `sp` sharing its dims. FROZEN like the others: the v2
+/// `multi.hiha` golden file is built from it.
+pub fn multi_header() -> Header {
+    let mut h = small_header();
+    h.variables.push(hiha_core::format::VarHeader {
+        var: VarMeta {
+            name: "sp".into(),
+            layout: VarLayout {
+                dims: vec!["time".into(), "latitude".into(), "longitude".into()],
+                frame_dims: 1,
+                level_dim: None,
+                lat_dim: "latitude".into(),
+                lon_dim: "longitude".into(),
+            },
+            dtype: DType::I16,
+            attrs: vec![
+                text("units", "Pa"),
+                Attr::new("scale_factor", AttrValue::F64(vec![0.25])),
+            ],
+        },
+        shape: Shape::new(4, 1, 16, 32),
+        bound: Bound::Rmse(10.0),
+        codec_config: "predictor = \"none\"\n".into(),
+        extra: vec![7],
+    });
+    h
+}
+
+/// Sections of [`multi_header`]: those of [`sample_sections`] for variable
+/// 0, then two for variable 1 (the second depending on the first).
+pub fn multi_sections() -> Vec<(u32, Spec)> {
+    let mut out: Vec<(u32, Spec)> = sample_sections().into_iter().map(|s| (0, s)).collect();
+    out.push((1, (SectionKind::Mask, 0..4, None, noise(8, 12))));
+    out.push((1, (SectionKind::Residual, 0..4, Some(8), noise(9, 77))));
+    out
+}
+
+pub fn multi_archive() -> Vec<u8> {
+    let mut w = ArchiveWriter::new(&multi_header()).expect("header");
+    for (v, (k, f, d, p)) in multi_sections() {
+        w.add_variable_section(v, k, f, d, &p).expect("section");
+    }
+    w.finish().expect("finish")
 }

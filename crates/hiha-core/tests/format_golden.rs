@@ -20,7 +20,7 @@ mod fixtures;
 use std::path::PathBuf;
 
 use fixtures::*;
-use hiha_core::format::{ArchiveReader, FORMAT_VERSION};
+use hiha_core::format::{ArchiveReader, ArchiveWriter, SectionKind, FORMAT_VERSION};
 
 fn golden_path(major: u16) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{major}/sample.hiha"))
@@ -95,4 +95,66 @@ fn golden_v2_decodes_and_re_encodes_byte_for_byte() {
             golden.len()
         );
     }
+}
+
+/// Format 2.1: a two-variable archive. Readers see each variable as a
+/// one-variable archive; the writer reproduces the file byte for byte.
+#[test]
+fn golden_v2_multi_variable_decodes_and_re_encodes_byte_for_byte() {
+    let built = multi_archive();
+    let path = golden_path(2).with_file_name("multi.hiha");
+    if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &built).expect("write golden");
+    }
+    let golden = std::fs::read(&path).expect("golden file (bless with HIHA_BLESS=1)");
+    let r = ArchiveReader::open(&golden).expect("opens");
+    assert_eq!(r.version(), (2, 1));
+    assert_eq!(r.header(), &multi_header());
+    assert_eq!(r.variable_count(), 2);
+    assert_eq!(r.variable_index("sp"), Some(1));
+    // Variable 0 is the one-variable sample, section for section.
+    let v0 = r.for_variable(0).expect("variable 0");
+    assert_eq!(v0.header(), &small_header());
+    assert_eq!(v0.sections().len(), sample_sections().len());
+    assert_eq!(
+        v0.sections_for_frames(3..4).expect("select"),
+        vec![0, 1, 5, 6]
+    );
+    // Variable 1: its own header, its two sections, the dependency renumbered.
+    let v1 = r.for_variable(1).expect("variable 1");
+    assert_eq!(v1.header().meta.var.name, "sp");
+    assert_eq!(v1.header().shape.levels, 1);
+    assert_eq!(v1.header().meta.aux_vars, small_header().meta.aux_vars);
+    assert_eq!(v1.sections().len(), 2);
+    assert_eq!(v1.sections()[1].depends_on, Some(0));
+    assert_eq!(v1.sections_for_frames(0..1).expect("select"), vec![0, 1]);
+    let specs = multi_sections();
+    assert_eq!(v1.read(1).expect("read"), &specs[9].1 .3[..]);
+    assert!(r.for_variable(2).is_err());
+    if built != golden {
+        panic!("the v2.1 encoding changed; if intended, this is a new format version");
+    }
+    // Taking variable 0 out gives the one-variable golden file itself.
+    let alone = hiha_core::format::extract_variable(&golden, 0).expect("extract");
+    assert_eq!(alone, std::fs::read(golden_path(2)).expect("v2 sample"));
+    assert_eq!(ArchiveReader::open(&alone).expect("open").version(), (2, 0));
+}
+
+/// Sections may not reach across variables, and variable ids must exist.
+#[test]
+fn multi_variable_writer_refuses_cross_variable_dependencies() {
+    let mut w = ArchiveWriter::new(&multi_header()).expect("header");
+    let first = w
+        .add_variable_section(0, SectionKind::Mask, 0..4, None, b"x")
+        .expect("section");
+    assert!(w
+        .add_variable_section(1, SectionKind::Residual, 0..4, Some(first), b"y")
+        .is_err());
+    assert!(w
+        .add_variable_section(2, SectionKind::Residual, 0..4, None, b"y")
+        .is_err());
+    // Variable 1 has 4 frames, like variable 0; 0..5 is out.
+    assert!(w
+        .add_variable_section(1, SectionKind::Residual, 0..5, None, b"y")
+        .is_err());
 }

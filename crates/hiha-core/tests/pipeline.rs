@@ -272,6 +272,7 @@ fn an_absurd_declared_shape_is_an_error() {
         codec_config: "predictor = \"none\"\nchunk_frames = 1\nvalue_min = 1.0\nvalue_max = 1.0\nconstant = true\n"
             .into(),
         extra: vec![],
+        variables: vec![],
     };
     let bytes = ArchiveWriter::new(&header)
         .expect("writer")

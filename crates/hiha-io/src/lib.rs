@@ -33,5 +33,8 @@ mod write;
 pub use atomic::{write_atomic, Existing};
 pub use error::IoError;
 pub use grid::{Grid, LatOrder, LonConvention};
-pub use netcdf::{file_format, list_variables, read_variable, LoadedVariable, VarSummary};
-pub use write::{write_variable, write_variable_with};
+pub use netcdf::{
+    file_format, list_variables, read_dataset, read_variable, LoadedDataset, LoadedVariable,
+    VarSummary,
+};
+pub use write::{write_dataset_with, write_variable, write_variable_with, NC_FILL_FLOAT};

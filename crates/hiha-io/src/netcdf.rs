@@ -35,6 +35,19 @@ pub struct LoadedVariable {
     pub field: Field,
     pub meta: DatasetMeta,
     pub grid: Grid,
+    /// What of the file could not be kept (a NetCDF-4 string variable, a
+    /// string-array attribute, ...), one sentence each, for the user.
+    pub notes: Vec<String>,
+}
+
+/// Several data variables of one file, read by [`read_dataset`]. Every
+/// variable's `meta` holds the same dims, global attributes and auxiliary
+/// variables (everything of the file that is not a chosen data variable).
+#[derive(Debug, Clone)]
+pub struct LoadedDataset {
+    pub variables: Vec<LoadedVariable>,
+    /// What could not be kept or was left out, one sentence each.
+    pub notes: Vec<String>,
 }
 
 /// A variable of an open file, with hiha's types.
@@ -43,6 +56,8 @@ pub(crate) struct SrcVar {
     pub dims: Vec<String>,
     pub shape: Vec<usize>,
     pub dtype: Option<DType>,
+    /// A NetCDF-4 variable-length string variable (kept as a char array).
+    pub is_string: bool,
     pub attrs: Vec<Attr>,
 }
 
@@ -55,6 +70,8 @@ pub(crate) struct Source {
     pub dims: Vec<Dim>,
     pub global_attrs: Vec<Attr>,
     pub vars: Vec<SrcVar>,
+    /// Attributes that could not be kept.
+    pub notes: Vec<String>,
 }
 
 fn display(path: &Path) -> String {
@@ -103,14 +120,21 @@ fn convert_attr(owner: &str, name: &str, v: &NcAttrValue) -> Result<AttrValue> {
     })
 }
 
-fn convert_attrs(owner: &str, attrs: &[netcdf_reader::NcAttribute]) -> Result<Vec<Attr>> {
+/// The attributes hiha can keep; each one it cannot (a NetCDF-4 string
+/// array or a user-defined type) is left out with a note.
+fn convert_attrs(
+    owner: &str,
+    attrs: &[netcdf_reader::NcAttribute],
+    notes: &mut Vec<String>,
+) -> Vec<Attr> {
     attrs
         .iter()
-        .map(|a| {
-            Ok(Attr::new(
-                a.name.clone(),
-                convert_attr(owner, &a.name, &a.value)?,
-            ))
+        .filter_map(|a| match convert_attr(owner, &a.name, &a.value) {
+            Ok(v) => Some(Attr::new(a.name.clone(), v)),
+            Err(e) => {
+                notes.push(format!("{e}: not kept"));
+                None
+            }
         })
         .collect()
 }
@@ -180,7 +204,8 @@ impl Source {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let global_attrs = convert_attrs("the file", &root.attributes)?;
+        let mut notes = Vec::new();
+        let global_attrs = convert_attrs("the file", &root.attributes, &mut notes);
         let vars = root
             .variables
             .iter()
@@ -194,7 +219,12 @@ impl Source {
                         .map(|d| to_usize(&p, &format!("dim '{}'", d.name), d.size))
                         .collect::<Result<_>>()?,
                     dtype: nc_dtype(&v.dtype),
-                    attrs: convert_attrs(&format!("variable '{}'", v.name), &v.attributes)?,
+                    is_string: matches!(v.dtype, NcType::String),
+                    attrs: convert_attrs(
+                        &format!("variable '{}'", v.name),
+                        &v.attributes,
+                        &mut notes,
+                    ),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -205,6 +235,7 @@ impl Source {
             dims,
             global_attrs,
             vars,
+            notes,
         })
     }
 
@@ -345,6 +376,54 @@ impl Source {
         })
     }
 
+    /// Reads a NetCDF-4 string variable as a char array padded with NULs to
+    /// its longest string, on a new dim `<name>_strlen` (added to `dims`).
+    fn read_strings(&self, v: &SrcVar, dims: &mut Vec<Dim>) -> Result<AuxVar> {
+        let name = v.name.as_str();
+        let strings = self.file.read_variable_as_strings(name).map_err(|e| {
+            self.corrupt(format!("cannot read the strings of variable '{name}': {e}"))
+        })?;
+        let n: usize = v
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .ok_or_else(|| self.corrupt(format!("variable '{name}' is too large")))?;
+        if strings.len() != n {
+            return Err(self.corrupt(format!(
+                "string variable '{name}' gave {} strings, its dims say {n}",
+                strings.len()
+            )));
+        }
+        let width = strings.iter().map(String::len).max().unwrap_or(0).max(1);
+        let mut bytes = Vec::with_capacity(n.saturating_mul(width));
+        for s in &strings {
+            bytes.extend_from_slice(s.as_bytes());
+            bytes.resize(bytes.len() + width - s.len(), 0);
+        }
+        let mut dim = format!("{name}_strlen");
+        while dims.iter().any(|d| d.name == dim) {
+            dim.push('_');
+        }
+        dims.push(Dim {
+            name: dim.clone(),
+            len: width,
+            unlimited: false,
+        });
+        let mut attrs = v.attrs.clone();
+        if !attrs.iter().any(|a| a.name == "_Encoding") {
+            attrs.push(Attr::new("_Encoding", AttrValue::Text("utf-8".into())));
+        }
+        let mut vdims = v.dims.clone();
+        vdims.push(dim);
+        Ok(AuxVar {
+            name: v.name.clone(),
+            dims: vdims,
+            dtype: DType::Char,
+            attrs,
+            data: CoordData::Text(bytes),
+        })
+    }
+
     /// Reads a 1-D coordinate as f64, applying CF packing when present.
     fn read_coord(&self, v: &SrcVar) -> Result<Vec<f64>> {
         let data = self.read_data(v)?;
@@ -406,7 +485,8 @@ pub fn list_variables(path: &Path) -> Result<Vec<VarSummary>> {
 /// candidates. Packed integers are unpacked (`scale_factor`, `add_offset`,
 /// computed in f64, stored as f32); `_FillValue`, `missing_value` and NaN
 /// become missing elements. Every other variable is kept exactly in
-/// `meta.aux_vars`.
+/// `meta.aux_vars`, except those of a type hiha cannot represent (NetCDF-4
+/// strings and user-defined types), which are left out with a note.
 pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
     let src = Source::open(path)?;
     let candidates = src.data_candidates();
@@ -430,9 +510,113 @@ pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
             }
         },
     };
-    let v = src.var(&name).ok_or_else(|| IoError::NotFound {
-        var: Some(name.clone()),
-        candidates: candidates.clone(),
+    let mut notes = src.notes.clone();
+    let (field, var, grid) = load_data_var(&src, &name)?;
+    let mut dims = src.dims.clone();
+    let aux_vars = keep_aux_vars(&src, &[name.as_str()], &[], &mut dims, &mut notes)?;
+    let meta = DatasetMeta {
+        dims,
+        global_attrs: src.global_attrs.clone(),
+        aux_vars,
+        var,
+    };
+    Ok(LoadedVariable {
+        field,
+        meta,
+        grid,
+        notes,
+    })
+}
+
+/// Reads the data variables of a file: those named in `vars`, or with
+/// `None` every gridded data variable (numeric, at least latitude and
+/// longitude dims, not a coordinate or bounds variable). Every other
+/// variable is kept exactly in each variable's `meta.aux_vars`, except:
+/// data variables left out by `vars` (named in a note), and variables of a
+/// type hiha cannot represent, such as the CDS `expver` string variable
+/// (named in a note). Candidates that turn out not to be on a regular
+/// lat/lon grid are kept exactly, not compressed (with a note).
+pub fn read_dataset(path: &Path, vars: Option<&[&str]>) -> Result<LoadedDataset> {
+    let src = Source::open(path)?;
+    let candidates = src.data_candidates();
+    let mut notes = src.notes.clone();
+    let mut names: Vec<String> = Vec::new();
+    let mut loaded = Vec::new();
+    let mut left_out: Vec<&str> = Vec::new();
+    match vars {
+        Some(list) => {
+            for v in list {
+                if src.var(v).is_none() {
+                    return Err(IoError::NotFound {
+                        var: Some(v.to_string()),
+                        candidates,
+                    });
+                }
+                if names.iter().any(|n| n == v) {
+                    continue;
+                }
+                loaded.push(load_data_var(&src, v)?);
+                names.push(v.to_string());
+            }
+            left_out = candidates
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !list.contains(c))
+                .collect();
+            if !left_out.is_empty() {
+                notes.push(format!(
+                    "data variable(s) {} not selected: left out",
+                    left_out.join(", ")
+                ));
+            }
+        }
+        None => {
+            for c in &candidates {
+                match load_data_var(&src, c) {
+                    Ok(l) => {
+                        loaded.push(l);
+                        names.push(c.clone());
+                    }
+                    Err(e @ (IoError::BadShape(_) | IoError::NotRegularGrid(_))) => notes.push(
+                        format!("variable '{c}' is kept exactly, not compressed: {e}"),
+                    ),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    if loaded.is_empty() {
+        return Err(IoError::NotFound {
+            var: None,
+            candidates,
+        });
+    }
+    let exclude: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut dims = src.dims.clone();
+    let aux_vars = keep_aux_vars(&src, &exclude, &left_out, &mut dims, &mut notes)?;
+    let variables = loaded
+        .into_iter()
+        .map(|(field, var, grid)| LoadedVariable {
+            field,
+            meta: DatasetMeta {
+                dims: dims.clone(),
+                global_attrs: src.global_attrs.clone(),
+                aux_vars: aux_vars.clone(),
+                var,
+            },
+            grid,
+            notes: Vec::new(),
+        })
+        .collect();
+    Ok(LoadedDataset { variables, notes })
+}
+
+/// Reads a data variable: its field (unpacked, with missing values) and
+/// description, and checks its grid.
+fn load_data_var(src: &Source, name: &str) -> Result<(Field, VarMeta, Grid)> {
+    let v = src.var(name).ok_or_else(|| IoError::NotFound {
+        var: Some(name.to_string()),
+        candidates: src.data_candidates(),
     })?;
     let dtype = match v.dtype {
         Some(DType::Char) | None => {
@@ -442,7 +626,7 @@ pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
         }
         Some(t) => t,
     };
-    let (layout, shape) = layout_of(&src, v)?;
+    let (layout, shape) = layout_of(src, v)?;
 
     // Grid.
     let coord = |dim: &str| -> Result<Vec<f64>> {
@@ -477,37 +661,56 @@ pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
     }
     let mut field = Field::new(shape, values, None)?;
     field.packing = field_packing(dtype, &v.attrs);
+    let meta = VarMeta {
+        name: name.to_string(),
+        layout,
+        dtype,
+        attrs: v.attrs.clone(),
+    };
+    Ok((field, meta, grid))
+}
 
-    // Everything else, kept exactly.
-    let mut aux_vars = Vec::new();
-    for a in src.vars.iter().filter(|a| a.name != name) {
-        let data = src.read_data(a)?;
-        let Some(dt) = a.dtype else {
-            return Err(IoError::UnsupportedFormat(format!(
-                "variable '{}' has an unsupported type",
-                a.name
-            )));
+/// Every variable of the file except `exclude` and `drop`, read exactly.
+/// Variables of a type hiha cannot represent are left out with a note.
+///
+/// A NetCDF-4 string variable (the CDS `expver`) is kept as a char array
+/// with one more dim, `<name>_strlen`, added to `dims`, and `_Encoding =
+/// "utf-8"`, which xarray decodes back to strings.
+fn keep_aux_vars(
+    src: &Source,
+    exclude: &[&str],
+    drop: &[&str],
+    dims: &mut Vec<Dim>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<AuxVar>> {
+    let mut out = Vec::new();
+    for a in &src.vars {
+        let n = a.name.as_str();
+        if exclude.contains(&n) || drop.contains(&n) {
+            continue;
+        }
+        if a.is_string {
+            out.push(src.read_strings(a, dims)?);
+            continue;
+        }
+        let Some(dtype) = a.dtype else {
+            notes.push(format!(
+                "variable '{n}' ({}) has a NetCDF-4 type (string, compound, enum, opaque or \
+                 variable-length) that hiha cannot keep: left out",
+                a.dims.join(", ")
+            ));
+            continue;
         };
-        aux_vars.push(AuxVar {
+        let data = src.read_data(a)?;
+        out.push(AuxVar {
             name: a.name.clone(),
             dims: a.dims.clone(),
-            dtype: dt,
+            dtype,
             attrs: a.attrs.clone(),
             data,
         });
     }
-    let meta = DatasetMeta {
-        dims: src.dims.clone(),
-        global_attrs: src.global_attrs.clone(),
-        aux_vars,
-        var: VarMeta {
-            name: name.clone(),
-            layout,
-            dtype,
-            attrs: v.attrs.clone(),
-        },
-    };
-    Ok(LoadedVariable { field, meta, grid })
+    Ok(out)
 }
 
 /// Maps the variable's dims onto frames × levels × lat × lon.

@@ -64,17 +64,51 @@ pub(crate) fn output_var_attrs(meta: &DatasetMeta) -> Vec<Attr> {
     out
 }
 
-/// The value written where the field is missing: `_FillValue`, else the
-/// first `missing_value`, else NaN.
-fn fill_value(attrs: &[Attr]) -> f32 {
-    for name in ["_FillValue", "missing_value"] {
-        if let Some(AttrValue::F32(v)) = cf::attr(attrs, name) {
-            if let Some(&x) = v.first() {
-                return x;
-            }
+/// NetCDF's default fill value for float variables (`NC_FILL_FLOAT`).
+pub const NC_FILL_FLOAT: f32 = 9.969_21e36;
+
+/// The value written where the field is missing, and the attributes that
+/// announce it. It is the variable's `_FillValue` (else its first
+/// `missing_value`, else NaN) unless that could be mistaken for data: a
+/// packed source's fill unpacks to a plausible value (268.37 K for an int16
+/// t2m), and any fill that a reconstructed value equals would turn that
+/// value into "missing". Then it is NetCDF's default float fill
+/// ([`NC_FILL_FLOAT`], far outside any clamped reconstruction; NaN if even
+/// that is taken), and `_FillValue`/`missing_value` say so.
+fn choose_fill(meta: &DatasetMeta, attrs: &mut [Attr], field: &Field) -> f32 {
+    let declared =
+        ["_FillValue", "missing_value"]
+            .iter()
+            .find_map(|name| match cf::attr(attrs, name) {
+                Some(AttrValue::F32(v)) => v.first().copied(),
+                _ => None,
+            });
+    let Some(fill) = declared else {
+        return f32::NAN;
+    };
+    let packed = cf::packing(&meta.var.attrs).is_some();
+    let taken = |f: f32| {
+        !f.is_nan()
+            && field
+                .values
+                .iter()
+                .enumerate()
+                .any(|(i, &v)| v == f && !field.is_missing(i))
+    };
+    if !packed && !taken(fill) {
+        return fill;
+    }
+    let new = if taken(NC_FILL_FLOAT) {
+        f32::NAN
+    } else {
+        NC_FILL_FLOAT
+    };
+    for a in attrs.iter_mut() {
+        if a.name == "_FillValue" || a.name == "missing_value" {
+            a.value = AttrValue::F32(vec![new]);
         }
     }
-    f32::NAN
+    new
 }
 
 /// Today's date as YYYY-MM-DDTHH:MM:SSZ (no time-zone library needed).
@@ -103,13 +137,18 @@ fn utc_now() -> String {
 }
 
 /// The global attributes with a `history` line appended.
-fn output_global_attrs(meta: &DatasetMeta) -> Vec<Attr> {
+fn output_global_attrs(meta: &DatasetMeta, names: &[&str]) -> Vec<Attr> {
     let line = format!(
-        "{}: hiha-io {}: variable '{}' decompressed by hiha (lossy compression within the requested \
+        "{}: hiha-io {}: {} '{}' decompressed by hiha (lossy compression within the requested \
          error bound), written as float32",
         utc_now(),
         env!("CARGO_PKG_VERSION"),
-        meta.var.name
+        if names.len() > 1 {
+            "variables"
+        } else {
+            "variable"
+        },
+        names.join("', '")
     );
     let mut out = meta.global_attrs.clone();
     match out.iter_mut().find(|a| a.name == "history") {
@@ -154,7 +193,22 @@ pub fn write_variable_with(
     meta: &DatasetMeta,
     existing: Existing,
 ) -> Result<()> {
-    let layout = &meta.var.layout;
+    write_dataset_with(path, &[(field, meta)], existing)
+}
+
+/// Writes several variables of one dataset into one NetCDF-3 file, as
+/// [`write_variable`] does for one. The dims, global attributes and
+/// auxiliary variables are those of the first variable's metadata (the
+/// others must have the same dims); each variable is float32 with its own
+/// attributes and fill value.
+pub fn write_dataset_with(
+    path: &Path,
+    items: &[(&Field, &DatasetMeta)],
+    existing: Existing,
+) -> Result<()> {
+    let Some(&(_, meta)) = items.first() else {
+        return Err(IoError::BadShape("no variables to write".into()));
+    };
     let dim_index = |name: &str| -> Result<usize> {
         meta.dims
             .iter()
@@ -165,13 +219,110 @@ pub fn write_variable_with(
                 ))
             })
     };
+    let mut prepared = Vec::with_capacity(items.len());
+    for &(field, m) in items {
+        if m.dims != meta.dims {
+            return Err(IoError::BadShape(format!(
+                "variable '{}' has other dims than '{}': they cannot share a file",
+                m.var.name, meta.var.name
+            )));
+        }
+        if items
+            .iter()
+            .filter(|(_, o)| o.var.name == m.var.name)
+            .count()
+            > 1
+        {
+            return Err(IoError::BadShape(format!(
+                "variable '{}' is given twice",
+                m.var.name
+            )));
+        }
+        prepared.push(prepare_var(field, m, &dim_index)?);
+    }
+    let names: Vec<&str> = items.iter().map(|(_, m)| m.var.name.as_str()).collect();
+    let global_attrs = output_global_attrs(meta, &names);
+
+    let mut vars = Vec::with_capacity(meta.aux_vars.len() + items.len());
+    for a in &meta.aux_vars {
+        if names.contains(&a.name.as_str()) {
+            return Err(IoError::BadShape(format!(
+                "auxiliary variable '{}' has a data variable's name",
+                a.name
+            )));
+        }
+        vars.push(OutVar {
+            name: &a.name,
+            dimids: a
+                .dims
+                .iter()
+                .map(|d| dim_index(d))
+                .collect::<Result<Vec<_>>>()?,
+            dtype: a.dtype,
+            attrs: &a.attrs,
+            data: VarData::Coord(&a.data),
+        });
+    }
+    for (p, (_, m)) in prepared.iter().zip(items) {
+        vars.push(OutVar {
+            name: &m.var.name,
+            dimids: p.dimids.clone(),
+            dtype: DType::F32,
+            attrs: &p.attrs,
+            data: VarData::F32(&p.values),
+        });
+    }
+
+    // NetCDF-3 has one record dim, first in every variable using it.
+    let record_dim = meta.dims.iter().position(|d| d.unlimited).filter(|&r| {
+        vars.iter().all(|v| {
+            !v.dimids.contains(&r) || (v.dimids[0] == r && v.dimids[1..].iter().all(|&d| d != r))
+        })
+    });
+    let file = OutFile {
+        dims: meta
+            .dims
+            .iter()
+            .map(|d| OutDim {
+                name: &d.name,
+                len: d.len,
+            })
+            .collect(),
+        record_dim,
+        global_attrs: &global_attrs,
+        vars,
+    };
+    let mut bytes = Vec::new();
+    file.write(&mut bytes).map_err(|reason| IoError::Write {
+        path: path.display().to_string(),
+        reason,
+    })?;
+    // A unique partial file next to the target, fsynced, then renamed: a
+    // failure or a concurrent writer never leaves or sees a half file.
+    write_atomic(path, &bytes, existing)
+}
+
+/// A data variable ready to write: its dim ids, attributes and values
+/// (missing elements replaced by the fill value).
+struct PreparedVar {
+    dimids: Vec<usize>,
+    attrs: Vec<Attr>,
+    values: Vec<f32>,
+}
+
+fn prepare_var(
+    field: &Field,
+    meta: &DatasetMeta,
+    dim_index: &dyn Fn(&str) -> Result<usize>,
+) -> Result<PreparedVar> {
+    let layout = &meta.var.layout;
     // The field must match the variable's dims.
-    let var_dimids = layout
+    let dimids = layout
         .dims
         .iter()
         .map(|d| dim_index(d))
         .collect::<Result<Vec<_>>>()?;
-    let lens: Vec<usize> = var_dimids.iter().map(|&i| meta.dims[i].len).collect();
+    let lens: Vec<usize> = dimids.iter().map(|&i| meta.dims[i].len).collect();
     let nd = lens.len();
     let s = field.shape;
     let levels = if layout.level_dim.is_some() {
@@ -205,8 +356,8 @@ pub fn write_variable_with(
             lens
         )));
     }
-    let var_attrs = output_var_attrs(meta);
-    let fill = fill_value(&var_attrs);
+    let mut attrs = output_var_attrs(meta);
+    let fill = choose_fill(meta, &mut attrs, field);
     let values: Vec<f32> = field
         .values
         .iter()
@@ -221,61 +372,9 @@ pub fn write_variable_with(
             }
         })
         .collect();
-    let global_attrs = output_global_attrs(meta);
-
-    let mut vars = Vec::with_capacity(meta.aux_vars.len() + 1);
-    for a in &meta.aux_vars {
-        if a.name == meta.var.name {
-            return Err(IoError::BadShape(format!(
-                "auxiliary variable '{}' has the data variable's name",
-                a.name
-            )));
-        }
-        vars.push(OutVar {
-            name: &a.name,
-            dimids: a
-                .dims
-                .iter()
-                .map(|d| dim_index(d))
-                .collect::<Result<Vec<_>>>()?,
-            dtype: a.dtype,
-            attrs: &a.attrs,
-            data: VarData::Coord(&a.data),
-        });
-    }
-    vars.push(OutVar {
-        name: &meta.var.name,
-        dimids: var_dimids,
-        dtype: DType::F32,
-        attrs: &var_attrs,
-        data: VarData::F32(&values),
-    });
-
-    // NetCDF-3 has one record dim, first in every variable using it.
-    let record_dim = meta.dims.iter().position(|d| d.unlimited).filter(|&r| {
-        vars.iter().all(|v| {
-            !v.dimids.contains(&r) || (v.dimids[0] == r && v.dimids[1..].iter().all(|&d| d != r))
-        })
-    });
-    let file = OutFile {
-        dims: meta
-            .dims
-            .iter()
-            .map(|d| OutDim {
-                name: &d.name,
-                len: d.len,
-            })
-            .collect(),
-        record_dim,
-        global_attrs: &global_attrs,
-        vars,
-    };
-    let mut bytes = Vec::new();
-    file.write(&mut bytes).map_err(|reason| IoError::Write {
-        path: path.display().to_string(),
-        reason,
-    })?;
-    // A unique partial file next to the target, fsynced, then renamed: a
-    // failure or a concurrent writer never leaves or sees a half file.
-    write_atomic(path, &bytes, existing)
+    Ok(PreparedVar {
+        dimids,
+        attrs,
+        values,
+    })
 }

@@ -327,7 +327,10 @@ fn missing_values_stay_where_they_were() {
             "CDF-2 (64-bit offset)"
         );
     }
-    // Values equal to missing_value in the data are read as missing, NaN too.
+    // Unflagged values equal to a missing_value are data: the writer then
+    // announces another fill (NetCDF's default), so they read back as data
+    // (issue 10: a fill must never capture a reconstructed value). NaN data
+    // comes back as NaN, flagged as a special value.
     let meta = synthetic(
         vec![attr("missing_value", AttrValue::F32(vec![-888.0, -777.0]))],
         vec![],
@@ -346,7 +349,13 @@ fn missing_values_stay_where_they_were() {
     write_variable(&out, &f, &meta).expect("write");
     let b = read_variable(&out, None).expect("read");
     let got: Vec<usize> = (0..60).filter(|&i| b.field.is_missing(i)).collect();
-    assert_eq!(got, vec![3, 4, 5]);
+    assert_eq!(got, vec![5]);
+    assert!(b.field.values[5].is_nan());
+    assert_eq!((b.field.values[3], b.field.values[4]), (-888.0, -777.0));
+    assert_eq!(
+        cf::attr(&b.meta.var.attrs, "missing_value"),
+        Some(&AttrValue::F32(vec![hiha_io::NC_FILL_FLOAT]))
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -406,5 +415,65 @@ fn netcdf4_types_go_to_cdf5() {
     assert_same_field(&f, &b.field, "cdf5");
     assert_eq!(meta.aux_vars, b.meta.aux_vars);
     assert_eq!(meta.dims, b.meta.dims);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A fill value that a reconstructed value equals would turn that value
+/// into "missing" on reading (issue 10). The writer then announces another
+/// fill; and a packed source's fill, which unpacks to a plausible value
+/// (here 268.37 K for an int16 temperature), is never used.
+#[test]
+fn fill_values_cannot_collide_with_data() {
+    let tmp = common::tmp_dir("fill_collision");
+    let holes = [3, 40];
+    // (a) Unpacked source: a valid value equals _FillValue.
+    let mut f = synthetic_field(&holes);
+    f.values[10] = -999.0;
+    let meta = synthetic(
+        vec![attr("_FillValue", AttrValue::F32(vec![-999.0]))],
+        vec![],
+    );
+    let out = tmp.join("unpacked.nc");
+    write_variable(&out, &f, &meta).expect("write");
+    let b = read_variable(&out, None).expect("read");
+    assert_same_field(&f, &b.field, "unpacked");
+    assert_eq!(
+        cf::attr(&b.meta.var.attrs, "_FillValue"),
+        Some(&AttrValue::F32(vec![hiha_io::NC_FILL_FLOAT]))
+    );
+    // Without a collision the source's fill stays.
+    let g = synthetic_field(&holes);
+    write_variable(&out, &g, &meta).expect("write");
+    let b = read_variable(&out, None).expect("read");
+    assert_eq!(
+        cf::attr(&b.meta.var.attrs, "_FillValue"),
+        Some(&AttrValue::F32(vec![-999.0]))
+    );
+
+    // (b) Packed int16 source: its fill -32767 unpacks to 268.36658 K.
+    let (scale, offset) = (0.001_f64, 301.133_58_f64);
+    let unpacked_fill = (-32767.0 * scale + offset) as f32;
+    let mut meta = synthetic(
+        vec![
+            attr("scale_factor", AttrValue::F64(vec![scale])),
+            attr("add_offset", AttrValue::F64(vec![offset])),
+            attr("_FillValue", AttrValue::I16(vec![-32767])),
+        ],
+        vec![],
+    );
+    meta.var.dtype = DType::I16;
+    let mut f = synthetic_field(&holes);
+    for v in f.values.iter_mut() {
+        *v += 280.0;
+    }
+    f.values[11] = unpacked_fill; // a reconstruction that hits it exactly
+    let out = tmp.join("packed.nc");
+    write_variable(&out, &f, &meta).expect("write");
+    let b = read_variable(&out, None).expect("read");
+    assert_same_field(&f, &b.field, "packed");
+    assert_eq!(
+        cf::attr(&b.meta.var.attrs, "_FillValue"),
+        Some(&AttrValue::F32(vec![hiha_io::NC_FILL_FLOAT]))
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -61,6 +61,17 @@ pub(crate) fn encode(h: &Header) -> Result<Vec<u8>> {
     put_str(&mut e.out, &h.codec_config);
     put_bytes(&mut e.out, &h.extra);
     e.meta(&h.meta)?;
+    if !h.variables.is_empty() {
+        // Format 2.1: the second and later variables.
+        e.usize(h.variables.len());
+        for v in &h.variables {
+            e.shape(&v.shape);
+            e.bound(&v.bound);
+            put_str(&mut e.out, &v.codec_config);
+            put_bytes(&mut e.out, &v.extra);
+            e.var(&v.var);
+        }
+    }
     Ok(e.out)
 }
 
@@ -378,7 +389,9 @@ fn int_progression<T: TryFrom<i64>>(v: &[i64]) -> Option<(i64, i64)> {
 /// Decodes a header block. `newer` is true when the archive's minor version
 /// is newer than this build's: trailing bytes are then ignored and unknown
 /// enum values are [`Error::Unsupported`] rather than [`Error::Corrupt`].
-pub(crate) fn decode(bytes: &[u8], newer: bool) -> Result<Header> {
+/// `multi` is true for archives of format 2.1 and later, whose header may
+/// continue with the variable table.
+pub(crate) fn decode(bytes: &[u8], newer: bool, multi: bool) -> Result<Header> {
     let mut d = Dec {
         c: Cursor::new(bytes, "header"),
         newer,
@@ -390,6 +403,34 @@ pub(crate) fn decode(bytes: &[u8], newer: bool) -> Result<Header> {
     let codec_config = d.c.string()?;
     let extra = d.c.bytes()?.to_vec();
     let meta = d.meta()?;
+    let mut variables = Vec::new();
+    if multi && d.c.remaining() > 0 {
+        // A variable takes at least 4 (shape) + 9 (bound) + 2 + 1 + 4 bytes.
+        let n = d.c.count(20)?;
+        for _ in 0..n {
+            let shape = d.shape()?;
+            let bound = d.bound()?;
+            let codec_config = d.c.string()?;
+            let extra = d.c.bytes()?.to_vec();
+            let var = d.var()?;
+            variables.push(super::VarHeader {
+                var,
+                shape,
+                bound,
+                codec_config,
+                extra,
+            });
+        }
+        let mut names: Vec<&str> = std::iter::once(meta.var.name.as_str())
+            .chain(variables.iter().map(|v| v.var.name.as_str()))
+            .collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(d
+                .c
+                .corrupt("two variables of the archive have the same name"));
+        }
+    }
     if d.c.remaining() > 0 && !newer {
         return Err(d.c.corrupt(format!(
             "{} unexpected bytes after the header fields",
@@ -402,6 +443,7 @@ pub(crate) fn decode(bytes: &[u8], newer: bool) -> Result<Header> {
         bound,
         codec_config,
         extra,
+        variables,
     })
 }
 

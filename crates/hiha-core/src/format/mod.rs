@@ -35,6 +35,8 @@ use crate::meta::DatasetMeta;
 
 pub use reader::{ArchiveLayout, ArchiveReader};
 pub use writer::ArchiveWriter;
+mod merge;
+pub use merge::{extract_variable, merge};
 
 /// The first eight bytes of every archive: `\x89HIHA\r\n\x1a` (the PNG
 /// trick: a high byte, the name, and line-ending bytes that text-mode
@@ -46,7 +48,12 @@ pub const END_MAGIC: [u8; 4] = *b"hiha";
 
 /// The format version this build writes, `(major, minor)`. It reads every
 /// archive of the same major version; see `docs/FORMAT.md` for the policy.
-pub const FORMAT_VERSION: (u16, u16) = (2, 0);
+pub const FORMAT_VERSION: (u16, u16) = (2, 1);
+
+/// The minor version of major 2 that added multi-variable archives. Writers
+/// write the oldest minor that can hold the archive: one-variable archives
+/// stay 2.0, so that 2.0 readers keep reading them.
+pub const MULTI_VARIABLE_MINOR: u16 = 1;
 
 /// The oldest major version this build still reads.
 pub const OLDEST_MAJOR: u16 = 1;
@@ -74,6 +81,76 @@ pub struct Header {
     /// Opaque bytes the pipeline owns (value range, normalisation
     /// statistics, ...); it versions their layout itself.
     pub extra: Vec<u8>,
+    /// The second and later variables of a multi-variable archive (format
+    /// 2.1), which share `meta`'s dims, attributes and auxiliary variables;
+    /// `meta.var`, `shape`, `bound`, `codec_config` and `extra` describe
+    /// variable 0. Empty in one-variable archives.
+    pub variables: Vec<VarHeader>,
+}
+
+/// What a header says about one variable of a multi-variable archive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VarHeader {
+    pub var: crate::meta::VarMeta,
+    pub shape: Shape,
+    pub bound: Bound,
+    pub codec_config: String,
+    pub extra: Vec<u8>,
+}
+
+impl Header {
+    /// How many variables the archive holds (at least 1).
+    pub fn variable_count(&self) -> usize {
+        1 + self.variables.len()
+    }
+
+    /// The variables' names, in archive order.
+    pub fn variable_names(&self) -> Vec<&str> {
+        std::iter::once(self.meta.var.name.as_str())
+            .chain(self.variables.iter().map(|v| v.var.name.as_str()))
+            .collect()
+    }
+
+    /// The one-variable header of variable `k` (the shared metadata with
+    /// that variable's own description), or `None` when there is no such
+    /// variable.
+    pub fn variable(&self, k: usize) -> Option<Header> {
+        if k == 0 {
+            return Some(Header {
+                variables: Vec::new(),
+                ..self.clone()
+            });
+        }
+        let v = self.variables.get(k - 1)?;
+        let mut meta = self.meta.clone();
+        meta.var = v.var.clone();
+        Some(Header {
+            meta,
+            shape: v.shape,
+            bound: v.bound,
+            codec_config: v.codec_config.clone(),
+            extra: v.extra.clone(),
+            variables: Vec::new(),
+        })
+    }
+
+    /// The shape of variable `k`.
+    pub fn shape_of(&self, k: usize) -> Option<Shape> {
+        match k {
+            0 => Some(self.shape),
+            _ => self.variables.get(k - 1).map(|v| v.shape),
+        }
+    }
+
+    /// The format version this header needs: 2.0 for one variable, 2.1 for
+    /// more.
+    pub fn needed_version(&self) -> (u16, u16) {
+        if self.variables.is_empty() {
+            (FORMAT_VERSION.0, 0)
+        } else {
+            (FORMAT_VERSION.0, MULTI_VARIABLE_MINOR)
+        }
+    }
 }
 
 /// What a section holds. Ids `0x01..=0x7F` are *critical* (a reader that

@@ -98,6 +98,7 @@ impl<'a> ArchiveReader<'a> {
         } else {
             minor > 0
         };
+        let multi = major >= 2 && minor >= super::MULTI_VARIABLE_MINOR;
 
         // Header.
         let mut c = Cursor::new(&bytes[12..], "header length");
@@ -120,7 +121,7 @@ impl<'a> ArchiveReader<'a> {
             });
         }
         let raw = squeeze::unsqueeze(&bytes[body_start..header_end], MAX_HEADER_BYTES)?;
-        let header = header::decode(&raw, newer)?;
+        let header = header::decode(&raw, newer, multi)?;
         let payload_start = header_end + 4;
 
         // Footer.
@@ -163,21 +164,28 @@ impl<'a> ArchiveReader<'a> {
                 None => return Err(c.corrupt(format!("section {i} has invalid kind id {id:#04x}"))),
             };
             let variable = if major >= 2 { c.u32_varint()? } else { 0 };
-            if variable != 0 && !newer {
-                return Err(c.corrupt(format!(
-                    "section {i} belongs to variable {variable} of a one-variable archive"
-                )));
-            }
+            // Sections of a variable a newer writer added are kept as
+            // unknown ancillary-like data of no variable of ours.
+            let var_frames = header.shape_of(variable as usize).map(|s| s.frames);
+            let var_frames = match var_frames {
+                Some(f) => f,
+                None if newer => u32::MAX as usize,
+                None => {
+                    return Err(c.corrupt(format!(
+                        "section {i} belongs to variable {variable}, but the archive has {}",
+                        header.variable_count()
+                    )))
+                }
+            };
             let first = c.u32_varint()?;
             let count = c.u32_varint()?;
             let end = first
                 .checked_add(count)
-                .filter(|&e| e as usize <= header.shape.frames)
+                .filter(|&e| e as usize <= var_frames)
                 .ok_or_else(|| {
                     c.corrupt(format!(
-                        "section {i} covers frames {first}..{} of {}",
+                        "section {i} covers frames {first}..{} of {var_frames}",
                         first as u64 + count as u64,
-                        header.shape.frames
                     ))
                 })?;
             let back = c.varint()?;
@@ -190,6 +198,13 @@ impl<'a> ArchiveReader<'a> {
                     )))
                 }
             };
+            if let Some(d) = depends_on {
+                if sections.get(d as usize).map(|s: &SectionInfo| s.variable) != Some(variable) {
+                    return Err(c.corrupt(format!(
+                        "section {i} of variable {variable} depends on section {d} of another variable"
+                    )));
+                }
+            }
             let len = c.varint()?;
             let crc = c.u32()?;
             let next = offset
@@ -230,6 +245,54 @@ impl<'a> ArchiveReader<'a> {
             header,
             header_end,
             index_start,
+            sections,
+            reads: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many variables the archive holds (1 before format 2.1).
+    pub fn variable_count(&self) -> usize {
+        self.header.variable_count()
+    }
+
+    /// The index of the variable named `name`.
+    pub fn variable_index(&self, name: &str) -> Option<usize> {
+        self.header.variable_names().iter().position(|n| *n == name)
+    }
+
+    /// A reader of variable `k` alone, which looks like a one-variable
+    /// archive: its header is [`Header::variable`], its sections are those
+    /// of the variable (in file order, with dependencies renumbered), and
+    /// [`read`](Self::read), [`sections_for_frames`](Self::sections_for_frames)
+    /// and [`layout`](Self::layout) work on them. The header and index
+    /// bytes stay shared, so `layout` counts them once per variable.
+    pub fn for_variable(&self, k: usize) -> Result<ArchiveReader<'a>> {
+        let header = self.header.variable(k).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "no variable {k}: the archive has {}",
+                self.header.variable_count()
+            ))
+        })?;
+        let mut renumber = vec![u32::MAX; self.sections.len()];
+        let mut sections = Vec::new();
+        for (i, s) in self.sections.iter().enumerate() {
+            if s.variable as usize != k {
+                continue;
+            }
+            renumber[i] = sections.len() as u32;
+            let mut s = s.clone();
+            // Checked at open: a dependency is an earlier section of the
+            // same variable, so it has been renumbered already.
+            s.depends_on = s.depends_on.map(|d| renumber[d as usize]);
+            s.variable = 0;
+            sections.push(s);
+        }
+        Ok(ArchiveReader {
+            bytes: self.bytes,
+            version: self.version,
+            header,
+            header_end: self.header_end,
+            index_start: self.index_start,
             sections,
             reads: AtomicUsize::new(0),
         })
@@ -326,15 +389,18 @@ impl<'a> ArchiveReader<'a> {
     }
 
     /// How the archive's bytes split between header, payload and index.
+    ///
+    /// On a [`for_variable`](Self::for_variable) view, `payload` is that
+    /// variable's sections and `total` is header + its payload + index.
     pub fn layout(&self) -> ArchiveLayout {
-        let total = self.bytes.len() as u64;
         let header = self.header_end as u64 + 4;
-        let payload = self.index_start as u64 - header;
+        let payload = self.sections.iter().map(|s| s.len).sum::<u64>();
+        let index = (self.bytes.len() - self.index_start) as u64;
         ArchiveLayout {
-            total,
+            total: header + payload + index,
             header,
             payload,
-            index: total - header - payload,
+            index,
         }
     }
 

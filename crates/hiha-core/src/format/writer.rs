@@ -16,11 +16,14 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub struct ArchiveWriter<W: Write = Vec<u8>> {
     out: W,
-    frames: u64,
+    /// Frames of each variable.
+    frames: Vec<u64>,
     written: u64,
     /// Index entries so far (the count is prepended at finish).
     entries: Vec<u8>,
     count: u32,
+    /// The variable of each section so far.
+    variables: Vec<u32>,
 }
 
 impl ArchiveWriter<Vec<u8>> {
@@ -40,11 +43,31 @@ impl<W: Write> ArchiveWriter<W> {
             )));
         }
         header.shape.checked_len()?;
+        let mut frames = vec![header.shape.frames as u64];
+        for v in &header.variables {
+            if v.shape.frames > u32::MAX as usize {
+                return Err(Error::InvalidInput(format!(
+                    "variable '{}': {} frames exceed the format's limit of 2^32 - 1",
+                    v.var.name, v.shape.frames
+                )));
+            }
+            v.shape.checked_len()?;
+            frames.push(v.shape.frames as u64);
+        }
+        let mut names = header.variable_names();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::InvalidInput(format!(
+                "two variables named '{}' in one archive",
+                w[0]
+            )));
+        }
+        let (major, minor) = header.needed_version();
         let body = squeeze::squeeze(&header::encode(header)?);
         let mut head = Vec::with_capacity(body.len() + 24);
         head.extend_from_slice(&MAGIC);
-        head.extend_from_slice(&FORMAT_VERSION.0.to_le_bytes());
-        head.extend_from_slice(&FORMAT_VERSION.1.to_le_bytes());
+        head.extend_from_slice(&major.to_le_bytes());
+        head.extend_from_slice(&minor.to_le_bytes());
         put_varint(&mut head, body.len() as u64);
         head.extend_from_slice(&body);
         let crc = crc32(&head);
@@ -52,10 +75,11 @@ impl<W: Write> ArchiveWriter<W> {
         out.write_all(&head)?;
         Ok(Self {
             out,
-            frames: header.shape.frames as u64,
+            frames,
             written: head.len() as u64,
             entries: Vec::new(),
             count: 0,
+            variables: Vec::new(),
         })
     }
 
@@ -70,16 +94,35 @@ impl<W: Write> ArchiveWriter<W> {
         depends_on: Option<u32>,
         payload: &[u8],
     ) -> Result<u32> {
+        self.add_variable_section(0, kind, frames, depends_on, payload)
+    }
+
+    /// [`add_section`](Self::add_section) for variable `variable` of a
+    /// multi-variable archive (its frames are that variable's; a dependency
+    /// must be a section of the same variable).
+    pub fn add_variable_section(
+        &mut self,
+        variable: u32,
+        kind: SectionKind,
+        frames: Range<u32>,
+        depends_on: Option<u32>,
+        payload: &[u8],
+    ) -> Result<u32> {
+        let var_frames = *self.frames.get(variable as usize).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "no variable {variable}: the header has {}",
+                self.frames.len()
+            ))
+        })?;
         if SectionKind::from_id(kind.id()).is_none() {
             return Err(Error::InvalidInput(format!(
                 "section kind {kind} is not defined by format {}.{}",
                 FORMAT_VERSION.0, FORMAT_VERSION.1
             )));
         }
-        if frames.start > frames.end || frames.end as u64 > self.frames {
+        if frames.start > frames.end || frames.end as u64 > var_frames {
             return Err(Error::InvalidInput(format!(
-                "section frames {frames:?} do not lie within the archive's {} frames",
-                self.frames
+                "section frames {frames:?} do not lie within the variable's {var_frames} frames"
             )));
         }
         let index = self.count;
@@ -88,17 +131,17 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let back = match depends_on {
             None => 0,
-            Some(d) if d < index => (index - d) as u64,
+            Some(d) if d < index && self.variables[d as usize] == variable => (index - d) as u64,
             Some(d) => {
                 return Err(Error::InvalidInput(format!(
-                    "section {index} may only depend on an earlier section, not {d}"
+                    "section {index} may only depend on an earlier section of its variable, not {d}"
                 )))
             }
         };
         self.out.write_all(payload)?;
         let e = &mut self.entries;
         e.push(kind.id());
-        put_varint(e, 0); // variable (format 2): one-variable archives
+        put_varint(e, variable as u64);
         put_varint(e, frames.start as u64);
         put_varint(e, (frames.end - frames.start) as u64);
         put_varint(e, back);
@@ -106,6 +149,7 @@ impl<W: Write> ArchiveWriter<W> {
         e.extend_from_slice(&crc32(payload).to_le_bytes());
         self.written += payload.len() as u64;
         self.count += 1;
+        self.variables.push(variable);
         Ok(index)
     }
 

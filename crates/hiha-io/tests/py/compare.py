@@ -73,6 +73,11 @@ def compare(src_path, out_path, var):
             if packed and k in PACKING:
                 if k in b:
                     fail(f"{name}: {k} kept")
+            elif k in ("_FillValue", "missing_value") and packed:
+                # A packed fill unpacks to a plausible value: hiha writes
+                # NetCDF's default float fill instead (issue 10).
+                if not same(np.asarray(b[k]), np.asarray(netCDF4.default_fillvals["f4"], dtype=np.float32)):
+                    fail(f"{name}: {k} {a[k]} -> {b[k]}, expected the default float fill")
             elif k in VALUE_ATTRS and (packed or v.dtype != np.float32):
                 if not np.allclose(np.asarray(a[k], dtype=np.float64) * a.get("scale_factor", 1.0) + a.get("add_offset", 0.0),
                                    np.asarray(b[k], dtype=np.float64), rtol=1e-6, equal_nan=True):
