@@ -115,6 +115,10 @@ struct CompressArgs {
     /// Bound the RMSE in the variable's units (= --bound rmse:E).
     #[arg(long, value_name = "E", allow_hyphen_values = true)]
     rmse: Option<f64>,
+    /// Every NRMSE and max-rel bound holds on each level against that level's
+    /// own range (= `:per-level` on each bound); max-abs is per element already.
+    #[arg(long)]
+    per_level: bool,
     /// The predictor whose residual is coded.
     #[arg(long, value_enum, default_value_t = PredictorArg::None)]
     predictor: PredictorArg,
@@ -365,6 +369,20 @@ fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
             "choose an accuracy: --nrmse T, --max-abs E, --max-rel R, --rmse E, or \
              --bound [VAR=]MODE:VALUE",
         ));
+    }
+    if a.per_level {
+        let per_level = |b: Bound| match b {
+            Bound::MaxAbs(_) => Ok(b),
+            b => b.per_level().ok_or_else(|| {
+                usage(format!(
+                    "--per-level: {b} has no per-level form (use nrmse, max-rel or max-abs)"
+                ))
+            }),
+        };
+        set.default = set.default.map(per_level).transpose()?;
+        for (_, b) in &mut set.per_var {
+            *b = per_level(*b)?;
+        }
     }
     Ok(set)
 }

@@ -15,6 +15,7 @@ use crate::bound::Bound;
 use crate::error::{Error, Result};
 use crate::field::{Field, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
+use crate::levels::LevelInfo;
 use crate::meta::{CoordData, DatasetMeta};
 use crate::metrics::Metrics;
 use crate::predictor::fic::{self, FicConfig, FicGrid};
@@ -513,6 +514,12 @@ fn verify_check(payload: &[u8], values: &[f32], frames: &Range<usize>) -> Result
 }
 
 /// Compresses a field, verifying the bound on every element.
+///
+/// A per-level bound ([`Bound::is_per_level`]) codes each level normalised
+/// by its own range and is verified on every level; should a level miss
+/// its bound (the coder controls the error of the whole, which spreads
+/// almost evenly over the levels), the target is tightened by what was
+/// missed and the field coded again, at most four times in all.
 pub fn compress(
     field: &Field,
     meta: &DatasetMeta,
@@ -520,8 +527,52 @@ pub fn compress(
     progress: &dyn Progress,
 ) -> Result<(Vec<u8>, CompressReport)> {
     opts.bound.validate()?;
-    let shape = field.shape;
+    let per_level = opts.bound.is_per_level();
+    if per_level && opts.predictor != PredictorKind::None {
+        return Err(Error::InvalidInput(
+            "per-level bounds work with the residual coder alone (predictor none)".into(),
+        ));
+    }
     let n = checked_field_len(field)?;
+    let levels = LevelInfo::measure(field, per_level);
+    let mut scale = 1.0f64;
+    for attempt in 1..=4 {
+        let (bytes, metrics, worst) = encode_verified(field, meta, opts, &levels, scale, progress)?;
+        if worst <= 1.0 {
+            let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
+            let report = CompressReport {
+                metrics,
+                original_bytes: n * 4,
+                compressed_bytes: bytes.len(),
+                section_bytes,
+            };
+            return Ok((bytes, report));
+        }
+        if attempt == 4 {
+            return Err(Error::BoundViolated(format!(
+                "asked for {}, a level still reached {worst:.3} x its bound after {attempt} tries",
+                opts.bound
+            )));
+        }
+        scale *= 0.97 / worst;
+    }
+    unreachable!("the loop returns on its last try")
+}
+
+/// Codes the field once with the residual target scaled by `scale`, writes
+/// the archive, decodes it and verifies it. Returns the archive, the
+/// metrics of the whole, and for a per-level bound the largest ratio of a
+/// level's error to what the bound allows it (0 otherwise); a plain bound
+/// that fails is an error.
+fn encode_verified(
+    field: &Field,
+    meta: &DatasetMeta,
+    opts: &CompressOptions,
+    levels: &LevelInfo,
+    scale: f64,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Metrics, f64)> {
+    let shape = field.shape;
     let (lo, hi) = field.value_range().unwrap_or((0.0, 0.0));
     let (lo, hi) = (lo as f64, hi as f64);
     let range = hi - lo;
@@ -547,25 +598,32 @@ pub fn compress(
         bound: opts.bound,
         codec_config: toml::to_string(&config)
             .map_err(|e| Error::InvalidInput(format!("cannot serialise the codec config: {e}")))?,
-        extra: Vec::new(),
+        extra: levels.encode(),
         variables: Vec::new(),
     };
     let dev = source_deviation(field);
-    let target = residual_target(&opts.bound, range, &dev)?;
+    let target = if levels.normalized {
+        level_target(&opts.bound, levels, &dev, scale)?
+    } else {
+        residual_target(&opts.bound, range, &dev)?
+    };
     let predicted = if config.constant {
         vec![]
     } else {
         predict_frames(field, meta, opts, target, progress)?
     };
     let chunks = chunk_ranges(shape.frames, chunk_frames);
+    let normalized = levels.normalized.then(|| levels.normalize(field));
+    let coded_field = normalized.as_ref().unwrap_or(field);
     let coded = code_chunks(
-        field,
+        coded_field,
         &chunks,
         &predicted,
         target,
         config.constant,
         progress,
     )?;
+    drop(normalized);
     let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
     // Verify: decode what we wrote and check every element against the
@@ -577,6 +635,14 @@ pub fn compress(
     };
     let (back, _) = decompress_with(&plain, None, &unchecked)?;
     let metrics = verify_decoded(field, &back, &opts.bound)?;
+    let worst = if opts.bound.is_per_level() {
+        worst_level(&opts.bound, &Metrics::per_level(field, &back.values)?)
+    } else {
+        0.0
+    };
+    if worst > 1.0 {
+        return Ok((plain, metrics, worst));
+    }
     let frame_len = shape.frame_len();
     let checks: Vec<Vec<u8>> = chunks
         .iter()
@@ -585,14 +651,63 @@ pub fn compress(
     drop(back);
     let bytes = assemble(&header, &predicted, &chunks, &coded, Some(&checks))?;
     progress.inc(1);
-    let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
-    let report = CompressReport {
-        metrics,
-        original_bytes: n * 4,
-        compressed_bytes: bytes.len(),
-        section_bytes,
+    Ok((bytes, metrics, worst))
+}
+
+/// The residual coder's target, in normalised units, for a per-level bound
+/// (`scale` ≤ 1 tightens it): the bound less the source's own deviation
+/// in the narrowest level's units, less a margin for the rounding of
+/// normalising and restoring in f32.
+fn level_target(
+    bound: &Bound,
+    levels: &LevelInfo,
+    dev: &SourceDeviation,
+    scale: f64,
+) -> Result<Target> {
+    let span = levels.min_span();
+    let (t, slack, pointwise) = match *bound {
+        Bound::NrmseLevel(t) => (t, dev.rms, false),
+        Bound::MaxRelLevel(r) => (r, dev.max, true),
+        _ => {
+            return Err(Error::InvalidInput(format!(
+                "{bound} is not a per-level bound"
+            )))
+        }
     };
-    Ok((bytes, report))
+    let slack = if span > 0.0 { slack / span } else { 0.0 };
+    let v = t * scale - slack - f64::powi(2.0, -22);
+    if v <= 0.0 || !v.is_finite() {
+        return Err(Error::BoundViolated(format!(
+            "{bound} is finer than the narrowest level's precision in f32"
+        )));
+    }
+    Ok(if pointwise {
+        Target::MaxAbs(v)
+    } else {
+        Target::Rmse(v)
+    })
+}
+
+/// The largest ratio of a level's error to what a per-level bound allows
+/// it (a constant level must come back exact).
+fn worst_level(bound: &Bound, per_level: &[Metrics]) -> f64 {
+    per_level
+        .iter()
+        .map(|m| {
+            let (got, allowed) = match *bound {
+                Bound::NrmseLevel(t) => (m.rmse, t * m.range),
+                Bound::MaxRelLevel(r) => (m.max_abs, r * m.range),
+                _ => (0.0, 1.0),
+            };
+            if got == 0.0 {
+                0.0
+            } else if allowed > 0.0 {
+                got / allowed
+            } else {
+                f64::INFINITY
+            }
+        })
+        .fold(0.0, f64::max)
 }
 
 /// One variable to compress with [`compress_many`].
@@ -659,7 +774,11 @@ fn verify_decoded(field: &Field, back: &Field, bound: &Bound) -> Result<Metrics>
         }
     }
     let metrics = Metrics::against_source(field, &back.values)?;
-    bound.check(&metrics)?;
+    // A per-level bound is checked level by level by the caller (and
+    // implies the same bound on the whole).
+    if !bound.is_per_level() {
+        bound.check(&metrics)?;
+    }
     Ok(metrics)
 }
 
@@ -719,6 +838,8 @@ struct ChunkSlot {
 /// the predictor sections per frame.
 struct DecodePlan {
     config: CodecConfig,
+    /// Per-level ranges (and normalisation) from the header's extra bytes.
+    levels: LevelInfo,
     shape: Shape,
     want: Range<usize>,
     chunks: Vec<ChunkSlot>,
@@ -874,8 +995,15 @@ fn plan_decode(
         }
     }
     let any_mask = chunks.iter().any(|s| s.mask.is_some());
+    let levels = LevelInfo::decode(
+        &header.extra,
+        shape.levels,
+        config.value_min,
+        config.value_max,
+    )?;
     Ok(DecodePlan {
         config,
+        levels,
         shape,
         want,
         chunks,
@@ -1071,17 +1199,21 @@ fn decode_chunk(
             vals.len()
         )));
     }
-    let (lo, hi) = (config.value_min as f32, config.value_max as f32);
-    match &mask {
-        Some(m) => {
-            for (v, &f) in vals.iter_mut().zip(m) {
-                if !f {
-                    *v = v.clamp(lo, hi);
-                }
+    if plan.levels.ranges.is_empty() {
+        let (lo, hi) = (config.value_min as f32, config.value_max as f32);
+        for (i, v) in vals.iter_mut().enumerate() {
+            if !mask.as_ref().is_some_and(|m| m[i]) {
+                *v = v.clamp(lo, hi);
             }
-            crate::mask::apply(&mut vals, m, &specials);
         }
-        None => vals.iter_mut().for_each(|v| *v = v.clamp(lo, hi)),
+    } else {
+        // Each level into its own range (inside the variable's), after
+        // undoing the per-level normalisation when there is one.
+        plan.levels
+            .restore(&mut vals, mask.as_deref(), shape.lat * shape.lon);
+    }
+    if let Some(m) = &mask {
+        crate::mask::apply(&mut vals, m, &specials);
     }
     if let Some(i) = slot.check {
         if opts.require_checks {

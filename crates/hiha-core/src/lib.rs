@@ -24,6 +24,8 @@
 //! - [`residual`]: the error-bounded residual coder (the guarantee stage);
 //! - [`predictor`]: HiHa's predictor, the first stage (preprocess, spectral, ssm, fit,
 //!   mim, idm, fic, trc), on [`siren`], the network engine;
+//! - `levels`: per-level value ranges (clamping each level into its own
+//!   [min, max]) and the per-level normalisation of the per-level bounds;
 //! - [`format`]: the `.hiha` container;
 //! - [`codec`]: the end-to-end pipeline.
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -34,6 +36,7 @@ pub mod entropy;
 pub mod error;
 pub mod field;
 pub mod format;
+mod levels;
 pub mod mask;
 pub mod meta;
 pub mod metrics;

@@ -142,10 +142,12 @@ impl Header {
         }
     }
 
-    /// The format version this header needs: 2.0 for one variable, 2.1 for
-    /// more.
+    /// The format version this header needs: 2.1 for more than one
+    /// variable or a per-level bound, else 2.0.
     pub fn needed_version(&self) -> (u16, u16) {
-        if self.variables.is_empty() {
+        let per_level =
+            self.bound.is_per_level() || self.variables.iter().any(|v| v.bound.is_per_level());
+        if self.variables.is_empty() && !per_level {
             (FORMAT_VERSION.0, 0)
         } else {
             (FORMAT_VERSION.0, MULTI_VARIABLE_MINOR)
