@@ -84,7 +84,7 @@ enum Command {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("mode").multiple(false).args(["nrmse", "max_abs", "max_rel", "rmse"])))]
+#[command(group(clap::ArgGroup::new("mode").multiple(false).args(["nrmse", "max_abs", "max_rel", "rmse", "pw_rel"])))]
 struct CompressArgs {
     /// Input NetCDF file (NetCDF-3 classic/64-bit offset/CDF-5, or NetCDF-4).
     input: PathBuf,
@@ -115,6 +115,10 @@ struct CompressArgs {
     /// Bound the RMSE in the variable's units (= --bound rmse:E).
     #[arg(long, value_name = "E", allow_hyphen_values = true)]
     rmse: Option<f64>,
+    /// Bound every element's error relative to its own magnitude: |x − x̂| <= R·|x|,
+    /// so zeros stay zero and no sign flips (= --bound pw-rel:R).
+    #[arg(long, value_name = "R", allow_hyphen_values = true)]
+    pw_rel: Option<f64>,
     /// Every NRMSE and max-rel bound holds on each level against that level's
     /// own range (= `:per-level` on each bound); max-abs is per element already.
     #[arg(long)]
@@ -346,6 +350,7 @@ fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
         a.max_abs.map(Bound::MaxAbs),
         a.max_rel.map(Bound::MaxRel),
         a.rmse.map(Bound::Rmse),
+        a.pw_rel.map(Bound::PwRel),
     ]
     .into_iter()
     .flatten()
@@ -354,7 +359,7 @@ fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
     if shorthand.is_some() && cli_default {
         return Err(usage(
             "two bounds for every variable: give either --bound MODE:VALUE or one of --nrmse, \
-             --max-abs, --max-rel, --rmse",
+             --max-abs, --max-rel, --rmse, --pw-rel",
         ));
     }
     for t in &a.bound {
@@ -366,7 +371,7 @@ fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
     }
     if set.is_empty() {
         return Err(usage(
-            "choose an accuracy: --nrmse T, --max-abs E, --max-rel R, --rmse E, or \
+            "choose an accuracy: --nrmse T, --max-abs E, --max-rel R, --rmse E, --pw-rel R, or \
              --bound [VAR=]MODE:VALUE",
         ));
     }

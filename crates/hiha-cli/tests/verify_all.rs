@@ -60,6 +60,7 @@ fn every_shared_file_meets_every_mode() {
             bounds.push(Bound::MaxRel(1e-3));
             bounds.push(Bound::NrmseLevel(1e-3));
             bounds.push(Bound::MaxRelLevel(1e-3));
+            bounds.push(Bound::PwRel(1e-2));
             for b in bounds {
                 let t = std::time::Instant::now();
                 let (bytes, rep) =
@@ -124,6 +125,14 @@ fn check_levels(field: &hiha_core::field::Field, back: &[f32], b: Bound) -> Resu
             }
         }
         let rmse = (sse / idx.len() as f64).sqrt();
+        if let Bound::PwRel(r) = b {
+            for &i in &idx {
+                let (x, y) = (field.values[i] as f64, back[i] as f64);
+                if (x - y).abs() > r * x.abs() || x * y < 0.0 {
+                    return Err(format!("element {i}: {x} -> {y} breaks pw-rel {r:e}"));
+                }
+            }
+        }
         let ok = match b {
             Bound::NrmseLevel(t) => rmse <= t * (hi - lo),
             Bound::MaxRelLevel(r) => max <= r * (hi - lo),

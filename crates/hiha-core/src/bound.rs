@@ -27,6 +27,10 @@ pub enum Bound {
     /// [`Bound::MaxRel`] on every level: |x − x̂| must not exceed this ×
     /// the element's level's range, pointwise.
     MaxRelLevel(f64),
+    /// |x − x̂| must not exceed this × |x|, pointwise: zero stays zero and
+    /// no value changes sign (checked element by element by the codec;
+    /// [`Bound::check`] on metrics cannot see it).
+    PwRel(f64),
 }
 
 impl Bound {
@@ -39,6 +43,7 @@ impl Bound {
             Bound::Rmse(v) => ("--rmse", v),
             Bound::NrmseLevel(v) => ("--nrmse (per level)", v),
             Bound::MaxRelLevel(v) => ("--max-rel (per level)", v),
+            Bound::PwRel(v) => ("--pw-rel", v),
         };
         if !v.is_finite() || v <= 0.0 {
             return Err(Error::InvalidInput(format!(
@@ -60,7 +65,7 @@ impl Bound {
     /// For the per-level modes `range` is the level's range.
     pub fn pointwise_abs(&self, range: f64) -> Option<f64> {
         match *self {
-            Bound::Nrmse(_) | Bound::Rmse(_) | Bound::NrmseLevel(_) => None,
+            Bound::Nrmse(_) | Bound::Rmse(_) | Bound::NrmseLevel(_) | Bound::PwRel(_) => None,
             Bound::MaxAbs(e) => Some(e),
             Bound::MaxRel(r) | Bound::MaxRelLevel(r) => Some(r * range),
         }
@@ -70,7 +75,11 @@ impl Bound {
     pub fn is_relative(&self) -> bool {
         matches!(
             self,
-            Bound::Nrmse(_) | Bound::MaxRel(_) | Bound::NrmseLevel(_) | Bound::MaxRelLevel(_)
+            Bound::Nrmse(_)
+                | Bound::MaxRel(_)
+                | Bound::NrmseLevel(_)
+                | Bound::MaxRelLevel(_)
+                | Bound::PwRel(_)
         )
     }
 
@@ -86,7 +95,7 @@ impl Bound {
         match *self {
             Bound::Nrmse(v) | Bound::NrmseLevel(v) => Some(Bound::NrmseLevel(v)),
             Bound::MaxRel(v) | Bound::MaxRelLevel(v) => Some(Bound::MaxRelLevel(v)),
-            Bound::MaxAbs(_) | Bound::Rmse(_) => None,
+            Bound::MaxAbs(_) | Bound::Rmse(_) | Bound::PwRel(_) => None,
         }
     }
 
@@ -96,7 +105,7 @@ impl Bound {
         match *self {
             Bound::Nrmse(t) | Bound::NrmseLevel(t) => t * range,
             Bound::MaxAbs(e) => e,
-            Bound::MaxRel(r) | Bound::MaxRelLevel(r) => r * range,
+            Bound::MaxRel(r) | Bound::MaxRelLevel(r) | Bound::PwRel(r) => r * range,
             Bound::Rmse(e) => e,
         }
     }
@@ -111,6 +120,9 @@ impl Bound {
             Bound::MaxAbs(e) => m.max_abs <= e,
             Bound::MaxRel(r) | Bound::MaxRelLevel(r) => m.max_abs <= r * m.range,
             Bound::Rmse(e) => m.rmse <= e,
+            // Pointwise against each |x|: summary metrics cannot see it; the
+            // codec checks it element by element (`pw_rel::worst`).
+            Bound::PwRel(_) => true,
         };
         if ok {
             Ok(())
@@ -125,7 +137,7 @@ impl Bound {
 }
 
 /// The modes of the bound grammar, as written: `MODE:VALUE`.
-pub const MODE_NAMES: [&str; 4] = ["nrmse", "rmse", "max-abs", "max-rel"];
+pub const MODE_NAMES: [&str; 5] = ["nrmse", "rmse", "max-abs", "max-rel", "pw-rel"];
 
 impl Bound {
     /// Parses one bound of the grammar shared by the CLI (`--bound`), the
@@ -163,6 +175,7 @@ impl Bound {
             "rmse" => Bound::Rmse(v),
             "max-abs" | "abs" => Bound::MaxAbs(v),
             "max-rel" | "rel" => Bound::MaxRel(v),
+            "pw-rel" | "pwrel" => Bound::PwRel(v),
             m => {
                 return Err(Error::InvalidInput(format!(
                     "bound '{t}': unknown mode '{m}' (known: {})",
@@ -183,6 +196,7 @@ impl Bound {
             Bound::MaxRel(v) => format!("max-rel:{v}"),
             Bound::NrmseLevel(v) => format!("nrmse:{v}:per-level"),
             Bound::MaxRelLevel(v) => format!("max-rel:{v}:per-level"),
+            Bound::PwRel(v) => format!("pw-rel:{v}"),
         }
     }
 }
@@ -272,6 +286,7 @@ impl std::fmt::Display for Bound {
             Bound::Rmse(v) => write!(f, "RMSE <= {v:e}"),
             Bound::NrmseLevel(v) => write!(f, "NRMSE <= {v:e} on every level"),
             Bound::MaxRelLevel(v) => write!(f, "max error <= {v:e} x level range"),
+            Bound::PwRel(v) => write!(f, "|error| <= {v:e} x |value| on every element"),
         }
     }
 }
@@ -316,6 +331,7 @@ mod tests {
             Bound::MaxRel(0.01),
             Bound::NrmseLevel(1e-3),
             Bound::MaxRelLevel(1e-4),
+            Bound::PwRel(1e-2),
         ] {
             assert_eq!(Bound::parse(&b.spec()).unwrap(), b);
         }

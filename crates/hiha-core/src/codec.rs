@@ -246,6 +246,8 @@ fn predict_frames(
 /// the field is constant).
 struct CodedChunk {
     mask: Option<Vec<u8>>,
+    /// Pointwise relative bound: the signs and zeros of the chunk.
+    signs: Option<Vec<u8>>,
     residual: Option<Vec<u8>>,
 }
 
@@ -381,12 +383,17 @@ fn chunk_ranges(frames: usize, c: usize) -> Vec<Range<usize>> {
 }
 
 /// Codes each chunk's mask and residual, in parallel.
+///
+/// With `signs_of` (the pointwise relative bound) `field` holds `ln|x|`,
+/// `signs_of` the original values whose signs and zeros each chunk codes,
+/// and `skip` the elements the residual coder skips (flagged and zero).
 fn code_chunks(
     field: &Field,
     chunks: &[Range<usize>],
     predicted: &[PredictedFrame],
     target: Target,
     constant: bool,
+    signs_of: Option<(&Field, &[bool])>,
     progress: &dyn Progress,
 ) -> Result<Vec<CodedChunk>> {
     let shape = field.shape;
@@ -399,6 +406,13 @@ fn code_chunks(
             let mask = field.missing.as_ref().map(|m| &m[span.clone()]);
             let mask = mask.filter(|m| m.iter().any(|&x| x));
             let mask_bytes = mask.map(|m| crate::mask::encode(m, &field.values[span.clone()]));
+            let signs = signs_of
+                .map(|(orig, _)| crate::pw_rel::encode_signs(&orig.values[span.clone()], mask))
+                .transpose()?;
+            // The residual coder skips the flagged elements, and with the
+            // pointwise relative bound the zeros too.
+            let skip = signs_of.map(|(_, skip)| &skip[span.clone()]);
+            let mask = skip.filter(|m| m.iter().any(|&x| x)).or(mask);
             let residual = if constant {
                 None
             } else {
@@ -419,6 +433,7 @@ fn code_chunks(
             progress.inc(fr.len() as u64);
             Ok(CodedChunk {
                 mask: mask_bytes,
+                signs,
                 residual,
             })
         })
@@ -458,6 +473,9 @@ fn assemble(
         let frames = fr.start as u32..fr.end as u32;
         if let Some(m) = &c.mask {
             writer.add_section(SectionKind::Mask, frames.clone(), None, m)?;
+        }
+        if let Some(g) = &c.signs {
+            writer.add_section(SectionKind::Signs, frames.clone(), None, g)?;
         }
         if let Some(r) = &c.residual {
             writer.add_section(SectionKind::Residual, frames.clone(), None, r)?;
@@ -528,10 +546,12 @@ pub fn compress(
 ) -> Result<(Vec<u8>, CompressReport)> {
     opts.bound.validate()?;
     let per_level = opts.bound.is_per_level();
-    if per_level && opts.predictor != PredictorKind::None {
-        return Err(Error::InvalidInput(
-            "per-level bounds work with the residual coder alone (predictor none)".into(),
-        ));
+    let transformed = per_level || matches!(opts.bound, Bound::PwRel(_));
+    if transformed && opts.predictor != PredictorKind::None {
+        return Err(Error::InvalidInput(format!(
+            "{} works with the residual coder alone (predictor none)",
+            opts.bound
+        )));
     }
     let n = checked_field_len(field)?;
     let levels = LevelInfo::measure(field, per_level);
@@ -602,10 +622,22 @@ fn encode_verified(
         variables: Vec::new(),
     };
     let dev = source_deviation(field);
-    let target = if levels.normalized {
-        level_target(&opts.bound, levels, &dev, scale)?
-    } else {
-        residual_target(&opts.bound, range, &dev)?
+    let pw_rel = match opts.bound {
+        Bound::PwRel(_) => Some((
+            crate::pw_rel::to_log(field),
+            crate::pw_rel::zero_mask(field),
+        )),
+        _ => None,
+    };
+    let target = match (&pw_rel, opts.bound) {
+        (Some((logs, _)), Bound::PwRel(r)) => {
+            let max_log = logs
+                .value_range()
+                .map_or(0.0, |(a, b)| a.abs().max(b.abs()) as f64);
+            Target::MaxAbs(crate::pw_rel::log_target(r, max_log, scale)?)
+        }
+        _ if levels.normalized => level_target(&opts.bound, levels, &dev, scale)?,
+        _ => residual_target(&opts.bound, range, &dev)?,
     };
     let predicted = if config.constant {
         vec![]
@@ -614,16 +646,22 @@ fn encode_verified(
     };
     let chunks = chunk_ranges(shape.frames, chunk_frames);
     let normalized = levels.normalized.then(|| levels.normalize(field));
-    let coded_field = normalized.as_ref().unwrap_or(field);
+    let coded_field = match (&pw_rel, &normalized) {
+        (Some((logs, _)), _) => logs,
+        (None, Some(n)) => n,
+        (None, None) => field,
+    };
     let coded = code_chunks(
         coded_field,
         &chunks,
         &predicted,
         target,
         config.constant,
+        pw_rel.as_ref().map(|(_, skip)| (field, skip.as_slice())),
         progress,
     )?;
     drop(normalized);
+    drop(pw_rel);
     let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
     // Verify: decode what we wrote and check every element against the
@@ -635,10 +673,10 @@ fn encode_verified(
     };
     let (back, _) = decompress_with(&plain, None, &unchecked)?;
     let metrics = verify_decoded(field, &back, &opts.bound)?;
-    let worst = if opts.bound.is_per_level() {
-        worst_level(&opts.bound, &Metrics::per_level(field, &back.values)?)
-    } else {
-        0.0
+    let worst = match opts.bound {
+        b if b.is_per_level() => worst_level(&b, &Metrics::per_level(field, &back.values)?),
+        Bound::PwRel(r) => crate::pw_rel::worst(field, &back.values, r),
+        _ => 0.0,
     };
     if worst > 1.0 {
         return Ok((plain, metrics, worst));
@@ -830,6 +868,7 @@ const WORK_BYTES_PER_VALUE: u64 = 24;
 struct ChunkSlot {
     frames: Range<usize>,
     mask: Option<usize>,
+    signs: Option<usize>,
     residual: Option<usize>,
     check: Option<usize>,
 }
@@ -840,6 +879,8 @@ struct DecodePlan {
     config: CodecConfig,
     /// Per-level ranges (and normalisation) from the header's extra bytes.
     levels: LevelInfo,
+    /// The residual codes `ln|x|` (pointwise relative bound).
+    log_coded: bool,
     shape: Shape,
     want: Range<usize>,
     chunks: Vec<ChunkSlot>,
@@ -1001,9 +1042,11 @@ fn plan_decode(
         config.value_min,
         config.value_max,
     )?;
+    let log_coded = matches!(header.bound, Bound::PwRel(_));
     Ok(DecodePlan {
         config,
         levels,
+        log_coded,
         shape,
         want,
         chunks,
@@ -1045,6 +1088,7 @@ fn assign_sections(
             })?;
         let place = match s.kind {
             SectionKind::Mask => &mut slot.mask,
+            SectionKind::Signs => &mut slot.signs,
             SectionKind::Residual => &mut slot.residual,
             SectionKind::Check => &mut slot.check,
             other => {
@@ -1185,11 +1229,37 @@ fn decode_chunk(
         Some(i) => (Some(crate::mask::decode_v1(reader.read(i)?, len)?), None),
         None => (None, None),
     };
+    let states = match (plan.log_coded, slot.signs) {
+        (true, Some(i)) => Some(crate::pw_rel::decode_signs(
+            reader.read(i)?,
+            mask.as_deref(),
+            len,
+        )?),
+        (false, None) => None,
+        (true, None) => return Err(Error::Corrupt(format!("frames {fr:?} lack their signs"))),
+        (false, Some(_)) => {
+            return Err(Error::Corrupt(format!(
+                "frames {fr:?} have a signs section their bound does not use"
+            )))
+        }
+    };
+    let skip = states
+        .as_ref()
+        .and_then(|st| crate::pw_rel::skip_mask(st, mask.as_deref()));
     let mut vals = match slot.residual {
         Some(i) => {
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
             let pred = prediction_of(config, &shape, fr, predictions);
-            residual::decode(reader.read(i)?, pred.as_deref(), &dims, mask.as_deref())?
+            let skip = if states.is_some() {
+                skip.as_deref()
+            } else {
+                mask.as_deref()
+            };
+            let mut v = residual::decode(reader.read(i)?, pred.as_deref(), &dims, skip)?;
+            if let (Some(st), true) = (&states, v.len() == len) {
+                crate::pw_rel::from_log(&mut v, st, mask.as_deref());
+            }
+            v
         }
         None => vec![config.value_min as f32; len],
     };

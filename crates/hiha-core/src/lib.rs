@@ -26,6 +26,7 @@
 //!   mim, idm, fic, trc), on [`siren`], the network engine;
 //! - `levels`: per-level value ranges (clamping each level into its own
 //!   [min, max]) and the per-level normalisation of the per-level bounds;
+//! - `pw_rel`: the pointwise relative bound (`ln|x|` coding, signs and zeros kept);
 //! - [`format`]: the `.hiha` container;
 //! - [`codec`]: the end-to-end pipeline.
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -41,6 +42,7 @@ pub mod mask;
 pub mod meta;
 pub mod metrics;
 pub mod predictor;
+mod pw_rel;
 pub mod residual;
 pub mod siren;
 

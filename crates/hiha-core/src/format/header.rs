@@ -35,6 +35,7 @@ const B_RMSE: u8 = 4;
 // Format 2.1: the per-level modes.
 const B_NRMSE_LEVEL: u8 = 5;
 const B_MAX_REL_LEVEL: u8 = 6;
+const B_PW_REL: u8 = 7;
 
 fn dtype_code(d: DType) -> u8 {
     match d {
@@ -104,6 +105,7 @@ impl Enc<'_> {
             Bound::Rmse(v) => (B_RMSE, v),
             Bound::NrmseLevel(v) => (B_NRMSE_LEVEL, v),
             Bound::MaxRelLevel(v) => (B_MAX_REL_LEVEL, v),
+            Bound::PwRel(v) => (B_PW_REL, v),
         };
         self.out.push(tag);
         self.out.extend_from_slice(&v.to_le_bytes());
@@ -502,6 +504,7 @@ impl Dec<'_> {
             B_RMSE => Ok(Bound::Rmse(v)),
             B_NRMSE_LEVEL if self.multi => Ok(Bound::NrmseLevel(v)),
             B_MAX_REL_LEVEL if self.multi => Ok(Bound::MaxRelLevel(v)),
+            B_PW_REL if self.multi => Ok(Bound::PwRel(v)),
             t => Err(self.unknown("bound kind", t)),
         }
     }
