@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod plots;
 mod report;
 
 use anyhow::{bail, Context, Result};
@@ -92,6 +93,10 @@ enum Command {
         /// Print one JSON object with every metric instead of the text report.
         #[arg(long)]
         json: bool,
+        /// Write PNGs into DIR (created if missing): per variable an error
+        /// map per level (first frame), the zonal spectra ratio, an error histogram.
+        #[arg(long, value_name = "DIR")]
+        plots: Option<PathBuf>,
     },
 }
 
@@ -857,7 +862,13 @@ fn wind_component(v: &hiha_io::LoadedVariable) -> Option<char> {
     }
 }
 
-fn compare(orig: &Path, recon: &Path, var: Option<&str>, json: bool) -> Result<()> {
+fn compare(
+    orig: &Path,
+    recon: &Path,
+    var: Option<&str>,
+    json: bool,
+    plots: Option<&Path>,
+) -> Result<()> {
     let names: Vec<Option<&str>> = match var {
         Some(list) => {
             let v: Vec<Option<&str>> = list
@@ -900,6 +911,23 @@ fn compare(orig: &Path, recon: &Path, var: Option<&str>, json: bool) -> Result<(
         }
         _ => None,
     };
+    let mut written = Vec::new();
+    if let Some(dir) = plots {
+        for d in &done {
+            written.extend(plots::write(
+                dir,
+                &plots::Plot {
+                    name: &d.orig.meta.var.name,
+                    field: &d.orig.field,
+                    recon: &d.recon.field.values,
+                    lat: &d.orig.grid.lat,
+                    lon: &d.orig.grid.lon,
+                    levels: d.orig.grid.levels.as_deref(),
+                    fidelity: &d.fidelity,
+                },
+            )?);
+        }
+    }
     if json {
         let vars: Vec<serde_json::Value> = done
             .iter()
@@ -928,6 +956,7 @@ fn compare(orig: &Path, recon: &Path, var: Option<&str>, json: bool) -> Result<(
             "note": "error = reconstruction - original; null where a value is undefined (see docs/fidelity.md)",
             "variables": vars,
             "winds": winds,
+            "plots": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
         outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -950,6 +979,9 @@ fn compare(orig: &Path, recon: &Path, var: Option<&str>, json: bool) -> Result<(
         }
         if let Some((u, v, w)) = &winds {
             emit(format_args!("{}", report::wind_text(u, v, w.as_ref())));
+        }
+        if let Some(dir) = plots {
+            outln!("{} plots written to {}", written.len(), dir.display());
         }
     }
     Ok(())
@@ -1018,7 +1050,14 @@ fn main() -> ExitCode {
             reconstruction,
             var,
             json,
-        } => compare(original, reconstruction, var.as_deref(), *json),
+            plots,
+        } => compare(
+            original,
+            reconstruction,
+            var.as_deref(),
+            *json,
+            plots.as_deref(),
+        ),
     };
     if let Err(e) = std::io::stdout().lock().flush() {
         if !STDOUT_CLOSED.load(Ordering::Relaxed) {
