@@ -142,7 +142,10 @@ fn added_noise_has_its_bias_rmse_and_spectrum() {
     // White noise: N σ² of error power at every wavenumber (N = 144 longitudes).
     let hb = &bands[bands.len() - 1];
     let e = num(&hb["error_ratio"]) * num(&hb["original_power"]);
-    assert!((e / (144.0 * sigma * sigma) - 1.0).abs() < 0.1, "error power {e}");
+    assert!(
+        (e / (144.0 * sigma * sigma) - 1.0).abs() < 0.1,
+        "error power {e}"
+    );
     assert!(num(&f["dssim"]["dssim"]) > 0.0);
     let text = hiha(&["compare", s(&gfs()), s(&noisy)]);
     let text = String::from_utf8_lossy(&text.stdout);
