@@ -19,6 +19,9 @@
 //! - [`meta`]: everything needed to write the original file back (dims, coordinates, attributes);
 //! - [`bound`]: the accuracy modes the user asks for (`--nrmse`, `--max-abs`, `--max-rel`);
 //! - [`metrics`]: RMSE, NRMSE, PSNR, max abs error;
+//! - [`fidelity`]: the fitness report of `hiha compare` (per-level errors, bias, R²,
+//!   sign changes, error autocorrelation, zonal spectra, DSSIM, geostrophic wind,
+//!   vorticity/divergence, error ÷ ensemble spread);
 //! - [`mask`]: the missing-value mask, coded losslessly;
 //! - [`entropy`]: adaptive binary range coder used by the coders;
 //! - [`residual`]: the error-bounded residual coder (the guarantee stage);
@@ -35,6 +38,7 @@ pub mod bound;
 pub mod codec;
 pub mod entropy;
 pub mod error;
+pub mod fidelity;
 pub mod field;
 pub mod format;
 mod levels;
