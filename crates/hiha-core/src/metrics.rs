@@ -4,7 +4,7 @@
 //! All sums are in f64; missing elements are skipped.
 
 use crate::error::{Error, Result};
-use crate::field::Field;
+use crate::field::{Field, Packing};
 
 /// Error statistics of a reconstruction against its original.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -41,6 +41,31 @@ impl Metrics {
         })
     }
 
+    /// Compares the re-packed reconstruction with the source values of
+    /// `field`: every valid element of `recon` replaced by the value of its
+    /// nearest point of `packing`'s lattice ([`Packing::index`],
+    /// [`Packing::value`], in f64), as a file re-packed with that packing
+    /// defines it. An element without a lattice index (not finite) is an
+    /// error, as in [`Metrics::against_source`].
+    pub fn repacked_against_source(field: &Field, recon: &[f32], packing: Packing) -> Result<Self> {
+        if field.values.len() != recon.len() {
+            return Err(Error::InvalidInput(format!(
+                "cannot compare {} values with {}",
+                field.values.len(),
+                recon.len()
+            )));
+        }
+        Self::accumulate_f64(
+            recon.len(),
+            |i| {
+                packing
+                    .index(recon[i])
+                    .map_or(f64::NAN, |k| packing.value(k))
+            },
+            |i| (!field.is_missing(i)).then(|| field.source_value(i)),
+        )
+    }
+
     /// Compares `recon` with `orig`, skipping elements where `missing` is true.
     /// Errors when the lengths differ or a valid reconstructed value is not finite.
     pub fn compute(orig: &[f32], recon: &[f32], missing: Option<&[bool]>) -> Result<Self> {
@@ -64,15 +89,24 @@ impl Metrics {
     /// The metrics over the elements for which `source(i)` gives the
     /// original value and how far the true original may lie from it.
     fn accumulate(recon: &[f32], source: impl Fn(usize) -> Option<(f64, f64)>) -> Result<Self> {
+        Self::accumulate_f64(recon.len(), |i| recon[i] as f64, source)
+    }
+
+    /// [`Metrics::accumulate`] over `len` reconstructed values given in f64.
+    fn accumulate_f64(
+        len: usize,
+        recon: impl Fn(usize) -> f64,
+        source: impl Fn(usize) -> Option<(f64, f64)>,
+    ) -> Result<Self> {
         let mut n = 0usize;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         let mut sse = 0.0f64;
         let mut max_abs = 0.0f64;
-        for (i, &r) in recon.iter().enumerate() {
+        for i in 0..len {
             let Some((a, slack)) = source(i) else {
                 continue;
             };
-            let b = r as f64;
+            let b = recon(i);
             if !b.is_finite() {
                 return Err(Error::BoundViolated(format!(
                     "reconstructed value at index {i} is not finite ({b})"
