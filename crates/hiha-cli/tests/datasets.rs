@@ -63,8 +63,10 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn cds_file(py: &Path) -> PathBuf {
-    let out = tmp("cds.nc");
+/// Builds the CDS-like file as `name` (one per test: tests run in
+/// parallel, and HDF5 refuses a file another process is writing).
+fn cds_file(py: &Path, name: &str) -> PathBuf {
+    let out = tmp(name);
     let sample = repo().join("data/samples/era5_enda10_t_pl500-850_3deg_global_20170101-02_4t.nc");
     run(
         Command::new(py)
@@ -78,7 +80,7 @@ fn cds_file(py: &Path) -> PathBuf {
 #[test]
 fn a_cds_netcdf4_file_round_trips_whole_with_a_bound_per_variable() {
     let py = python();
-    let input = cds_file(&py);
+    let input = cds_file(&py, "cds.nc");
     let archive = tmp("cds.hiha");
     let back = tmp("cds_back.nc");
     let o = hiha(&[
@@ -159,7 +161,7 @@ fn a_cds_netcdf4_file_round_trips_whole_with_a_bound_per_variable() {
 #[test]
 fn bounds_are_checked_before_any_work() {
     let py = python();
-    let input = cds_file(&py);
+    let input = cds_file(&py, "cds_bounds.nc");
     let out = tmp("b.hiha");
     // A per-variable bound naming no variable is a typo, not ignored.
     let o = hiha(&[
