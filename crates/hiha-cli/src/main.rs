@@ -60,7 +60,7 @@ struct Cli {
 enum Command {
     /// Compress the data variables of a NetCDF file into one .hiha archive.
     Compress(CompressArgs),
-    /// Decompress a .hiha archive into a CF NetCDF file.
+    /// Decompress a .hiha archive into a CF NetCDF file (NetCDF-4 with zlib by default).
     Decompress(DecompressArgs),
     /// Describe a .hiha archive: variable, shape, bound, sections and their bytes
     /// (every section's checksum is checked; damage exits 4).
@@ -162,6 +162,12 @@ struct CompressArgs {
     /// How MIM upscales its thumbnail.
     #[arg(long, value_enum)]
     interp: Option<InterpArg>,
+    /// For CF-packed (int16) sources: the largest share of each bound given
+    /// up so that `decompress` can write packed integers on a coarser
+    /// lattice (smaller output files); 0 keeps the whole bound for the
+    /// archive.
+    #[arg(long, value_name = "SHARE", default_value_t = codec::DEFAULT_REPACK_ROOM)]
+    repack_room: f64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -195,6 +201,15 @@ enum PredictorArg {
     Hiha,
 }
 
+/// `decompress --format`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// NetCDF-4/HDF5, chunked by 2-D field, shuffle + zlib.
+    Nc4,
+    /// NetCDF-3 (64-bit offset or CDF-5), uncompressed, for the oldest tools.
+    Nc3,
+}
+
 #[derive(Args)]
 struct DecompressArgs {
     /// Input archive.
@@ -202,6 +217,14 @@ struct DecompressArgs {
     /// Output NetCDF file (never the input; an existing file only with --force).
     #[arg(short, long)]
     output: PathBuf,
+    /// The output's format. Variables whose source was CF-packed (int16 with
+    /// scale_factor/add_offset) are written packed again when the archive
+    /// says that keeps the bound, else as float32.
+    #[arg(long, value_enum, default_value_t = FormatArg::Nc4)]
+    format: FormatArg,
+    /// Write every variable as float32, even where re-packing keeps the bound.
+    #[arg(long)]
+    float32: bool,
     /// Replace an existing output file.
     #[arg(short, long)]
     force: bool,
@@ -557,6 +580,7 @@ fn base_options(a: &CompressArgs, config: &ConfigFile) -> CompressOptions {
         PredictorArg::Hiha => PredictorKind::Hiha,
     };
     opts.chunk_frames = a.chunk_frames;
+    opts.repack_room = a.repack_room;
     if let Some(f) = &config.fic {
         opts.fic = f.clone();
     }
@@ -579,6 +603,12 @@ fn base_options(a: &CompressArgs, config: &ConfigFile) -> CompressOptions {
 fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     let config = read_config(a)?;
     let bounds = bounds_from(a, &config)?;
+    if !(a.repack_room.is_finite() && (0.0..1.0).contains(&a.repack_room)) {
+        return Err(usage(format!(
+            "--repack-room is a share of the bound in [0, 1), got {}",
+            a.repack_room
+        )));
+    }
     let existing = check_paths(&a.input, &a.output, a.force)?;
     let t0 = Instant::now();
     let selected: Vec<&str> = a.var.iter().map(String::as_str).collect();
@@ -638,7 +668,22 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     if !quiet {
         let source_bytes = std::fs::metadata(&a.input).map(|m| m.len()).ok();
         let bounds: Vec<Bound> = per_var.iter().map(|o| o.bound).collect();
-        report_compress(a, &dataset, &reports, &bounds, bytes.len(), source_bytes);
+        let reader = hiha_core::format::ArchiveReader::open(&bytes)?;
+        let repack = (0..names.len())
+            .map(|k| match reader.header().variable(k) {
+                Some(h) => codec::repacking(&h),
+                None => Ok(None),
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        report_compress(
+            a,
+            &dataset,
+            &reports,
+            &bounds,
+            &repack,
+            bytes.len(),
+            source_bytes,
+        );
         let raw: usize = reports.iter().map(|r| r.original_bytes).sum();
         let mb = raw as f64 / 1e6;
         outln!(
@@ -658,10 +703,17 @@ fn report_compress(
     dataset: &hiha_io::LoadedDataset,
     reports: &[codec::CompressReport],
     bounds: &[Bound],
+    repack: &[Option<codec::Repacking>],
     archive_bytes: usize,
     source_bytes: Option<u64>,
 ) {
-    for ((v, report), bound) in dataset.variables.iter().zip(reports).zip(bounds) {
+    for (((v, report), bound), repack) in dataset
+        .variables
+        .iter()
+        .zip(reports)
+        .zip(bounds)
+        .zip(repack)
+    {
         let field = &v.field;
         let s = field.shape;
         outln!(
@@ -681,6 +733,22 @@ fn report_compress(
             value_step(&field.values, field.missing.as_deref()),
             field,
         );
+        if field.packing.is_some() {
+            match repack {
+                Some(r) => outln!(
+                    "  re-packed        scale_factor {} ({} x the source's) keeps the bound too \
+                     (max abs error {:.6e}, RMSE {:.6e}): decompress writes packed integers",
+                    r.scale,
+                    field.packing.map_or(1.0, |p| r.scale / p.scale),
+                    r.max_abs,
+                    r.rmse
+                ),
+                None => outln!(
+                    "  re-packed        rounded to the source's packing the values would not keep \
+                     the bound: decompress writes float32"
+                ),
+            }
+        }
         if dataset.variables.len() > 1 {
             outln!(
                 "  ratio            {:.2}x on its own ({} -> {} bytes)",
@@ -746,27 +814,84 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             }
         }
     }
+    // What the encoder verified about re-packing each variable.
+    let mut repack = Vec::with_capacity(names.len());
+    for n in &names {
+        let k = reader
+            .variable_index(n)
+            .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
+        let h = reader
+            .header()
+            .variable(k)
+            .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
+        repack.push(if a.float32 {
+            None
+        } else {
+            codec::repacking(&h)?
+        });
+    }
     let t0 = Instant::now();
     let decoded = names
         .iter()
         .map(|n| codec::decompress_variable(&bytes, n, frames.clone(), &opts))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let dt = t0.elapsed();
-    let items: Vec<(&hiha_core::Field, &hiha_core::meta::DatasetMeta)> =
-        decoded.iter().map(|(f, m)| (f, m)).collect();
-    hiha_io::write_dataset_with(&a.output, &items, existing)
+    let items: Vec<hiha_io::OutputVar> = decoded
+        .iter()
+        .zip(&repack)
+        .map(|((field, meta), r)| hiha_io::OutputVar {
+            field,
+            meta,
+            repack: r.map(|r| r.packing()),
+        })
+        .collect();
+    let format = match a.format {
+        FormatArg::Nc4 => hiha_io::OutputFormat::Nc4,
+        FormatArg::Nc3 => hiha_io::OutputFormat::Nc3,
+    };
+    let t1 = Instant::now();
+    let written = hiha_io::write_netcdf(&a.output, &items, format, existing)
         .with_context(|| format!("writing {}", a.output.display()))?;
+    let dw = t1.elapsed();
     if !quiet {
         let values: usize = decoded.iter().map(|(f, _)| f.values.len()).sum();
         let mb = values as f64 * 4.0 / 1e6;
         outln!(
-            "{} -> {}: '{}' ({} values) in {:.3}s ({:.1} MB/s)",
+            "{} -> {}: '{}' ({} values) decoded in {:.3}s ({:.1} MB/s), written in {:.3}s",
             a.input.display(),
             a.output.display(),
             names.join("', '"),
             values,
             dt.as_secs_f64(),
-            mb / dt.as_secs_f64().max(1e-9)
+            mb / dt.as_secs_f64().max(1e-9),
+            dw.as_secs_f64()
+        );
+        for ((name, enc), r) in written.vars.iter().zip(&repack) {
+            match (enc, r) {
+                (hiha_io::VarEncoding::Packed { dtype, multiple }, Some(r)) => outln!(
+                    "  {name:<16} {} packed, scale_factor {} ({multiple} x the source's), \
+                     add_offset {}: within the bound (max abs error {:.3e}, RMSE {:.3e})",
+                    format!("{dtype:?}").to_lowercase(),
+                    r.scale,
+                    r.offset,
+                    r.max_abs,
+                    r.rmse
+                ),
+                (hiha_io::VarEncoding::Float32 { reason: Some(why) }, _) => {
+                    outln!("  {name:<16} float32 (not re-packed: {why})")
+                }
+                _ => outln!("  {name:<16} float32"),
+            }
+        }
+        outln!(
+            "  output           {} bytes, {} ({:.2}x smaller than float32's {} bytes)",
+            written.bytes,
+            match a.format {
+                FormatArg::Nc4 => "NetCDF-4, shuffle + zlib",
+                FormatArg::Nc3 => "NetCDF-3",
+            },
+            (values as f64 * 4.0) / written.bytes.max(1) as f64,
+            values * 4
         );
     }
     Ok(())

@@ -63,7 +63,8 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// Each test builds its own file: tests run in parallel.
+/// Builds the CDS-like file as `name` (one per test: tests run in
+/// parallel, and HDF5 refuses a file another process is writing).
 fn cds_file(py: &Path, name: &str) -> PathBuf {
     let out = tmp(name);
     let sample = repo().join("data/samples/era5_enda10_t_pl500-850_3deg_global_20170101-02_4t.nc");

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bound::Bound;
 use crate::error::{Error, Result};
-use crate::field::{Field, Shape};
+use crate::field::{Field, Packing, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
 use crate::levels::LevelInfo;
 use crate::meta::{CoordData, DatasetMeta};
@@ -49,6 +49,12 @@ pub struct CompressOptions {
     pub fic: FicConfig,
     /// TRC settings (predictor `Hiha`).
     pub trc: TrcConfig,
+    /// For a packed source: the largest share of the bound the coder gives
+    /// up so that its reconstruction can be re-packed onto a coarser lattice
+    /// of the source within the bound (smaller decompressed files; see
+    /// [`Repacking`]). 0 keeps the whole bound for the coder; re-packing is
+    /// then verified onto the source's own lattice only.
+    pub repack_room: f64,
 }
 
 impl CompressOptions {
@@ -60,6 +66,7 @@ impl CompressOptions {
             chunk_frames: None,
             fic: FicConfig::default(),
             trc: TrcConfig::default(),
+            repack_room: DEFAULT_REPACK_ROOM,
         }
     }
 }
@@ -110,6 +117,93 @@ struct CodecConfig {
     fic: toml::Table,
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     trc: toml::Table,
+    /// Present when the source was packed and the encoder verified that the
+    /// reconstruction, rounded to the source's own lattice, still meets the
+    /// bound (archives written before this key was added have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repack: Option<Repacking>,
+}
+
+/// What the encoder verified about re-packing a variable whose source was
+/// CF-packed (`source_scale · k + offset`): every valid reconstructed
+/// value, replaced by its nearest point of the lattice `scale · k + offset`
+/// ([`Packing::index`]), still meets the archive's bound against the
+/// source's own values. `scale` is the source's scale times a power of two
+/// (the coarsest the bound allowed: coarser lattices compress better, and
+/// each is a sub-lattice of the source's). A writer that re-packs with
+/// exactly this `scale` and `offset` writes values within the bound; the
+/// measured errors of those values are kept for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Repacking {
+    pub scale: f64,
+    pub offset: f64,
+    /// Largest error of the re-packed values against the source.
+    pub max_abs: f64,
+    /// RMSE of the re-packed values against the source.
+    pub rmse: f64,
+}
+
+impl Repacking {
+    /// The lattice to re-pack onto.
+    pub fn packing(&self) -> Packing {
+        Packing {
+            scale: self.scale,
+            offset: self.offset,
+        }
+    }
+}
+
+/// The re-packing the encoder verified for the variable `header` describes
+/// (see [`Repacking`]), or `None` when the source was not packed, the
+/// re-packed values would not keep the bound, or the archive predates the
+/// check.
+pub fn repacking(header: &Header) -> Result<Option<Repacking>> {
+    let r = parse_config(header)?.repack;
+    match r {
+        Some(r)
+            if !(r.scale.is_finite()
+                && r.scale != 0.0
+                && r.offset.is_finite()
+                && r.max_abs >= 0.0
+                && r.rmse >= 0.0) =>
+        {
+            Err(Error::Corrupt(
+                "codec configuration holds an impossible re-packing".into(),
+            ))
+        }
+        r => Ok(r),
+    }
+}
+
+/// The re-packing of `field`'s reconstruction `back` onto a lattice of the
+/// packed source: the coarsest of steps `multiple · scale`,
+/// `multiple/2 · scale`, …, `scale` (same offset) on which the re-packed
+/// values meet `bound`, checked on every element like the reconstruction
+/// itself; `None` when the field was not packed or none does.
+fn check_repacking(field: &Field, back: &Field, bound: &Bound, multiple: u32) -> Option<Repacking> {
+    let p = field.packing?;
+    let mut m = multiple.max(1);
+    loop {
+        let lattice = Packing {
+            scale: p.scale * f64::from(m),
+            offset: p.offset,
+        };
+        let ok = Metrics::repacked_against_source(field, &back.values, lattice)
+            .ok()
+            .filter(|metrics| bound.check(metrics).is_ok());
+        if let Some(metrics) = ok {
+            return Some(Repacking {
+                scale: lattice.scale,
+                offset: lattice.offset,
+                max_abs: metrics.max_abs,
+                rmse: metrics.rmse,
+            });
+        }
+        if m == 1 {
+            return None;
+        }
+        m /= 2;
+    }
 }
 
 /// The keys of `v` whose values differ from `T::default()`: what the header
@@ -290,27 +384,116 @@ fn default_chunk_frames(shape: &Shape, relative_budget: f64) -> usize {
     c
 }
 
+/// The default [`CompressOptions::repack_room`]: the largest share of a
+/// bound the encoder gives up so that the reconstruction, rounded to a
+/// lattice of the packed source, keeps the bound too (see [`repack_plan`];
+/// the measurements behind 0.1 are in docs/ALGORITHM.md).
+pub const DEFAULT_REPACK_ROOM: f64 = 0.1;
+
+/// The coarsest lattice multiple tried: 2^15 steps (an int16 source then
+/// keeps a couple of levels).
+const MAX_REPACK_MULTIPLE: u32 = 1 << 15;
+
+/// How to make room for re-packing a reconstruction onto a lattice of a
+/// packed source of step `step` (docs/ALGORITHM.md, "Output that is not
+/// larger than the input"): the part of `budget` the coder may use, and
+/// the lattice multiple `m` (a power of two) whose lattice `m · step`
+/// (same offset) is tried first. At most the share `room` of the budget is
+/// given up; where even the source's own lattice would need more, the
+/// budget is kept whole and `m = 1`. Whether re-packing keeps the bound is
+/// then measured on every element ([`check_repacking`]); this only makes it
+/// likely.
+///
+/// - Pointwise, `m ≥ 2`: rounding moves a value by at most `m · step / 2`,
+///   so the coder's bound is `budget − m · step / 2`.
+/// - Pointwise, `m = 1`: the source value is itself a lattice point, so an
+///   error `e` becomes at most `step · ⌊e/step + 1/2⌋` once rounded, which
+///   is at most `budget` when `e < step · (⌊budget/step⌋ + 1/2)` (a whole
+///   number of steps counts one step less, so that no error of exactly
+///   `budget` rests on how f64 rounds `k · step + offset`).
+/// - RMSE: rounding adds about `(m · step)²/12` of variance (a uniform
+///   rounding residue, independent of the coding error); the room taken is
+///   that. When the measured RMSE is higher, the next finer lattice is
+///   tried.
+fn repack_plan(budget: f64, pointwise: bool, step: f64, room: f64) -> (f64, u32) {
+    let step = step.abs();
+    if !(step.is_finite()
+        && step > 0.0
+        && budget.is_finite()
+        && budget > 0.0
+        && room.is_finite()
+        && room > 0.0
+        && room < 1.0)
+    {
+        return (budget, 1);
+    }
+    // (A relative hair below, so that a lattice needing exactly `room`
+    // qualifies despite the margins below.)
+    let floor = budget * (1.0 - room) * (1.0 - 1e-6);
+    let with = |m: u32| -> f64 {
+        let s = step * f64::from(m);
+        if !pointwise {
+            (budget * budget - s * s / 12.0).max(0.0).sqrt()
+        } else if m == 1 {
+            let k = (budget / step * (1.0 - 1e-6)).floor();
+            budget.min((k + 0.5) * step * (1.0 - 1e-9))
+        } else {
+            budget - s / 2.0
+        }
+    };
+    let mut m = MAX_REPACK_MULTIPLE;
+    while m > 1 && with(m) < floor {
+        m /= 2;
+    }
+    let b = with(m);
+    if b >= floor {
+        (b, m)
+    } else {
+        (budget, 1)
+    }
+}
+
 /// The residual coder's target for a whole variable of value range `range`,
 /// tightened by how far the f32 values may lie from the source's own values
 /// (`dev`): the error against the source is at most the coded error plus
-/// that distance (pointwise, and by the triangle inequality for RMSE).
-fn residual_target(bound: &Bound, range: f64, dev: &SourceDeviation) -> Result<Target> {
+/// that distance (pointwise, and by the triangle inequality for RMSE). For
+/// a packed source, room is made for re-packing onto a lattice of it when
+/// that is cheap ([`repack_plan`]); the second item is the lattice multiple
+/// to try first (1 when there is no room).
+fn residual_target(
+    bound: &Bound,
+    range: f64,
+    dev: &SourceDeviation,
+    packing: Option<Packing>,
+    room: f64,
+) -> Result<(Target, u32)> {
     let (budget, slack, pointwise) = match bound.pointwise_abs(range) {
         Some(e) => (e, dev.max, true),
         None => (bound.rmse_budget(range), dev.rms, false),
     };
     let t = budget - slack;
+    let (room, multiple) = packing.map_or((budget, 1), |p| {
+        repack_plan(budget, pointwise, p.scale, room)
+    });
+    let (t, multiple) = if room - slack >= 0.0 && room.is_finite() {
+        (room - slack, multiple)
+    } else {
+        (t, 1)
+    };
     if t < 0.0 || !t.is_finite() {
         return Err(Error::BoundViolated(format!(
             "{bound} is finer than the source's own precision: its values are known only to \
              within {slack:.3e} in f32"
         )));
     }
-    Ok(if pointwise {
-        Target::MaxAbs(t)
-    } else {
-        Target::Rmse(t)
-    })
+    Ok((
+        if pointwise {
+            Target::MaxAbs(t)
+        } else {
+            Target::Rmse(t)
+        },
+        multiple,
+    ))
 }
 
 /// How far a field's f32 values lie from the values its source defines
@@ -553,6 +736,12 @@ pub fn compress(
             opts.bound
         )));
     }
+    if !(opts.repack_room.is_finite() && (0.0..1.0).contains(&opts.repack_room)) {
+        return Err(Error::InvalidInput(format!(
+            "the re-packing room is a share of the bound in [0, 1), got {}",
+            opts.repack_room
+        )));
+    }
     let n = checked_field_len(field)?;
     let levels = LevelInfo::measure(field, per_level);
     let mut scale = 1.0f64;
@@ -597,7 +786,7 @@ fn encode_verified(
     let (lo, hi) = (lo as f64, hi as f64);
     let range = hi - lo;
     let chunk_frames = choose_chunk_frames(opts, &shape, range)?;
-    let config = CodecConfig {
+    let mut config = CodecConfig {
         predictor: opts.predictor,
         chunk_frames,
         value_min: lo,
@@ -611,8 +800,9 @@ fn encode_verified(
             PredictorKind::Hiha => config_diff(&opts.trc)?,
             _ => toml::Table::new(),
         },
+        repack: None,
     };
-    let header = Header {
+    let mut header = Header {
         meta: meta.clone(),
         shape,
         bound: opts.bound,
@@ -629,15 +819,19 @@ fn encode_verified(
         )),
         _ => None,
     };
-    let target = match (&pw_rel, opts.bound) {
+    // Re-packing (`multiple`) is offered for the plain modes only.
+    let (target, multiple) = match (&pw_rel, opts.bound) {
         (Some((logs, _)), Bound::PwRel(r)) => {
             let max_log = logs
                 .value_range()
                 .map_or(0.0, |(a, b)| a.abs().max(b.abs()) as f64);
-            Target::MaxAbs(crate::pw_rel::log_target(r, max_log, scale)?)
+            (
+                Target::MaxAbs(crate::pw_rel::log_target(r, max_log, scale)?),
+                0,
+            )
         }
-        _ if levels.normalized => level_target(&opts.bound, levels, &dev, scale)?,
-        _ => residual_target(&opts.bound, range, &dev)?,
+        _ if levels.normalized => (level_target(&opts.bound, levels, &dev, scale)?, 0),
+        _ => residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?,
     };
     let predicted = if config.constant {
         vec![]
@@ -680,6 +874,13 @@ fn encode_verified(
     };
     if worst > 1.0 {
         return Ok((plain, metrics, worst));
+    }
+    if !matches!(opts.bound, Bound::PwRel(_)) && !levels.normalized {
+        config.repack = check_repacking(field, &back, &opts.bound, multiple);
+    }
+    if config.repack.is_some() {
+        header.codec_config = toml::to_string(&config)
+            .map_err(|e| Error::InvalidInput(format!("cannot serialise the codec config: {e}")))?;
     }
     let frame_len = shape.frame_len();
     let checks: Vec<Vec<u8>> = chunks
@@ -1465,4 +1666,36 @@ pub fn verify(bytes: &[u8], opts: &DecodeOptions) -> Result<VerifyReport> {
         values,
         variables: reader.variable_count(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repack_plan_takes_at_most_the_room() {
+        // RMSE: (m·s)²/12 of variance within 10% of the budget.
+        let (b, m) = repack_plan(1.0, false, 0.01, 0.1);
+        assert!((0.9..1.0).contains(&b));
+        assert!(m.is_power_of_two() && m > 1);
+        let s = 0.01 * f64::from(m);
+        assert!((b * b + s * s / 12.0).sqrt() <= 1.0 + 1e-12);
+        // The next coarser lattice would need more room.
+        let s2 = 2.0 * s;
+        assert!((1.0 - s2 * s2 / 12.0).max(0.0).sqrt() < 0.9);
+        // Pointwise, m >= 2: the coder keeps budget − m·s/2.
+        let (b, m) = repack_plan(1.0, true, 0.01, 0.1);
+        assert_eq!(m, 16);
+        assert!((b - (1.0 - 0.08)).abs() < 1e-12);
+        // Pointwise, source lattice: a whole number of steps counts one less.
+        let (b, m) = repack_plan(0.05, true, 0.01, 0.1);
+        assert_eq!(m, 1);
+        assert!(b < 0.045 && b > 0.0449);
+        // Less than half a step: rounding gives the source value back.
+        assert_eq!(repack_plan(0.004, true, 0.01, 0.1), (0.004, 1));
+        // No room asked, or too little: the whole budget.
+        assert_eq!(repack_plan(1.0, true, 0.01, 0.0), (1.0, 1));
+        assert_eq!(repack_plan(0.019, true, 0.01, 0.1), (0.019, 1));
+        assert_eq!(repack_plan(1.0, false, f64::NAN, 0.1), (1.0, 1));
+    }
 }

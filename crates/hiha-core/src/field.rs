@@ -99,6 +99,24 @@ impl Packing {
             && ((k + 1.0) * self.scale + self.offset) as f32 != v;
         ok.then_some(x)
     }
+
+    /// The lattice index nearest to `v`: `round((v − offset) / scale)`, in
+    /// f64 (an integer), or `None` when the packing or `v` is not finite.
+    /// Re-packing a reconstruction for output (hiha-io) and checking that
+    /// re-packed values keep the bound (the codec) both use this function,
+    /// so they agree bit for bit.
+    pub fn index(&self, v: f32) -> Option<f64> {
+        if !(self.scale.is_finite() && self.scale != 0.0 && self.offset.is_finite()) {
+            return None;
+        }
+        let k = ((v as f64 - self.offset) / self.scale).round();
+        k.is_finite().then_some(k)
+    }
+
+    /// The value `scale · k + offset` of lattice index `k`, in f64.
+    pub fn value(&self, k: f64) -> f64 {
+        k * self.scale + self.offset
+    }
 }
 
 /// The largest distance between `v` and any real number that rounds to it

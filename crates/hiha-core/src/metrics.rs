@@ -4,7 +4,7 @@
 //! All sums are in f64; missing elements are skipped.
 
 use crate::error::{Error, Result};
-use crate::field::Field;
+use crate::field::{Field, Packing};
 
 /// Error statistics of a reconstruction against its original.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -39,6 +39,31 @@ impl Metrics {
         Self::accumulate(recon, |i| {
             (!field.is_missing(i)).then(|| field.source_value(i))
         })
+    }
+
+    /// Compares the re-packed reconstruction with the source values of
+    /// `field`: every valid element of `recon` replaced by the value of its
+    /// nearest point of `packing`'s lattice ([`Packing::index`],
+    /// [`Packing::value`], in f64), as a file re-packed with that packing
+    /// defines it. An element without a lattice index (not finite) is an
+    /// error, as in [`Metrics::against_source`].
+    pub fn repacked_against_source(field: &Field, recon: &[f32], packing: Packing) -> Result<Self> {
+        if field.values.len() != recon.len() {
+            return Err(Error::InvalidInput(format!(
+                "cannot compare {} values with {}",
+                field.values.len(),
+                recon.len()
+            )));
+        }
+        Self::accumulate_f64(
+            recon.len(),
+            |i| {
+                packing
+                    .index(recon[i])
+                    .map_or(f64::NAN, |k| packing.value(k))
+            },
+            |i| (!field.is_missing(i)).then(|| field.source_value(i)),
+        )
     }
 
     /// Compares `recon` with `orig`, skipping elements where `missing` is true.
@@ -79,7 +104,7 @@ impl Metrics {
             if field.is_missing(i) {
                 continue;
             }
-            accs[(i / plane) % levels].add(i, field.source_value(i), r)?;
+            accs[(i / plane) % levels].add(i, field.source_value(i), r as f64)?;
         }
         Ok(accs.iter().map(Acc::finish).collect())
     }
@@ -87,10 +112,19 @@ impl Metrics {
     /// The metrics over the elements for which `source(i)` gives the
     /// original value and how far the true original may lie from it.
     fn accumulate(recon: &[f32], source: impl Fn(usize) -> Option<(f64, f64)>) -> Result<Self> {
+        Self::accumulate_f64(recon.len(), |i| recon[i] as f64, source)
+    }
+
+    /// [`Metrics::accumulate`] over `len` reconstructed values given in f64.
+    fn accumulate_f64(
+        len: usize,
+        recon: impl Fn(usize) -> f64,
+        source: impl Fn(usize) -> Option<(f64, f64)>,
+    ) -> Result<Self> {
         let mut acc = Acc::default();
-        for (i, &r) in recon.iter().enumerate() {
+        for i in 0..len {
             if let Some(s) = source(i) {
-                acc.add(i, s, r)?;
+                acc.add(i, s, recon(i))?;
             }
         }
         Ok(acc.finish())
@@ -121,8 +155,7 @@ impl Default for Acc {
 
 impl Acc {
     /// Adds element `i`: its source value and slack, and its reconstruction.
-    fn add(&mut self, i: usize, (a, slack): (f64, f64), r: f32) -> Result<()> {
-        let b = r as f64;
+    fn add(&mut self, i: usize, (a, slack): (f64, f64), b: f64) -> Result<()> {
         if !b.is_finite() {
             return Err(Error::BoundViolated(format!(
                 "reconstructed value at index {i} is not finite ({b})"

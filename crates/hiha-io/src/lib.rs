@@ -10,9 +10,13 @@
 //! "NetCDF-4 not supported in this build". No system library is needed. The crate `netcdf3` (pure Rust) was evaluated too: it reads and
 //! writes CDF-1/2 only (no CDF-5, no NetCDF-4), so it was not kept.
 //!
-//! Writing uses a small NetCDF-3 encoder in this crate ([`write_variable`]):
-//! CDF-2 (64-bit offset), or CDF-5 when a NetCDF-4 source brings unsigned or
-//! 64-bit integer types. Output is always NetCDF-3.
+//! Writing ([`write_netcdf`]) gives NetCDF-4 through the pure-Rust
+//! `netcdf-writer` crate (same family as `netcdf-reader`), every data
+//! variable chunked by 2-D field with shuffle + zlib (feature `netcdf4`), or
+//! NetCDF-3 through a small encoder in this crate: CDF-2 (64-bit offset), or
+//! CDF-5 when a NetCDF-4 source brings unsigned or 64-bit integer types. A
+//! variable whose source was CF-packed is written packed again when the
+//! encoder verified that this keeps the bound; otherwise as float32.
 //!
 //! # Model
 //!
@@ -27,6 +31,8 @@ pub mod cf;
 pub mod error;
 pub mod grid;
 mod nc3;
+#[cfg(feature = "netcdf4")]
+mod nc4;
 pub mod netcdf;
 mod write;
 
@@ -37,4 +43,7 @@ pub use netcdf::{
     file_format, list_variables, read_dataset, read_variable, LoadedDataset, LoadedVariable,
     VarSummary,
 };
-pub use write::{write_dataset_with, write_variable, write_variable_with, NC_FILL_FLOAT};
+pub use write::{
+    write_dataset_with, write_netcdf, write_variable, write_variable_with, OutputFormat, OutputVar,
+    VarEncoding, Written, NC_FILL_FLOAT,
+};

@@ -13,7 +13,7 @@ use hiha_core::field::{Field, Shape};
 use hiha_core::meta::{
     Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta,
 };
-use hiha_io::{read_variable, write_variable};
+use hiha_io::{read_variable, write_netcdf, write_variable, Existing, OutputFormat, OutputVar};
 
 fn python() -> Option<PathBuf> {
     let candidates = [
@@ -71,12 +71,19 @@ fn python_netcdf4_and_xarray_agree() {
         let out = tmp.join(format!("out{i}.nc"));
         write_variable(&out, &l.field, &l.meta).expect("write");
         run(&py, &[src, &out], Some(&l.meta.var.name));
+        // The same as NetCDF-4 (float32, shuffle + zlib).
+        let out = tmp.join(format!("out{i}_nc4.nc"));
+        write_nc4(&out, &l.field, &l.meta);
+        run(&py, &[src, &out], Some(&l.meta.var.name));
     }
     // The synthetic file: record dim, padded i16 record variable, char and
-    // byte variables, missing values.
+    // byte variables, missing values; in NetCDF-3 and NetCDF-4.
     let out = tmp.join("synthetic.nc");
     let (field, meta) = synthetic();
     write_variable(&out, &field, &meta).expect("write");
+    run(&py, &[Path::new("--synthetic"), &out], None);
+    let out = tmp.join("synthetic_nc4.nc");
+    write_nc4(&out, &field, &meta);
     run(&py, &[Path::new("--synthetic"), &out], None);
     // With unsigned and 64-bit types the file is CDF-5.
     let (field, mut meta) = synthetic();
@@ -105,7 +112,21 @@ fn python_netcdf4_and_xarray_agree() {
     let out = tmp.join("cdf5.nc");
     write_variable(&out, &field, &meta).expect("write");
     run(&py, &[Path::new("--cdf5"), &out], None);
+    let out = tmp.join("cdf5_nc4.nc");
+    write_nc4(&out, &field, &meta);
+    run(&py, &[Path::new("--cdf5"), &out], None);
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Writes one variable as NetCDF-4, float32.
+fn write_nc4(out: &Path, field: &Field, meta: &DatasetMeta) {
+    let v = OutputVar {
+        field,
+        meta,
+        repack: None,
+    };
+    write_netcdf(out, &[v], OutputFormat::Nc4, Existing::Replace)
+        .unwrap_or_else(|e| panic!("write {}: {e}", out.display()));
 }
 
 fn synthetic() -> (Field, DatasetMeta) {
