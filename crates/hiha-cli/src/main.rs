@@ -612,7 +612,7 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     let existing = check_paths(&a.input, &a.output, a.force)?;
     let t0 = Instant::now();
     let selected: Vec<&str> = a.var.iter().map(String::as_str).collect();
-    let dataset = hiha_io::read_dataset(&a.input, (!selected.is_empty()).then_some(&selected[..]))
+    let dataset = hiha_io::read_any(&a.input, (!selected.is_empty()).then_some(&selected[..]))
         .with_context(|| format!("reading {}", a.input.display()))?;
     let t_read = t0.elapsed();
     if !quiet {
@@ -933,9 +933,9 @@ struct Compared {
 /// Reads variable `var` (or the only one) from both files and computes its report.
 fn compare_one(orig: &Path, recon: &Path, var: Option<&str>, json: bool) -> Result<Compared> {
     let a =
-        hiha_io::read_variable(orig, var).with_context(|| format!("reading {}", orig.display()))?;
+        hiha_io::read_any_variable(orig, var).with_context(|| format!("reading {}", orig.display()))?;
     let name = a.meta.var.name.clone();
-    let b = hiha_io::read_variable(recon, Some(&name))
+    let b = hiha_io::read_any_variable(recon, Some(&name))
         .with_context(|| format!("reading {}", recon.display()))?;
     if a.field.shape != b.field.shape {
         bail!(
