@@ -518,13 +518,9 @@ pub(crate) fn open(path: &Path) -> Result<Source> {
                 Some(doc) => meta::parse_v2(&doc, json(&dir.join(".zattrs"))?.as_ref()),
             }
         };
-        let m = match parsed {
-            Ok(m) => m,
-            Err(e) => {
-                notes.push(format!("array '{name}' left out: {e}"));
-                continue;
-            }
-        };
+        let m = parsed.map_err(|e| {
+            IoError::UnsupportedFormat(format!("Zarr array '{name}' in '{p}': {e}"))
+        })?;
         // A 0-d array needs no names (xarray writes none for a scalar).
         let names = m.dims.clone().or_else(|| m.shape.is_empty().then(Vec::new));
         let Some(names) = names.filter(|d| d.len() == m.shape.len()) else {
