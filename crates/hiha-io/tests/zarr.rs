@@ -268,3 +268,54 @@ fn damaged_and_hostile_stores_are_errors() {
     let e = zarr::read_dataset(&dir, None).expect_err("not a store");
     assert!(e.to_string().contains("not a Zarr store"), "{e}");
 }
+
+/// Every file of a store damaged one byte at a time, 300 times: reading
+/// gives a value or an error, never a panic.
+#[test]
+fn byte_flips_never_panic() {
+    let (field, meta) = dataset();
+    let dir = common::tmp_dir("zarr_flips");
+    let good = dir.join("good.zarr");
+    zarr::write_store(
+        &good,
+        &[OutputVar {
+            field: &field,
+            meta: &meta,
+            repack: None,
+        }],
+        Existing::Replace,
+    )
+    .expect("write");
+    let mut files = Vec::new();
+    let mut stack = vec![good.clone()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).expect("list").flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..300 {
+        let f = &files[(next() % files.len() as u64) as usize];
+        let orig = std::fs::read(f).expect("file");
+        if orig.is_empty() {
+            continue;
+        }
+        let mut bad = orig.clone();
+        let at = (next() % bad.len() as u64) as usize;
+        bad[at] ^= 1 << (next() % 8);
+        std::fs::write(f, &bad).expect("damage");
+        let _ = zarr::read_dataset(&good, None);
+        std::fs::write(f, &orig).expect("restore");
+    }
+}

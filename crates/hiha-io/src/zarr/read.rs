@@ -160,13 +160,14 @@ fn dtype_of(t: ZType) -> DType {
 fn fill_bytes(m: &ArrayMeta) -> std::result::Result<Vec<u8>, String> {
     let size = m.dtype.size().unwrap_or(0);
     let f = &m.fill;
-    if f.is_null() {
+    if f.is_null() || matches!(m.dtype, ZType::Str | ZType::Utf32(_) | ZType::Bytes(_)) {
         return Ok(vec![0; size]);
     }
     if let Some(s) = f.as_str().and_then(|s| s.strip_prefix("0x")) {
         let bits = u64::from_str_radix(s, 16).map_err(|_| format!("fill value {f} is not hex"))?;
-        let b = bits.to_le_bytes();
-        return Ok(b[..size.min(8)].to_vec());
+        let mut b = bits.to_le_bytes().to_vec();
+        b.resize(size, 0);
+        return Ok(b);
     }
     let bad = || format!("fill value {f} does not fit the data type");
     let int = || {
@@ -206,13 +207,23 @@ fn product(dims: &[usize]) -> Option<usize> {
     dims.iter().try_fold(1usize, |a, &b| a.checked_mul(b))
 }
 
-/// Every chunk index of a grid of `counts` chunks per dim, in C order.
-fn chunk_indices(counts: &[usize]) -> Vec<Vec<usize>> {
+/// The most chunks one array may have (a file-system store of more would
+/// be unusable anyway); checked before any is read.
+pub(crate) const MAX_CHUNKS: usize = 1 << 24;
+
+/// The most elements of a string array (coordinates such as `expver`).
+pub(crate) const MAX_STRINGS: usize = 1 << 24;
+
+/// The most bytes a chunk of a string array may decode to.
+const MAX_STRING_CHUNK: usize = 1 << 26;
+
+/// Every chunk index of a grid of `counts` chunks per dim, in C order
+/// (one at a time: a grid can be large).
+fn chunk_indices(counts: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
     let total = product(counts).unwrap_or(0);
-    let mut out = Vec::with_capacity(total.min(1 << 20));
     let mut idx = vec![0usize; counts.len()];
-    for _ in 0..total {
-        out.push(idx.clone());
+    (0..total).map(move |_| {
+        let here = idx.clone();
         for d in (0..counts.len()).rev() {
             idx[d] += 1;
             if idx[d] < counts[d] {
@@ -220,8 +231,8 @@ fn chunk_indices(counts: &[usize]) -> Vec<Vec<usize>> {
             }
             idx[d] = 0;
         }
-    }
-    out
+        here
+    })
 }
 
 /// Copies the part of a decoded chunk (`chunk` elements of `size` bytes,
@@ -288,6 +299,12 @@ fn read_array(dir: &Path, m: &ArrayMeta) -> Result<Values> {
     let n = product(&m.shape).ok_or_else(|| corrupt(dir, "the array is too large"))?;
     let cn = product(&m.chunks).ok_or_else(|| corrupt(dir, "the chunks are too large"))?;
     let counts: Vec<usize> = (0..nd).map(|d| m.shape[d].div_ceil(m.chunks[d])).collect();
+    if product(&counts).is_none_or(|c| c > MAX_CHUNKS) {
+        return Err(open_err(
+            dir,
+            format!("the array has more than {MAX_CHUNKS} chunks: too large to read"),
+        ));
+    }
     let key_path = |idx: &[usize]| -> PathBuf {
         // A '/' separator nests directories; '.' makes one file name.
         let mut p = dir.to_path_buf();
@@ -303,11 +320,11 @@ fn read_array(dir: &Path, m: &ArrayMeta) -> Result<Values> {
         .cloned()
         .collect();
     if m.dtype == ZType::Str {
-        let limit = MAX_ARRAY_BYTES;
-        let mut out = vec![String::new(); n.min(MAX_ARRAY_BYTES / 24)];
-        if out.len() != n {
+        let limit = MAX_STRING_CHUNK;
+        if n > MAX_STRINGS {
             return Err(open_err(dir, "the string array is too large"));
         }
+        let mut out = vec![String::new(); n];
         for idx in chunk_indices(&counts) {
             let p = key_path(&idx);
             if !p.is_file() {
@@ -351,10 +368,12 @@ fn read_array(dir: &Path, m: &ArrayMeta) -> Result<Values> {
                 ),
             )
         })?;
+    // A chunk may be larger than the array (its edge is padding), but not
+    // by much: a hostile chunk shape must not decode gigabytes.
     let cbytes = cn
         .checked_mul(size)
-        .filter(|&b| b <= MAX_ARRAY_BYTES)
-        .ok_or_else(|| open_err(dir, "a chunk is too large"))?;
+        .filter(|&b| b <= bytes.max(1 << 26))
+        .ok_or_else(|| open_err(dir, "a chunk is too large for its array"))?;
     let fill = fill_bytes(m).map_err(|e| corrupt(dir, e))?;
     let mut out = Vec::new();
     out.try_reserve_exact(bytes)
