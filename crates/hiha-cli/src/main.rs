@@ -58,7 +58,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compress the data variables of a NetCDF file into one .hiha archive.
+    /// Compress the data variables of a NetCDF file or Zarr store into one .hiha archive.
     Compress(CompressArgs),
     /// Decompress a .hiha archive into a CF NetCDF file (NetCDF-4 with zlib by default).
     Decompress(DecompressArgs),
@@ -103,7 +103,8 @@ enum Command {
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("mode").multiple(false).args(["nrmse", "max_abs", "max_rel", "rmse", "pw_rel"])))]
 struct CompressArgs {
-    /// Input NetCDF file (NetCDF-3 classic/64-bit offset/CDF-5, or NetCDF-4).
+    /// Input NetCDF file (NetCDF-3 classic/64-bit offset/CDF-5, or NetCDF-4)
+    /// or Zarr store (v2 or v3, a directory).
     input: PathBuf,
     /// Output archive (never the input; an existing file only with --force).
     #[arg(short, long)]
@@ -208,20 +209,23 @@ enum FormatArg {
     Nc4,
     /// NetCDF-3 (64-bit offset or CDF-5), uncompressed, for the oldest tools.
     Nc3,
+    /// A Zarr v3 store (a directory): Blosc (shuffle + zstd), xarray's dimension names.
+    Zarr,
 }
 
 #[derive(Args)]
 struct DecompressArgs {
     /// Input archive.
     input: PathBuf,
-    /// Output NetCDF file (never the input; an existing file only with --force).
+    /// Output NetCDF file or Zarr store (never the input; an existing one only with --force).
     #[arg(short, long)]
     output: PathBuf,
-    /// The output's format. Variables whose source was CF-packed (int16 with
+    /// The output's format (default: zarr when the output's name ends in
+    /// .zarr, else nc4). Variables whose source was CF-packed (int16 with
     /// scale_factor/add_offset) are written packed again when the archive
     /// says that keeps the bound, else as float32.
-    #[arg(long, value_enum, default_value_t = FormatArg::Nc4)]
-    format: FormatArg,
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Write every variable as float32, even where re-packing keeps the bound.
     #[arg(long)]
     float32: bool,
@@ -478,6 +482,13 @@ fn same_file(input: &Path, input_meta: &std::fs::Metadata, output: &Path) -> boo
 /// output's directory exists and can be written. Returns what to do with an
 /// output that appears meanwhile.
 fn check_paths(input: &Path, output: &Path, force: bool) -> Result<Existing> {
+    check_paths_for(input, output, force, false)
+}
+
+/// [`check_paths`]; with `store` the output is a Zarr store (a directory):
+/// an existing one is replaced only with `--force`, and only if it is a
+/// Zarr store.
+fn check_paths_for(input: &Path, output: &Path, force: bool, store: bool) -> Result<Existing> {
     let input_meta =
         std::fs::metadata(input).with_context(|| format!("reading {}", input.display()))?;
     if same_file(input, &input_meta, output) {
@@ -490,7 +501,13 @@ fn check_paths(input: &Path, output: &Path, force: bool) -> Result<Existing> {
     // (If it cannot be looked at, its directory is missing or unreadable:
     // the probe below says which.)
     if std::fs::symlink_metadata(output).is_ok() {
-        if output.is_dir() {
+        if store && !hiha_io::zarr::is_store(output) {
+            return Err(usage(format!(
+                "the output '{}' exists and is not a Zarr store; choose another name",
+                output.display()
+            )));
+        }
+        if !store && output.is_dir() {
             return Err(usage(format!(
                 "the output '{}' is a directory; give a file name",
                 output.display()
@@ -600,6 +617,30 @@ fn base_options(a: &CompressArgs, config: &ConfigFile) -> CompressOptions {
     opts
 }
 
+/// Reads a dataset from a NetCDF file or a Zarr store.
+fn read_any_dataset(
+    path: &Path,
+    vars: Option<&[&str]>,
+) -> hiha_io::error::Result<hiha_io::LoadedDataset> {
+    if hiha_io::zarr::is_store(path) {
+        hiha_io::zarr::read_dataset(path, vars)
+    } else {
+        hiha_io::read_any(path, vars)
+    }
+}
+
+/// Reads one variable from a NetCDF or GRIB file or a Zarr store.
+fn read_any_variable(
+    path: &Path,
+    var: Option<&str>,
+) -> hiha_io::error::Result<hiha_io::LoadedVariable> {
+    if hiha_io::zarr::is_store(path) {
+        hiha_io::zarr::read_variable(path, var)
+    } else {
+        hiha_io::read_any_variable(path, var)
+    }
+}
+
 fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     let config = read_config(a)?;
     let bounds = bounds_from(a, &config)?;
@@ -612,7 +653,7 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     let existing = check_paths(&a.input, &a.output, a.force)?;
     let t0 = Instant::now();
     let selected: Vec<&str> = a.var.iter().map(String::as_str).collect();
-    let dataset = hiha_io::read_any(&a.input, (!selected.is_empty()).then_some(&selected[..]))
+    let dataset = read_any_dataset(&a.input, (!selected.is_empty()).then_some(&selected[..]))
         .with_context(|| format!("reading {}", a.input.display()))?;
     let t_read = t0.elapsed();
     if !quiet {
@@ -666,7 +707,11 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     hiha_io::write_atomic(&a.output, &bytes, existing)
         .with_context(|| format!("writing {}", a.output.display()))?;
     if !quiet {
-        let source_bytes = std::fs::metadata(&a.input).map(|m| m.len()).ok();
+        let source_bytes = if hiha_io::zarr::is_store(&a.input) {
+            Some(hiha_io::zarr::store_bytes(&a.input))
+        } else {
+            std::fs::metadata(&a.input).map(|m| m.len()).ok()
+        };
         let bounds: Vec<Bound> = per_var.iter().map(|o| o.bound).collect();
         let reader = hiha_core::format::ArchiveReader::open(&bytes)?;
         let repack = (0..names.len())
@@ -784,7 +829,17 @@ fn report_compress(
 fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     let frames = a.frames.as_deref().map(parse_frames).transpose()?;
     let opts = decode_options(a.max_memory)?;
-    let existing = check_paths(&a.input, &a.output, a.force)?;
+    let format = a.format.unwrap_or(
+        if a.output
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+        {
+            FormatArg::Zarr
+        } else {
+            FormatArg::Nc4
+        },
+    );
+    let existing = check_paths_for(&a.input, &a.output, a.force, format == FormatArg::Zarr)?;
     let bytes =
         std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
     let reader = hiha_core::format::ArchiveReader::open(&bytes)?;
@@ -845,13 +900,17 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             repack: r.map(|r| r.packing()),
         })
         .collect();
-    let format = match a.format {
-        FormatArg::Nc4 => hiha_io::OutputFormat::Nc4,
-        FormatArg::Nc3 => hiha_io::OutputFormat::Nc3,
-    };
     let t1 = Instant::now();
-    let written = hiha_io::write_netcdf(&a.output, &items, format, existing)
-        .with_context(|| format!("writing {}", a.output.display()))?;
+    let written = match format {
+        FormatArg::Nc4 => {
+            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc4, existing)
+        }
+        FormatArg::Nc3 => {
+            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc3, existing)
+        }
+        FormatArg::Zarr => hiha_io::zarr::write_store(&a.output, &items, existing),
+    }
+    .with_context(|| format!("writing {}", a.output.display()))?;
     let dw = t1.elapsed();
     if !quiet {
         let values: usize = decoded.iter().map(|(f, _)| f.values.len()).sum();
@@ -886,9 +945,10 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
         outln!(
             "  output           {} bytes, {} ({:.2}x smaller than float32's {} bytes)",
             written.bytes,
-            match a.format {
+            match format {
                 FormatArg::Nc4 => "NetCDF-4, shuffle + zlib",
                 FormatArg::Nc3 => "NetCDF-3",
+                FormatArg::Zarr => "Zarr v3 store, Blosc (shuffle + zstd)",
             },
             (values as f64 * 4.0) / written.bytes.max(1) as f64,
             values * 4
@@ -932,10 +992,9 @@ struct Compared {
 
 /// Reads variable `var` (or the only one) from both files and computes its report.
 fn compare_one(orig: &Path, recon: &Path, var: Option<&str>, json: bool) -> Result<Compared> {
-    let a =
-        hiha_io::read_any_variable(orig, var).with_context(|| format!("reading {}", orig.display()))?;
+    let a = read_any_variable(orig, var).with_context(|| format!("reading {}", orig.display()))?;
     let name = a.meta.var.name.clone();
-    let b = hiha_io::read_any_variable(recon, Some(&name))
+    let b = read_any_variable(recon, Some(&name))
         .with_context(|| format!("reading {}", recon.display()))?;
     if a.field.shape != b.field.shape {
         bail!(

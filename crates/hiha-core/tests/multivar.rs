@@ -142,6 +142,29 @@ fn each_variable_keeps_its_own_bound_and_decodes_alone() {
     assert!(d.damaged.is_empty());
 }
 
+/// xarray writes `_FillValue = NaN` on float coordinates: NaN is not `==`
+/// to itself, yet the variables share those coordinates.
+#[test]
+fn nan_attributes_do_not_split_a_dataset() {
+    let (fields, mut metas) = dataset();
+    for m in &mut metas {
+        m.aux_vars[2].attrs.push(hiha_core::meta::Attr::new(
+            "_FillValue",
+            hiha_core::meta::AttrValue::F64(vec![f64::NAN]),
+        ));
+    }
+    let opts = CompressOptions::new(Bound::Nrmse(1e-3));
+    let inputs: Vec<VariableInput> = (0..2)
+        .map(|k| VariableInput {
+            field: &fields[k],
+            meta: &metas[k],
+            opts: &opts,
+        })
+        .collect();
+    let (bytes, _) = codec::compress_many(&inputs, &NoProgress).expect("compress");
+    assert_eq!(codec::variables(&bytes).expect("names"), vec!["u", "ke"]);
+}
+
 #[test]
 fn variables_of_different_datasets_do_not_merge() {
     let (fields, metas) = dataset();

@@ -41,7 +41,10 @@ mod nc3;
 #[cfg(feature = "netcdf4")]
 mod nc4;
 pub mod netcdf;
+mod prepared;
 mod write;
+#[cfg(feature = "zarr")]
+pub mod zarr;
 
 pub use atomic::{write_atomic, Existing};
 pub use dispatch::{input_format, read_any, read_any_variable, InputFormat};

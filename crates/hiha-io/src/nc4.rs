@@ -3,8 +3,8 @@
 //! `flate2`'s pure-Rust back end, no C library).
 //!
 //! Every data variable is chunked by whole 2-D fields (`… × lat × lon`,
-//! rows split when a field exceeds [`CHUNK_BYTES`], small fields stacked
-//! up to [`CHUNK_TARGET`]) and compressed with shuffle + zlib at
+//! rows split when a field exceeds `CHUNK_BYTES`, small fields stacked
+//! up to `CHUNK_TARGET`; see `write::field_chunks`) and compressed with shuffle + zlib at
 //! [`DEFLATE_LEVEL`]; auxiliary variables of at least [`AUX_DEFLATE_BYTES`]
 //! are compressed too (with the crate's default chunking), smaller ones are
 //! stored contiguously. Coordinate variables become HDF5 dimension scales,
@@ -15,19 +15,12 @@ use netcdf_writer::{
     DimensionId, NcAttrValue, NcFileBuilder, NcWriteFormat, NcWriteOptions, VariableId,
 };
 
-use crate::write::{PreparedDataset, VarValues};
+use crate::prepared::{field_chunks, PreparedDataset, VarValues};
 
 /// zlib level of every compressed variable. Level 4 is within 1% of level
 /// 9's size on decompressed hiha output at half its time (docs/ALGORITHM.md,
 /// "Output that is not larger than the input").
 pub(crate) const DEFLATE_LEVEL: u8 = 4;
-
-/// The largest chunk of a data variable, in bytes (HDF5 chunk caches in
-/// readers are small; 4 MiB is netCDF-C's default cache size).
-pub(crate) const CHUNK_BYTES: usize = 4 << 20;
-
-/// Chunks of small fields are stacked up to this many bytes.
-pub(crate) const CHUNK_TARGET: usize = 1 << 20;
 
 /// Auxiliary variables of at least this many bytes are compressed.
 pub(crate) const AUX_DEFLATE_BYTES: usize = 16 << 10;
@@ -169,43 +162,6 @@ fn dtype_size(t: DType) -> usize {
     }
 }
 
-/// The chunk shape of a data variable of dim lengths `lens` (the last two
-/// are lat, lon): whole 2-D fields, rows (then columns) split to stay
-/// within [`CHUNK_BYTES`], and small fields stacked along the inner
-/// leading dims (level, then time) up to [`CHUNK_TARGET`] (zlib works on
-/// each chunk alone: 3 kB fields compress 12% worse one by one than 32 at
-/// a time).
-fn field_chunks(lens: &[usize], elem: usize) -> Vec<u64> {
-    let nd = lens.len();
-    if nd < 2 {
-        return lens.iter().map(|&l| l.max(1) as u64).collect();
-    }
-    let elem = elem.max(1);
-    let mut c = vec![1usize; nd];
-    let (lat, lon) = (lens[nd - 2].max(1), lens[nd - 1].max(1));
-    let lon_c = if lon.saturating_mul(elem) > CHUNK_BYTES {
-        (CHUNK_BYTES / elem).max(1)
-    } else {
-        lon
-    };
-    let lat_c = (CHUNK_BYTES / lon_c.saturating_mul(elem)).clamp(1, lat);
-    c[nd - 2] = lat_c;
-    c[nd - 1] = lon_c;
-    if lat_c == lat && lon_c == lon {
-        let mut bytes = lat.saturating_mul(lon).saturating_mul(elem);
-        for i in (0..nd - 2).rev() {
-            let n = lens[i].max(1);
-            let fit = (CHUNK_TARGET / bytes.max(1)).clamp(1, n);
-            c[i] = fit;
-            if fit < n {
-                break;
-            }
-            bytes = bytes.saturating_mul(n);
-        }
-    }
-    c.into_iter().map(|x| x as u64).collect()
-}
-
 /// Encodes a prepared dataset as a NetCDF-4 file.
 pub(crate) fn encode(data: &PreparedDataset) -> Res<Vec<u8>> {
     let meta = data.meta;
@@ -278,28 +234,4 @@ pub(crate) fn encode(data: &PreparedDataset) -> Res<Vec<u8>> {
         })
         .map_err(err)?;
     Ok(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_are_fields_within_the_limit() {
-        // Small fields are stacked: levels first, then times.
-        assert_eq!(field_chunks(&[4, 2, 73, 144], 2), vec![4, 2, 73, 144]);
-        assert_eq!(field_chunks(&[744, 33, 49], 2), vec![324, 33, 49]);
-        assert_eq!(field_chunks(&[10, 37, 181, 360], 2), vec![1, 8, 181, 360]);
-        // 0.25° global float32 (4.15 MB) is one chunk; 0.125° (16.6 MB)
-        // is split by rows.
-        assert_eq!(field_chunks(&[10, 721, 1440], 4), vec![1, 721, 1440]);
-        let c = field_chunks(&[10, 1441, 2880], 4);
-        assert_eq!(c[0], 1);
-        assert_eq!(c[2], 2880);
-        assert!(c[1] < 1441 && c[1] as usize * 2880 * 4 <= CHUNK_BYTES);
-        // A row longer than a chunk.
-        let c = field_chunks(&[3, 2_000_000], 4);
-        assert_eq!(c[0], 1);
-        assert!(c[1] as usize * 4 <= CHUNK_BYTES);
-    }
 }

@@ -61,10 +61,19 @@ pub(crate) struct SrcVar {
     pub attrs: Vec<Attr>,
 }
 
+/// Where a source's values come from.
+pub(crate) enum Backend {
+    /// A NetCDF file, read variable by variable.
+    Nc(NcFile),
+    /// Values read already (a Zarr store): one per variable of
+    /// [`Source::vars`], in the same order.
+    Mem(Vec<CoordData>),
+}
+
 /// An open file with its header translated into hiha's types.
 pub(crate) struct Source {
     pub path: String,
-    pub file: NcFile,
+    pub backend: Backend,
     /// Size of the file in bytes (a bound on classic variable sizes).
     pub file_len: usize,
     pub dims: Vec<Dim>,
@@ -234,7 +243,7 @@ impl Source {
             .collect::<Result<Vec<_>>>()?;
         Ok(Source {
             path: p,
-            file,
+            backend: Backend::Nc(file),
             file_len,
             dims,
             global_attrs,
@@ -299,8 +308,31 @@ impl Source {
         }
     }
 
+    /// The NetCDF file behind the source.
+    fn nc(&self, what: &str) -> Result<&NcFile> {
+        match &self.backend {
+            Backend::Nc(f) => Ok(f),
+            Backend::Mem(_) => Err(IoError::UnsupportedFormat(format!(
+                "{what}: not available for '{}'",
+                self.path
+            ))),
+        }
+    }
+
     /// Reads a variable's values exactly, in its own type.
     pub fn read_data(&self, v: &SrcVar) -> Result<CoordData> {
+        if let Backend::Mem(data) = &self.backend {
+            let i = self
+                .vars
+                .iter()
+                .position(|x| x.name == v.name)
+                .ok_or_else(|| self.corrupt(format!("variable '{}' has no data", v.name)))?;
+            return data
+                .get(i)
+                .cloned()
+                .ok_or_else(|| self.corrupt(format!("variable '{}' has no data", v.name)));
+        }
+        let file = self.nc("reading data")?;
         let n = v
             .shape
             .iter()
@@ -309,7 +341,7 @@ impl Source {
         let name = v.name.as_str();
         // A damaged header may announce huge dims: refuse before allocating.
         let bytes = n.saturating_mul(v.dtype.map_or(1, dtype_size));
-        let classic = !matches!(self.file.format(), NcFormat::Nc4 | NcFormat::Nc4Classic);
+        let classic = !matches!(file.format(), NcFormat::Nc4 | NcFormat::Nc4Classic);
         if classic && bytes > self.file_len {
             return Err(self.corrupt(format!(
                 "variable '{name}' needs {bytes} bytes but the file has only {} (truncated or damaged)",
@@ -323,9 +355,7 @@ impl Source {
             ($t:ty) => {{
                 let mut buf = vec![<$t>::default(); n];
                 if n > 0 {
-                    self.file
-                        .read_variable_into::<$t>(name, &mut buf)
-                        .map_err(err)?;
+                    file.read_variable_into::<$t>(name, &mut buf).map_err(err)?;
                 }
                 buf
             }};
@@ -351,7 +381,7 @@ impl Source {
                 let width = v.shape.last().copied().unwrap_or(1);
                 let mut bytes = Vec::with_capacity(n);
                 if n > 0 {
-                    let strings = self.file.read_variable_as_strings(name).map_err(err)?;
+                    let strings = file.read_variable_as_strings(name).map_err(err)?;
                     for s in strings {
                         let mut b = s.into_bytes();
                         if b.len() > width {
@@ -384,9 +414,12 @@ impl Source {
     /// its longest string, on a new dim `<name>_strlen` (added to `dims`).
     fn read_strings(&self, v: &SrcVar, dims: &mut Vec<Dim>) -> Result<AuxVar> {
         let name = v.name.as_str();
-        let strings = self.file.read_variable_as_strings(name).map_err(|e| {
-            self.corrupt(format!("cannot read the strings of variable '{name}': {e}"))
-        })?;
+        let strings = self
+            .nc("reading strings")?
+            .read_variable_as_strings(name)
+            .map_err(|e| {
+                self.corrupt(format!("cannot read the strings of variable '{name}': {e}"))
+            })?;
         let n: usize = v
             .shape
             .iter()
@@ -492,7 +525,11 @@ pub fn list_variables(path: &Path) -> Result<Vec<VarSummary>> {
 /// `meta.aux_vars`, except those of a type hiha cannot represent (NetCDF-4
 /// strings and user-defined types), which are left out with a note.
 pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
-    let src = Source::open(path)?;
+    read_variable_from(Source::open(path)?, var)
+}
+
+/// [`read_variable`] of an opened source.
+pub(crate) fn read_variable_from(src: Source, var: Option<&str>) -> Result<LoadedVariable> {
     let candidates = src.data_candidates();
     let name = match var {
         Some(v) => {
@@ -541,7 +578,11 @@ pub fn read_variable(path: &Path, var: Option<&str>) -> Result<LoadedVariable> {
 /// (named in a note). Candidates that turn out not to be on a regular
 /// lat/lon grid are kept exactly, not compressed (with a note).
 pub fn read_dataset(path: &Path, vars: Option<&[&str]>) -> Result<LoadedDataset> {
-    let src = Source::open(path)?;
+    read_dataset_from(Source::open(path)?, vars)
+}
+
+/// [`read_dataset`] of an opened source.
+pub(crate) fn read_dataset_from(src: Source, vars: Option<&[&str]>) -> Result<LoadedDataset> {
     let candidates = src.data_candidates();
     let mut notes = src.notes.clone();
     let mut names: Vec<String> = Vec::new();
@@ -868,7 +909,7 @@ fn field_packing(dtype: DType, attrs: &[Attr]) -> Option<Packing> {
 /// The on-disk format of a file, for messages and tests.
 pub fn file_format(path: &Path) -> Result<&'static str> {
     let src = Source::open(path)?;
-    Ok(match src.file.format() {
+    Ok(match src.nc("the format")?.format() {
         NcFormat::Classic => "CDF-1 (classic)",
         NcFormat::Offset64 => "CDF-2 (64-bit offset)",
         NcFormat::Cdf5 => "CDF-5 (64-bit data)",

@@ -15,6 +15,8 @@ use crate::atomic::{write_atomic, Existing};
 use crate::cf;
 use crate::error::{IoError, Result};
 use crate::nc3::{OutDim, OutFile, OutVar, VarData};
+pub use crate::prepared::VarEncoding;
+use crate::prepared::{PreparedDataset, PreparedVar, VarValues};
 
 /// The container a dataset is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,18 +43,6 @@ pub struct OutputVar<'a> {
     /// (`scale_factor` and any valid range in the lattice's units);
     /// otherwise (or with `None`) as float32.
     pub repack: Option<Packing>,
-}
-
-/// How a data variable was written.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VarEncoding {
-    /// Packed in the source's integer type, with the source's
-    /// `add_offset` and fill value, and `scale_factor` the source's times
-    /// `multiple` (a power of two).
-    Packed { dtype: DType, multiple: u32 },
-    /// float32. `reason` says why a variable offered for re-packing was not
-    /// re-packed.
-    Float32 { reason: Option<String> },
 }
 
 /// What [`write_netcdf`] wrote.
@@ -361,14 +351,6 @@ fn encode_nc4(_data: &PreparedDataset) -> std::result::Result<Vec<u8>, String> {
     Err("NetCDF-4 output is not supported in this build (feature `netcdf4`); use NetCDF-3".into())
 }
 
-/// A dataset ready to encode: the shared metadata, the global attributes
-/// as written, and the data variables.
-pub(crate) struct PreparedDataset<'a> {
-    pub meta: &'a DatasetMeta,
-    pub global_attrs: Vec<Attr>,
-    pub vars: Vec<PreparedVar<'a>>,
-}
-
 /// The dims' indices in the metadata of every dim a variable uses.
 fn dim_ids(meta: &DatasetMeta, dims: &[String]) -> Result<Vec<usize>> {
     dims.iter()
@@ -385,7 +367,7 @@ fn dim_ids(meta: &DatasetMeta, dims: &[String]) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn prepare_dataset<'a>(items: &[OutputVar<'a>]) -> Result<PreparedDataset<'a>> {
+pub(crate) fn prepare_dataset<'a>(items: &[OutputVar<'a>]) -> Result<PreparedDataset<'a>> {
     let Some(first) = items.first() else {
         return Err(IoError::BadShape("no variables to write".into()));
     };
@@ -478,35 +460,6 @@ fn encode_nc3(data: &PreparedDataset) -> std::result::Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     file.write(&mut bytes)?;
     Ok(bytes)
-}
-
-/// The values of a data variable as written.
-pub(crate) enum VarValues {
-    /// float32, missing elements replaced by the fill value.
-    F32(Vec<f32>),
-    /// The source's integer type, in [`CoordData`]'s convention for it
-    /// (u16 in `I32`, u32 in `I64`); missing elements hold the raw value of
-    /// the source's `_FillValue` (else `missing_value`).
-    Packed { dtype: DType, data: CoordData },
-}
-
-/// A data variable ready to write: its dim ids, attributes and values.
-pub(crate) struct PreparedVar<'a> {
-    pub name: &'a str,
-    pub dimids: Vec<usize>,
-    pub attrs: Vec<Attr>,
-    pub data: VarValues,
-    pub encoding: VarEncoding,
-}
-
-impl PreparedVar<'_> {
-    /// The type on disk.
-    pub fn dtype(&self) -> DType {
-        match &self.data {
-            VarValues::F32(_) => DType::F32,
-            VarValues::Packed { dtype, .. } => *dtype,
-        }
-    }
 }
 
 fn prepare_var<'a>(item: &OutputVar<'a>) -> Result<PreparedVar<'a>> {

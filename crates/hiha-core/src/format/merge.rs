@@ -5,6 +5,13 @@
 use super::{ArchiveReader, ArchiveWriter, Header, VarHeader};
 use crate::error::{Error, Result};
 
+/// Equal, counting NaN equal to NaN: xarray writes `_FillValue = NaN` on
+/// float coordinates, and NaN is never `==` to itself. (A NaN's payload is
+/// not compared; the first archive's is kept.)
+fn same<T: PartialEq + std::fmt::Debug>(a: &T, b: &T) -> bool {
+    a == b || format!("{a:?}") == format!("{b:?}")
+}
+
 /// Joins one-variable archives of the same dataset into one archive whose
 /// variable `k` is `parts[k]`. The parts must share their dims, global
 /// attributes and auxiliary variables (what [`Header::variable`] shares),
@@ -30,9 +37,9 @@ pub fn merge(parts: &[&[u8]]) -> Result<Vec<u8>> {
         let (a, b) = (&header.meta, &h.meta);
         let what = if a.dims != b.dims {
             Some("dims")
-        } else if a.global_attrs != b.global_attrs {
+        } else if !same(&a.global_attrs, &b.global_attrs) {
             Some("global attributes")
-        } else if a.aux_vars != b.aux_vars {
+        } else if !same(&a.aux_vars, &b.aux_vars) {
             Some("coordinates and other kept variables")
         } else {
             None
