@@ -84,8 +84,12 @@ impl EcField {
 }
 
 fn ecc_dump(path: &Path) -> Vec<EcField> {
+    // One directory per call: the tests run in parallel and dump the same
+    // files (a shared directory raced, one test reading a half-written dump).
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let out = common::tmp_dir(&format!(
-        "ecc-{}",
+        "ecc-{k}-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("x")
     ));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/eccodes_dump.py");
