@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up <repo>/.venv for the tests: the Python dependencies of the Rust
-# tests' cross-checks (numpy, netCDF4, xarray) and of the Python package's
+# tests' cross-checks (numpy, netCDF4, xarray, eccodes for GRIB) and of the Python package's
 # tests (pytest, numcodecs, zarr 3, dask.distributed, maturin), then builds
 # the extension (crates/hiha-py) and installs the `hiha` package into it.
 # Part of the README's test command: if it cannot install something it
@@ -28,11 +28,12 @@ PKGS=(
     "pytest>=8"
     "maturin>=1.9,<2"
     "psutil>=5"
+    "eccodes>=2.37"
 )
-if ! "$VENV/bin/python" -c "import numpy, netCDF4, xarray, numcodecs, zarr, dask.distributed, pytest, maturin, psutil" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import numpy, netCDF4, xarray, numcodecs, zarr, dask.distributed, pytest, maturin, psutil, eccodes" 2>/dev/null; then
     echo "setup_python: installing the Python test dependencies into $VENV" >&2
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PKGS[@]}"
-    "$VENV/bin/python" -c "import numpy, netCDF4, xarray, numcodecs, zarr, dask.distributed, pytest, maturin, psutil"
+    "$VENV/bin/python" -c "import numpy, netCDF4, xarray, numcodecs, zarr, dask.distributed, pytest, maturin, psutil, eccodes"
 fi
 
 [ "${1:-}" = "--deps-only" ] && exit 0

@@ -15,10 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod plots;
+mod report;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hiha_core::bound::{Bound, BoundSet};
 use hiha_core::codec::{self, CompressOptions, PredictorKind, Progress};
+use hiha_core::fidelity;
 use hiha_core::metrics::Metrics;
 use hiha_io::Existing;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -73,18 +77,31 @@ enum Command {
         #[arg(long, value_name = "GB", default_value_t = DEFAULT_MAX_MEMORY_GB)]
         max_memory: f64,
     },
-    /// Compare a reconstruction with its original: RMSE, NRMSE, PSNR, max abs error.
+    /// Compare a reconstruction with its original: RMSE, NRMSE, PSNR, max
+    /// abs error and the fitness report (per-level errors, bias, R², sign
+    /// changes, error autocorrelation, zonal spectra, DSSIM, geostrophic
+    /// wind, vorticity/divergence of u+v, error ÷ ensemble spread).
     Compare {
         original: PathBuf,
         reconstruction: PathBuf,
-        /// Variable name (default: the file's only data variable).
+        /// Variables, comma-separated, each read from both files (default:
+        /// the file's only data variable). With u and v (or eastward_wind
+        /// and northward_wind) among them, also their vorticity and
+        /// divergence error.
         #[arg(long)]
         var: Option<String>,
+        /// Print one JSON object with every metric instead of the text report.
+        #[arg(long)]
+        json: bool,
+        /// Write PNGs into DIR (created if missing): per variable an error
+        /// map per level (first frame), the zonal spectra ratio, an error histogram.
+        #[arg(long, value_name = "DIR")]
+        plots: Option<PathBuf>,
     },
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("mode").multiple(false).args(["nrmse", "max_abs", "max_rel", "rmse"])))]
+#[command(group(clap::ArgGroup::new("mode").multiple(false).args(["nrmse", "max_abs", "max_rel", "rmse", "pw_rel"])))]
 struct CompressArgs {
     /// Input NetCDF file (NetCDF-3 classic/64-bit offset/CDF-5, or NetCDF-4)
     /// or Zarr store (v2 or v3, a directory).
@@ -116,6 +133,14 @@ struct CompressArgs {
     /// Bound the RMSE in the variable's units (= --bound rmse:E).
     #[arg(long, value_name = "E", allow_hyphen_values = true)]
     rmse: Option<f64>,
+    /// Bound every element's error relative to its own magnitude: |x − x̂| <= R·|x|,
+    /// so zeros stay zero and no sign flips (= --bound pw-rel:R).
+    #[arg(long, value_name = "R", allow_hyphen_values = true)]
+    pw_rel: Option<f64>,
+    /// Every NRMSE and max-rel bound holds on each level against that level's
+    /// own range (= `:per-level` on each bound); max-abs is per element already.
+    #[arg(long)]
+    per_level: bool,
     /// The predictor whose residual is coded.
     #[arg(long, value_enum, default_value_t = PredictorArg::None)]
     predictor: PredictorArg,
@@ -369,6 +394,7 @@ fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
         a.max_abs.map(Bound::MaxAbs),
         a.max_rel.map(Bound::MaxRel),
         a.rmse.map(Bound::Rmse),
+        a.pw_rel.map(Bound::PwRel),
     ]
     .into_iter()
     .flatten()
@@ -377,7 +403,7 @@ fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
     if shorthand.is_some() && cli_default {
         return Err(usage(
             "two bounds for every variable: give either --bound MODE:VALUE or one of --nrmse, \
-             --max-abs, --max-rel, --rmse",
+             --max-abs, --max-rel, --rmse, --pw-rel",
         ));
     }
     for t in &a.bound {
@@ -389,9 +415,23 @@ fn bounds_from(a: &CompressArgs, config: &ConfigFile) -> Result<BoundSet> {
     }
     if set.is_empty() {
         return Err(usage(
-            "choose an accuracy: --nrmse T, --max-abs E, --max-rel R, --rmse E, or \
+            "choose an accuracy: --nrmse T, --max-abs E, --max-rel R, --rmse E, --pw-rel R, or \
              --bound [VAR=]MODE:VALUE",
         ));
+    }
+    if a.per_level {
+        let per_level = |b: Bound| match b {
+            Bound::MaxAbs(_) => Ok(b),
+            b => b.per_level().ok_or_else(|| {
+                usage(format!(
+                    "--per-level: {b} has no per-level form (use nrmse, max-rel or max-abs)"
+                ))
+            }),
+        };
+        set.default = set.default.map(per_level).transpose()?;
+        for (_, b) in &mut set.per_var {
+            *b = per_level(*b)?;
+        }
     }
     Ok(set)
 }
@@ -585,11 +625,11 @@ fn read_any_dataset(
     if hiha_io::zarr::is_store(path) {
         hiha_io::zarr::read_dataset(path, vars)
     } else {
-        hiha_io::read_dataset(path, vars)
+        hiha_io::read_any(path, vars)
     }
 }
 
-/// Reads one variable from a NetCDF file or a Zarr store.
+/// Reads one variable from a NetCDF or GRIB file or a Zarr store.
 fn read_any_variable(
     path: &Path,
     var: Option<&str>,
@@ -597,7 +637,7 @@ fn read_any_variable(
     if hiha_io::zarr::is_store(path) {
         hiha_io::zarr::read_variable(path, var)
     } else {
-        hiha_io::read_variable(path, var)
+        hiha_io::read_any_variable(path, var)
     }
 }
 
@@ -942,7 +982,16 @@ fn verify(input: &Path, max_memory_gb: f64) -> Result<()> {
     Ok(())
 }
 
-fn compare(orig: &Path, recon: &Path, var: Option<&str>) -> Result<()> {
+/// One variable of `hiha compare`: both sides and its report.
+struct Compared {
+    orig: hiha_io::LoadedVariable,
+    recon: hiha_io::LoadedVariable,
+    metrics: Metrics,
+    fidelity: fidelity::Fidelity,
+}
+
+/// Reads variable `var` (or the only one) from both files and computes its report.
+fn compare_one(orig: &Path, recon: &Path, var: Option<&str>, json: bool) -> Result<Compared> {
     let a = read_any_variable(orig, var).with_context(|| format!("reading {}", orig.display()))?;
     let name = a.meta.var.name.clone();
     let b = read_any_variable(recon, Some(&name))
@@ -957,19 +1006,173 @@ fn compare(orig: &Path, recon: &Path, var: Option<&str>) -> Result<()> {
         );
     }
     if a.field.missing != b.field.missing {
-        outln!("warning: the missing-value masks differ; comparing where the original is valid");
+        let w = format!(
+            "warning: the missing-value masks of '{name}' differ; comparing where the original is valid"
+        );
+        if json {
+            errln!("{w}");
+        } else {
+            outln!("{w}");
+        }
     }
-    let m = Metrics::against_source(&a.field, &b.field.values)?;
-    outln!(
-        "{} vs {}, variable '{name}':",
-        orig.display(),
-        recon.display()
-    );
-    print_metrics(
-        &m,
-        value_step(&a.field.values, a.field.missing.as_deref()),
-        &a.field,
-    );
+    let metrics = Metrics::against_source(&a.field, &b.field.values)?;
+    let opts = fidelity::Options {
+        geopotential_factor: fidelity::geopotential_factor(&a.meta.var),
+        ensemble: fidelity::Ensemble::from_meta(&a.meta, a.field.shape.frames),
+    };
+    let fid = fidelity::report(
+        &fidelity::Input {
+            field: &a.field,
+            recon: &b.field.values,
+            lat: &a.grid.lat,
+            lon: &a.grid.lon,
+        },
+        &opts,
+    )
+    .with_context(|| format!("the fitness report of '{name}'"))?;
+    Ok(Compared {
+        orig: a,
+        recon: b,
+        metrics,
+        fidelity: fid,
+    })
+}
+
+/// Whether a variable is the eastward (`'u'`) or northward (`'v'`) wind.
+fn wind_component(v: &hiha_io::LoadedVariable) -> Option<char> {
+    let std_name = v.meta.var.attrs.iter().find_map(|a| match &a.value {
+        hiha_core::meta::AttrValue::Text(t) if a.name == "standard_name" => Some(t.trim()),
+        _ => None,
+    });
+    match (std_name, v.meta.var.name.as_str()) {
+        (Some("eastward_wind"), _) | (_, "u") => Some('u'),
+        (Some("northward_wind"), _) | (_, "v") => Some('v'),
+        _ => None,
+    }
+}
+
+fn compare(
+    orig: &Path,
+    recon: &Path,
+    var: Option<&str>,
+    json: bool,
+    plots: Option<&Path>,
+) -> Result<()> {
+    let names: Vec<Option<&str>> = match var {
+        Some(list) => {
+            let v: Vec<Option<&str>> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(Some)
+                .collect();
+            if v.is_empty() {
+                return Err(usage("--var names no variable".to_string()));
+            }
+            v
+        }
+        None => vec![None],
+    };
+    let mut done = Vec::new();
+    for n in names {
+        done.push(compare_one(orig, recon, n, json)?);
+    }
+    // The pair u, v (the first of each among the variables compared).
+    let find = |c: char| done.iter().position(|d| wind_component(&d.orig) == Some(c));
+    let winds = match (find('u'), find('v')) {
+        (Some(iu), Some(iv)) => {
+            let (u, v) = (&done[iu], &done[iv]);
+            fn input(d: &Compared) -> fidelity::Input<'_> {
+                fidelity::Input {
+                    field: &d.orig.field,
+                    recon: &d.recon.field.values,
+                    lat: &d.orig.grid.lat,
+                    lon: &d.orig.grid.lon,
+                }
+            }
+            let w = fidelity::wind_error(&input(u), &input(v))
+                .context("the vorticity and divergence of the winds")?;
+            Some((
+                u.orig.meta.var.name.clone(),
+                v.orig.meta.var.name.clone(),
+                w,
+            ))
+        }
+        _ => None,
+    };
+    let mut written = Vec::new();
+    if let Some(dir) = plots {
+        for d in &done {
+            written.extend(plots::write(
+                dir,
+                &plots::Plot {
+                    name: &d.orig.meta.var.name,
+                    field: &d.orig.field,
+                    recon: &d.recon.field.values,
+                    lat: &d.orig.grid.lat,
+                    lon: &d.orig.grid.lon,
+                    levels: d.orig.grid.levels.as_deref(),
+                    fidelity: &d.fidelity,
+                },
+            )?);
+        }
+    }
+    if json {
+        let vars: Vec<serde_json::Value> = done
+            .iter()
+            .map(|d| {
+                let s = d.orig.field.shape;
+                serde_json::json!({
+                    "name": d.orig.meta.var.name,
+                    "units": d.orig.meta.var.attrs.iter().find_map(|a| match &a.value {
+                        hiha_core::meta::AttrValue::Text(t) if a.name == "units" => Some(t.clone()),
+                        _ => None,
+                    }),
+                    "shape": { "frames": s.frames, "levels": s.levels, "lat": s.lat, "lon": s.lon },
+                    "level_values": d.orig.grid.levels,
+                    "source_step": value_step(&d.orig.field.values, d.orig.field.missing.as_deref()),
+                    "metrics": d.metrics,
+                    "fidelity": d.fidelity,
+                })
+            })
+            .collect();
+        let winds = winds
+            .as_ref()
+            .map(|(u, v, w)| serde_json::json!({ "u": u, "v": v, "errors": w }));
+        let doc = serde_json::json!({
+            "original": orig.display().to_string(),
+            "reconstruction": recon.display().to_string(),
+            "note": "error = reconstruction - original; null where a value is undefined (see docs/fidelity.md)",
+            "variables": vars,
+            "winds": winds,
+            "plots": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for d in &done {
+            outln!(
+                "{} vs {}, variable '{}':",
+                orig.display(),
+                recon.display(),
+                d.orig.meta.var.name
+            );
+            print_metrics(
+                &d.metrics,
+                value_step(&d.orig.field.values, d.orig.field.missing.as_deref()),
+                &d.orig.field,
+            );
+            emit(format_args!(
+                "{}",
+                report::fidelity_text(&d.fidelity, d.orig.grid.levels.as_deref())
+            ));
+        }
+        if let Some((u, v, w)) = &winds {
+            emit(format_args!("{}", report::wind_text(u, v, w.as_ref())));
+        }
+        if let Some(dir) = plots {
+            outln!("{} plots written to {}", written.len(), dir.display());
+        }
+    }
     Ok(())
 }
 
@@ -1035,7 +1238,15 @@ fn main() -> ExitCode {
             original,
             reconstruction,
             var,
-        } => compare(original, reconstruction, var.as_deref()),
+            json,
+            plots,
+        } => compare(
+            original,
+            reconstruction,
+            var.as_deref(),
+            *json,
+            plots.as_deref(),
+        ),
     };
     if let Err(e) = std::io::stdout().lock().flush() {
         if !STDOUT_CLOSED.load(Ordering::Relaxed) {

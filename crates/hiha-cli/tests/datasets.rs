@@ -80,7 +80,7 @@ fn cds_file(py: &Path, name: &str) -> PathBuf {
 #[test]
 fn a_cds_netcdf4_file_round_trips_whole_with_a_bound_per_variable() {
     let py = python();
-    let input = cds_file(&py, "cds.nc");
+    let input = cds_file(&py, "cds_round_trip.nc");
     let archive = tmp("cds.hiha");
     let back = tmp("cds_back.nc");
     let o = hiha(&[

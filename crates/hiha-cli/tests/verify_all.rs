@@ -58,6 +58,9 @@ fn every_shared_file_meets_every_mode() {
             bounds.push(Bound::MaxAbs(1e-2 * range));
             bounds.push(Bound::MaxAbs(1e-4 * range));
             bounds.push(Bound::MaxRel(1e-3));
+            bounds.push(Bound::NrmseLevel(1e-3));
+            bounds.push(Bound::MaxRelLevel(1e-3));
+            bounds.push(Bound::PwRel(1e-2));
             for b in bounds {
                 let t = std::time::Instant::now();
                 let (bytes, rep) =
@@ -70,6 +73,8 @@ fn every_shared_file_meets_every_mode() {
                 b.check(&m)
                     .unwrap_or_else(|e| panic!("{} {var}: {e}", path.display()));
                 assert_eq!(back.missing, lv.field.missing);
+                check_levels(&lv.field, &back.values, b)
+                    .unwrap_or_else(|e| panic!("{} {var} {b}: {e}", path.display()));
                 println!(
                     "{:<60} {var:>4} {:<28} ratio {:>8.2} NRMSE {:.3e} max {:.3e} ({:.2}s)",
                     path.file_name().and_then(|f| f.to_str()).unwrap_or("?"),
@@ -84,4 +89,61 @@ fn every_shared_file_meets_every_mode() {
         }
     }
     assert!(checked > 0, "no files checked in {}", dir.display());
+}
+
+/// Issue 13, checked on every element, independently of the codec: each
+/// level's reconstruction stays inside that level's [min, max] (so a
+/// non-negative level stays non-negative), and a per-level bound holds on
+/// every level against its own range.
+fn check_levels(field: &hiha_core::field::Field, back: &[f32], b: Bound) -> Result<(), String> {
+    let s = field.shape;
+    let plane = s.lat * s.lon;
+    for l in 0..s.levels {
+        let idx: Vec<usize> = (0..s.frames)
+            .flat_map(|f| {
+                let start = (f * s.levels + l) * plane;
+                start..start + plane
+            })
+            .filter(|&i| !field.is_missing(i))
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        let (mut sse, mut max) = (0.0f64, 0.0f64);
+        for &i in &idx {
+            let (x, y) = (field.values[i] as f64, back[i] as f64);
+            lo = lo.min(x);
+            hi = hi.max(x);
+            sse += (x - y) * (x - y);
+            max = max.max((x - y).abs());
+        }
+        for &i in &idx {
+            let y = back[i] as f64;
+            if y < lo || y > hi {
+                return Err(format!("level {l}: {y} outside the level's [{lo}, {hi}]"));
+            }
+        }
+        let rmse = (sse / idx.len() as f64).sqrt();
+        if let Bound::PwRel(r) = b {
+            for &i in &idx {
+                let (x, y) = (field.values[i] as f64, back[i] as f64);
+                if (x - y).abs() > r * x.abs() || x * y < 0.0 {
+                    return Err(format!("element {i}: {x} -> {y} breaks pw-rel {r:e}"));
+                }
+            }
+        }
+        let ok = match b {
+            Bound::NrmseLevel(t) => rmse <= t * (hi - lo),
+            Bound::MaxRelLevel(r) => max <= r * (hi - lo),
+            _ => true,
+        };
+        if !ok {
+            return Err(format!(
+                "level {l}: RMSE {rmse:.3e}, max {max:.3e}, level range {:.3e}",
+                hi - lo
+            ));
+        }
+    }
+    Ok(())
 }

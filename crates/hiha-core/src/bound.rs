@@ -21,6 +21,16 @@ pub enum Bound {
     /// also bounds the RMSE of the whole: the mean of squares of the parts
     /// is at most the largest.
     Rmse(f64),
+    /// [`Bound::Nrmse`] on every level: each level's RMSE over its own
+    /// range (max − min of that level) must not exceed this.
+    NrmseLevel(f64),
+    /// [`Bound::MaxRel`] on every level: |x − x̂| must not exceed this ×
+    /// the element's level's range, pointwise.
+    MaxRelLevel(f64),
+    /// |x − x̂| must not exceed this × |x|, pointwise: zero stays zero and
+    /// no value changes sign (checked element by element by the codec;
+    /// [`Bound::check`] on metrics cannot see it).
+    PwRel(f64),
 }
 
 impl Bound {
@@ -31,13 +41,16 @@ impl Bound {
             Bound::MaxAbs(v) => ("--max-abs", v),
             Bound::MaxRel(v) => ("--max-rel", v),
             Bound::Rmse(v) => ("--rmse", v),
+            Bound::NrmseLevel(v) => ("--nrmse (per level)", v),
+            Bound::MaxRelLevel(v) => ("--max-rel (per level)", v),
+            Bound::PwRel(v) => ("--pw-rel", v),
         };
         if !v.is_finite() || v <= 0.0 {
             return Err(Error::InvalidInput(format!(
                 "{name} must be a finite number above 0, got {v}"
             )));
         }
-        if matches!(self, Bound::Nrmse(_) | Bound::MaxRel(_)) && v >= 1.0 {
+        if self.is_relative() && v >= 1.0 {
             return Err(Error::InvalidInput(format!(
                 "{name} is relative to the value range and must be below 1, got {v}"
             )));
@@ -48,11 +61,41 @@ impl Bound {
     /// The pointwise absolute bound implied by this mode for a field whose
     /// value range is `range`, or `None` for the NRMSE and RMSE modes (which
     /// bound a mean, not each element).
+    ///
+    /// For the per-level modes `range` is the level's range.
     pub fn pointwise_abs(&self, range: f64) -> Option<f64> {
         match *self {
-            Bound::Nrmse(_) | Bound::Rmse(_) => None,
+            Bound::Nrmse(_) | Bound::Rmse(_) | Bound::NrmseLevel(_) | Bound::PwRel(_) => None,
             Bound::MaxAbs(e) => Some(e),
-            Bound::MaxRel(r) => Some(r * range),
+            Bound::MaxRel(r) | Bound::MaxRelLevel(r) => Some(r * range),
+        }
+    }
+
+    /// True for the modes relative to a value range (below 1).
+    pub fn is_relative(&self) -> bool {
+        matches!(
+            self,
+            Bound::Nrmse(_)
+                | Bound::MaxRel(_)
+                | Bound::NrmseLevel(_)
+                | Bound::MaxRelLevel(_)
+                | Bound::PwRel(_)
+        )
+    }
+
+    /// True for the modes that hold on each level against its own range.
+    pub fn is_per_level(&self) -> bool {
+        matches!(self, Bound::NrmseLevel(_) | Bound::MaxRelLevel(_))
+    }
+
+    /// The per-level form of this mode (`--per-level`), or `None` for the
+    /// modes that have none (max-abs is the same on every level already;
+    /// an absolute RMSE per level is not offered).
+    pub fn per_level(&self) -> Option<Bound> {
+        match *self {
+            Bound::Nrmse(v) | Bound::NrmseLevel(v) => Some(Bound::NrmseLevel(v)),
+            Bound::MaxRel(v) | Bound::MaxRelLevel(v) => Some(Bound::MaxRelLevel(v)),
+            Bound::MaxAbs(_) | Bound::Rmse(_) | Bound::PwRel(_) => None,
         }
     }
 
@@ -60,20 +103,26 @@ impl Bound {
     /// (pointwise modes allow at most their pointwise bound).
     pub fn rmse_budget(&self, range: f64) -> f64 {
         match *self {
-            Bound::Nrmse(t) => t * range,
+            Bound::Nrmse(t) | Bound::NrmseLevel(t) => t * range,
             Bound::MaxAbs(e) => e,
-            Bound::MaxRel(r) => r * range,
+            Bound::MaxRel(r) | Bound::MaxRelLevel(r) | Bound::PwRel(r) => r * range,
             Bound::Rmse(e) => e,
         }
     }
 
     /// Checks measured metrics against the mode. A violation is an error.
+    ///
+    /// A per-level mode checks `m` as the metrics of one level; see
+    /// [`Bound::check_levels`].
     pub fn check(&self, m: &Metrics) -> Result<()> {
         let ok = match *self {
-            Bound::Nrmse(t) => m.nrmse <= t,
+            Bound::Nrmse(t) | Bound::NrmseLevel(t) => m.nrmse <= t,
             Bound::MaxAbs(e) => m.max_abs <= e,
-            Bound::MaxRel(r) => m.max_abs <= r * m.range,
+            Bound::MaxRel(r) | Bound::MaxRelLevel(r) => m.max_abs <= r * m.range,
             Bound::Rmse(e) => m.rmse <= e,
+            // Pointwise against each |x|: summary metrics cannot see it; the
+            // codec checks it element by element (`pw_rel::worst`).
+            Bound::PwRel(_) => true,
         };
         if ok {
             Ok(())
@@ -88,15 +137,30 @@ impl Bound {
 }
 
 /// The modes of the bound grammar, as written: `MODE:VALUE`.
-pub const MODE_NAMES: [&str; 4] = ["nrmse", "rmse", "max-abs", "max-rel"];
+pub const MODE_NAMES: [&str; 5] = ["nrmse", "rmse", "max-abs", "max-rel", "pw-rel"];
 
 impl Bound {
     /// Parses one bound of the grammar shared by the CLI (`--bound`), the
     /// config file (`[bounds]`) and Python (`bound=`): `MODE:VALUE`, where
     /// MODE is `nrmse`, `rmse`, `max-abs` or `max-rel` (`_` may replace
     /// `-`, case is ignored) and VALUE a number. The value is validated.
+    ///
+    /// A third part `:per-level` asks for the bound on every level against
+    /// that level's own range (nrmse and max-rel): `nrmse:1e-3:per-level`.
     pub fn parse(text: &str) -> Result<Bound> {
         let t = text.trim();
+        if let Some(base) = t
+            .strip_suffix(":per-level")
+            .or_else(|| t.strip_suffix(":per_level"))
+        {
+            let b = Bound::parse(base)?;
+            return b.per_level().ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "bound '{t}': only nrmse and max-rel have a per-level form (max-abs is the same \
+                     on every level)"
+                ))
+            });
+        }
         let (mode, value) = t.split_once(':').ok_or_else(|| {
             Error::InvalidInput(format!(
                 "bound '{t}' is not MODE:VALUE (MODE one of {}), e.g. nrmse:1e-4",
@@ -111,6 +175,7 @@ impl Bound {
             "rmse" => Bound::Rmse(v),
             "max-abs" | "abs" => Bound::MaxAbs(v),
             "max-rel" | "rel" => Bound::MaxRel(v),
+            "pw-rel" | "pwrel" => Bound::PwRel(v),
             m => {
                 return Err(Error::InvalidInput(format!(
                     "bound '{t}': unknown mode '{m}' (known: {})",
@@ -129,6 +194,9 @@ impl Bound {
             Bound::Rmse(v) => format!("rmse:{v}"),
             Bound::MaxAbs(v) => format!("max-abs:{v}"),
             Bound::MaxRel(v) => format!("max-rel:{v}"),
+            Bound::NrmseLevel(v) => format!("nrmse:{v}:per-level"),
+            Bound::MaxRelLevel(v) => format!("max-rel:{v}:per-level"),
+            Bound::PwRel(v) => format!("pw-rel:{v}"),
         }
     }
 }
@@ -195,6 +263,20 @@ impl BoundSet {
     }
 }
 
+impl Bound {
+    /// Checks a per-level mode on the metrics of every level (each against
+    /// its own range); names the first level that fails.
+    pub fn check_levels(&self, levels: &[Metrics]) -> Result<()> {
+        for (l, m) in levels.iter().enumerate() {
+            self.check(m).map_err(|e| match e {
+                Error::BoundViolated(msg) => Error::BoundViolated(format!("level {l}: {msg}")),
+                e => e,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for Bound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -202,6 +284,9 @@ impl std::fmt::Display for Bound {
             Bound::MaxAbs(v) => write!(f, "max abs error <= {v:e}"),
             Bound::MaxRel(v) => write!(f, "max error <= {v:e} x range"),
             Bound::Rmse(v) => write!(f, "RMSE <= {v:e}"),
+            Bound::NrmseLevel(v) => write!(f, "NRMSE <= {v:e} on every level"),
+            Bound::MaxRelLevel(v) => write!(f, "max error <= {v:e} x level range"),
+            Bound::PwRel(v) => write!(f, "|error| <= {v:e} x |value| on every element"),
         }
     }
 }
@@ -244,10 +329,26 @@ mod tests {
             Bound::Rmse(0.25),
             Bound::MaxAbs(1e-7),
             Bound::MaxRel(0.01),
+            Bound::NrmseLevel(1e-3),
+            Bound::MaxRelLevel(1e-4),
+            Bound::PwRel(1e-2),
         ] {
             assert_eq!(Bound::parse(&b.spec()).unwrap(), b);
         }
-        for bad in ["nrmse", "nrmse:x", "psnr:40", "nrmse:2", "max-abs:-1", ":1"] {
+        assert_eq!(
+            Bound::parse("nrmse:1e-3:per-level").unwrap(),
+            Bound::NrmseLevel(1e-3)
+        );
+        for bad in [
+            "nrmse",
+            "nrmse:x",
+            "psnr:40",
+            "nrmse:2",
+            "max-abs:-1",
+            ":1",
+            "max-abs:1:per-level",
+            "nrmse:2:per-level",
+        ] {
             assert!(Bound::parse(bad).is_err(), "{bad}");
         }
         let e = Bound::parse("psnr:40").unwrap_err().to_string();

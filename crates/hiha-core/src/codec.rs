@@ -15,6 +15,7 @@ use crate::bound::Bound;
 use crate::error::{Error, Result};
 use crate::field::{Field, Packing, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
+use crate::levels::LevelInfo;
 use crate::meta::{CoordData, DatasetMeta};
 use crate::metrics::Metrics;
 use crate::predictor::fic::{self, FicConfig, FicGrid};
@@ -339,6 +340,8 @@ fn predict_frames(
 /// the field is constant).
 struct CodedChunk {
     mask: Option<Vec<u8>>,
+    /// Pointwise relative bound: the signs and zeros of the chunk.
+    signs: Option<Vec<u8>>,
     residual: Option<Vec<u8>>,
 }
 
@@ -563,12 +566,17 @@ fn chunk_ranges(frames: usize, c: usize) -> Vec<Range<usize>> {
 }
 
 /// Codes each chunk's mask and residual, in parallel.
+///
+/// With `signs_of` (the pointwise relative bound) `field` holds `ln|x|`,
+/// `signs_of` the original values whose signs and zeros each chunk codes,
+/// and `skip` the elements the residual coder skips (flagged and zero).
 fn code_chunks(
     field: &Field,
     chunks: &[Range<usize>],
     predicted: &[PredictedFrame],
     target: Target,
     constant: bool,
+    signs_of: Option<(&Field, &[bool])>,
     progress: &dyn Progress,
 ) -> Result<Vec<CodedChunk>> {
     let shape = field.shape;
@@ -581,6 +589,13 @@ fn code_chunks(
             let mask = field.missing.as_ref().map(|m| &m[span.clone()]);
             let mask = mask.filter(|m| m.iter().any(|&x| x));
             let mask_bytes = mask.map(|m| crate::mask::encode(m, &field.values[span.clone()]));
+            let signs = signs_of
+                .map(|(orig, _)| crate::pw_rel::encode_signs(&orig.values[span.clone()], mask))
+                .transpose()?;
+            // The residual coder skips the flagged elements, and with the
+            // pointwise relative bound the zeros too.
+            let skip = signs_of.map(|(_, skip)| &skip[span.clone()]);
+            let mask = skip.filter(|m| m.iter().any(|&x| x)).or(mask);
             let residual = if constant {
                 None
             } else {
@@ -601,6 +616,7 @@ fn code_chunks(
             progress.inc(fr.len() as u64);
             Ok(CodedChunk {
                 mask: mask_bytes,
+                signs,
                 residual,
             })
         })
@@ -640,6 +656,9 @@ fn assemble(
         let frames = fr.start as u32..fr.end as u32;
         if let Some(m) = &c.mask {
             writer.add_section(SectionKind::Mask, frames.clone(), None, m)?;
+        }
+        if let Some(g) = &c.signs {
+            writer.add_section(SectionKind::Signs, frames.clone(), None, g)?;
         }
         if let Some(r) = &c.residual {
             writer.add_section(SectionKind::Residual, frames.clone(), None, r)?;
@@ -696,6 +715,12 @@ fn verify_check(payload: &[u8], values: &[f32], frames: &Range<usize>) -> Result
 }
 
 /// Compresses a field, verifying the bound on every element.
+///
+/// A per-level bound ([`Bound::is_per_level`]) codes each level normalised
+/// by its own range and is verified on every level; should a level miss
+/// its bound (the coder controls the error of the whole, which spreads
+/// almost evenly over the levels), the target is tightened by what was
+/// missed and the field coded again, at most four times in all.
 pub fn compress(
     field: &Field,
     meta: &DatasetMeta,
@@ -703,14 +728,60 @@ pub fn compress(
     progress: &dyn Progress,
 ) -> Result<(Vec<u8>, CompressReport)> {
     opts.bound.validate()?;
+    let per_level = opts.bound.is_per_level();
+    let transformed = per_level || matches!(opts.bound, Bound::PwRel(_));
+    if transformed && opts.predictor != PredictorKind::None {
+        return Err(Error::InvalidInput(format!(
+            "{} works with the residual coder alone (predictor none)",
+            opts.bound
+        )));
+    }
     if !(opts.repack_room.is_finite() && (0.0..1.0).contains(&opts.repack_room)) {
         return Err(Error::InvalidInput(format!(
             "the re-packing room is a share of the bound in [0, 1), got {}",
             opts.repack_room
         )));
     }
-    let shape = field.shape;
     let n = checked_field_len(field)?;
+    let levels = LevelInfo::measure(field, per_level);
+    let mut scale = 1.0f64;
+    for attempt in 1..=4 {
+        let (bytes, metrics, worst) = encode_verified(field, meta, opts, &levels, scale, progress)?;
+        if worst <= 1.0 {
+            let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
+            let report = CompressReport {
+                metrics,
+                original_bytes: n * 4,
+                compressed_bytes: bytes.len(),
+                section_bytes,
+            };
+            return Ok((bytes, report));
+        }
+        if attempt == 4 {
+            return Err(Error::BoundViolated(format!(
+                "asked for {}, a level still reached {worst:.3} x its bound after {attempt} tries",
+                opts.bound
+            )));
+        }
+        scale *= 0.97 / worst;
+    }
+    unreachable!("the loop returns on its last try")
+}
+
+/// Codes the field once with the residual target scaled by `scale`, writes
+/// the archive, decodes it and verifies it. Returns the archive, the
+/// metrics of the whole, and for a per-level bound the largest ratio of a
+/// level's error to what the bound allows it (0 otherwise); a plain bound
+/// that fails is an error.
+fn encode_verified(
+    field: &Field,
+    meta: &DatasetMeta,
+    opts: &CompressOptions,
+    levels: &LevelInfo,
+    scale: f64,
+    progress: &dyn Progress,
+) -> Result<(Vec<u8>, Metrics, f64)> {
+    let shape = field.shape;
     let (lo, hi) = field.value_range().unwrap_or((0.0, 0.0));
     let (lo, hi) = (lo as f64, hi as f64);
     let range = hi - lo;
@@ -737,26 +808,54 @@ pub fn compress(
         bound: opts.bound,
         codec_config: toml::to_string(&config)
             .map_err(|e| Error::InvalidInput(format!("cannot serialise the codec config: {e}")))?,
-        extra: Vec::new(),
+        extra: levels.encode(),
         variables: Vec::new(),
     };
     let dev = source_deviation(field);
-    let (target, multiple) =
-        residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?;
+    let pw_rel = match opts.bound {
+        Bound::PwRel(_) => Some((
+            crate::pw_rel::to_log(field),
+            crate::pw_rel::zero_mask(field),
+        )),
+        _ => None,
+    };
+    // Re-packing (`multiple`) is offered for the plain modes only.
+    let (target, multiple) = match (&pw_rel, opts.bound) {
+        (Some((logs, _)), Bound::PwRel(r)) => {
+            let max_log = logs
+                .value_range()
+                .map_or(0.0, |(a, b)| a.abs().max(b.abs()) as f64);
+            (
+                Target::MaxAbs(crate::pw_rel::log_target(r, max_log, scale)?),
+                0,
+            )
+        }
+        _ if levels.normalized => (level_target(&opts.bound, levels, &dev, scale)?, 0),
+        _ => residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?,
+    };
     let predicted = if config.constant {
         vec![]
     } else {
         predict_frames(field, meta, opts, target, progress)?
     };
     let chunks = chunk_ranges(shape.frames, chunk_frames);
+    let normalized = levels.normalized.then(|| levels.normalize(field));
+    let coded_field = match (&pw_rel, &normalized) {
+        (Some((logs, _)), _) => logs,
+        (None, Some(n)) => n,
+        (None, None) => field,
+    };
     let coded = code_chunks(
-        field,
+        coded_field,
         &chunks,
         &predicted,
         target,
         config.constant,
+        pw_rel.as_ref().map(|(_, skip)| (field, skip.as_slice())),
         progress,
     )?;
+    drop(normalized);
+    drop(pw_rel);
     let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
     // Verify: decode what we wrote and check every element against the
@@ -768,7 +867,17 @@ pub fn compress(
     };
     let (back, _) = decompress_with(&plain, None, &unchecked)?;
     let metrics = verify_decoded(field, &back, &opts.bound)?;
-    config.repack = check_repacking(field, &back, &opts.bound, multiple);
+    let worst = match opts.bound {
+        b if b.is_per_level() => worst_level(&b, &Metrics::per_level(field, &back.values)?),
+        Bound::PwRel(r) => crate::pw_rel::worst(field, &back.values, r),
+        _ => 0.0,
+    };
+    if worst > 1.0 {
+        return Ok((plain, metrics, worst));
+    }
+    if !matches!(opts.bound, Bound::PwRel(_)) && !levels.normalized {
+        config.repack = check_repacking(field, &back, &opts.bound, multiple);
+    }
     if config.repack.is_some() {
         header.codec_config = toml::to_string(&config)
             .map_err(|e| Error::InvalidInput(format!("cannot serialise the codec config: {e}")))?;
@@ -781,14 +890,63 @@ pub fn compress(
     drop(back);
     let bytes = assemble(&header, &predicted, &chunks, &coded, Some(&checks))?;
     progress.inc(1);
-    let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
-    let report = CompressReport {
-        metrics,
-        original_bytes: n * 4,
-        compressed_bytes: bytes.len(),
-        section_bytes,
+    Ok((bytes, metrics, worst))
+}
+
+/// The residual coder's target, in normalised units, for a per-level bound
+/// (`scale` ≤ 1 tightens it): the bound less the source's own deviation
+/// in the narrowest level's units, less a margin for the rounding of
+/// normalising and restoring in f32.
+fn level_target(
+    bound: &Bound,
+    levels: &LevelInfo,
+    dev: &SourceDeviation,
+    scale: f64,
+) -> Result<Target> {
+    let span = levels.min_span();
+    let (t, slack, pointwise) = match *bound {
+        Bound::NrmseLevel(t) => (t, dev.rms, false),
+        Bound::MaxRelLevel(r) => (r, dev.max, true),
+        _ => {
+            return Err(Error::InvalidInput(format!(
+                "{bound} is not a per-level bound"
+            )))
+        }
     };
-    Ok((bytes, report))
+    let slack = if span > 0.0 { slack / span } else { 0.0 };
+    let v = t * scale - slack - f64::powi(2.0, -22);
+    if v <= 0.0 || !v.is_finite() {
+        return Err(Error::BoundViolated(format!(
+            "{bound} is finer than the narrowest level's precision in f32"
+        )));
+    }
+    Ok(if pointwise {
+        Target::MaxAbs(v)
+    } else {
+        Target::Rmse(v)
+    })
+}
+
+/// The largest ratio of a level's error to what a per-level bound allows
+/// it (a constant level must come back exact).
+fn worst_level(bound: &Bound, per_level: &[Metrics]) -> f64 {
+    per_level
+        .iter()
+        .map(|m| {
+            let (got, allowed) = match *bound {
+                Bound::NrmseLevel(t) => (m.rmse, t * m.range),
+                Bound::MaxRelLevel(r) => (m.max_abs, r * m.range),
+                _ => (0.0, 1.0),
+            };
+            if got == 0.0 {
+                0.0
+            } else if allowed > 0.0 {
+                got / allowed
+            } else {
+                f64::INFINITY
+            }
+        })
+        .fold(0.0, f64::max)
 }
 
 /// One variable to compress with [`compress_many`].
@@ -855,7 +1013,11 @@ fn verify_decoded(field: &Field, back: &Field, bound: &Bound) -> Result<Metrics>
         }
     }
     let metrics = Metrics::against_source(field, &back.values)?;
-    bound.check(&metrics)?;
+    // A per-level bound is checked level by level by the caller (and
+    // implies the same bound on the whole).
+    if !bound.is_per_level() {
+        bound.check(&metrics)?;
+    }
     Ok(metrics)
 }
 
@@ -907,6 +1069,7 @@ const WORK_BYTES_PER_VALUE: u64 = 24;
 struct ChunkSlot {
     frames: Range<usize>,
     mask: Option<usize>,
+    signs: Option<usize>,
     residual: Option<usize>,
     check: Option<usize>,
 }
@@ -915,6 +1078,10 @@ struct ChunkSlot {
 /// the predictor sections per frame.
 struct DecodePlan {
     config: CodecConfig,
+    /// Per-level ranges (and normalisation) from the header's extra bytes.
+    levels: LevelInfo,
+    /// The residual codes `ln|x|` (pointwise relative bound).
+    log_coded: bool,
     shape: Shape,
     want: Range<usize>,
     chunks: Vec<ChunkSlot>,
@@ -1070,8 +1237,17 @@ fn plan_decode(
         }
     }
     let any_mask = chunks.iter().any(|s| s.mask.is_some());
+    let levels = LevelInfo::decode(
+        &header.extra,
+        shape.levels,
+        config.value_min,
+        config.value_max,
+    )?;
+    let log_coded = matches!(header.bound, Bound::PwRel(_));
     Ok(DecodePlan {
         config,
+        levels,
+        log_coded,
         shape,
         want,
         chunks,
@@ -1113,6 +1289,7 @@ fn assign_sections(
             })?;
         let place = match s.kind {
             SectionKind::Mask => &mut slot.mask,
+            SectionKind::Signs => &mut slot.signs,
             SectionKind::Residual => &mut slot.residual,
             SectionKind::Check => &mut slot.check,
             other => {
@@ -1253,11 +1430,37 @@ fn decode_chunk(
         Some(i) => (Some(crate::mask::decode_v1(reader.read(i)?, len)?), None),
         None => (None, None),
     };
+    let states = match (plan.log_coded, slot.signs) {
+        (true, Some(i)) => Some(crate::pw_rel::decode_signs(
+            reader.read(i)?,
+            mask.as_deref(),
+            len,
+        )?),
+        (false, None) => None,
+        (true, None) => return Err(Error::Corrupt(format!("frames {fr:?} lack their signs"))),
+        (false, Some(_)) => {
+            return Err(Error::Corrupt(format!(
+                "frames {fr:?} have a signs section their bound does not use"
+            )))
+        }
+    };
+    let skip = states
+        .as_ref()
+        .and_then(|st| crate::pw_rel::skip_mask(st, mask.as_deref()));
     let mut vals = match slot.residual {
         Some(i) => {
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
             let pred = prediction_of(config, &shape, fr, predictions);
-            residual::decode(reader.read(i)?, pred.as_deref(), &dims, mask.as_deref())?
+            let skip = if states.is_some() {
+                skip.as_deref()
+            } else {
+                mask.as_deref()
+            };
+            let mut v = residual::decode(reader.read(i)?, pred.as_deref(), &dims, skip)?;
+            if let (Some(st), true) = (&states, v.len() == len) {
+                crate::pw_rel::from_log(&mut v, st, mask.as_deref());
+            }
+            v
         }
         None => vec![config.value_min as f32; len],
     };
@@ -1267,17 +1470,21 @@ fn decode_chunk(
             vals.len()
         )));
     }
-    let (lo, hi) = (config.value_min as f32, config.value_max as f32);
-    match &mask {
-        Some(m) => {
-            for (v, &f) in vals.iter_mut().zip(m) {
-                if !f {
-                    *v = v.clamp(lo, hi);
-                }
+    if plan.levels.ranges.is_empty() {
+        let (lo, hi) = (config.value_min as f32, config.value_max as f32);
+        for (i, v) in vals.iter_mut().enumerate() {
+            if !mask.as_ref().is_some_and(|m| m[i]) {
+                *v = v.clamp(lo, hi);
             }
-            crate::mask::apply(&mut vals, m, &specials);
         }
-        None => vals.iter_mut().for_each(|v| *v = v.clamp(lo, hi)),
+    } else {
+        // Each level into its own range (inside the variable's), after
+        // undoing the per-level normalisation when there is one.
+        plan.levels
+            .restore(&mut vals, mask.as_deref(), shape.lat * shape.lon);
+    }
+    if let Some(m) = &mask {
+        crate::mask::apply(&mut vals, m, &specials);
     }
     if let Some(i) = slot.check {
         if opts.require_checks {

@@ -86,6 +86,29 @@ impl Metrics {
         })
     }
 
+    /// The metrics of each level of `field` (shape frames × levels × lat ×
+    /// lon) against its reconstruction, each against that level's own
+    /// range, computed as [`against_source`](Self::against_source) does.
+    pub fn per_level(field: &Field, recon: &[f32]) -> Result<Vec<Self>> {
+        if field.values.len() != recon.len() {
+            return Err(Error::InvalidInput(format!(
+                "cannot compare {} values with {}",
+                field.values.len(),
+                recon.len()
+            )));
+        }
+        let plane = field.shape.lat.saturating_mul(field.shape.lon).max(1);
+        let levels = field.shape.levels.max(1);
+        let mut accs = vec![Acc::default(); levels];
+        for (i, &r) in recon.iter().enumerate() {
+            if field.is_missing(i) {
+                continue;
+            }
+            accs[(i / plane) % levels].add(i, field.source_value(i), r as f64)?;
+        }
+        Ok(accs.iter().map(Acc::finish).collect())
+    }
+
     /// The metrics over the elements for which `source(i)` gives the
     /// original value and how far the true original may lie from it.
     fn accumulate(recon: &[f32], source: impl Fn(usize) -> Option<(f64, f64)>) -> Result<Self> {
@@ -98,30 +121,64 @@ impl Metrics {
         recon: impl Fn(usize) -> f64,
         source: impl Fn(usize) -> Option<(f64, f64)>,
     ) -> Result<Self> {
-        let mut n = 0usize;
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut sse = 0.0f64;
-        let mut max_abs = 0.0f64;
+        let mut acc = Acc::default();
         for i in 0..len {
-            let Some((a, slack)) = source(i) else {
-                continue;
-            };
-            let b = recon(i);
-            if !b.is_finite() {
-                return Err(Error::BoundViolated(format!(
-                    "reconstructed value at index {i} is not finite ({b})"
-                )));
+            if let Some(s) = source(i) {
+                acc.add(i, s, recon(i))?;
             }
-            n += 1;
-            lo = lo.min(a + slack);
-            hi = hi.max(a - slack);
-            let d = (a - b).abs() + slack;
-            sse += d * d;
-            max_abs = max_abs.max(d);
         }
-        let hi = hi.max(lo);
-        let range = if n > 0 { hi - lo } else { 0.0 };
-        let rmse = if n > 0 { (sse / n as f64).sqrt() } else { 0.0 };
+        Ok(acc.finish())
+    }
+}
+
+/// Running sums of a comparison.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    n: usize,
+    lo: f64,
+    hi: f64,
+    sse: f64,
+    max_abs: f64,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Self {
+            n: 0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            sse: 0.0,
+            max_abs: 0.0,
+        }
+    }
+}
+
+impl Acc {
+    /// Adds element `i`: its source value and slack, and its reconstruction.
+    fn add(&mut self, i: usize, (a, slack): (f64, f64), b: f64) -> Result<()> {
+        if !b.is_finite() {
+            return Err(Error::BoundViolated(format!(
+                "reconstructed value at index {i} is not finite ({b})"
+            )));
+        }
+        self.n += 1;
+        self.lo = self.lo.min(a + slack);
+        self.hi = self.hi.max(a - slack);
+        let d = (a - b).abs() + slack;
+        self.sse += d * d;
+        self.max_abs = self.max_abs.max(d);
+        Ok(())
+    }
+
+    fn finish(&self) -> Metrics {
+        let n = self.n;
+        let hi = self.hi.max(self.lo);
+        let range = if n > 0 { hi - self.lo } else { 0.0 };
+        let rmse = if n > 0 {
+            (self.sse / n as f64).sqrt()
+        } else {
+            0.0
+        };
         let nrmse = if range > 0.0 {
             rmse / range
         } else if rmse == 0.0 {
@@ -134,14 +191,14 @@ impl Metrics {
         } else {
             20.0 * (range / rmse).log10()
         };
-        Ok(Self {
+        Metrics {
             n,
             range,
             rmse,
             nrmse,
             psnr,
-            max_abs,
-        })
+            max_abs: self.max_abs,
+        }
     }
 }
 

@@ -231,3 +231,87 @@ fn damage_stays_with_its_variable() {
     assert!(codec::verify(&bytes, &opts).is_err());
     assert_eq!(codec::describe(&bytes).expect("describe").damaged.len(), 1);
 }
+
+/// Issue 13: per-level bounds hold on every level against its own range,
+/// where a bound on the whole lets the small levels go (a humidity-like
+/// field whose upper level is 10^4 times smaller); every mode keeps each
+/// level inside its own [min, max], so a non-negative field stays
+/// non-negative.
+#[test]
+fn per_level_bounds_and_ranges_hold_on_every_level() {
+    let (fields, metas) = dataset();
+    // |u|, with level 0 scaled down like upper-level humidity.
+    let u = &fields[0];
+    let plane = 41 * 41;
+    let values: Vec<f32> = u
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let level = (i / plane) % 2;
+            x.abs() * if level == 0 { 1e-4 } else { 1.0 }
+        })
+        .collect();
+    let q = Field::new(u.shape, values, None).expect("field");
+    let levels_of = |recon: &[f32]| -> Vec<Metrics> {
+        let opts = [&q.values[..], recon];
+        (0..2)
+            .map(|l| {
+                let pick = |v: &[f32]| -> Vec<f32> {
+                    (0..6)
+                        .flat_map(|f| v[(f * 2 + l) * plane..(f * 2 + l + 1) * plane].to_vec())
+                        .collect()
+                };
+                Metrics::compute(&pick(opts[0]), &pick(opts[1]), None).expect("metrics")
+            })
+            .collect()
+    };
+    // Plain NRMSE: the small level is wrecked (its own NRMSE far above).
+    let plain = CompressOptions::new(Bound::Nrmse(1e-3));
+    let (bytes, _) = codec::compress(&q, &metas[0], &plain, &NoProgress).expect("plain");
+    let (back, _) = codec::decompress(&bytes, None).expect("decode");
+    assert!(levels_of(&back.values)[0].nrmse > 1e-2);
+    // Per level: every level within 1e-3 of its own range.
+    for b in [Bound::NrmseLevel(1e-3), Bound::MaxRelLevel(1e-3)] {
+        let (bytes, _) = codec::compress(&q, &metas[0], &CompressOptions::new(b), &NoProgress)
+            .expect("per level");
+        assert_eq!(ArchiveReader::open(&bytes).expect("open").version(), (2, 1));
+        assert_eq!(ArchiveReader::open(&bytes).expect("open").header().bound, b);
+        let (back, _) = codec::decompress(&bytes, None).expect("decode");
+        for (l, m) in levels_of(&back.values).iter().enumerate() {
+            b.check(m).unwrap_or_else(|e| panic!("{b} level {l}: {e}"));
+        }
+    }
+    // Every mode: non-negative and inside each level's range.
+    for b in [
+        Bound::Nrmse(1e-2),
+        Bound::MaxAbs(0.5),
+        Bound::MaxRel(1e-2),
+        Bound::NrmseLevel(1e-2),
+    ] {
+        let (bytes, _) =
+            codec::compress(&q, &metas[0], &CompressOptions::new(b), &NoProgress).expect("code");
+        let (back, _) = codec::decompress(&bytes, None).expect("decode");
+        for l in 0..2 {
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            for f in 0..6 {
+                for &x in &q.values[(f * 2 + l) * plane..(f * 2 + l + 1) * plane] {
+                    lo = lo.min(x);
+                    hi = hi.max(x);
+                }
+            }
+            for f in 0..6 {
+                for &y in &back.values[(f * 2 + l) * plane..(f * 2 + l + 1) * plane] {
+                    assert!(
+                        y >= lo && y <= hi && y >= 0.0,
+                        "{b} level {l}: {y} not in [{lo}, {hi}]"
+                    );
+                }
+            }
+        }
+    }
+    // Per-level bounds need the residual coder alone.
+    let mut o = CompressOptions::new(Bound::NrmseLevel(1e-3));
+    o.predictor = hiha_core::codec::PredictorKind::Fic;
+    assert!(codec::compress(&q, &metas[0], &o, &NoProgress).is_err());
+}

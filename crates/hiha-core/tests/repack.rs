@@ -124,6 +124,7 @@ fn a_recorded_lattice_keeps_the_bound_on_every_element() {
                 Bound::Rmse(e) => rmse <= e,
                 Bound::MaxAbs(e) => max <= e,
                 Bound::MaxRel(q) => max <= q * range,
+                other => panic!("{other} is not a bound this test re-packs"),
             };
             assert!(ok, "{bound}, room {room}: rmse {rmse}, max {max}");
             assert!((r.max_abs - max).abs() <= 1e-12 && (r.rmse - rmse).abs() <= 1e-9);

@@ -1,4 +1,4 @@
-//! NetCDF and Zarr input and output for hiha.
+//! NetCDF, GRIB and Zarr input, NetCDF and Zarr output for hiha.
 //!
 //! # Choice of libraries
 //!
@@ -28,10 +28,17 @@
 //! grid is a regular lat/lon grid ([`Grid`]), applies CF packing and missing
 //! values, and keeps everything else of the file exactly in
 //! [`hiha_core::meta::DatasetMeta`]. [`write_variable`] writes it back.
+//!
+//! [`grib`] reads GRIB1 and GRIB2 files into the same model (values
+//! identical to ecCodes', fields grouped into variables as cfgrib does);
+//! [`read_any`] picks the GRIB or the NetCDF reader by the file's first
+//! bytes.
 
 pub mod atomic;
 pub mod cf;
+mod dispatch;
 pub mod error;
+pub mod grib;
 pub mod grid;
 mod nc3;
 #[cfg(feature = "netcdf4")]
@@ -43,6 +50,7 @@ mod write;
 pub mod zarr;
 
 pub use atomic::{write_atomic, Existing};
+pub use dispatch::{input_format, read_any, read_any_variable, InputFormat};
 pub use error::IoError;
 pub use grid::{Grid, LatOrder, LonConvention};
 pub use netcdf::{

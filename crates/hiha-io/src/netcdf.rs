@@ -166,8 +166,12 @@ impl Source {
         if bytes.len() >= 4 && &bytes[..3] != b"CDF" && &bytes[1..4] != b"HDF" {
             // Let the library decide for user-block HDF5; give a plain message otherwise.
             if !bytes.windows(4).take(1 << 16).any(|w| w == b"\x89HDF") {
-                let reason = if bytes.starts_with(b"GRIB") {
-                    "a GRIB file, not NetCDF (convert it first, e.g. `cdo -f nc copy`)"
+                // A GRIB message in the first kilobyte (the GRIB reader is
+                // not called from here: it depends on this module).
+                let grib = bytes.windows(4).take(1024).any(|w| w == b"GRIB");
+                let reason = if grib {
+                    "a GRIB file, which the NetCDF reader does not read: read it with \
+                     `hiha_io::read_any` or `hiha_io::grib::read_grib` (as `hiha compress` does)"
                 } else {
                     "not a NetCDF file (no CDF or HDF5 signature)"
                 };

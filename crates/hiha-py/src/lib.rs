@@ -141,6 +141,9 @@ fn bound_parts(b: &CoreBound) -> (&'static str, f64) {
         CoreBound::Rmse(v) => ("rmse", v),
         CoreBound::MaxAbs(v) => ("max_abs", v),
         CoreBound::MaxRel(v) => ("max_rel", v),
+        CoreBound::NrmseLevel(v) => ("nrmse_per_level", v),
+        CoreBound::MaxRelLevel(v) => ("max_rel_per_level", v),
+        CoreBound::PwRel(v) => ("pw_rel", v),
     }
 }
 
@@ -599,6 +602,12 @@ fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound>
             n.max_dev
         ))
     };
+    if user.is_per_level() || matches!(user, CoreBound::PwRel(_)) {
+        return Err(PyValueError::new_err(
+            "per-level and pointwise relative bounds take float32 arrays (float64 input is not \
+             supported with them yet)",
+        ));
+    }
     if range32 == 0.0 {
         // A constant float32 field is coded exactly: only the rounding counts.
         let ok = match user {
@@ -606,6 +615,7 @@ fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound>
             CoreBound::Rmse(e) => n.rms_dev <= e,
             CoreBound::Nrmse(t) => n.rms_dev <= t * n.range64,
             CoreBound::MaxRel(r) => n.max_dev <= r * n.range64,
+            CoreBound::NrmseLevel(_) | CoreBound::MaxRelLevel(_) | CoreBound::PwRel(_) => false,
         };
         return if ok { Ok(user) } else { Err(too_fine()) };
     }
@@ -626,6 +636,9 @@ fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound>
         CoreBound::MaxRel(r) => {
             let b = (r * n.range64 - n.max_dev) * SAFETY;
             (CoreBound::MaxRel(rel(b)), b)
+        }
+        CoreBound::NrmseLevel(_) | CoreBound::MaxRelLevel(_) | CoreBound::PwRel(_) => {
+            return Err(too_fine())
         }
     };
     if !(left > 0.0 && left.is_finite()) {

@@ -32,6 +32,10 @@ const B_NRMSE: u8 = 1;
 const B_MAX_ABS: u8 = 2;
 const B_MAX_REL: u8 = 3;
 const B_RMSE: u8 = 4;
+// Format 2.1: the per-level modes.
+const B_NRMSE_LEVEL: u8 = 5;
+const B_MAX_REL_LEVEL: u8 = 6;
+const B_PW_REL: u8 = 7;
 
 fn dtype_code(d: DType) -> u8 {
     match d {
@@ -99,6 +103,9 @@ impl Enc<'_> {
             Bound::MaxAbs(v) => (B_MAX_ABS, v),
             Bound::MaxRel(v) => (B_MAX_REL, v),
             Bound::Rmse(v) => (B_RMSE, v),
+            Bound::NrmseLevel(v) => (B_NRMSE_LEVEL, v),
+            Bound::MaxRelLevel(v) => (B_MAX_REL_LEVEL, v),
+            Bound::PwRel(v) => (B_PW_REL, v),
         };
         self.out.push(tag);
         self.out.extend_from_slice(&v.to_le_bytes());
@@ -395,6 +402,7 @@ pub(crate) fn decode(bytes: &[u8], newer: bool, multi: bool) -> Result<Header> {
     let mut d = Dec {
         c: Cursor::new(bytes, "header"),
         newer,
+        multi,
         budget: MAX_PROGRESSION_VALUES,
         dims: Vec::new(),
     };
@@ -450,6 +458,8 @@ pub(crate) fn decode(bytes: &[u8], newer: bool, multi: bool) -> Result<Header> {
 struct Dec<'a> {
     c: Cursor<'a>,
     newer: bool,
+    /// Format 2.1 or later: the variable table and the per-level bounds.
+    multi: bool,
     budget: u64,
     dims: Vec<String>,
 }
@@ -492,6 +502,9 @@ impl Dec<'_> {
             B_MAX_ABS => Ok(Bound::MaxAbs(v)),
             B_MAX_REL => Ok(Bound::MaxRel(v)),
             B_RMSE => Ok(Bound::Rmse(v)),
+            B_NRMSE_LEVEL if self.multi => Ok(Bound::NrmseLevel(v)),
+            B_MAX_REL_LEVEL if self.multi => Ok(Bound::MaxRelLevel(v)),
+            B_PW_REL if self.multi => Ok(Bound::PwRel(v)),
             t => Err(self.unknown("bound kind", t)),
         }
     }

@@ -142,10 +142,13 @@ impl Header {
         }
     }
 
-    /// The format version this header needs: 2.0 for one variable, 2.1 for
-    /// more.
+    /// The format version this header needs: 2.1 for more than one
+    /// variable or a per-level bound, else 2.0.
     pub fn needed_version(&self) -> (u16, u16) {
-        if self.variables.is_empty() {
+        let new_bound = |b: &Bound| b.is_per_level() || matches!(b, Bound::PwRel(_));
+        let per_level =
+            new_bound(&self.bound) || self.variables.iter().any(|v| new_bound(&v.bound));
+        if self.variables.is_empty() && !per_level {
             (FORMAT_VERSION.0, 0)
         } else {
             (FORMAT_VERSION.0, MULTI_VARIABLE_MINOR)
@@ -175,6 +178,9 @@ pub enum SectionKind {
     /// Ancillary (format 2): a hash of a chunk's decoded values, which the
     /// decoder compares with what it decoded.
     Check,
+    /// Format 2.1: the sign (or zero) of each coded element of a chunk,
+    /// coded losslessly, for the pointwise relative bound.
+    Signs,
     /// A kind defined by a newer minor format version (only ever produced by
     /// [`ArchiveReader`] on such archives; [`ArchiveWriter`] refuses it).
     Unknown(u8),
@@ -182,7 +188,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// The kinds this build knows, in id order.
-    pub const KNOWN: [SectionKind; 8] = [
+    pub const KNOWN: [SectionKind; 9] = [
         SectionKind::Mask,
         SectionKind::Residual,
         SectionKind::Predictor,
@@ -190,6 +196,7 @@ impl SectionKind {
         SectionKind::Mim,
         SectionKind::Idm,
         SectionKind::Trc,
+        SectionKind::Signs,
         SectionKind::Check,
     ];
 
@@ -203,6 +210,7 @@ impl SectionKind {
             SectionKind::Mim => 5,
             SectionKind::Idm => 6,
             SectionKind::Trc => 7,
+            SectionKind::Signs => 8,
             SectionKind::Check => 0x80,
             SectionKind::Unknown(id) => id,
         }
@@ -214,10 +222,14 @@ impl SectionKind {
         Self::KNOWN.into_iter().find(|k| k.id() == id)
     }
 
-    /// The kind with this id as defined by format major version `major`
-    /// (the check kind is new in format 2).
-    pub fn from_id_in(id: u8, major: u16) -> Option<Self> {
-        Self::from_id(id).filter(|k| major >= 2 || *k != SectionKind::Check)
+    /// The kind with this id as defined by format version `major.minor`
+    /// (the check kind is new in format 2, the signs kind in 2.1).
+    pub fn from_id_in(id: u8, major: u16, minor: u16) -> Option<Self> {
+        Self::from_id(id).filter(|k| match k {
+            SectionKind::Check => major >= 2,
+            SectionKind::Signs => major > 2 || (major == 2 && minor >= 1),
+            _ => true,
+        })
     }
 
     /// True for ids `0x80..=0xFF`: readers may skip such a section when they
@@ -236,6 +248,7 @@ impl SectionKind {
             SectionKind::Mim => "mim".into(),
             SectionKind::Idm => "idm".into(),
             SectionKind::Trc => "trc".into(),
+            SectionKind::Signs => "signs".into(),
             SectionKind::Check => "check".into(),
             SectionKind::Unknown(id) => format!("unknown-{id:#04x}"),
         }
@@ -292,10 +305,15 @@ mod tests {
             assert_eq!(SectionKind::from_id(k.id()), Some(k));
             assert_eq!(k.is_ancillary(), k == SectionKind::Check);
         }
-        assert_eq!(SectionKind::from_id_in(0x80, 1), None);
-        assert_eq!(SectionKind::from_id_in(0x80, 2), Some(SectionKind::Check));
+        assert_eq!(SectionKind::from_id_in(0x80, 1, 0), None);
+        assert_eq!(SectionKind::from_id_in(8, 2, 0), None);
+        assert_eq!(SectionKind::from_id_in(8, 2, 1), Some(SectionKind::Signs));
+        assert_eq!(
+            SectionKind::from_id_in(0x80, 2, 0),
+            Some(SectionKind::Check)
+        );
         assert_eq!(SectionKind::from_id(0), None);
-        assert_eq!(SectionKind::from_id(8), None);
+        assert_eq!(SectionKind::from_id(9), None);
         assert!(SectionKind::Unknown(0x80).is_ancillary());
         assert_eq!(SectionKind::Unknown(8).to_string(), "unknown-0x08");
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);

@@ -158,7 +158,7 @@ impl<'a> ArchiveReader<'a> {
         let mut offset = payload_start as u64;
         for i in 0..count {
             let id = c.u8()?;
-            let kind = match SectionKind::from_id_in(id, major) {
+            let kind = match SectionKind::from_id_in(id, major, minor) {
                 Some(k) => k,
                 None if id != 0 && newer => SectionKind::Unknown(id),
                 None => return Err(c.corrupt(format!("section {i} has invalid kind id {id:#04x}"))),

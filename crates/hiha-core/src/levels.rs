@@ -1,0 +1,285 @@
+//! Per-level value ranges: what keeps every level of a reconstruction
+//! inside that level's own [min, max] (so a non-negative level stays
+//! non-negative), and the per-level normalisation behind the per-level
+//! bounds (`nrmse:T:per-level`, `max-rel:R:per-level`).
+//!
+//! Stored in the archive header's `extra` bytes (owned by the pipeline), as
+//! a list of fields `u8 tag, varint length, payload`:
+//!
+//! | tag | payload |
+//! |---|---|
+//! | 1 | per level, in level order: f32 lo, f32 hi (little-endian), the least and greatest valid value of that level |
+//! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
+//!
+//! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
+//! tag 1 means no per-level ranges (archives before this module, and
+//! one-level fields, which the variable's own [min, max] already covers).
+//!
+//! Clamping a reconstruction into [lo, hi] never increases an error: the
+//! original lies in that interval, so moving towards it can only get closer.
+
+use crate::error::{Error, Result};
+use crate::field::Field;
+use crate::format::{get_varint, put_varint};
+
+const TAG_LEVEL_RANGES: u8 = 1;
+const TAG_NORMALIZED: u8 = 2;
+
+/// The per-level ranges of a variable, and whether its residual is coded
+/// normalised by them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct LevelInfo {
+    /// Per level: (lo, hi). Empty when the archive stores none.
+    pub ranges: Vec<(f32, f32)>,
+    pub normalized: bool,
+}
+
+impl LevelInfo {
+    /// Measures the valid values of each level. With `normalize`, the
+    /// residual is to be coded normalised per level. Fields of one level
+    /// get no ranges unless normalised (the variable's range covers them).
+    pub fn measure(field: &Field, normalize: bool) -> LevelInfo {
+        let levels = field.shape.levels.max(1);
+        if levels == 1 && !normalize {
+            return LevelInfo::default();
+        }
+        let plane = (field.shape.lat * field.shape.lon).max(1);
+        let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); levels];
+        for (i, &v) in field.values.iter().enumerate() {
+            if field.is_missing(i) {
+                continue;
+            }
+            let r = &mut ranges[(i / plane) % levels];
+            r.0 = r.0.min(v);
+            r.1 = r.1.max(v);
+        }
+        let whole = field.value_range().unwrap_or((0.0, 0.0));
+        for r in &mut ranges {
+            if r.0 > r.1 {
+                *r = whole; // a level without valid values
+            }
+        }
+        LevelInfo {
+            ranges,
+            normalized: normalize,
+        }
+    }
+
+    /// The `extra` bytes that store this (empty when there is nothing).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.ranges.is_empty() {
+            return out;
+        }
+        out.push(TAG_LEVEL_RANGES);
+        put_varint(&mut out, (self.ranges.len() * 8) as u64);
+        for &(lo, hi) in &self.ranges {
+            out.extend_from_slice(&lo.to_le_bytes());
+            out.extend_from_slice(&hi.to_le_bytes());
+        }
+        if self.normalized {
+            out.push(TAG_NORMALIZED);
+            out.push(0);
+        }
+        out
+    }
+
+    /// Reads the `extra` bytes of a variable of `levels` levels, whose
+    /// valid values lie in `[value_min, value_max]`.
+    pub fn decode(extra: &[u8], levels: usize, value_min: f64, value_max: f64) -> Result<Self> {
+        let mut info = LevelInfo::default();
+        let mut rest = extra;
+        while let Some((&tag, after)) = rest.split_first() {
+            let (len, used) = get_varint(after)
+                .ok_or_else(|| Error::Corrupt("codec extra field has a bad length".into()))?;
+            let body = usize::try_from(len)
+                .ok()
+                .and_then(|l| after.get(used..used.checked_add(l)?))
+                .ok_or_else(|| Error::Corrupt("codec extra field runs past its end".into()))?;
+            rest = &after[used + body.len()..];
+            match tag {
+                TAG_LEVEL_RANGES if info.ranges.is_empty() => {
+                    if body.len() != levels.saturating_mul(8) {
+                        return Err(Error::Corrupt(format!(
+                            "per-level ranges of {} bytes for {levels} levels",
+                            body.len()
+                        )));
+                    }
+                    for c in body.chunks_exact(8) {
+                        let lo = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                        let hi = f32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+                        let inside = lo.is_finite()
+                            && hi.is_finite()
+                            && lo <= hi
+                            && lo as f64 >= value_min
+                            && hi as f64 <= value_max;
+                        if !inside {
+                            return Err(Error::Corrupt(format!(
+                                "a per-level range [{lo}, {hi}] outside the variable's \
+                                 [{value_min}, {value_max}]"
+                            )));
+                        }
+                        info.ranges.push((lo, hi));
+                    }
+                }
+                TAG_NORMALIZED if body.is_empty() && !info.ranges.is_empty() => {
+                    info.normalized = true;
+                }
+                TAG_LEVEL_RANGES | TAG_NORMALIZED => {
+                    return Err(Error::Corrupt("malformed per-level fields".into()));
+                }
+                t => {
+                    return Err(Error::Unsupported(format!(
+                        "the archive uses codec field {t}, from a newer hiha"
+                    )))
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    /// The smallest non-zero level span (hi − lo), for turning an absolute
+    /// slack into normalised units; 0 when every level is constant.
+    pub fn min_span(&self) -> f64 {
+        let m = self
+            .ranges
+            .iter()
+            .map(|&(lo, hi)| hi as f64 - lo as f64)
+            .filter(|&s| s > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        if m.is_finite() {
+            m
+        } else {
+            0.0
+        }
+    }
+
+    fn span(lo: f32, hi: f32) -> f64 {
+        let s = hi as f64 - lo as f64;
+        if s > 0.0 {
+            s
+        } else {
+            1.0
+        }
+    }
+
+    /// The field the residual coder sees: each valid value as
+    /// `(x − lo) / (hi − lo)` of its level (computed in f64).
+    pub fn normalize(&self, field: &Field) -> Field {
+        let mut out = field.clone();
+        out.packing = None;
+        let levels = self.ranges.len().max(1);
+        let plane = (field.shape.lat * field.shape.lon).max(1);
+        for (i, v) in out.values.iter_mut().enumerate() {
+            if field.is_missing(i) {
+                continue;
+            }
+            let (lo, hi) = self.ranges[(i / plane) % levels];
+            *v = ((*v as f64 - lo as f64) / Self::span(lo, hi)) as f32;
+        }
+        out
+    }
+
+    /// Turns decoded values of a chunk (which starts at a frame boundary)
+    /// back into the variable's units when normalised, and clamps each
+    /// valid value into its level's [lo, hi]. `flagged[i]` marks elements
+    /// that are not coded values (missing, NaN, ±inf).
+    pub fn restore(&self, vals: &mut [f32], flagged: Option<&[bool]>, plane: usize) {
+        if self.ranges.is_empty() {
+            return;
+        }
+        let levels = self.ranges.len();
+        let plane = plane.max(1);
+        for (i, v) in vals.iter_mut().enumerate() {
+            if flagged.is_some_and(|m| m[i]) {
+                continue;
+            }
+            let (lo, hi) = self.ranges[(i / plane) % levels];
+            if self.normalized {
+                let x = (*v as f64).clamp(0.0, 1.0);
+                *v = (lo as f64 + x * Self::span(lo, hi)) as f32;
+            }
+            *v = v.clamp(lo, hi);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::Shape;
+
+    fn field() -> Field {
+        // 2 frames x 2 levels x 1 x 3: level 0 small and positive, level 1 large.
+        let v = vec![
+            1e-6, 2e-6, 3e-6, 100.0, 200.0, 300.0, 1.5e-6, 2.5e-6, 1e-6, 150.0, 250.0, 120.0,
+        ];
+        Field::new(Shape::new(2, 2, 1, 3), v, None).expect("field")
+    }
+
+    #[test]
+    fn ranges_round_trip_and_clamp_per_level() {
+        let f = field();
+        let info = LevelInfo::measure(&f, false);
+        assert_eq!(info.ranges, vec![(1e-6, 3e-6), (100.0, 300.0)]);
+        let back = LevelInfo::decode(&info.encode(), 2, 1e-6f32 as f64, 300.0).expect("decode");
+        assert_eq!(back, info);
+        // A reconstruction that left level 0's range (even negative) comes
+        // back inside it; level 1 too.
+        let mut r = vec![-5e-6, 2e-6, 9.0, 90.0, 200.0, 301.0];
+        info.restore(&mut r, None, 3);
+        assert_eq!(r, vec![1e-6, 2e-6, 3e-6, 100.0, 200.0, 300.0]);
+        // Flagged elements are left alone.
+        let mut r = vec![f32::NAN, 2e-6, 9.0, 90.0, 200.0, 301.0];
+        info.restore(&mut r, Some(&[true, false, false, false, false, false]), 3);
+        assert!(r[0].is_nan());
+    }
+
+    #[test]
+    fn normalisation_maps_each_level_to_unit_range_and_back() {
+        let f = field();
+        let info = LevelInfo::measure(&f, true);
+        let n = info.normalize(&f);
+        assert!(n.values.iter().all(|&x| (0.0..=1.0).contains(&x)));
+        assert_eq!(n.values[0], 0.0);
+        assert_eq!(n.values[5], 1.0);
+        let mut back = n.values.clone();
+        info.restore(&mut back[..6], None, 3);
+        info.restore(&mut back[6..], None, 3);
+        for (a, b) in f.values.iter().zip(&back) {
+            assert!(((a - b) / a).abs() < 1e-6, "{a} vs {b}");
+        }
+        let d = LevelInfo::decode(&info.encode(), 2, 1e-6f32 as f64, 300.0).expect("decode");
+        assert!(d.normalized);
+    }
+
+    #[test]
+    fn hostile_extra_bytes_are_errors() {
+        let info = LevelInfo::measure(&field(), true);
+        let good = info.encode();
+        assert!(
+            LevelInfo::decode(&good, 3, 1e-6f32 as f64, 300.0).is_err(),
+            "wrong level count"
+        );
+        assert!(
+            LevelInfo::decode(&good, 2, 0.0, 200.0).is_err(),
+            "outside the range"
+        );
+        assert!(
+            LevelInfo::decode(&good[..5], 2, 1e-6f32 as f64, 300.0).is_err(),
+            "truncated"
+        );
+        assert!(matches!(
+            LevelInfo::decode(&[9, 0], 2, 0.0, 1.0),
+            Err(Error::Unsupported(_))
+        ));
+        assert!(
+            LevelInfo::decode(&[2, 0], 2, 0.0, 1.0).is_err(),
+            "normalised without ranges"
+        );
+        assert_eq!(
+            LevelInfo::decode(&[], 2, 0.0, 1.0).expect("none"),
+            LevelInfo::default()
+        );
+    }
+}
