@@ -1,4 +1,4 @@
-//! NetCDF and GRIB input, NetCDF output for hiha.
+//! NetCDF, GRIB and Zarr input, NetCDF and Zarr output for hiha.
 //!
 //! # Choice of libraries
 //!
@@ -17,6 +17,9 @@
 //! CDF-5 when a NetCDF-4 source brings unsigned or 64-bit integer types. A
 //! variable whose source was CF-packed is written packed again when the
 //! encoder verified that this keeps the bound; otherwise as float32.
+//!
+//! Zarr v2/v3 stores are read and v3 stores written by [`zarr`] (feature
+//! `zarr`, pure Rust; see that module for why not the `zarrs` crate).
 //!
 //! # Model
 //!
