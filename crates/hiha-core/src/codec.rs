@@ -15,6 +15,7 @@ use crate::bound::Bound;
 use crate::error::{Error, Result};
 use crate::field::{Field, Packing, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
+use crate::lattice::Lattice;
 use crate::levels::LevelInfo;
 use crate::meta::{CoordData, DatasetMeta};
 use crate::metrics::Metrics;
@@ -343,6 +344,8 @@ struct CodedChunk {
     /// Pointwise relative bound: the signs and zeros of the chunk.
     signs: Option<Vec<u8>>,
     residual: Option<Vec<u8>>,
+    /// The residual codes lattice indices (section kind lattice-residual).
+    indices: bool,
 }
 
 /// A decoded chunk: its values and its mask (when it has one).
@@ -618,6 +621,7 @@ fn code_chunks(
                 mask: mask_bytes,
                 signs,
                 residual,
+                indices: false,
             })
         })
         .collect()
@@ -661,7 +665,12 @@ fn assemble(
             writer.add_section(SectionKind::Signs, frames.clone(), None, g)?;
         }
         if let Some(r) = &c.residual {
-            writer.add_section(SectionKind::Residual, frames.clone(), None, r)?;
+            let kind = if c.indices {
+                SectionKind::LatticeResidual
+            } else {
+                SectionKind::Residual
+            };
+            writer.add_section(kind, frames.clone(), None, r)?;
         }
         if let Some(h) = checks.and_then(|h| h.get(j)) {
             writer.add_section(SectionKind::Check, frames, None, h)?;
@@ -833,6 +842,27 @@ fn encode_verified(
         _ if levels.normalized => (level_target(&opts.bound, levels, &dev, scale)?, 0),
         _ => residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?,
     };
+    // A source already quantised onto a lattice finer than the bound needs
+    // is coded as its lattice indices, losslessly (lattice.rs).
+    let lattice = (pw_rel.is_none()
+        && !levels.normalized
+        && !config.constant
+        && opts.predictor == PredictorKind::None)
+        .then(|| Lattice::detect(field))
+        .flatten()
+        .filter(|(l, dev)| l.pays(target, *dev))
+        .map(|(l, _)| l);
+    let indices = lattice.as_ref().map(|l| l.indices(field));
+    let target = if lattice.is_some() {
+        Target::MaxAbs(crate::lattice::INDEX_TARGET)
+    } else {
+        target
+    };
+    if lattice.is_some() {
+        let mut with = levels.clone();
+        with.lattice = lattice.clone();
+        header.extra = with.encode();
+    }
     let predicted = if config.constant {
         vec![]
     } else {
@@ -840,12 +870,13 @@ fn encode_verified(
     };
     let chunks = chunk_ranges(shape.frames, chunk_frames);
     let normalized = levels.normalized.then(|| levels.normalize(field));
-    let coded_field = match (&pw_rel, &normalized) {
-        (Some((logs, _)), _) => logs,
-        (None, Some(n)) => n,
-        (None, None) => field,
+    let coded_field = match (&pw_rel, &normalized, &indices) {
+        (Some((logs, _)), _, _) => logs,
+        (None, Some(n), _) => n,
+        (None, None, Some(k)) => k,
+        (None, None, None) => field,
     };
-    let coded = code_chunks(
+    let mut coded = code_chunks(
         coded_field,
         &chunks,
         &predicted,
@@ -856,6 +887,10 @@ fn encode_verified(
     )?;
     drop(normalized);
     drop(pw_rel);
+    drop(indices);
+    for c in &mut coded {
+        c.indices = lattice.is_some();
+    }
     let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
     // Verify: decode what we wrote and check every element against the
@@ -1071,6 +1106,8 @@ struct ChunkSlot {
     mask: Option<usize>,
     signs: Option<usize>,
     residual: Option<usize>,
+    /// The residual section codes lattice indices.
+    indices: bool,
     check: Option<usize>,
 }
 
@@ -1290,7 +1327,10 @@ fn assign_sections(
         let place = match s.kind {
             SectionKind::Mask => &mut slot.mask,
             SectionKind::Signs => &mut slot.signs,
-            SectionKind::Residual => &mut slot.residual,
+            SectionKind::Residual | SectionKind::LatticeResidual => {
+                slot.indices = s.kind == SectionKind::LatticeResidual;
+                &mut slot.residual
+            }
             SectionKind::Check => &mut slot.check,
             other => {
                 return Err(Error::Unsupported(format!(
@@ -1459,6 +1499,14 @@ fn decode_chunk(
             let mut v = residual::decode(reader.read(i)?, pred.as_deref(), &dims, skip)?;
             if let (Some(st), true) = (&states, v.len() == len) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());
+            }
+            if slot.indices {
+                let lattice = plan.levels.lattice.as_ref().ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "frames {fr:?} code lattice indices but the variable has no lattice"
+                    ))
+                })?;
+                lattice.restore(&mut v, mask.as_deref());
             }
             v
         }

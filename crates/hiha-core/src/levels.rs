@@ -10,6 +10,8 @@
 //! |---|---|
 //! | 1 | per level, in level order: f32 lo, f32 hi (little-endian), the least and greatest valid value of that level |
 //! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
+//! | 3 | f64 step, f64 offset: the variable's lattice; residual sections of kind lattice-residual code each valid value as its index `k`, the value being `f32(k·step + offset)` (`lattice.rs`) |
+//! | 4 | f32 values, increasing: the variable's table of distinct values; lattice-residual sections code each valid value as its rank in it |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -21,6 +23,7 @@
 use crate::error::{Error, Result};
 use crate::field::Field;
 use crate::format::{get_varint, put_varint};
+use crate::lattice::{Lattice, TAG_REGULAR, TAG_TABLE};
 
 const TAG_LEVEL_RANGES: u8 = 1;
 const TAG_NORMALIZED: u8 = 2;
@@ -32,6 +35,8 @@ pub(crate) struct LevelInfo {
     /// Per level: (lo, hi). Empty when the archive stores none.
     pub ranges: Vec<(f32, f32)>,
     pub normalized: bool,
+    /// The source's lattice, when the residual codes lattice indices.
+    pub lattice: Option<Lattice>,
 }
 
 impl LevelInfo {
@@ -62,12 +67,19 @@ impl LevelInfo {
         LevelInfo {
             ranges,
             normalized: normalize,
+            lattice: None,
         }
     }
 
     /// The `extra` bytes that store this (empty when there is nothing).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        if let Some(l) = &self.lattice {
+            let (tag, body) = l.encode();
+            out.push(tag);
+            put_varint(&mut out, body.len() as u64);
+            out.extend_from_slice(&body);
+        }
         if self.ranges.is_empty() {
             return out;
         }
@@ -125,7 +137,13 @@ impl LevelInfo {
                 TAG_NORMALIZED if body.is_empty() && !info.ranges.is_empty() => {
                     info.normalized = true;
                 }
-                TAG_LEVEL_RANGES | TAG_NORMALIZED => {
+                TAG_REGULAR if info.lattice.is_none() => {
+                    info.lattice = Some(Lattice::decode_regular(body)?);
+                }
+                TAG_TABLE if info.lattice.is_none() => {
+                    info.lattice = Some(Lattice::decode_table(body)?);
+                }
+                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_REGULAR | TAG_TABLE => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {

@@ -41,6 +41,7 @@ pub mod error;
 pub mod fidelity;
 pub mod field;
 pub mod format;
+mod lattice;
 mod levels;
 pub mod mask;
 pub mod meta;

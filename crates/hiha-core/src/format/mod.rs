@@ -143,17 +143,37 @@ impl Header {
     }
 
     /// The format version this header needs: 2.1 for more than one
-    /// variable or a per-level bound, else 2.0.
+    /// variable, a per-level or pointwise relative bound, or an `extra`
+    /// field of tag 3 or more (a lattice), else 2.0.
     pub fn needed_version(&self) -> (u16, u16) {
         let new_bound = |b: &Bound| b.is_per_level() || matches!(b, Bound::PwRel(_));
-        let per_level =
-            new_bound(&self.bound) || self.variables.iter().any(|v| new_bound(&v.bound));
+        let new_extra = |e: &[u8]| extra_tags(e).any(|t| t >= 3);
+        let per_level = new_bound(&self.bound)
+            || new_extra(&self.extra)
+            || self
+                .variables
+                .iter()
+                .any(|v| new_bound(&v.bound) || new_extra(&v.extra));
         if self.variables.is_empty() && !per_level {
             (FORMAT_VERSION.0, 0)
         } else {
             (FORMAT_VERSION.0, MULTI_VARIABLE_MINOR)
         }
     }
+}
+
+/// The tags of the fields of a variable's `extra` bytes (a list of
+/// `u8 tag, varint length, payload`; see FORMAT.md 3), as far as they parse.
+/// Tags 1 and 2 are defined by format 2.0, tag 3 by 2.1.
+pub fn extra_tags(extra: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut rest = extra;
+    std::iter::from_fn(move || {
+        let (&tag, after) = rest.split_first()?;
+        let (len, used) = get_varint(after)?;
+        let end = usize::try_from(len).ok()?.checked_add(used)?;
+        rest = after.get(end..)?;
+        Some(tag)
+    })
 }
 
 /// What a section holds. Ids `0x01..=0x7F` are *critical* (a reader that
@@ -181,6 +201,11 @@ pub enum SectionKind {
     /// Format 2.1: the sign (or zero) of each coded element of a chunk,
     /// coded losslessly, for the pointwise relative bound.
     Signs,
+    /// Format 2.1: a residual section whose coded values are the indices
+    /// of the variable's lattice (the header's `extra` field 3), not the
+    /// values themselves. A separate kind, so that a reader that does not
+    /// know lattices refuses the archive instead of decoding indices.
+    LatticeResidual,
     /// A kind defined by a newer minor format version (only ever produced by
     /// [`ArchiveReader`] on such archives; [`ArchiveWriter`] refuses it).
     Unknown(u8),
@@ -188,7 +213,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// The kinds this build knows, in id order.
-    pub const KNOWN: [SectionKind; 9] = [
+    pub const KNOWN: [SectionKind; 10] = [
         SectionKind::Mask,
         SectionKind::Residual,
         SectionKind::Predictor,
@@ -197,6 +222,7 @@ impl SectionKind {
         SectionKind::Idm,
         SectionKind::Trc,
         SectionKind::Signs,
+        SectionKind::LatticeResidual,
         SectionKind::Check,
     ];
 
@@ -211,6 +237,7 @@ impl SectionKind {
             SectionKind::Idm => 6,
             SectionKind::Trc => 7,
             SectionKind::Signs => 8,
+            SectionKind::LatticeResidual => 9,
             SectionKind::Check => 0x80,
             SectionKind::Unknown(id) => id,
         }
@@ -227,7 +254,9 @@ impl SectionKind {
     pub fn from_id_in(id: u8, major: u16, minor: u16) -> Option<Self> {
         Self::from_id(id).filter(|k| match k {
             SectionKind::Check => major >= 2,
-            SectionKind::Signs => major > 2 || (major == 2 && minor >= 1),
+            SectionKind::Signs | SectionKind::LatticeResidual => {
+                major > 2 || (major == 2 && minor >= 1)
+            }
             _ => true,
         })
     }
@@ -249,6 +278,7 @@ impl SectionKind {
             SectionKind::Idm => "idm".into(),
             SectionKind::Trc => "trc".into(),
             SectionKind::Signs => "signs".into(),
+            SectionKind::LatticeResidual => "lattice-residual".into(),
             SectionKind::Check => "check".into(),
             SectionKind::Unknown(id) => format!("unknown-{id:#04x}"),
         }
@@ -313,9 +343,21 @@ mod tests {
             Some(SectionKind::Check)
         );
         assert_eq!(SectionKind::from_id(0), None);
-        assert_eq!(SectionKind::from_id(9), None);
+        assert_eq!(SectionKind::from_id_in(9, 2, 0), None);
+        assert_eq!(
+            SectionKind::from_id_in(9, 2, 1),
+            Some(SectionKind::LatticeResidual)
+        );
+        assert_eq!(SectionKind::from_id(10), None);
         assert!(SectionKind::Unknown(0x80).is_ancillary());
         assert_eq!(SectionKind::Unknown(8).to_string(), "unknown-0x08");
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn extra_tags_parse_as_far_as_they_go() {
+        let tags: Vec<u8> = extra_tags(&[1, 2, 0, 0, 3, 0, 4, 5]).collect();
+        assert_eq!(tags, vec![1, 3], "the last field runs past the end");
+        assert_eq!(extra_tags(&[]).count(), 0);
     }
 }

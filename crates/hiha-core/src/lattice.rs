@@ -1,0 +1,533 @@
+//! Sources that were already quantised: values on a lattice `offset + k·step`.
+//!
+//! Most archived atmospheric data went through a quantiser before hiha sees
+//! it: GRIB simple packing (16 bits), CF `scale_factor`/`add_offset` int16
+//! packing, integer relative humidity, 0.1 K steps. Every valid value is then
+//! `f32(k·step + offset)` for an integer `k`. When the bound asks for an
+//! error finer than about half a step, a lossy coder spends bits to place
+//! each value inside a bin narrower than the step, although the source has
+//! nothing between two lattice points. Coding the integers `k` instead, with
+//! a pointwise error below ½ (so that rounding recovers `k` exactly), gives
+//! back every value bit for bit at fewer bits.
+//!
+//! The lattice is the source's packing when it declared one, else detected
+//! from the data; it is used only when every valid value lies within two
+//! ulps of its lattice point (bit for bit in the common cases). A field of
+//! few distinct values that are not evenly spaced (integer relative
+//! humidity with a few hundredths near 0) gets a *table* of its distinct
+//! values instead, and its indices are the ranks in that table. Stored in
+//! the header's `extra` bytes (the list of `levels.rs`): tag 3, f64 step and
+//! f64 offset; tag 4, the table as sorted distinct f32 values.
+
+use crate::error::{Error, Result};
+use crate::field::Field;
+use crate::residual::Target;
+
+/// Largest lattice index magnitude: integers up to 2^24 are exact in f32.
+const MAX_INDEX: f64 = (1u32 << 24) as f64;
+/// Values sampled to find the step.
+const SAMPLE: usize = 1 << 16;
+/// Pointwise error the residual coder is given on the indices: below ½ so
+/// that rounding recovers every index, with room for f32 arithmetic.
+pub(crate) const INDEX_TARGET: f64 = 0.45;
+
+/// The `extra` tags (the list of `levels.rs`).
+pub(crate) const TAG_REGULAR: u8 = 3;
+pub(crate) const TAG_TABLE: u8 = 4;
+
+/// Most distinct values a table holds (16 KiB stored).
+pub(crate) const MAX_TABLE: usize = 4096;
+/// Valid values per table entry at least (the table's 4 bytes an entry
+/// then cost under 1/8 bit a value).
+const VALUES_PER_ENTRY: usize = 32;
+
+/// A table of the distinct values of a field, sorted, and the median gap
+/// between neighbours (what a lossy coder would have to resolve).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Table {
+    pub values: Vec<f32>,
+}
+
+impl Table {
+    /// The table of `field`'s valid values, when there are at least 2 and
+    /// at most [`MAX_TABLE`] of them.
+    /// The table is stored in the header, so it must also be small beside
+    /// the field: at most one entry per [`VALUES_PER_ENTRY`] valid values.
+    pub fn detect(field: &Field) -> Option<Table> {
+        let limit = MAX_TABLE.min(field.valid_count() / VALUES_PER_ENTRY);
+        let mut set = std::collections::BTreeSet::new();
+        for (i, &v) in field.values.iter().enumerate() {
+            if field.is_missing(i) {
+                continue;
+            }
+            set.insert(order_key(v));
+            if set.len() > limit {
+                return None;
+            }
+        }
+        let values: Vec<f32> = set.into_iter().map(from_order_key).collect();
+        (values.len() >= 2).then_some(Table { values })
+    }
+
+    /// The median gap between neighbouring values.
+    fn median_gap(&self) -> f64 {
+        let mut g: Vec<f64> = self
+            .values
+            .windows(2)
+            .map(|w| w[1] as f64 - w[0] as f64)
+            .collect();
+        g.sort_by(f64::total_cmp);
+        g.get(g.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    fn index(&self, v: f32) -> f64 {
+        self.values
+            .binary_search_by(|x| x.total_cmp(&v))
+            .unwrap_or_else(|i| i.min(self.values.len() - 1)) as f64
+    }
+
+    fn value(&self, k: f64) -> f32 {
+        let last = (self.values.len() - 1) as f64;
+        self.values[k.round().clamp(0.0, last) as usize]
+    }
+}
+
+/// How a field's values are quantised: evenly ([`Lattice::Regular`]) or
+/// onto a table of distinct values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Lattice {
+    Regular { step: f64, offset: f64 },
+    Table(Table),
+}
+
+impl Lattice {
+    /// The spacing a lossy coder would have to resolve to do better than
+    /// the indices: the step, or a table's median gap.
+    fn gap(&self) -> f64 {
+        match self {
+            Lattice::Regular { step, .. } => *step,
+            Lattice::Table(t) => t.median_gap(),
+        }
+    }
+
+    /// The value of index `k` (rounded to an integer first).
+    pub fn value(&self, k: f64) -> f32 {
+        match self {
+            Lattice::Regular { step, offset } => {
+                (k.round().clamp(-MAX_INDEX, MAX_INDEX) * step + offset) as f32
+            }
+            Lattice::Table(t) => t.value(k),
+        }
+    }
+
+    fn index(&self, v: f32) -> f64 {
+        match self {
+            Lattice::Regular { step, offset } => ((v as f64 - offset) / step).round(),
+            Lattice::Table(t) => t.index(v),
+        }
+    }
+
+    /// The lattice of a field's values (see [`Regular::detect`]), or a
+    /// table of them when there are few and no lattice, with the largest
+    /// distance of a value from its point.
+    /// A table wins when its values are sparser than the lattice's points
+    /// (its median gap wider than 1.5 steps): integer humidity with a few
+    /// hundredths lies on a lattice of 0.01 but mostly a unit apart.
+    pub fn detect(field: &Field) -> Option<(Lattice, f64)> {
+        let table = Table::detect(field);
+        let regular = Regular::detect(field);
+        match (table, regular) {
+            (Some(t), Some((step, _, _))) if t.median_gap() > 1.5 * step => {
+                Some((Lattice::Table(t), 0.0))
+            }
+            (_, Some((step, offset, dev))) => Some((Lattice::Regular { step, offset }, dev)),
+            (Some(t), None) => Some((Lattice::Table(t), 0.0)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Detection of evenly spaced values.
+struct Regular {
+    step: f64,
+    offset: f64,
+}
+
+impl Regular {
+    /// The value of index `k`, as the source defines it, rounded to f32.
+    pub fn value(&self, k: f64) -> f32 {
+        (k * self.step + self.offset) as f32
+    }
+
+    fn index(&self, v: f32) -> f64 {
+        ((v as f64 - self.offset) / self.step).round()
+    }
+
+    /// The largest distance between a valid value of `field` and the value
+    /// of its nearest index, or `None` when an index leaves f32's exact
+    /// integers or the lattice is degenerate.
+    fn deviation(&self, field: &Field) -> Option<f64> {
+        if !(self.step.is_finite() && self.step > 0.0 && self.offset.is_finite()) {
+            return None;
+        }
+        let mut max = 0.0f64;
+        for (i, &v) in field.values.iter().enumerate() {
+            if field.is_missing(i) {
+                continue;
+            }
+            let k = self.index(v);
+            if k.abs() > MAX_INDEX {
+                return None;
+            }
+            max = max.max((self.value(k) as f64 - v as f64).abs());
+        }
+        Some(max)
+    }
+
+    /// Least-squares step and offset of the values against the indices
+    /// that `self` gives them: f32 rounding hides the source's exact step,
+    /// and the fit over every value recovers it to a small fraction of an
+    /// ulp across the range.
+    fn refined(&self, field: &Field) -> Regular {
+        let (mut n, mut sk, mut sv, mut skk, mut skv) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
+        for (i, &v) in field.values.iter().enumerate() {
+            if field.is_missing(i) {
+                continue;
+            }
+            let k = self.index(v);
+            let v = v as f64 - self.offset;
+            n += 1.0;
+            sk += k;
+            sv += v;
+            skk += k * k;
+            skv += k * v;
+        }
+        let det = n * skk - sk * sk;
+        if det <= 0.0 {
+            return Regular {
+                step: self.step,
+                offset: self.offset,
+            };
+        }
+        let step = (n * skv - sk * sv) / det;
+        let off = (sv - step * sk) / n;
+        Regular {
+            step,
+            offset: self.offset + off,
+        }
+    }
+
+    /// The lattice of `field`'s valid values and the largest distance of a
+    /// value from its lattice point (0 when every value is reproduced bit
+    /// for bit; at most 2 ulps of the largest magnitude otherwise): the
+    /// source's packing when it holds, else one found from the data (the
+    /// smallest gap between sampled distinct values, refined by a
+    /// least-squares fit over every value). `None` when there is none, or
+    /// the field is constant.
+    fn detect(field: &Field) -> Option<(f64, f64, f64)> {
+        let (lo, hi) = field.value_range()?;
+        if lo >= hi {
+            return None;
+        }
+        let tolerance = 2.0 * ulp(lo.abs().max(hi.abs()));
+        let accept = |l: Regular| {
+            l.deviation(field)
+                .filter(|&d| d <= tolerance)
+                .map(|d| (l.step, l.offset, d))
+        };
+        if let Some(p) = field.packing {
+            let l = Regular {
+                step: p.scale.abs(),
+                offset: p.offset,
+            };
+            if let Some(found) = accept(l) {
+                return Some(found);
+            }
+        }
+        let n = field.values.len();
+        let stride = (n / SAMPLE).max(1);
+        let mut s: Vec<f32> = (0..n)
+            .step_by(stride)
+            .filter(|&i| !field.is_missing(i))
+            .map(|i| field.values[i])
+            .collect();
+        s.sort_by(f32::total_cmp);
+        s.dedup();
+        let gap = s
+            .windows(2)
+            .map(|w| w[1] as f64 - w[0] as f64)
+            .filter(|&d| d > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let span = hi as f64 - lo as f64;
+        if !gap.is_finite() || gap <= tolerance {
+            return None;
+        }
+        // The sample may miss the neighbours of a value: try a few divisors.
+        (1..=4).find_map(|j| {
+            let count = (span / (gap / j as f64)).round();
+            if !(1.0..=MAX_INDEX).contains(&count) {
+                return None;
+            }
+            let rough = Regular {
+                step: span / count,
+                offset: lo as f64,
+            };
+            // The rough lattice must already place every value near a
+            // point, or the refit would chase a wrong one.
+            rough.deviation(field).filter(|&d| d < rough.step / 4.0)?;
+            let fine = rough.refined(field);
+            accept(fine).or_else(|| accept(rough))
+        })
+    }
+}
+
+impl Lattice {
+    /// Whether coding the indices losslessly should beat coding the values
+    /// to `target`: when the target's quantisation bin (2·e for a pointwise
+    /// error e, √12·r for an RMSE r) is no wider than the step, the lossy
+    /// coder would resolve finer than the lattice it cannot use.
+    /// `deviation` is the largest distance of a value from its lattice
+    /// point, which the target must also cover.
+    pub fn pays(&self, target: Target, deviation: f64) -> bool {
+        let (bin, e) = match target {
+            Target::MaxAbs(e) => (2.0 * e, e),
+            Target::Rmse(r) => (12f64.sqrt() * r, r),
+        };
+        bin <= self.gap() && deviation <= e
+    }
+
+    /// The field of indices the residual coder sees (missing elements kept).
+    pub fn indices(&self, field: &Field) -> Field {
+        let mut out = field.clone();
+        out.packing = None;
+        for (i, v) in out.values.iter_mut().enumerate() {
+            if !field.is_missing(i) {
+                *v = self.index(*v) as f32;
+            }
+        }
+        out
+    }
+
+    /// Turns decoded indices back into values: each valid element is
+    /// rounded to its index and mapped onto the lattice.
+    pub fn restore(&self, vals: &mut [f32], flagged: Option<&[bool]>) {
+        for (i, v) in vals.iter_mut().enumerate() {
+            if flagged.is_some_and(|m| m[i]) {
+                continue;
+            }
+            *v = self.value(*v as f64);
+        }
+    }
+
+    /// The `extra` field (tag, payload) that stores this.
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut out = Vec::new();
+        match self {
+            Lattice::Regular { step, offset } => {
+                out.extend_from_slice(&step.to_le_bytes());
+                out.extend_from_slice(&offset.to_le_bytes());
+                (TAG_REGULAR, out)
+            }
+            Lattice::Table(t) => {
+                for v in &t.values {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+                (TAG_TABLE, out)
+            }
+        }
+    }
+
+    /// Reads a table field: at least 2 and at most [`MAX_TABLE`] finite f32
+    /// values, strictly increasing.
+    pub fn decode_table(body: &[u8]) -> Result<Lattice> {
+        let n = body.len() / 4;
+        if !body.len().is_multiple_of(4) || !(2..=MAX_TABLE).contains(&n) {
+            return Err(Error::Corrupt(format!(
+                "a value table of {} bytes",
+                body.len()
+            )));
+        }
+        let values: Vec<f32> = body
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let ok = values.iter().all(|v| v.is_finite())
+            && values.windows(2).all(|w| w[0].total_cmp(&w[1]).is_lt());
+        if !ok {
+            return Err(Error::Corrupt(
+                "a value table that is not finite and increasing".into(),
+            ));
+        }
+        Ok(Lattice::Table(Table { values }))
+    }
+
+    /// Reads a regular lattice field: f64 step > 0, f64 offset, finite.
+    pub fn decode_regular(body: &[u8]) -> Result<Lattice> {
+        if body.len() != 16 {
+            return Err(Error::Corrupt("a lattice field is not 16 bytes".into()));
+        }
+        let f = |b: &[u8]| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            f64::from_le_bytes(a)
+        };
+        let (step, offset) = (f(&body[..8]), f(&body[8..]));
+        if !(step.is_finite() && step > 0.0 && offset.is_finite()) {
+            return Err(Error::Corrupt(format!(
+                "a lattice of step {step} and offset {offset}"
+            )));
+        }
+        Ok(Lattice::Regular { step, offset })
+    }
+}
+
+/// A key whose unsigned order is `f32::total_cmp`'s order of the values.
+fn order_key(v: f32) -> u32 {
+    let b = v.to_bits();
+    if b >> 31 == 1 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k })
+}
+
+/// The spacing of f32 values at magnitude `x`.
+fn ulp(x: f32) -> f64 {
+    let x = x.abs();
+    if x.is_finite() {
+        f32::from_bits(x.to_bits() + 1) as f64 - x as f64
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::{Packing, Shape};
+
+    fn field(values: Vec<f32>) -> Field {
+        let n = values.len();
+        Field::new(Shape::new(1, 1, 1, n), values, None).expect("field")
+    }
+
+    #[test]
+    fn integers_and_decimal_steps_are_found_and_restored_exactly() {
+        // Integer-valued relative humidity, and 0.1 K temperatures.
+        let rh: Vec<f32> = (0..500).map(|i| ((i * 37) % 101) as f32).collect();
+        let (l, dev) = Lattice::detect(&field(rh.clone())).expect("integer lattice");
+        assert!(matches!(l, Lattice::Regular { step, .. } if (step - 1.0).abs() < 1e-12));
+        assert_eq!(dev, 0.0);
+        let t: Vec<f32> = (0..500)
+            .map(|i| ((2000 + (i * 13) % 700) as f64 * 0.1) as f32)
+            .collect();
+        let f = field(t.clone());
+        let (l, dev) = Lattice::detect(&f).expect("0.1 lattice");
+        assert_eq!(dev, 0.0, "every value reproduced bit for bit");
+        let mut k = l.indices(&f).values;
+        assert!(k.iter().all(|x| x.fract() == 0.0));
+        // Any error below ½ on the indices comes back bit for bit.
+        for (i, x) in k.iter_mut().enumerate() {
+            *x += if i % 2 == 0 { 0.44 } else { -0.44 };
+        }
+        l.restore(&mut k, None);
+        assert!(k.iter().zip(&t).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn packing_is_the_lattice_when_it_holds() {
+        let p = Packing {
+            scale: 0.0023,
+            offset: 250.5,
+        };
+        let v: Vec<f32> = (0..300)
+            .map(|i| ((i * 7 % 1000) as f64 * p.scale + p.offset) as f32)
+            .collect();
+        let mut f = field(v);
+        f.packing = Some(p);
+        assert_eq!(
+            Lattice::detect(&f),
+            Some((
+                Lattice::Regular {
+                    step: 0.0023,
+                    offset: 250.5
+                },
+                0.0
+            ))
+        );
+    }
+
+    #[test]
+    fn continuous_values_have_no_lattice() {
+        let v: Vec<f32> = (0..5000).map(|i| (i as f32 * 0.731).sin() * 40.0).collect();
+        assert_eq!(Lattice::detect(&field(v)), None);
+        assert_eq!(Lattice::detect(&field(vec![3.0; 10])), None);
+    }
+
+    #[test]
+    fn it_pays_only_below_the_step() {
+        let l = Lattice::Regular {
+            step: 1.0,
+            offset: 0.0,
+        };
+        assert!(l.pays(Target::MaxAbs(0.4), 0.0));
+        assert!(!l.pays(Target::MaxAbs(0.6), 0.0));
+        assert!(l.pays(Target::Rmse(0.2), 0.0));
+        assert!(!l.pays(Target::Rmse(0.3), 0.0));
+        assert!(!l.pays(Target::Rmse(0.2), 0.25), "values off their points");
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_hostile_bytes_are_errors() {
+        let l = Lattice::Regular {
+            step: 0.1,
+            offset: -3.5,
+        };
+        let (tag, b) = l.encode();
+        assert_eq!(tag, TAG_REGULAR);
+        assert_eq!(Lattice::decode_regular(&b).expect("decode"), l);
+        assert!(Lattice::decode_regular(&b[..15]).is_err());
+        let mut bad = b.clone();
+        bad[..8].copy_from_slice(&(-1.0f64).to_le_bytes());
+        assert!(Lattice::decode_regular(&bad).is_err());
+        bad[..8].copy_from_slice(&f64::NAN.to_le_bytes());
+        assert!(Lattice::decode_regular(&bad).is_err());
+        let t = Lattice::Table(Table {
+            values: vec![-0.0, 0.0, 0.01, 1.0, 2.0],
+        });
+        let (tag, b) = t.encode();
+        assert_eq!(tag, TAG_TABLE);
+        assert_eq!(Lattice::decode_table(&b).expect("table"), t);
+        assert!(Lattice::decode_table(&b[..4]).is_err(), "one value");
+        assert!(Lattice::decode_table(&b[..7]).is_err(), "ragged");
+        let mut swapped = b.clone();
+        swapped[12..16].copy_from_slice(&5.0f32.to_le_bytes());
+        assert!(Lattice::decode_table(&swapped).is_err(), "not increasing");
+    }
+
+    #[test]
+    fn few_uneven_values_get_a_table_and_come_back_exactly() {
+        // Integer humidity with a few hundredths near 0, as GFS r has.
+        let v: Vec<f32> = (0..6000)
+            .map(|i| match i % 50 {
+                0 => 0.01,
+                1 => 0.03,
+                _ => ((i * 7) % 101) as f32,
+            })
+            .collect();
+        let f = field(v.clone());
+        let (l, dev) = Lattice::detect(&f).expect("table");
+        assert!(matches!(l, Lattice::Table(_)) && dev == 0.0);
+        assert!(l.pays(Target::Rmse(0.1), dev), "median gap 1");
+        let mut k = l.indices(&f).values;
+        for x in k.iter_mut() {
+            *x -= 0.4;
+        }
+        l.restore(&mut k, None);
+        assert!(k.iter().zip(&v).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}
