@@ -262,6 +262,15 @@ impl Regular {
         if !gap.is_finite() || gap <= tolerance {
             return None;
         }
+        // f32 rounding makes the smallest gap a little off the step: over
+        // a range of 17 000 steps, 0.0099983 for 0.01 picks a count 3 off.
+        // The mean of the gaps near the smallest averages that out.
+        let near: Vec<f64> = s
+            .windows(2)
+            .map(|w| w[1] as f64 - w[0] as f64)
+            .filter(|&d| d > 0.5 * gap && d < 1.5 * gap)
+            .collect();
+        let gap = near.iter().sum::<f64>() / near.len().max(1) as f64;
         // The sample may miss the neighbours of a value: try a few divisors.
         (1..=4).find_map(|j| {
             let count = (span / (gap / j as f64)).round();
