@@ -184,14 +184,24 @@ fn format_and_float32_choices() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("float32"));
     check(&py, &gfs, &f32_out, "NETCDF4", &["t=nrmse:1e-3:float32"]);
     // No room for re-packing: the source's own lattice is checked, and at
-    // a bound finer than its step it does not hold: float32, and said so.
+    // a bound close to its step it does not hold: float32, and said so.
     let (_, out) = round_trip(
         "noroom",
+        &gfs,
+        &["--nrmse", "5e-4", "--repack-room", "0"],
+        &[],
+    );
+    check(&py, &gfs, &out, "NETCDF4", &["t=nrmse:5e-4:float32"]);
+    // Finer still, below the 0.1 K the values were rounded to, the coder
+    // codes the source's lattice indices losslessly, so the values re-pack
+    // exactly: int16 again.
+    let (_, out) = round_trip(
+        "lattice",
         &gfs,
         &["--nrmse", "1e-4", "--repack-room", "0"],
         &[],
     );
-    check(&py, &gfs, &out, "NETCDF4", &["t=nrmse:1e-4:float32"]);
+    check(&py, &gfs, &out, "NETCDF4", &["t=nrmse:1e-4:int16"]);
     // A bad share is a usage error, before any work.
     let o = Command::new(env!("CARGO_BIN_EXE_hiha"))
         .args([
