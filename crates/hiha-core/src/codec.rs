@@ -15,7 +15,7 @@ use crate::bound::Bound;
 use crate::error::{Error, Result};
 use crate::field::{Field, Packing, Shape};
 use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
-use crate::lattice::Lattice;
+use crate::lattice::{Lattice, Values};
 use crate::levels::LevelInfo;
 use crate::meta::{CoordData, DatasetMeta};
 use crate::metrics::Metrics;
@@ -573,6 +573,7 @@ fn chunk_ranges(frames: usize, c: usize) -> Vec<Range<usize>> {
 /// With `signs_of` (the pointwise relative bound) `field` holds `ln|x|`,
 /// `signs_of` the original values whose signs and zeros each chunk codes,
 /// and `skip` the elements the residual coder skips (flagged and zero).
+#[allow(clippy::too_many_arguments)] // each is one independent choice of the caller
 fn code_chunks(
     field: &Field,
     chunks: &[Range<usize>],
@@ -580,6 +581,7 @@ fn code_chunks(
     target: Target,
     constant: bool,
     signs_of: Option<(&Field, &[bool])>,
+    lattice: bool,
     progress: &dyn Progress,
 ) -> Result<Vec<CodedChunk>> {
     let shape = field.shape;
@@ -599,29 +601,49 @@ fn code_chunks(
             // pointwise relative bound the zeros too.
             let skip = signs_of.map(|(_, skip)| &skip[span.clone()]);
             let mask = skip.filter(|m| m.iter().any(|&x| x)).or(mask);
-            let residual = if constant {
-                None
-            } else {
-                let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
-                let pred: Option<Vec<f32>> = (!predicted.is_empty()).then(|| {
-                    fr.clone()
-                        .flat_map(|f| predicted[f].1.iter().copied())
-                        .collect()
-                });
-                Some(residual::encode(
-                    &field.values[span],
-                    pred.as_deref(),
-                    &dims,
-                    mask,
-                    target,
-                )?)
+            // Lattice indices are coded without a prediction (they are
+            // offered with predictor none only) and need an error below ½.
+            let on_lattice = (lattice && !constant && signs_of.is_none() && predicted.is_empty())
+                .then(|| {
+                    let values = Values {
+                        values: &field.values[span.clone()],
+                        missing: field.missing.as_ref().map(|m| &m[span.clone()]),
+                        packing: field.packing,
+                    };
+                    Lattice::for_chunk(&values, target)
+                })
+                .flatten();
+            let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
+            let residual = match (&on_lattice, constant) {
+                (_, true) => None,
+                (Some((l, k)), false) => {
+                    let mut out = Vec::new();
+                    l.write_prefix(&mut out);
+                    let t = Target::MaxAbs(crate::lattice::INDEX_TARGET);
+                    out.extend_from_slice(&residual::encode(k, None, &dims, mask, t)?);
+                    Some(out)
+                }
+                (None, false) => {
+                    let pred: Option<Vec<f32>> = (!predicted.is_empty()).then(|| {
+                        fr.clone()
+                            .flat_map(|f| predicted[f].1.iter().copied())
+                            .collect()
+                    });
+                    Some(residual::encode(
+                        &field.values[span],
+                        pred.as_deref(),
+                        &dims,
+                        mask,
+                        target,
+                    )?)
+                }
             };
             progress.inc(fr.len() as u64);
             Ok(CodedChunk {
                 mask: mask_bytes,
                 signs,
                 residual,
-                indices: false,
+                indices: on_lattice.is_some(),
             })
         })
         .collect()
@@ -842,27 +864,9 @@ fn encode_verified(
         _ if levels.normalized => (level_target(&opts.bound, levels, &dev, scale)?, 0),
         _ => residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?,
     };
-    // A source already quantised onto a lattice finer than the bound needs
+    // A chunk already quantised onto a lattice finer than the bound needs
     // is coded as its lattice indices, losslessly (lattice.rs).
-    let lattice = (pw_rel.is_none()
-        && !levels.normalized
-        && !config.constant
-        && opts.predictor == PredictorKind::None)
-        .then(|| Lattice::detect(field))
-        .flatten()
-        .filter(|(l, dev)| l.pays(target, *dev))
-        .map(|(l, _)| l);
-    let indices = lattice.as_ref().map(|l| l.indices(field));
-    let target = if lattice.is_some() {
-        Target::MaxAbs(crate::lattice::INDEX_TARGET)
-    } else {
-        target
-    };
-    if lattice.is_some() {
-        let mut with = levels.clone();
-        with.lattice = lattice.clone();
-        header.extra = with.encode();
-    }
+    let lattice = pw_rel.is_none() && !levels.normalized && opts.predictor == PredictorKind::None;
     let predicted = if config.constant {
         vec![]
     } else {
@@ -870,26 +874,27 @@ fn encode_verified(
     };
     let chunks = chunk_ranges(shape.frames, chunk_frames);
     let normalized = levels.normalized.then(|| levels.normalize(field));
-    let coded_field = match (&pw_rel, &normalized, &indices) {
-        (Some((logs, _)), _, _) => logs,
-        (None, Some(n), _) => n,
-        (None, None, Some(k)) => k,
-        (None, None, None) => field,
+    let coded_field = match (&pw_rel, &normalized) {
+        (Some((logs, _)), _) => logs,
+        (None, Some(n)) => n,
+        (None, None) => field,
     };
-    let mut coded = code_chunks(
+    let coded = code_chunks(
         coded_field,
         &chunks,
         &predicted,
         target,
         config.constant,
         pw_rel.as_ref().map(|(_, skip)| (field, skip.as_slice())),
+        lattice,
         progress,
     )?;
     drop(normalized);
     drop(pw_rel);
-    drop(indices);
-    for c in &mut coded {
-        c.indices = lattice.is_some();
+    if coded.iter().any(|c| c.indices) {
+        let mut with = levels.clone();
+        with.lattice_chunks = true;
+        header.extra = with.encode();
     }
     let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
@@ -1281,6 +1286,29 @@ fn plan_decode(
         config.value_max,
     )?;
     let log_coded = matches!(header.bound, Bound::PwRel(_));
+    // Lattice indices: only in 2.1, announced by the header, and only where
+    // the encoder offers them (plain bound, no predictor).
+    if levels.lattice_chunks && reader.version() < (2, 1) {
+        return Err(Error::Corrupt(
+            "a format 2.0 archive announces lattice chunks (new in 2.1)".into(),
+        ));
+    }
+    if chunks.iter().any(|s| s.indices) {
+        let why = if !levels.lattice_chunks {
+            Some("the header announces none")
+        } else if log_coded || levels.normalized {
+            Some("its bound codes transformed values")
+        } else if config.predictor != PredictorKind::None {
+            Some("it has a predictor")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Error::Corrupt(format!(
+                "a chunk codes lattice indices, but {why}"
+            )));
+        }
+    }
     Ok(DecodePlan {
         config,
         levels,
@@ -1496,17 +1524,19 @@ fn decode_chunk(
             } else {
                 mask.as_deref()
             };
-            let mut v = residual::decode(reader.read(i)?, pred.as_deref(), &dims, skip)?;
+            let payload = reader.read(i)?;
+            let (lattice, payload) = if slot.indices {
+                let (l, rest) = Lattice::read_prefix(payload)?;
+                (Some(l), rest)
+            } else {
+                (None, payload)
+            };
+            let mut v = residual::decode(payload, pred.as_deref(), &dims, skip)?;
             if let (Some(st), true) = (&states, v.len() == len) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());
             }
-            if slot.indices {
-                let lattice = plan.levels.lattice.as_ref().ok_or_else(|| {
-                    Error::Corrupt(format!(
-                        "frames {fr:?} code lattice indices but the variable has no lattice"
-                    ))
-                })?;
-                lattice.restore(&mut v, mask.as_deref());
+            if let (Some(l), true) = (&lattice, v.len() == len) {
+                l.restore(&mut v, mask.as_deref());
             }
             v
         }
@@ -1656,7 +1686,7 @@ pub fn describe(bytes: &[u8]) -> Result<Description> {
         }
         s.push_str("bytes by section kind:\n");
         for (k, b) in reader.bytes_by_kind() {
-            s.push_str(&format!("  {k:<10} {b:>12} B\n"));
+            s.push_str(&format!("  {k:<16} {b:>12} B\n"));
         }
     }
     let damaged: Vec<String> = (0..whole.sections().len())

@@ -15,12 +15,17 @@
 //! ulps of its lattice point (bit for bit in the common cases). A field of
 //! few distinct values that are not evenly spaced (integer relative
 //! humidity with a few hundredths near 0) gets a *table* of its distinct
-//! values instead, and its indices are the ranks in that table. Stored in
-//! the header's `extra` bytes (the list of `levels.rs`): tag 3, f64 step and
-//! f64 offset; tag 4, the table as sorted distinct f32 values.
+//! values instead, and its indices are the ranks in that table.
+//!
+//! Decided per chunk, from the chunk's own values (so a streamed encoder
+//! decides as the in-memory one does), and stored at the head of the
+//! chunk's residual section, whose kind is then *lattice-residual* (9): a
+//! reader that does not know lattices refuses it instead of decoding
+//! indices. The header's `extra` carries field 3 (empty) when any chunk of
+//! the variable is lattice-coded, which makes the archive format 2.1.
 
 use crate::error::{Error, Result};
-use crate::field::Field;
+use crate::field::{Field, Packing};
 use crate::residual::Target;
 
 /// Largest lattice index magnitude: integers up to 2^24 are exact in f32.
@@ -31,9 +36,9 @@ const SAMPLE: usize = 1 << 16;
 /// that rounding recovers every index, with room for f32 arithmetic.
 pub(crate) const INDEX_TARGET: f64 = 0.45;
 
-/// The `extra` tags (the list of `levels.rs`).
-pub(crate) const TAG_REGULAR: u8 = 3;
-pub(crate) const TAG_TABLE: u8 = 4;
+/// The forms of a lattice in a lattice-residual section's prefix.
+const FORM_REGULAR: u8 = 1;
+const FORM_TABLE: u8 = 2;
 
 /// Most distinct values a table holds (16 KiB stored).
 pub(crate) const MAX_TABLE: usize = 4096;
@@ -41,8 +46,49 @@ pub(crate) const MAX_TABLE: usize = 4096;
 /// then cost under 1/8 bit a value).
 const VALUES_PER_ENTRY: usize = 32;
 
-/// A table of the distinct values of a field, sorted, and the median gap
-/// between neighbours (what a lossy coder would have to resolve).
+/// The values of a chunk as detection sees them: the valid ones, and the
+/// source's packing when it declared one.
+#[derive(Clone, Copy)]
+pub(crate) struct Values<'a> {
+    pub values: &'a [f32],
+    pub missing: Option<&'a [bool]>,
+    pub packing: Option<Packing>,
+}
+
+impl<'a> From<&'a Field> for Values<'a> {
+    fn from(f: &'a Field) -> Self {
+        Values {
+            values: &f.values,
+            missing: f.missing.as_deref(),
+            packing: f.packing,
+        }
+    }
+}
+
+impl Values<'_> {
+    fn is_missing(&self, i: usize) -> bool {
+        self.missing.is_some_and(|m| m[i])
+    }
+
+    fn valid(&self) -> impl Iterator<Item = f32> + '_ {
+        self.values
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !self.is_missing(i))
+            .map(|(_, &v)| v)
+    }
+
+    fn value_range(&self) -> Option<(f32, f32)> {
+        let (lo, hi) = self
+            .valid()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        (lo <= hi).then_some((lo, hi))
+    }
+}
+
+/// A table of the distinct values of a field, sorted.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Table {
     pub values: Vec<f32>,
@@ -53,13 +99,10 @@ impl Table {
     /// at most [`MAX_TABLE`] of them.
     /// The table is stored in the header, so it must also be small beside
     /// the field: at most one entry per [`VALUES_PER_ENTRY`] valid values.
-    pub fn detect(field: &Field) -> Option<Table> {
-        let limit = MAX_TABLE.min(field.valid_count() / VALUES_PER_ENTRY);
+    fn detect(field: &Values) -> Option<Table> {
+        let limit = MAX_TABLE.min(field.valid().count() / VALUES_PER_ENTRY);
         let mut set = std::collections::BTreeSet::new();
-        for (i, &v) in field.values.iter().enumerate() {
-            if field.is_missing(i) {
-                continue;
-            }
+        for v in field.valid() {
             set.insert(order_key(v));
             if set.len() > limit {
                 return None;
@@ -133,9 +176,14 @@ impl Lattice {
     /// A table wins when its values are sparser than the lattice's points
     /// (its median gap wider than 1.5 steps): integer humidity with a few
     /// hundredths lies on a lattice of 0.01 but mostly a unit apart.
-    pub fn detect(field: &Field) -> Option<(Lattice, f64)> {
-        let table = Table::detect(field);
-        let regular = Regular::detect(field);
+    #[cfg(test)]
+    pub fn detect(field: &Values) -> Option<(Lattice, f64)> {
+        Self::detect_with(field, true, true)
+    }
+
+    fn detect_with(field: &Values, table: bool, regular: bool) -> Option<(Lattice, f64)> {
+        let table = table.then(|| Table::detect(field)).flatten();
+        let regular = regular.then(|| Regular::detect(field)).flatten();
         match (table, regular) {
             (Some(t), Some((step, _, _))) if t.median_gap() > 1.5 * step => {
                 Some((Lattice::Table(t), 0.0))
@@ -166,20 +214,29 @@ impl Regular {
     /// The largest distance between a valid value of `field` and the value
     /// of its nearest index, or `None` when an index leaves f32's exact
     /// integers or the lattice is degenerate.
-    fn deviation(&self, field: &Field) -> Option<f64> {
+    /// Stops early (`None`) once a value lies further than `limit`. A value
+    /// that differs only in the sign of zero counts as the smallest
+    /// distance, so that 0 means bit for bit.
+    fn deviation(&self, field: &Values, limit: f64) -> Option<f64> {
         if !(self.step.is_finite() && self.step > 0.0 && self.offset.is_finite()) {
             return None;
         }
         let mut max = 0.0f64;
-        for (i, &v) in field.values.iter().enumerate() {
-            if field.is_missing(i) {
-                continue;
-            }
+        for v in field.valid() {
             let k = self.index(v);
             if k.abs() > MAX_INDEX {
                 return None;
             }
-            max = max.max((self.value(k) as f64 - v as f64).abs());
+            let back = self.value(k);
+            let d = if back.to_bits() == v.to_bits() {
+                0.0
+            } else {
+                (back as f64 - v as f64).abs().max(f64::MIN_POSITIVE)
+            };
+            if d > limit {
+                return None;
+            }
+            max = max.max(d);
         }
         Some(max)
     }
@@ -188,14 +245,17 @@ impl Regular {
     /// that `self` gives them: f32 rounding hides the source's exact step,
     /// and the fit over every value recovers it to a small fraction of an
     /// ulp across the range.
-    fn refined(&self, field: &Field) -> Regular {
+    /// The indices are taken about `mid` (the middle of the range), which
+    /// keeps the sums of k and k² well conditioned.
+    fn refined(&self, field: &Values, mid: f64) -> Regular {
         let (mut n, mut sk, mut sv, mut skk, mut skv) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
-        for (i, &v) in field.values.iter().enumerate() {
-            if field.is_missing(i) {
-                continue;
-            }
-            let k = self.index(v);
-            let v = v as f64 - self.offset;
+        let centre = Regular {
+            step: self.step,
+            offset: self.offset + mid * self.step,
+        };
+        for v in field.valid() {
+            let k = centre.index(v);
+            let v = v as f64 - centre.offset;
             n += 1.0;
             sk += k;
             sv += v;
@@ -211,9 +271,10 @@ impl Regular {
         }
         let step = (n * skv - sk * sv) / det;
         let off = (sv - step * sk) / n;
+        // Back to indices from the bottom of the range.
         Regular {
             step,
-            offset: self.offset + off,
+            offset: centre.offset + off - mid * step,
         }
     }
 
@@ -224,17 +285,13 @@ impl Regular {
     /// smallest gap between sampled distinct values, refined by a
     /// least-squares fit over every value). `None` when there is none, or
     /// the field is constant.
-    fn detect(field: &Field) -> Option<(f64, f64, f64)> {
+    fn detect(field: &Values) -> Option<(f64, f64, f64)> {
         let (lo, hi) = field.value_range()?;
         if lo >= hi {
             return None;
         }
         let tolerance = 2.0 * ulp(lo.abs().max(hi.abs()));
-        let accept = |l: Regular| {
-            l.deviation(field)
-                .filter(|&d| d <= tolerance)
-                .map(|d| (l.step, l.offset, d))
-        };
+        let accept = |l: Regular| l.deviation(field, tolerance).map(|d| (l.step, l.offset, d));
         if let Some(p) = field.packing {
             let l = Regular {
                 step: p.scale.abs(),
@@ -244,15 +301,7 @@ impl Regular {
                 return Some(found);
             }
         }
-        let n = field.values.len();
-        let stride = (n / SAMPLE).max(1);
-        let mut s: Vec<f32> = (0..n)
-            .step_by(stride)
-            .filter(|&i| !field.is_missing(i))
-            .map(|i| field.values[i])
-            .collect();
-        s.sort_by(f32::total_cmp);
-        s.dedup();
+        let s = sample(field);
         let gap = s
             .windows(2)
             .map(|w| w[1] as f64 - w[0] as f64)
@@ -283,8 +332,8 @@ impl Regular {
             };
             // The rough lattice must already place every value near a
             // point, or the refit would chase a wrong one.
-            rough.deviation(field).filter(|&d| d < rough.step / 4.0)?;
-            let fine = rough.refined(field);
+            rough.deviation(field, rough.step / 4.0)?;
+            let fine = rough.refined(field, (count / 2.0).round());
             accept(fine).or_else(|| accept(rough))
         })
     }
@@ -298,23 +347,26 @@ impl Lattice {
     /// `deviation` is the largest distance of a value from its lattice
     /// point, which the target must also cover.
     pub fn pays(&self, target: Target, deviation: f64) -> bool {
-        let (bin, e) = match target {
-            Target::MaxAbs(e) => (2.0 * e, e),
-            Target::Rmse(r) => (12f64.sqrt() * r, r),
+        let e = match target {
+            Target::MaxAbs(e) | Target::Rmse(e) => e,
         };
-        bin <= self.gap() && deviation <= e
+        bin_of(target) <= self.gap() && deviation <= e
     }
 
     /// The field of indices the residual coder sees (missing elements kept).
-    pub fn indices(&self, field: &Field) -> Field {
-        let mut out = field.clone();
-        out.packing = None;
-        for (i, v) in out.values.iter_mut().enumerate() {
-            if !field.is_missing(i) {
-                *v = self.index(*v) as f32;
-            }
-        }
-        out
+    pub fn indices(&self, field: &Values) -> Vec<f32> {
+        field
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if field.is_missing(i) {
+                    v
+                } else {
+                    self.index(v) as f32
+                }
+            })
+            .collect()
     }
 
     /// Turns decoded indices back into values: each valid element is
@@ -328,27 +380,85 @@ impl Lattice {
         }
     }
 
-    /// The `extra` field (tag, payload) that stores this.
-    pub fn encode(&self) -> (u8, Vec<u8>) {
-        let mut out = Vec::new();
-        match self {
+    /// Writes the prefix of a lattice-residual payload: `u8 form` (1 for
+    /// a regular lattice, 2 for a table), varint length, body.
+    pub fn write_prefix(&self, out: &mut Vec<u8>) {
+        let mut body = Vec::new();
+        let form = match self {
             Lattice::Regular { step, offset } => {
-                out.extend_from_slice(&step.to_le_bytes());
-                out.extend_from_slice(&offset.to_le_bytes());
-                (TAG_REGULAR, out)
+                body.extend_from_slice(&step.to_le_bytes());
+                body.extend_from_slice(&offset.to_le_bytes());
+                FORM_REGULAR
             }
             Lattice::Table(t) => {
                 for v in &t.values {
-                    out.extend_from_slice(&v.to_le_bytes());
+                    body.extend_from_slice(&v.to_le_bytes());
                 }
-                (TAG_TABLE, out)
+                FORM_TABLE
             }
-        }
+        };
+        out.push(form);
+        crate::format::put_varint(out, body.len() as u64);
+        out.extend_from_slice(&body);
     }
 
-    /// Reads a table field: at least 2 and at most [`MAX_TABLE`] finite f32
+    /// Reads the prefix of a lattice-residual payload; returns the lattice
+    /// and the residual stream after it.
+    pub fn read_prefix(payload: &[u8]) -> Result<(Lattice, &[u8])> {
+        let (&form, rest) = payload
+            .split_first()
+            .ok_or_else(|| Error::Truncated("lattice of a lattice-residual section".into()))?;
+        let (len, used) = crate::format::get_varint(rest)
+            .ok_or_else(|| Error::Corrupt("a lattice's length is malformed".into()))?;
+        let body = usize::try_from(len)
+            .ok()
+            .and_then(|l| rest.get(used..used.checked_add(l)?))
+            .ok_or_else(|| Error::Truncated("a lattice runs past its section".into()))?;
+        let after = &rest[used + body.len()..];
+        let lattice = match form {
+            FORM_REGULAR => Lattice::decode_regular(body)?,
+            FORM_TABLE => Lattice::decode_table(body)?,
+            f => return Err(Error::Corrupt(format!("a lattice of unknown form {f}"))),
+        };
+        Ok((lattice, after))
+    }
+
+    /// The lattice to code a chunk's values on, and their indices, when
+    /// there is one and coding its indices pays for `target`.
+    ///
+    /// A sample of the chunk rules out most chunks first, at the cost of a
+    /// sort of 64 Ki values: a lattice's step is at most the sample's
+    /// smallest gap, and a table's median gap about the sample's, so when
+    /// the target's bin is wider than those, nothing can pay and the full
+    /// passes over the chunk are skipped.
+    pub fn for_chunk(values: &Values, target: Target) -> Option<(Lattice, Vec<f32>)> {
+        let bin = bin_of(target);
+        let s = sample(values);
+        let gaps: Vec<f64> = s
+            .windows(2)
+            .map(|w| w[1] as f64 - w[0] as f64)
+            .filter(|&d| d > 0.0)
+            .collect();
+        let min_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut sorted = gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median_gap = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let regular_may = bin <= min_gap * 1.01;
+        let table_may = bin <= median_gap && s.len() <= MAX_TABLE;
+        if !(regular_may || table_may) {
+            return None;
+        }
+        let (l, dev) = Lattice::detect_with(values, table_may, regular_may)?;
+        if !l.pays(target, dev) {
+            return None;
+        }
+        let k = l.indices(values);
+        Some((l, k))
+    }
+
+    /// Reads a table's body: at least 2 and at most [`MAX_TABLE`] finite f32
     /// values, strictly increasing.
-    pub fn decode_table(body: &[u8]) -> Result<Lattice> {
+    fn decode_table(body: &[u8]) -> Result<Lattice> {
         let n = body.len() / 4;
         if !body.len().is_multiple_of(4) || !(2..=MAX_TABLE).contains(&n) {
             return Err(Error::Corrupt(format!(
@@ -370,8 +480,8 @@ impl Lattice {
         Ok(Lattice::Table(Table { values }))
     }
 
-    /// Reads a regular lattice field: f64 step > 0, f64 offset, finite.
-    pub fn decode_regular(body: &[u8]) -> Result<Lattice> {
+    /// Reads a regular lattice's body: f64 step > 0, f64 offset, finite.
+    fn decode_regular(body: &[u8]) -> Result<Lattice> {
         if body.len() != 16 {
             return Err(Error::Corrupt("a lattice field is not 16 bytes".into()));
         }
@@ -390,6 +500,29 @@ impl Lattice {
     }
 }
 
+/// The quantisation bin of a target: 2·e for a pointwise error e, √12·r
+/// for an RMSE r (a uniform quantiser's).
+fn bin_of(target: Target) -> f64 {
+    match target {
+        Target::MaxAbs(e) => 2.0 * e,
+        Target::Rmse(r) => 12f64.sqrt() * r,
+    }
+}
+
+/// Up to [`SAMPLE`] valid values taken evenly, sorted, without repeats.
+fn sample(field: &Values) -> Vec<f32> {
+    let n = field.values.len();
+    let stride = (n / SAMPLE).max(1);
+    let mut s: Vec<f32> = (0..n)
+        .step_by(stride)
+        .filter(|&i| !field.is_missing(i))
+        .map(|i| field.values[i])
+        .collect();
+    s.sort_by(f32::total_cmp);
+    s.dedup();
+    s
+}
+
 /// A key whose unsigned order is `f32::total_cmp`'s order of the values.
 fn order_key(v: f32) -> u32 {
     let b = v.to_bits();
@@ -406,7 +539,7 @@ fn from_order_key(k: u32) -> f32 {
 
 /// The spacing of f32 values at magnitude `x`.
 fn ulp(x: f32) -> f64 {
-    let x = x.abs();
+    let x = x.abs().min(f32::MAX / 2.0);
     if x.is_finite() {
         f32::from_bits(x.to_bits() + 1) as f64 - x as f64
     } else {
@@ -424,20 +557,24 @@ mod tests {
         Field::new(Shape::new(1, 1, 1, n), values, None).expect("field")
     }
 
+    fn detect(f: &Field) -> Option<(Lattice, f64)> {
+        Lattice::detect(&Values::from(f))
+    }
+
     #[test]
     fn integers_and_decimal_steps_are_found_and_restored_exactly() {
         // Integer-valued relative humidity, and 0.1 K temperatures.
         let rh: Vec<f32> = (0..500).map(|i| ((i * 37) % 101) as f32).collect();
-        let (l, dev) = Lattice::detect(&field(rh.clone())).expect("integer lattice");
+        let (l, dev) = detect(&field(rh.clone())).expect("integer lattice");
         assert!(matches!(l, Lattice::Regular { step, .. } if (step - 1.0).abs() < 1e-12));
         assert_eq!(dev, 0.0);
         let t: Vec<f32> = (0..500)
             .map(|i| ((2000 + (i * 13) % 700) as f64 * 0.1) as f32)
             .collect();
         let f = field(t.clone());
-        let (l, dev) = Lattice::detect(&f).expect("0.1 lattice");
+        let (l, dev) = detect(&f).expect("0.1 lattice");
         assert_eq!(dev, 0.0, "every value reproduced bit for bit");
-        let mut k = l.indices(&f).values;
+        let mut k = l.indices(&Values::from(&f));
         assert!(k.iter().all(|x| x.fract() == 0.0));
         // Any error below ½ on the indices comes back bit for bit.
         for (i, x) in k.iter_mut().enumerate() {
@@ -459,7 +596,7 @@ mod tests {
         let mut f = field(v);
         f.packing = Some(p);
         assert_eq!(
-            Lattice::detect(&f),
+            detect(&f),
             Some((
                 Lattice::Regular {
                     step: 0.0023,
@@ -473,8 +610,8 @@ mod tests {
     #[test]
     fn continuous_values_have_no_lattice() {
         let v: Vec<f32> = (0..5000).map(|i| (i as f32 * 0.731).sin() * 40.0).collect();
-        assert_eq!(Lattice::detect(&field(v)), None);
-        assert_eq!(Lattice::detect(&field(vec![3.0; 10])), None);
+        assert_eq!(detect(&field(v)), None);
+        assert_eq!(detect(&field(vec![3.0; 10])), None);
     }
 
     #[test]
@@ -496,26 +633,36 @@ mod tests {
             step: 0.1,
             offset: -3.5,
         };
-        let (tag, b) = l.encode();
-        assert_eq!(tag, TAG_REGULAR);
-        assert_eq!(Lattice::decode_regular(&b).expect("decode"), l);
-        assert!(Lattice::decode_regular(&b[..15]).is_err());
+        let mut b = Vec::new();
+        l.write_prefix(&mut b);
+        b.extend_from_slice(b"rest");
+        let (back, rest) = Lattice::read_prefix(&b).expect("decode");
+        assert_eq!((back, rest), (l, &b"rest"[..]));
+        assert!(Lattice::read_prefix(&b[..10]).is_err(), "truncated");
+        assert!(Lattice::read_prefix(&[]).is_err());
         let mut bad = b.clone();
-        bad[..8].copy_from_slice(&(-1.0f64).to_le_bytes());
-        assert!(Lattice::decode_regular(&bad).is_err());
-        bad[..8].copy_from_slice(&f64::NAN.to_le_bytes());
-        assert!(Lattice::decode_regular(&bad).is_err());
+        bad[2..10].copy_from_slice(&(-1.0f64).to_le_bytes());
+        assert!(Lattice::read_prefix(&bad).is_err(), "negative step");
+        bad[2..10].copy_from_slice(&f64::NAN.to_le_bytes());
+        assert!(Lattice::read_prefix(&bad).is_err(), "NaN step");
+        bad[0] = 7;
+        assert!(Lattice::read_prefix(&bad).is_err(), "unknown form");
         let t = Lattice::Table(Table {
             values: vec![-0.0, 0.0, 0.01, 1.0, 2.0],
         });
-        let (tag, b) = t.encode();
-        assert_eq!(tag, TAG_TABLE);
-        assert_eq!(Lattice::decode_table(&b).expect("table"), t);
-        assert!(Lattice::decode_table(&b[..4]).is_err(), "one value");
-        assert!(Lattice::decode_table(&b[..7]).is_err(), "ragged");
+        let mut b = Vec::new();
+        t.write_prefix(&mut b);
+        assert_eq!(Lattice::read_prefix(&b).expect("table").0, t);
+        let mut one = Vec::new();
+        one.extend_from_slice(&[2, 4]);
+        one.extend_from_slice(&1.0f32.to_le_bytes());
+        assert!(Lattice::read_prefix(&one).is_err(), "one value");
+        let mut ragged = vec![2, 7];
+        ragged.extend_from_slice(&[0; 7]);
+        assert!(Lattice::read_prefix(&ragged).is_err(), "ragged");
         let mut swapped = b.clone();
-        swapped[12..16].copy_from_slice(&5.0f32.to_le_bytes());
-        assert!(Lattice::decode_table(&swapped).is_err(), "not increasing");
+        swapped[2 + 12..2 + 16].copy_from_slice(&5.0f32.to_le_bytes());
+        assert!(Lattice::read_prefix(&swapped).is_err(), "not increasing");
     }
 
     #[test]
@@ -529,10 +676,10 @@ mod tests {
             })
             .collect();
         let f = field(v.clone());
-        let (l, dev) = Lattice::detect(&f).expect("table");
+        let (l, dev) = detect(&f).expect("table");
         assert!(matches!(l, Lattice::Table(_)) && dev == 0.0);
         assert!(l.pays(Target::Rmse(0.1), dev), "median gap 1");
-        let mut k = l.indices(&f).values;
+        let mut k = l.indices(&Values::from(&f));
         for x in k.iter_mut() {
             *x -= 0.4;
         }

@@ -10,8 +10,7 @@
 //! |---|---|
 //! | 1 | per level, in level order: f32 lo, f32 hi (little-endian), the least and greatest valid value of that level |
 //! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
-//! | 3 | f64 step, f64 offset: the variable's lattice; residual sections of kind lattice-residual code each valid value as its index `k`, the value being `f32(k·step + offset)` (`lattice.rs`) |
-//! | 4 | f32 values, increasing: the variable's table of distinct values; lattice-residual sections code each valid value as its rank in it |
+//! | 3 | empty (format 2.1): some chunks of the variable code lattice indices (sections of kind lattice-residual, `lattice.rs`) |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -23,7 +22,7 @@
 use crate::error::{Error, Result};
 use crate::field::Field;
 use crate::format::{get_varint, put_varint};
-use crate::lattice::{Lattice, TAG_REGULAR, TAG_TABLE};
+const TAG_LATTICE_CHUNKS: u8 = 3;
 
 const TAG_LEVEL_RANGES: u8 = 1;
 const TAG_NORMALIZED: u8 = 2;
@@ -35,8 +34,8 @@ pub(crate) struct LevelInfo {
     /// Per level: (lo, hi). Empty when the archive stores none.
     pub ranges: Vec<(f32, f32)>,
     pub normalized: bool,
-    /// The source's lattice, when the residual codes lattice indices.
-    pub lattice: Option<Lattice>,
+    /// Some chunks code lattice indices (format 2.1).
+    pub lattice_chunks: bool,
 }
 
 impl LevelInfo {
@@ -67,18 +66,16 @@ impl LevelInfo {
         LevelInfo {
             ranges,
             normalized: normalize,
-            lattice: None,
+            lattice_chunks: false,
         }
     }
 
     /// The `extra` bytes that store this (empty when there is nothing).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        if let Some(l) = &self.lattice {
-            let (tag, body) = l.encode();
-            out.push(tag);
-            put_varint(&mut out, body.len() as u64);
-            out.extend_from_slice(&body);
+        if self.lattice_chunks {
+            out.push(TAG_LATTICE_CHUNKS);
+            out.push(0);
         }
         if self.ranges.is_empty() {
             return out;
@@ -137,13 +134,10 @@ impl LevelInfo {
                 TAG_NORMALIZED if body.is_empty() && !info.ranges.is_empty() => {
                     info.normalized = true;
                 }
-                TAG_REGULAR if info.lattice.is_none() => {
-                    info.lattice = Some(Lattice::decode_regular(body)?);
+                TAG_LATTICE_CHUNKS if body.is_empty() && !info.lattice_chunks => {
+                    info.lattice_chunks = true;
                 }
-                TAG_TABLE if info.lattice.is_none() => {
-                    info.lattice = Some(Lattice::decode_table(body)?);
-                }
-                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_REGULAR | TAG_TABLE => {
+                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_LATTICE_CHUNKS => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {

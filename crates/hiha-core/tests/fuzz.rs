@@ -426,6 +426,16 @@ fn corpus() -> Vec<Entry> {
         m[100..400].iter_mut().for_each(|x| *x = true);
         Field::new(field.shape, vec![273.15; field.values.len()], Some(m)).expect("field")
     };
+    // Quantised to 0.1 (specials kept): fine bounds code lattice indices.
+    let quantised = {
+        let mut q = special.clone();
+        for (i, v) in q.values.iter_mut().enumerate() {
+            if !special.is_missing(i) {
+                *v = ((*v as f64 * 10.0).round() / 10.0) as f32;
+            }
+        }
+        q
+    };
     let nrmse = Bound::Nrmse(1e-3);
     let max_abs = Bound::MaxAbs(2e-3 * range);
     let max_rel = Bound::MaxRel(1e-3);
@@ -441,6 +451,11 @@ fn corpus() -> Vec<Entry> {
         ("hiha-maxabs", &field, forced(max_abs, Hiha, 3)),
         ("hiha-maxrel-chunk1", &field, forced(max_rel, Hiha, 1)),
         ("constant-missing", &constant, forced(nrmse, Plain, 2)),
+        (
+            "none-lattice-specials",
+            &quantised,
+            forced(Bound::Nrmse(1e-5), Plain, 2),
+        ),
     ];
     plans
         .into_iter()
@@ -795,12 +810,34 @@ fn mutate_payload(rng: &mut Rng, p: &mut Parsed) -> Option<(String, String)> {
     let mut what = mutate_bytes(rng, payload, &donor_refs);
     // The residual stream carries a CRC of its own (`tag | crc32(rest) |
     // ...`): recompute it, mostly, so that the edit reaches the coder.
-    if kind == SectionKind::Residual.id() && payload.len() >= 5 && rng.percent(80) {
-        let crc = crc32(&payload[5..]);
-        payload[1..5].copy_from_slice(&crc.to_le_bytes());
-        what.push_str(", residual CRC recomputed");
+    // A lattice-residual section has its lattice first: `form, varint
+    // length, body`, then the residual stream.
+    let start = if kind == SectionKind::LatticeResidual.id() {
+        lattice_prefix_len(payload)
+    } else {
+        (kind == SectionKind::Residual.id()).then_some(0)
+    };
+    if let Some(o) = start.filter(|&o| payload.len() >= o + 5) {
+        if rng.percent(80) {
+            let crc = crc32(&payload[o + 5..]);
+            payload[o + 1..o + 5].copy_from_slice(&crc.to_le_bytes());
+            what.push_str(", residual CRC recomputed");
+        }
     }
     Some((family_of_kind(kind), format!("section {i}: {what}")))
+}
+
+/// The length of a lattice-residual payload's lattice prefix, when it
+/// parses that far.
+fn lattice_prefix_len(payload: &[u8]) -> Option<usize> {
+    let mut len = 0usize;
+    for (i, &b) in payload.get(1..)?.iter().enumerate().take(4) {
+        len |= ((b & 0x7f) as usize) << (7 * i);
+        if b & 0x80 == 0 {
+            return (1 + i + 1).checked_add(len);
+        }
+    }
+    None
 }
 
 /// One edit of the frame index: frames, dependency, kind, variable, or the

@@ -4,9 +4,10 @@
 //! 2.1 and older readers refuse them instead of decoding indices.
 
 use hiha_core::bound::Bound;
-use hiha_core::codec::{self, CompressOptions, NoProgress};
-use hiha_core::field::{Field, Shape};
-use hiha_core::format::{ArchiveReader, SectionKind};
+use hiha_core::codec::{self, CompressOptions, NoProgress, VariableInput};
+use hiha_core::error::Error;
+use hiha_core::field::{Field, Shape, MISSING};
+use hiha_core::format::{self, ArchiveReader, ArchiveWriter, SectionKind};
 use hiha_core::meta::{DType, DatasetMeta, Dim, VarLayout, VarMeta};
 
 /// Real GFS temperature (3 levels of 73 x 144), on the lattice that GRIB
@@ -128,6 +129,89 @@ fn few_uneven_values_are_coded_as_ranks_in_a_table() {
     let bytes = compress(&f, Bound::MaxRel(1e-4));
     assert!(lattice_coded(&bytes));
     assert_bit_identical(&f, &bytes);
+    // The section starts with its lattice: form 2, a table.
+    let r = ArchiveReader::open(&bytes).expect("open");
+    let i = r
+        .sections()
+        .iter()
+        .position(|s| s.kind == SectionKind::LatticeResidual)
+        .expect("lattice section");
+    assert_eq!(r.read(i).expect("payload")[0], 2, "a table, not a lattice");
+}
+
+#[test]
+fn missing_nan_and_infinite_elements_keep_their_bits_on_a_lattice() {
+    let mut f = gfs_t();
+    let mut missing = vec![false; f.values.len()];
+    for i in (0..f.values.len()).step_by(41) {
+        missing[i] = true;
+        f.values[i] = match i % 3 {
+            0 => MISSING,
+            1 => f32::NAN,
+            _ => f32::NEG_INFINITY,
+        };
+    }
+    let f = Field::new(f.shape, f.values, Some(missing)).expect("field");
+    let bytes = compress(&f, Bound::Nrmse(1e-5));
+    assert!(lattice_coded(&bytes));
+    let (back, _) = codec::decompress(&bytes, None).expect("decode");
+    assert_eq!(back.missing, f.missing);
+    for (i, (a, b)) in f.values.iter().zip(&back.values).enumerate() {
+        assert_eq!(a.to_bits(), b.to_bits(), "element {i}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn other_bounds_and_predictors_never_code_indices() {
+    let f = gfs_t();
+    for bound in [Bound::PwRel(1e-5), Bound::NrmseLevel(1e-5)] {
+        assert!(!lattice_coded(&compress(&f, bound)), "{bound}");
+    }
+    let mut opts = CompressOptions::new(Bound::Nrmse(1e-5));
+    opts.predictor = codec::PredictorKind::Fic;
+    let (bytes, _) = codec::compress(&f, &meta(), &opts, &NoProgress).expect("fic");
+    assert!(!lattice_coded(&bytes));
+}
+
+#[test]
+fn a_lattice_variable_in_a_multi_variable_archive() {
+    let t = gfs_t();
+    let mut warm = t.clone();
+    // Off any lattice and with too many distinct values for a table.
+    for (i, v) in warm.values.iter_mut().enumerate() {
+        *v += (i % 17) as f32 * 0.0137 + (i % 5) as f32 * 0.00071;
+    }
+    let (mt, mut mw) = (meta(), meta());
+    mw.var.name = "warm".into();
+    let opts = CompressOptions::new(Bound::Nrmse(1e-5));
+    let inputs = [
+        VariableInput {
+            field: &warm,
+            meta: &mw,
+            opts: &opts,
+        },
+        VariableInput {
+            field: &t,
+            meta: &mt,
+            opts: &opts,
+        },
+    ];
+    let (bytes, _) = codec::compress_many(&inputs, &NoProgress).expect("two variables");
+    let back = codec::decompress_variable(&bytes, "t", None, &Default::default())
+        .expect("t")
+        .0;
+    assert!(t
+        .values
+        .iter()
+        .zip(&back.values)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    let alone = format::extract_variable(&bytes, 1).expect("extract t");
+    assert!(lattice_coded(&alone));
+    assert_eq!(ArchiveReader::open(&alone).expect("open").version(), (2, 1));
+    assert_bit_identical(&t, &alone);
+    let other = format::extract_variable(&bytes, 0).expect("extract warm");
+    assert!(!lattice_coded(&other));
+    assert_eq!(ArchiveReader::open(&other).expect("open").version(), (2, 0));
 }
 
 /// The archive with its version set to `minor`, the header CRC redone.
@@ -151,6 +235,34 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
     let bytes = compress(&gfs_t(), Bound::Nrmse(1e-5));
     assert!(codec::decompress(&with_minor(&bytes, 1), None).is_ok());
     let old = with_minor(&bytes, 0);
-    let err = codec::decompress(&old, None).expect_err("2.0 has no lattices");
-    assert!(!err.to_string().is_empty());
+    match codec::decompress(&old, None) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("9"), "{m}"),
+        other => panic!("expected the kind refused, got {other:?}"),
+    }
+    // A 2.0 archive whose header announces lattice chunks (extra field 3),
+    // even with plain residual sections, is refused too.
+    let plain = compress(&gfs_t(), Bound::Nrmse(1e-2));
+    let r = ArchiveReader::open(&plain).expect("open");
+    let mut h = r.header().clone();
+    h.extra.extend_from_slice(&[3, 0]);
+    let mut w = ArchiveWriter::new(&h).expect("header");
+    for (i, s) in r.sections().iter().enumerate() {
+        w.add_section(
+            s.kind,
+            s.frames.clone(),
+            s.depends_on,
+            r.read(i).expect("read"),
+        )
+        .expect("copy");
+    }
+    let announced = w.finish().expect("finish");
+    assert_eq!(
+        ArchiveReader::open(&announced).expect("open").version(),
+        (2, 1)
+    );
+    assert!(codec::decompress(&announced, None).is_ok(), "2.1 allows it");
+    match codec::decompress(&with_minor(&announced, 0), None) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }
