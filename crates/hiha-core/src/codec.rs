@@ -346,6 +346,9 @@ struct CodedChunk {
     residual: Option<Vec<u8>>,
     /// The residual codes lattice indices (section kind lattice-residual).
     indices: bool,
+    /// The chunk uses a coding new in format 2.1 (lattice indices, the
+    /// wavelet coder's level profile).
+    newer: bool,
 }
 
 /// A decoded chunk: its values and its mask (when it has one).
@@ -639,11 +642,14 @@ fn code_chunks(
                 }
             };
             progress.inc(fr.len() as u64);
+            let newer =
+                on_lattice.is_some() || residual.as_deref().is_some_and(residual::needs_format_2_1);
             Ok(CodedChunk {
                 mask: mask_bytes,
                 signs,
                 residual,
                 indices: on_lattice.is_some(),
+                newer,
             })
         })
         .collect()
@@ -891,9 +897,9 @@ fn encode_verified(
     )?;
     drop(normalized);
     drop(pw_rel);
-    if coded.iter().any(|c| c.indices) {
+    if coded.iter().any(|c| c.newer) {
         let mut with = levels.clone();
-        with.lattice_chunks = true;
+        with.newer_chunks = true;
         header.extra = with.encode();
     }
     let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
@@ -1288,13 +1294,13 @@ fn plan_decode(
     let log_coded = matches!(header.bound, Bound::PwRel(_));
     // Lattice indices: only in 2.1, announced by the header, and only where
     // the encoder offers them (plain bound, no predictor).
-    if levels.lattice_chunks && reader.version() < (2, 1) {
+    if levels.newer_chunks && reader.version() < (2, 1) {
         return Err(Error::Corrupt(
-            "a format 2.0 archive announces lattice chunks (new in 2.1)".into(),
+            "a format 2.0 archive announces chunk codings new in 2.1".into(),
         ));
     }
     if chunks.iter().any(|s| s.indices) {
-        let why = if !levels.lattice_chunks {
+        let why = if !levels.newer_chunks {
             Some("the header announces none")
         } else if log_coded || levels.normalized {
             Some("its bound codes transformed values")

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | 1 | per level, in level order: f32 lo, f32 hi (little-endian), the least and greatest valid value of that level |
 //! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
-//! | 3 | empty (format 2.1): some chunks of the variable code lattice indices (sections of kind lattice-residual, `lattice.rs`) |
+//! | 3 | empty (format 2.1): some chunks of the variable use codings new in 2.1: lattice indices (sections of kind lattice-residual, `lattice.rs`) or the wavelet coder's level profile |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -22,7 +22,7 @@
 use crate::error::{Error, Result};
 use crate::field::Field;
 use crate::format::{get_varint, put_varint};
-const TAG_LATTICE_CHUNKS: u8 = 3;
+const TAG_NEWER_CHUNKS: u8 = 3;
 
 const TAG_LEVEL_RANGES: u8 = 1;
 const TAG_NORMALIZED: u8 = 2;
@@ -34,8 +34,9 @@ pub(crate) struct LevelInfo {
     /// Per level: (lo, hi). Empty when the archive stores none.
     pub ranges: Vec<(f32, f32)>,
     pub normalized: bool,
-    /// Some chunks code lattice indices (format 2.1).
-    pub lattice_chunks: bool,
+    /// Some chunks use codings new in format 2.1 (lattice indices, level
+    /// profiles).
+    pub newer_chunks: bool,
 }
 
 impl LevelInfo {
@@ -66,15 +67,15 @@ impl LevelInfo {
         LevelInfo {
             ranges,
             normalized: normalize,
-            lattice_chunks: false,
+            newer_chunks: false,
         }
     }
 
     /// The `extra` bytes that store this (empty when there is nothing).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.lattice_chunks {
-            out.push(TAG_LATTICE_CHUNKS);
+        if self.newer_chunks {
+            out.push(TAG_NEWER_CHUNKS);
             out.push(0);
         }
         if self.ranges.is_empty() {
@@ -134,10 +135,10 @@ impl LevelInfo {
                 TAG_NORMALIZED if body.is_empty() && !info.ranges.is_empty() => {
                     info.normalized = true;
                 }
-                TAG_LATTICE_CHUNKS if body.is_empty() && !info.lattice_chunks => {
-                    info.lattice_chunks = true;
+                TAG_NEWER_CHUNKS if body.is_empty() && !info.newer_chunks => {
+                    info.newer_chunks = true;
                 }
-                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_LATTICE_CHUNKS => {
+                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_NEWER_CHUNKS => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {

@@ -266,3 +266,33 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+#[test]
+fn a_level_profile_makes_the_archive_2_1() {
+    // The real field's 3 levels repeated to 24, climbing between levels as
+    // geopotential height does: the wavelet coder removes the profile first.
+    let t = gfs_t();
+    let plane = 73 * 144;
+    let values: Vec<f32> = (0..24 * plane)
+        .map(|i| {
+            let l = (i / plane) as f32;
+            t.values[i % (3 * plane)] + 1200.0 * l * (1.0 + 0.04 * l)
+        })
+        .collect();
+    let f = Field::new(Shape::new(1, 24, 73, 144), values, None).expect("field");
+    let mut m = meta();
+    m.dims[1].len = 24;
+    let opts = CompressOptions::new(Bound::Nrmse(1e-3));
+    let (bytes, _) = codec::compress(&f, &m, &opts, &NoProgress).expect("compress");
+    let r = ArchiveReader::open(&bytes).expect("open");
+    let profiled = (0..r.sections().len()).any(|i| {
+        r.sections()[i].kind == SectionKind::Residual
+            && hiha_core::residual::needs_format_2_1(r.read(i).expect("read"))
+    });
+    assert!(profiled, "no residual uses the level profile");
+    assert_eq!(r.version(), (2, 1));
+    match codec::decompress(&with_minor(&bytes, 0), None) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}

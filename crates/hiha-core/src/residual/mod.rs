@@ -182,6 +182,20 @@ fn verify(
     }
 }
 
+/// Whether a residual stream uses a coding that format 2.0 readers do not
+/// know (the wavelet coder's level profile, new in 2.1), so that the
+/// archive holding it must be labelled 2.1.
+pub fn needs_format_2_1(stream: &[u8]) -> bool {
+    if stream.first() != Some(&TAG_WAVELET) {
+        return false;
+    }
+    let body = &stream[5.min(stream.len())..];
+    match get_leb128(body) {
+        Ok((_, used)) => body.get(used) == Some(&wavelet::MODE_PROFILE),
+        Err(_) => false,
+    }
+}
+
 /// Encodes `data` (minus `prediction`, when given) to meet `target`.
 pub fn encode(
     data: &[f32],

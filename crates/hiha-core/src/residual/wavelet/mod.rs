@@ -34,6 +34,16 @@ use transform::Plan;
 const MODE_RAW: u8 = 0;
 const MODE_CONST: u8 = 1;
 const MODE_WAVELET: u8 = 2;
+/// A profile along the second of the four axes (the levels of a
+/// frames × levels × lat × lon block) removed first: `d[1]` f32 means,
+/// then a wavelet stream of the rest.
+pub(crate) const MODE_PROFILE: u8 = 3;
+
+/// A profile is tried when its means carry at least this share of the
+/// block's variance (geopotential height over 26 levels: 99 %)...
+const PROFILE_MIN_SHARE: f64 = 0.5;
+/// ...and cost at most one f32 per this many values.
+const PROFILE_VALUES_PER_MEAN: usize = 64;
 
 /// Quantisation steps tried for a pointwise bound, as multiples of it, in
 /// order; the search stops when the output grows.
@@ -111,17 +121,28 @@ pub fn encode(
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
-    let fold = choose_fold(&filled, d4);
-    let best = if fold > 1 {
-        let f = permute(&filled, d4, fold, false);
-        let v = permute(values, d4, fold, false);
-        let m = valid.map(|m| permute(m, d4, fold, false));
-        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold);
-        enc.run(target)
-            .map(|(b, r)| (b, permute(&r, d4, fold, true)))
-    } else {
-        Encoder::new(&filled, values, valid, nvalid, d4, 1).run(target)
-    };
+    let mut best = code_block(&filled, values, valid, nvalid, d4, target);
+    if let Some(means) = profile(&filled, d4) {
+        // The same block less its level profile: kept when smaller, means
+        // included.
+        let plane = d4[2] * d4[3];
+        let at = |i: usize| means[(i / plane) % d4[1]];
+        let f: Vec<f64> = filled.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
+        let v: Vec<f64> = values.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
+        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target) {
+            let len = 1 + 4 * means.len() + inner.len();
+            if best.as_ref().is_none_or(|(b, _)| len < b.len()) {
+                let mut out = Vec::with_capacity(len);
+                out.push(MODE_PROFILE);
+                for m in &means {
+                    out.extend_from_slice(&(*m as f32).to_le_bytes());
+                }
+                out.extend_from_slice(&inner);
+                let rec = rec.iter().enumerate().map(|(i, &r)| r + at(i)).collect();
+                best = Some((out, rec));
+            }
+        }
+    }
     match best {
         Some((bytes, recon)) if bytes.len() < 8 * n + 1 => Ok((bytes, recon)),
         _ => Ok(raw(&filled)),
@@ -134,6 +155,51 @@ const MAX_FOLD: usize = 16;
 /// The first axis often merges two (ensemble member × time): samples `p`
 /// apart are then more alike than neighbours. Returns the period `p` whose
 /// mean absolute difference is clearly the smallest (1: keep the order).
+/// Codes a filled, non-constant block with the wavelet coder (folding the
+/// first axis when that pays).
+fn code_block(
+    filled: &[f64],
+    values: &[f64],
+    valid: Option<&[bool]>,
+    nvalid: usize,
+    d4: [usize; 4],
+    target: Target,
+) -> Option<(Vec<u8>, Vec<f64>)> {
+    let fold = choose_fold(filled, d4);
+    if fold > 1 {
+        let f = permute(filled, d4, fold, false);
+        let v = permute(values, d4, fold, false);
+        let m = valid.map(|m| permute(m, d4, fold, false));
+        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold);
+        enc.run(target)
+            .map(|(b, r)| (b, permute(&r, d4, fold, true)))
+    } else {
+        Encoder::new(filled, values, valid, nvalid, d4, 1).run(target)
+    }
+}
+
+/// The means of the block's planes along its second axis (rounded to f32,
+/// as stored), when they are worth trying as a profile: at least two, few
+/// beside the values, and carrying [`PROFILE_MIN_SHARE`] of the variance.
+fn profile(filled: &[f64], d: [usize; 4]) -> Option<Vec<f64>> {
+    let (l, plane) = (d[1], d[2] * d[3]);
+    let n = filled.len();
+    if l < 2 || l.checked_mul(PROFILE_VALUES_PER_MEAN)? > n || plane == 0 {
+        return None;
+    }
+    let mut sums = vec![0.0f64; l];
+    for (i, &x) in filled.iter().enumerate() {
+        sums[(i / plane) % l] += x;
+    }
+    let per = (n / l) as f64;
+    let means: Vec<f64> = sums.iter().map(|s| (s / per) as f32 as f64).collect();
+    let all = sums.iter().sum::<f64>() / n as f64;
+    let total: f64 = filled.iter().map(|x| (x - all) * (x - all)).sum();
+    let between: f64 = means.iter().map(|m| (m - all) * (m - all) * per).sum();
+    (total > 0.0 && between >= PROFILE_MIN_SHARE * total && means.iter().all(|m| m.is_finite()))
+        .then_some(means)
+}
+
 fn choose_fold(x: &[f64], d: [usize; 4]) -> usize {
     let Some(a) = d.iter().position(|&v| v > 1) else {
         return 1;
@@ -215,6 +281,35 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             Ok(vec![read_f64(body); n])
         }
         MODE_WAVELET => decode_wavelet(body, d4),
+        MODE_PROFILE => {
+            let l = d4[1];
+            let (head, inner) = (body.get(..4 * l), body.get(4 * l..));
+            let (Some(head), Some(inner)) = (head, inner) else {
+                return Err(Error::Truncated("wavelet profile".into()));
+            };
+            let means: Vec<f64> = head
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+                .collect();
+            if means.iter().any(|m| !m.is_finite()) {
+                return Err(Error::Corrupt(
+                    "a wavelet profile mean is not finite".into(),
+                ));
+            }
+            match inner.split_first() {
+                Some((&MODE_WAVELET, rest)) => {
+                    let mut rec = decode_wavelet(rest, d4)?;
+                    let plane = d4[2] * d4[3];
+                    for (i, r) in rec.iter_mut().enumerate() {
+                        *r += means[(i / plane) % l];
+                    }
+                    Ok(rec)
+                }
+                _ => Err(Error::Corrupt(
+                    "a wavelet profile holds no wavelet stream".into(),
+                )),
+            }
+        }
         m => Err(Error::Corrupt(format!("unknown wavelet mode {m}"))),
     }
 }
@@ -919,6 +1014,47 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_strong_level_profile_is_removed_first() {
+        // 26 levels of 30 x 40 whose means climb like geopotential height:
+        // the profile carries nearly all the variance.
+        let dims = [26, 30, 40];
+        let (mut x, _) = field(&dims, 0.2, false, 9);
+        for (i, v) in x.iter_mut().enumerate() {
+            let level = (i / 1200) as f64;
+            *v += 1200.0 * level * (1.0 + 0.04 * level);
+        }
+        for t in [Target::Rmse(0.5), Target::Rmse(0.05), Target::MaxAbs(0.2)] {
+            check(&x, None, &dims, t);
+            let (bytes, _) = encode(&x, None, &dims, t).expect("encode");
+            assert_eq!(bytes[0], MODE_PROFILE, "{t:?}");
+        }
+        // With a mask too.
+        let (_, m) = field(&dims, 0.2, true, 9);
+        let mut xm = x.clone();
+        for (v, ok) in xm.iter_mut().zip(m.as_deref().expect("mask")) {
+            if !ok {
+                *v = f64::NAN;
+            }
+        }
+        check(&xm, m.as_deref(), &dims, Target::Rmse(0.05));
+        // Damaged profile streams are errors, not panics.
+        let (bytes, _) = encode(&x, None, &dims, Target::Rmse(0.05)).expect("encode");
+        for cut in [1, 50, 4 * 26, 4 * 26 + 1, bytes.len() - 1] {
+            assert!(decode(&bytes[..cut], &dims).is_err(), "cut at {cut}");
+        }
+        let mut nan = bytes.clone();
+        nan[1..5].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(decode(&nan, &dims).is_err());
+        let mut nested = bytes.clone();
+        nested[1 + 4 * 26] = MODE_PROFILE;
+        assert!(decode(&nested, &dims).is_err());
+        // A field without such a profile keeps the plain stream.
+        let (y, _) = field(&dims, 0.2, false, 9);
+        let (plain, _) = encode(&y, None, &dims, Target::Rmse(0.05)).expect("encode");
+        assert_eq!(plain[0], MODE_WAVELET);
     }
 
     #[test]
