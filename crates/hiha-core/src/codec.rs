@@ -55,6 +55,13 @@ pub struct CompressOptions {
     /// [`Repacking`]). 0 keeps the whole bound for the coder; re-packing is
     /// then verified onto the source's own lattice only.
     pub repack_room: f64,
+    /// `keep-zeros`: every exact zero comes back exactly zero and no value
+    /// changes sign (a signs section per chunk; format 2.1).
+    pub keep_zeros: bool,
+    /// For [`Bound::Spread`]: the spread, one value per element of the
+    /// field or per element without its member dim; `None` takes the
+    /// standard deviation over the field's ensemble members.
+    pub spread: Option<std::sync::Arc<[f32]>>,
 }
 
 impl CompressOptions {
@@ -67,6 +74,8 @@ impl CompressOptions {
             fic: FicConfig::default(),
             trc: TrcConfig::default(),
             repack_room: DEFAULT_REPACK_ROOM,
+            keep_zeros: false,
+            spread: None,
         }
     }
 }
@@ -340,9 +349,12 @@ fn predict_frames(
 /// the field is constant).
 struct CodedChunk {
     mask: Option<Vec<u8>>,
-    /// Pointwise relative bound: the signs and zeros of the chunk.
+    /// Pointwise relative bound and `keep-zeros`: the signs and zeros of
+    /// the chunk.
     signs: Option<Vec<u8>>,
     residual: Option<Vec<u8>>,
+    /// Spread bound: corrections of the decoded chunk.
+    fixes: Option<Vec<u8>>,
 }
 
 /// A decoded chunk: its values and its mask (when it has one).
@@ -618,6 +630,7 @@ fn code_chunks(
                 mask: mask_bytes,
                 signs,
                 residual,
+                fixes: None,
             })
         })
         .collect()
@@ -633,7 +646,14 @@ fn assemble(
     coded: &[CodedChunk],
     checks: Option<&[Vec<u8>]>,
 ) -> Result<Vec<u8>> {
-    let mut writer = ArchiveWriter::new(header)?;
+    let mut kinds = Vec::new();
+    if coded.iter().any(|c| c.signs.is_some()) {
+        kinds.push(SectionKind::Signs);
+    }
+    if coded.iter().any(|c| c.fixes.is_some()) {
+        kinds.push(SectionKind::Fixes);
+    }
+    let mut writer = ArchiveWriter::new_with(header, &kinds)?;
     // Within a frame each section depends on the one before, and a TRC
     // delta frame's first section on the last section of the frame before,
     // so that the frame index pulls in whole chains back to their keyframe.
@@ -662,6 +682,9 @@ fn assemble(
         }
         if let Some(r) = &c.residual {
             writer.add_section(SectionKind::Residual, frames.clone(), None, r)?;
+        }
+        if let Some(x) = &c.fixes {
+            writer.add_section(SectionKind::Fixes, frames.clone(), None, x)?;
         }
         if let Some(h) = checks.and_then(|h| h.get(j)) {
             writer.add_section(SectionKind::Check, frames, None, h)?;
@@ -729,7 +752,7 @@ pub fn compress(
 ) -> Result<(Vec<u8>, CompressReport)> {
     opts.bound.validate()?;
     let per_level = opts.bound.is_per_level();
-    let transformed = per_level || matches!(opts.bound, Bound::PwRel(_));
+    let transformed = per_level || matches!(opts.bound, Bound::PwRel(_) | Bound::Spread(_));
     if transformed && opts.predictor != PredictorKind::None {
         return Err(Error::InvalidInput(format!(
             "{} works with the residual coder alone (predictor none)",
@@ -743,10 +766,35 @@ pub fn compress(
         )));
     }
     let n = checked_field_len(field)?;
-    let levels = LevelInfo::measure(field, per_level);
+    let mut levels = LevelInfo::measure(field, per_level);
+    // The pointwise relative bound keeps zeros and signs already.
+    levels.keep_zeros = opts.keep_zeros && !matches!(opts.bound, Bound::PwRel(_));
+    if let Bound::Spread(f) = opts.bound {
+        let map = crate::spread::SpreadMap::build(field, meta, opts.spread.as_deref(), f)?;
+        let (bytes, metrics) = crate::spread::best_of(&map, |e0| {
+            let (b, m, worst) =
+                encode_verified(field, meta, opts, &levels, 1.0, Some((&map, e0)), progress)?;
+            if worst > 1.0 {
+                return Err(Error::BoundViolated(format!(
+                    "asked for {}, an element reached {worst:.3} x its bound",
+                    opts.bound
+                )));
+            }
+            Ok((b, m))
+        })?;
+        let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
+        let report = CompressReport {
+            metrics,
+            original_bytes: n * 4,
+            compressed_bytes: bytes.len(),
+            section_bytes,
+        };
+        return Ok((bytes, report));
+    }
     let mut scale = 1.0f64;
     for attempt in 1..=4 {
-        let (bytes, metrics, worst) = encode_verified(field, meta, opts, &levels, scale, progress)?;
+        let (bytes, metrics, worst) =
+            encode_verified(field, meta, opts, &levels, scale, None, progress)?;
         if worst <= 1.0 {
             let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
             let report = CompressReport {
@@ -779,6 +827,7 @@ fn encode_verified(
     opts: &CompressOptions,
     levels: &LevelInfo,
     scale: f64,
+    spread: Option<(&crate::spread::SpreadMap, f64)>,
     progress: &dyn Progress,
 ) -> Result<(Vec<u8>, Metrics, f64)> {
     let shape = field.shape;
@@ -831,6 +880,10 @@ fn encode_verified(
             )
         }
         _ if levels.normalized => (level_target(&opts.bound, levels, &dev, scale)?, 0),
+        _ if spread.is_some() => (
+            crate::spread::coder_target(spread.map_or(0.0, |(_, e0)| e0), dev.max)?,
+            0,
+        ),
         _ => residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?,
     };
     let predicted = if config.constant {
@@ -845,7 +898,7 @@ fn encode_verified(
         (None, Some(n)) => n,
         (None, None) => field,
     };
-    let coded = code_chunks(
+    let mut coded = code_chunks(
         coded_field,
         &chunks,
         &predicted,
@@ -856,7 +909,15 @@ fn encode_verified(
     )?;
     drop(normalized);
     drop(pw_rel);
-    let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
+    let frame_len = shape.frame_len();
+    if levels.keep_zeros {
+        for (fr, c) in chunks.iter().zip(coded.iter_mut()) {
+            let span = fr.start * frame_len..fr.end * frame_len;
+            let mask = field.missing.as_ref().map(|m| &m[span.clone()]);
+            c.signs = Some(crate::pw_rel::encode_signs(&field.values[span], mask)?);
+        }
+    }
+    let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
     // Verify: decode what we wrote and check every element against the
     // source, then store the hash of each chunk's decoded values.
@@ -865,24 +926,50 @@ fn encode_verified(
         require_checks: false,
         ..DecodeOptions::default()
     };
-    let (back, _) = decompress_with(&plain, None, &unchecked)?;
+    let (mut back, _) = decompress_with(&plain, None, &unchecked)?;
+    if let Some((map, _)) = spread {
+        // Fix every element beyond its own bound, then decode again.
+        let (vlo, vhi) = (lo as f32, hi as f32);
+        let plane = shape.lat * shape.lon;
+        let mut any = false;
+        for (fr, c) in chunks.iter().zip(coded.iter_mut()) {
+            let span = fr.start * frame_len..fr.end * frame_len;
+            let vals = &field.values[span.clone()];
+            let clamp = |j: usize, v: f32| {
+                let state = levels.keep_zeros.then(|| crate::pw_rel::state_of(vals[j]));
+                final_clamp(levels, (vlo, vhi), plane, state, j, v)
+            };
+            c.fixes =
+                crate::spread::encode_fixes(field, span.start, &back.values[span], map, &clamp);
+            any |= c.fixes.is_some();
+        }
+        if any {
+            plain = assemble(&header, &predicted, &chunks, &coded, None)?;
+            back = decompress_with(&plain, None, &unchecked)?.0;
+        }
+    }
     let metrics = verify_decoded(field, &back, &opts.bound)?;
     let worst = match opts.bound {
         b if b.is_per_level() => worst_level(&b, &Metrics::per_level(field, &back.values)?),
         Bound::PwRel(r) => crate::pw_rel::worst(field, &back.values, r),
+        Bound::Spread(_) => spread.map_or(f64::INFINITY, |(m, _)| {
+            crate::spread::worst(field, &back.values, m)
+        }),
         _ => 0.0,
     };
+    if levels.keep_zeros {
+        crate::pw_rel::check_states(field, &back.values)?;
+    }
     if worst > 1.0 {
         return Ok((plain, metrics, worst));
     }
-    if !matches!(opts.bound, Bound::PwRel(_)) && !levels.normalized {
+    if !matches!(opts.bound, Bound::PwRel(_) | Bound::Spread(_)) && !levels.normalized {
         config.repack = check_repacking(field, &back, &opts.bound, multiple);
     }
     if config.repack.is_some() {
         header.codec_config = toml::to_string(&config)
             .map_err(|e| Error::InvalidInput(format!("cannot serialise the codec config: {e}")))?;
     }
-    let frame_len = shape.frame_len();
     let checks: Vec<Vec<u8>> = chunks
         .iter()
         .map(|fr| check_payload(&back.values[fr.start * frame_len..fr.end * frame_len]))
@@ -947,6 +1034,26 @@ fn worst_level(bound: &Bound, per_level: &[Metrics]) -> f64 {
             }
         })
         .fold(0.0, f64::max)
+}
+
+/// Where the decoder puts a corrected (fixed) value of a chunk: into its
+/// level's range (or the variable's), and with `keep-zeros` onto its coded
+/// state. The original lies there, so this only moves towards it.
+fn final_clamp(
+    levels: &LevelInfo,
+    (vlo, vhi): (f32, f32),
+    plane: usize,
+    state: Option<u8>,
+    j: usize,
+    v: f32,
+) -> f32 {
+    let (lo, hi) = if levels.ranges.is_empty() {
+        (vlo, vhi)
+    } else {
+        levels.ranges[(j / plane.max(1)) % levels.ranges.len()]
+    };
+    let v = v.clamp(lo, hi);
+    state.map_or(v, |st| crate::pw_rel::clamp_to_state(st, v))
 }
 
 /// One variable to compress with [`compress_many`].
@@ -1071,6 +1178,7 @@ struct ChunkSlot {
     mask: Option<usize>,
     signs: Option<usize>,
     residual: Option<usize>,
+    fixes: Option<usize>,
     check: Option<usize>,
 }
 
@@ -1082,6 +1190,8 @@ struct DecodePlan {
     levels: LevelInfo,
     /// The residual codes `ln|x|` (pointwise relative bound).
     log_coded: bool,
+    /// The spread bound: chunks may have a fixes section.
+    spread: bool,
     shape: Shape,
     want: Range<usize>,
     chunks: Vec<ChunkSlot>,
@@ -1244,10 +1354,12 @@ fn plan_decode(
         config.value_max,
     )?;
     let log_coded = matches!(header.bound, Bound::PwRel(_));
+    let spread = matches!(header.bound, Bound::Spread(_));
     Ok(DecodePlan {
         config,
         levels,
         log_coded,
+        spread,
         shape,
         want,
         chunks,
@@ -1291,6 +1403,7 @@ fn assign_sections(
             SectionKind::Mask => &mut slot.mask,
             SectionKind::Signs => &mut slot.signs,
             SectionKind::Residual => &mut slot.residual,
+            SectionKind::Fixes => &mut slot.fixes,
             SectionKind::Check => &mut slot.check,
             other => {
                 return Err(Error::Unsupported(format!(
@@ -1430,7 +1543,8 @@ fn decode_chunk(
         Some(i) => (Some(crate::mask::decode_v1(reader.read(i)?, len)?), None),
         None => (None, None),
     };
-    let states = match (plan.log_coded, slot.signs) {
+    let signed = plan.log_coded || plan.levels.keep_zeros;
+    let states = match (signed, slot.signs) {
         (true, Some(i)) => Some(crate::pw_rel::decode_signs(
             reader.read(i)?,
             mask.as_deref(),
@@ -1446,18 +1560,19 @@ fn decode_chunk(
     };
     let skip = states
         .as_ref()
+        .filter(|_| plan.log_coded)
         .and_then(|st| crate::pw_rel::skip_mask(st, mask.as_deref()));
     let mut vals = match slot.residual {
         Some(i) => {
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
             let pred = prediction_of(config, &shape, fr, predictions);
-            let skip = if states.is_some() {
+            let skip = if plan.log_coded {
                 skip.as_deref()
             } else {
                 mask.as_deref()
             };
             let mut v = residual::decode(reader.read(i)?, pred.as_deref(), &dims, skip)?;
-            if let (Some(st), true) = (&states, v.len() == len) {
+            if let (Some(st), true, true) = (&states, v.len() == len, plan.log_coded) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());
             }
             v
@@ -1482,6 +1597,31 @@ fn decode_chunk(
         // undoing the per-level normalisation when there is one.
         plan.levels
             .restore(&mut vals, mask.as_deref(), shape.lat * shape.lon);
+    }
+    let keep = plan.levels.keep_zeros && !plan.log_coded;
+    if let (true, Some(st)) = (keep, &states) {
+        for (i, v) in vals.iter_mut().enumerate() {
+            if !mask.as_ref().is_some_and(|m| m[i]) {
+                *v = crate::pw_rel::clamp_to_state(st[i], *v);
+            }
+        }
+    }
+    match (plan.spread, slot.fixes) {
+        (true, Some(i)) => {
+            let range = (config.value_min as f32, config.value_max as f32);
+            let plane = shape.lat * shape.lon;
+            let clamp = |j: usize, v: f32| {
+                let state = states.as_ref().filter(|_| keep).map(|st| st[j]);
+                final_clamp(&plan.levels, range, plane, state, j, v)
+            };
+            crate::spread::apply_fixes(reader.read(i)?, &mut vals, mask.as_deref(), &clamp)?;
+        }
+        (false, Some(_)) => {
+            return Err(Error::Corrupt(format!(
+                "frames {fr:?} have a fixes section their bound does not use"
+            )))
+        }
+        _ => {}
     }
     if let Some(m) = &mask {
         crate::mask::apply(&mut vals, m, &specials);

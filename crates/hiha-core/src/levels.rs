@@ -10,6 +10,7 @@
 //! |---|---|
 //! | 1 | per level, in level order: f32 lo, f32 hi (little-endian), the least and greatest valid value of that level |
 //! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
+//! | 3 | empty: `keep-zeros` (format 2.1): every chunk has a signs section (kind 8); the decoder sets each element coded zero to exactly 0 and clamps the others to their coded sign (0 at worst) |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -24,6 +25,7 @@ use crate::format::{get_varint, put_varint};
 
 const TAG_LEVEL_RANGES: u8 = 1;
 const TAG_NORMALIZED: u8 = 2;
+const TAG_KEEP_ZEROS: u8 = 3;
 
 /// The per-level ranges of a variable, and whether its residual is coded
 /// normalised by them.
@@ -32,6 +34,9 @@ pub(crate) struct LevelInfo {
     /// Per level: (lo, hi). Empty when the archive stores none.
     pub ranges: Vec<(f32, f32)>,
     pub normalized: bool,
+    /// `keep-zeros`: each chunk's signs section says which elements are
+    /// exactly zero and the sign of the others.
+    pub keep_zeros: bool,
 }
 
 impl LevelInfo {
@@ -62,12 +67,17 @@ impl LevelInfo {
         LevelInfo {
             ranges,
             normalized: normalize,
+            keep_zeros: false,
         }
     }
 
     /// The `extra` bytes that store this (empty when there is nothing).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        if self.keep_zeros {
+            out.push(TAG_KEEP_ZEROS);
+            out.push(0);
+        }
         if self.ranges.is_empty() {
             return out;
         }
@@ -125,7 +135,10 @@ impl LevelInfo {
                 TAG_NORMALIZED if body.is_empty() && !info.ranges.is_empty() => {
                     info.normalized = true;
                 }
-                TAG_LEVEL_RANGES | TAG_NORMALIZED => {
+                TAG_KEEP_ZEROS if body.is_empty() && !info.keep_zeros => {
+                    info.keep_zeros = true;
+                }
+                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {
@@ -281,5 +294,23 @@ mod tests {
             LevelInfo::decode(&[], 2, 0.0, 1.0).expect("none"),
             LevelInfo::default()
         );
+        // keep-zeros alone, and with ranges; twice is malformed.
+        let kz = LevelInfo {
+            keep_zeros: true,
+            ..LevelInfo::default()
+        };
+        assert_eq!(kz.encode(), vec![3, 0]);
+        assert_eq!(
+            LevelInfo::decode(&kz.encode(), 2, 0.0, 1.0).expect("kz"),
+            kz
+        );
+        let mut both = info.clone();
+        both.keep_zeros = true;
+        assert_eq!(
+            LevelInfo::decode(&both.encode(), 2, 1e-6f32 as f64, 300.0).expect("both"),
+            both
+        );
+        assert!(LevelInfo::decode(&[3, 0, 3, 0], 2, 0.0, 1.0).is_err());
+        assert!(LevelInfo::decode(&[3, 1, 0], 2, 0.0, 1.0).is_err());
     }
 }

@@ -143,9 +143,12 @@ impl Header {
     }
 
     /// The format version this header needs: 2.1 for more than one
-    /// variable or a per-level bound, else 2.0.
+    /// variable or a bound new in 2.1 (per-level, pointwise relative,
+    /// ensemble spread), else 2.0. An archive holding sections of a kind
+    /// new in 2.1 needs 2.1 too: see [`Header::needed_version_with`].
     pub fn needed_version(&self) -> (u16, u16) {
-        let new_bound = |b: &Bound| b.is_per_level() || matches!(b, Bound::PwRel(_));
+        let new_bound =
+            |b: &Bound| b.is_per_level() || matches!(b, Bound::PwRel(_) | Bound::Spread(_));
         let per_level =
             new_bound(&self.bound) || self.variables.iter().any(|v| new_bound(&v.bound));
         if self.variables.is_empty() && !per_level {
@@ -153,6 +156,14 @@ impl Header {
         } else {
             (FORMAT_VERSION.0, MULTI_VARIABLE_MINOR)
         }
+    }
+
+    /// [`Header::needed_version`] of an archive that will also hold
+    /// sections of `kinds` (the oldest minor that defines all of them).
+    pub fn needed_version_with(&self, kinds: &[SectionKind]) -> (u16, u16) {
+        let (major, minor) = self.needed_version();
+        let kinds_minor = kinds.iter().map(|k| k.min_minor()).max().unwrap_or(0);
+        (major, minor.max(kinds_minor))
     }
 }
 
@@ -179,8 +190,11 @@ pub enum SectionKind {
     /// decoder compares with what it decoded.
     Check,
     /// Format 2.1: the sign (or zero) of each coded element of a chunk,
-    /// coded losslessly, for the pointwise relative bound.
+    /// coded losslessly, for the pointwise relative bound and `keep-zeros`.
     Signs,
+    /// Format 2.1: sparse corrections of a chunk's decoded values (the
+    /// ensemble-spread bound, `spread.rs`).
+    Fixes,
     /// A kind defined by a newer minor format version (only ever produced by
     /// [`ArchiveReader`] on such archives; [`ArchiveWriter`] refuses it).
     Unknown(u8),
@@ -188,7 +202,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// The kinds this build knows, in id order.
-    pub const KNOWN: [SectionKind; 9] = [
+    pub const KNOWN: [SectionKind; 10] = [
         SectionKind::Mask,
         SectionKind::Residual,
         SectionKind::Predictor,
@@ -197,6 +211,7 @@ impl SectionKind {
         SectionKind::Idm,
         SectionKind::Trc,
         SectionKind::Signs,
+        SectionKind::Fixes,
         SectionKind::Check,
     ];
 
@@ -211,6 +226,7 @@ impl SectionKind {
             SectionKind::Idm => 6,
             SectionKind::Trc => 7,
             SectionKind::Signs => 8,
+            SectionKind::Fixes => 9,
             SectionKind::Check => 0x80,
             SectionKind::Unknown(id) => id,
         }
@@ -223,13 +239,21 @@ impl SectionKind {
     }
 
     /// The kind with this id as defined by format version `major.minor`
-    /// (the check kind is new in format 2, the signs kind in 2.1).
+    /// (the check kind is new in format 2, the signs and fixes kinds in 2.1).
     pub fn from_id_in(id: u8, major: u16, minor: u16) -> Option<Self> {
         Self::from_id(id).filter(|k| match k {
             SectionKind::Check => major >= 2,
-            SectionKind::Signs => major > 2 || (major == 2 && minor >= 1),
+            SectionKind::Signs | SectionKind::Fixes => major > 2 || (major == 2 && minor >= 1),
             _ => true,
         })
+    }
+
+    /// The oldest minor version of format 2 that defines this kind.
+    pub fn min_minor(self) -> u16 {
+        match self {
+            SectionKind::Signs | SectionKind::Fixes => MULTI_VARIABLE_MINOR,
+            _ => 0,
+        }
     }
 
     /// True for ids `0x80..=0xFF`: readers may skip such a section when they
@@ -249,6 +273,7 @@ impl SectionKind {
             SectionKind::Idm => "idm".into(),
             SectionKind::Trc => "trc".into(),
             SectionKind::Signs => "signs".into(),
+            SectionKind::Fixes => "fixes".into(),
             SectionKind::Check => "check".into(),
             SectionKind::Unknown(id) => format!("unknown-{id:#04x}"),
         }
@@ -313,7 +338,9 @@ mod tests {
             Some(SectionKind::Check)
         );
         assert_eq!(SectionKind::from_id(0), None);
-        assert_eq!(SectionKind::from_id(9), None);
+        assert_eq!(SectionKind::from_id_in(9, 2, 0), None);
+        assert_eq!(SectionKind::from_id_in(9, 2, 1), Some(SectionKind::Fixes));
+        assert_eq!(SectionKind::from_id(10), None);
         assert!(SectionKind::Unknown(0x80).is_ancillary());
         assert_eq!(SectionKind::Unknown(8).to_string(), "unknown-0x08");
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
