@@ -1740,6 +1740,12 @@ pub fn describe(bytes: &[u8]) -> Result<Description> {
             ));
         }
         s.push_str(&reader.summary());
+        let h = reader.header();
+        let kz = LevelInfo::decode(&h.extra, h.shape.levels, f64::MIN, f64::MAX)
+            .is_ok_and(|l| l.keep_zeros);
+        if kz {
+            s.push_str("keep-zeros: exact zeros stay zero and no value changes sign\n");
+        }
         s.push_str("codec configuration:\n");
         for line in reader.header().codec_config.lines() {
             s.push_str("  ");

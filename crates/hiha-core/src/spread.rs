@@ -470,7 +470,7 @@ mod tests {
         // Frame 4 = member 1, time 1: point (1, p).
         assert_eq!(map.at(4 * 2), 3.0);
         assert_eq!(map.at(4 * 2 + 1), 4.0);
-        assert_eq!(map.at(1 * 2 + 1), 4.0);
+        assert_eq!(map.at(3), 4.0, "member 0, time 1, point 1");
         let c = map.candidates();
         assert!(c.windows(2).all(|w| w[0] < w[1]) && c[0] == 1.0, "{c:?}");
     }
