@@ -144,9 +144,13 @@ struct CompressArgs {
     #[arg(long)]
     per_level: bool,
     /// Exact zeros stay exactly zero and no value changes sign, for every
-    /// variable (= `:keep-zeros` on each bound).
-    #[arg(long)]
+    /// variable (= `:keep-zeros` on each bound). On by default for a
+    /// variable more than half of whose values are exactly 0.
+    #[arg(long, conflicts_with = "no_keep_zeros")]
     keep_zeros: bool,
+    /// Never keep zeros, not even for variables more than half zeros.
+    #[arg(long)]
+    no_keep_zeros: bool,
     /// For `spread:F` bounds: a NetCDF/GRIB file or Zarr store holding each
     /// such variable's spread under the variable's own name (its shape, or
     /// its shape without the member dim); without it the spread is the
@@ -718,7 +722,13 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
         };
         per_var.push(CompressOptions {
             bound: b,
-            keep_zeros: a.keep_zeros || bounds.keep_zeros_for(n),
+            keep_zeros: if a.keep_zeros || bounds.keep_zeros_for(n) {
+                Some(true)
+            } else if a.no_keep_zeros {
+                Some(false)
+            } else {
+                None
+            },
             spread,
             ..base.clone()
         });

@@ -201,16 +201,22 @@ fn keep_zeros_from_the_flag_the_bound_and_the_config() {
             "{tag}: {out}"
         );
     }
-    // Without it, zeros are not all kept at this bound.
-    let (x, y, _) = round_trip(&input, &["--nrmse", "1e-2"], "kz-none");
-    let moved = x
-        .values
-        .iter()
-        .zip(&y.values)
-        .filter(|(&a, &b)| a == 0.0 && b != 0.0)
-        .count();
+    // More than half zeros: kept by default; --no-keep-zeros refuses it,
+    // and then zeros are not all kept at this bound.
+    let (x, y, _) = round_trip(&input, &["--nrmse", "1e-2"], "kz-default");
+    let moved = |x: &Field, y: &Field| {
+        x.values
+            .iter()
+            .zip(&y.values)
+            .filter(|(&a, &b)| a == 0.0 && b != 0.0)
+            .count()
+    };
+    assert_eq!(moved(&x, &y), 0, "default on a field of 60 % zeros");
+    let (x, y, _) = round_trip(&input, &["--nrmse", "1e-2", "--no-keep-zeros"], "kz-none");
     assert!(
-        moved > 0,
+        moved(&x, &y) > 0,
         "plain nrmse kept every zero: the test shows nothing"
     );
+    let o = hiha(&["info", s(&tmp("kz-none.hiha"))]);
+    assert!(!assert_ok(&o, "info").contains("keep-zeros"));
 }

@@ -79,7 +79,7 @@ fn every_shared_file_meets_every_mode() {
             for (b, keep_zeros) in modes {
                 let t = std::time::Instant::now();
                 let mut opts = CompressOptions::new(b);
-                opts.keep_zeros = keep_zeros;
+                opts.keep_zeros = keep_zeros.then_some(true);
                 let (bytes, rep) = codec::compress(&lv.field, &lv.meta, &opts, &NoProgress)
                     .unwrap_or_else(|e| panic!("{} {var} {b}: {e}", path.display()));
                 let (back, _) = codec::decompress(&bytes, None).expect("decodes");

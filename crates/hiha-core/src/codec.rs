@@ -56,8 +56,12 @@ pub struct CompressOptions {
     /// then verified onto the source's own lattice only.
     pub repack_room: f64,
     /// `keep-zeros`: every exact zero comes back exactly zero and no value
-    /// changes sign (a signs section per chunk; format 2.1).
-    pub keep_zeros: bool,
+    /// changes sign (a signs section per chunk, format 2.1; the residual
+    /// coder skips the zeros). `Some(true)` asks for it, `Some(false)`
+    /// refuses it, `None` (the default) takes it for a field more than
+    /// [`AUTO_KEEP_ZEROS_SHARE`] of whose valid values are exactly 0 (not
+    /// a constant one), where it gains ratio as well (docs/fidelity.md).
+    pub keep_zeros: Option<bool>,
     /// For [`Bound::Spread`]: the spread, one value per element of the
     /// field or per element without its member dim; `None` takes the
     /// standard deviation over the field's ensemble members.
@@ -74,7 +78,7 @@ impl CompressOptions {
             fic: FicConfig::default(),
             trc: TrcConfig::default(),
             repack_room: DEFAULT_REPACK_ROOM,
-            keep_zeros: false,
+            keep_zeros: None,
             spread: None,
         }
     }
@@ -768,7 +772,8 @@ pub fn compress(
     let n = checked_field_len(field)?;
     let mut levels = LevelInfo::measure(field, per_level);
     // The pointwise relative bound keeps zeros and signs already.
-    levels.keep_zeros = opts.keep_zeros && !matches!(opts.bound, Bound::PwRel(_));
+    levels.keep_zeros =
+        keeps_zeros(field, opts.keep_zeros) && !matches!(opts.bound, Bound::PwRel(_));
     if let Bound::Spread(f) = opts.bound {
         let map = crate::spread::SpreadMap::build(field, meta, opts.spread.as_deref(), f)?;
         let (bytes, metrics) = crate::spread::best_of(&map, |e0| {
@@ -868,6 +873,10 @@ fn encode_verified(
         )),
         _ => None,
     };
+    // keep-zeros: the residual coder skips the zeros too, which come back
+    // exact; so a whole-variable RMSE target may be spent on the others
+    // alone: sqrt(valid / nonzero) times it (verified below like any).
+    let zero_skip = levels.keep_zeros.then(|| crate::pw_rel::zero_mask(field));
     // Re-packing (`multiple`) is offered for the plain modes only.
     let (target, multiple) = match (&pw_rel, opts.bound) {
         (Some((logs, _)), Bound::PwRel(r)) => {
@@ -885,6 +894,18 @@ fn encode_verified(
             0,
         ),
         _ => residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?,
+    };
+    let target = match (&zero_skip, target) {
+        (Some(skip), Target::Rmse(t)) if !levels.normalized => {
+            let valid = field.valid_count();
+            let coded = skip.iter().filter(|&&s| !s).count();
+            if coded > 0 && valid > coded {
+                Target::Rmse(t * (valid as f64 / coded as f64).sqrt())
+            } else {
+                Target::Rmse(t)
+            }
+        }
+        (_, t) => t,
     };
     let predicted = if config.constant {
         vec![]
@@ -904,19 +925,16 @@ fn encode_verified(
         &predicted,
         target,
         config.constant,
-        pw_rel.as_ref().map(|(_, skip)| (field, skip.as_slice())),
+        pw_rel
+            .as_ref()
+            .map(|(_, skip)| (field, skip.as_slice()))
+            .or(zero_skip.as_ref().map(|skip| (field, skip.as_slice()))),
         progress,
     )?;
     drop(normalized);
     drop(pw_rel);
     let frame_len = shape.frame_len();
-    if levels.keep_zeros {
-        for (fr, c) in chunks.iter().zip(coded.iter_mut()) {
-            let span = fr.start * frame_len..fr.end * frame_len;
-            let mask = field.missing.as_ref().map(|m| &m[span.clone()]);
-            c.signs = Some(crate::pw_rel::encode_signs(&field.values[span], mask)?);
-        }
-    }
+    drop(zero_skip);
     let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
     // Verify: decode what we wrote and check every element against the
@@ -1034,6 +1052,33 @@ fn worst_level(bound: &Bound, per_level: &[Metrics]) -> f64 {
             }
         })
         .fold(0.0, f64::max)
+}
+
+/// Fields more than this share of whose valid values are exactly 0 keep
+/// their zeros unless [`CompressOptions::keep_zeros`] is `Some(false)`.
+pub const AUTO_KEEP_ZEROS_SHARE: f64 = 0.5;
+
+/// Whether `field` is coded with `keep-zeros`: asked for, or (unless
+/// refused) more than [`AUTO_KEEP_ZEROS_SHARE`] zeros; a constant field
+/// never (it comes back exact anyway).
+fn keeps_zeros(field: &Field, asked: Option<bool>) -> bool {
+    if asked == Some(false) {
+        return false;
+    }
+    let (mut zeros, mut valid) = (0usize, 0usize);
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for (i, &v) in field.values.iter().enumerate() {
+        if field.is_missing(i) {
+            continue;
+        }
+        valid += 1;
+        zeros += usize::from(v == 0.0);
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    // No valid values (lo = +inf) or one value throughout: constant.
+    let varies = lo < hi;
+    varies && (asked == Some(true) || zeros as f64 > AUTO_KEEP_ZEROS_SHARE * valid as f64)
 }
 
 /// Where the decoder puts a corrected (fixed) value of a chunk: into its
@@ -1560,13 +1605,12 @@ fn decode_chunk(
     };
     let skip = states
         .as_ref()
-        .filter(|_| plan.log_coded)
         .and_then(|st| crate::pw_rel::skip_mask(st, mask.as_deref()));
     let mut vals = match slot.residual {
         Some(i) => {
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
             let pred = prediction_of(config, &shape, fr, predictions);
-            let skip = if plan.log_coded {
+            let skip = if states.is_some() {
                 skip.as_deref()
             } else {
                 mask.as_deref()
