@@ -10,7 +10,7 @@
 //! |---|---|
 //! | 1 | per level, in level order: f32 lo, f32 hi (little-endian), the least and greatest valid value of that level |
 //! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
-//! | 3 | empty: `keep-zeros` (format 2.1): every chunk has a signs section (kind 8); the decoder sets each element coded zero to exactly 0 and clamps the others to their coded sign (0 at worst) |
+//! | 3 | empty: `keep-zeros` (format 2.1): every chunk has a signs section (kind 8); the residual skips the elements coded zero (and the flagged ones); the decoder sets each zero to exactly 0 and clamps the others to their coded sign (0 at worst) |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
