@@ -109,3 +109,22 @@ for spec in "gfs_r_pl25_2p5deg_global_2011101100_f072.nc r" "era5_u_pl100-1000_0
         echo "| $1 | $2 | $b | $r0 | $r1 |"
     done
 done
+
+echo
+echo "## the ratio cost of --per-level (NRMSE 1e-3), every shared multi-level field"
+echo "| file | var | ratio --nrmse 1e-3 | ratio --nrmse 1e-3 --per-level | cost |"
+echo "|---|---|---|---|---|"
+for f in "$DATA"/*.nc; do
+    v=$("$PY" - "$f" <<'PYEOF'
+import sys, netCDF4
+d = netCDF4.Dataset(sys.argv[1])
+names = [n for n, v in d.variables.items() if v.ndim >= 3 and n not in d.dimensions]
+lev = [n for n in names if any("lev" in x or "isobaric" in x for x in d.variables[n].dimensions)]
+print(lev[0] if len(names) == 1 and lev and d.dimensions[[x for x in d.variables[lev[0]].dimensions if "lev" in x or "isobaric" in x][0]].size > 1 else "")
+PYEOF
+)
+    [ -n "$v" ] || continue
+    r0=$("$HIHA" compress "$f" -o "$OUT/p.hiha" -f --nrmse 1e-3 | ratio)
+    r1=$("$HIHA" compress "$f" -o "$OUT/p.hiha" -f --nrmse 1e-3 --per-level | ratio)
+    echo "| $(basename "$f") | $v | $r0 | $r1 | $("$PY" -c "print(f'{$r0 / $r1:.2f}x the bytes')") |"
+done
