@@ -219,4 +219,24 @@ fn keep_zeros_from_the_flag_the_bound_and_the_config() {
     );
     let o = hiha(&["info", s(&tmp("kz-none.hiha"))]);
     assert!(!assert_ok(&o, "info").contains("keep-zeros"));
+    // Both at once is a usage error.
+    let o = hiha(&[
+        "compress",
+        s(&input),
+        "-o",
+        s(&tmp("kz-both.hiha")),
+        "--nrmse",
+        "1e-2",
+        "--keep-zeros",
+        "--no-keep-zeros",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    // With a predictor too (FIC's prediction comes from its own sections;
+    // the residual skips the zeros, which the signs restore).
+    let (x, y, _) = round_trip(
+        &input,
+        &["--nrmse", "1e-2", "--keep-zeros", "--predictor", "fic"],
+        "kz-fic",
+    );
+    assert_eq!(moved(&x, &y), 0, "fic + keep-zeros");
 }
