@@ -2,15 +2,21 @@
 # The fitness-report table of docs/fidelity.md: every bundled sample at
 # --nrmse 1e-3, --nrmse 1e-4 and --max-rel 1e-3 (max abs error 1e-3 of the
 # range), through the real CLI (compress, decompress, compare --json).
-# Usage: scripts/fidelity_table.sh [HIHA_BINARY]   (default target/debug/hiha)
+# Usage: scripts/fidelity_table.sh [HIHA_BINARY [FILE...]]
+#   (default target/debug/hiha and every bundled sample data/samples/*.nc;
+#   one data variable per file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HIHA=${1:-target/debug/hiha}
+shift || true
+if [ "$#" -eq 0 ]; then
+  set -- data/samples/*.nc
+fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "| sample | bound | ratio | NRMSE | worst level NRMSE | bias | R² | sign flips | autocorr lon / lat | DSSIM | spectra k=1 / top band | error ÷ spread median / p99 |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-for f in data/samples/*.nc; do
+for f in "$@"; do
   for b in "--nrmse 1e-3" "--nrmse 1e-4" "--max-rel 1e-3"; do
     # shellcheck disable=SC2086
     "$HIHA" -q compress "$f" -o "$TMP/a.hiha" -f $b

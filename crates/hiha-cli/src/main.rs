@@ -116,9 +116,11 @@ struct CompressArgs {
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
     var: Vec<String>,
     /// A bound, `MODE:VALUE` for every variable or `VAR=MODE:VALUE` for one
-    /// (MODE: nrmse, rmse, max-abs, max-rel); repeat for several, e.g.
-    /// `--bound nrmse:1e-4 --bound q=max-abs:1e-7`. The same strings work in
-    /// the --config file's [bounds] table and in Python.
+    /// (MODE: nrmse, rmse, max-abs, max-rel, pw-rel, spread), optionally
+    /// followed by `:per-level` and/or `:keep-zeros`; repeat for several, e.g.
+    /// `--bound nrmse:1e-4 --bound q=max-abs:1e-7:keep-zeros`. `spread:F`:
+    /// every element within F × the ensemble spread at its point. The same
+    /// strings work in the --config file's [bounds] table and in Python.
     #[arg(long, value_name = "[VAR=]MODE:VALUE", allow_hyphen_values = true)]
     bound: Vec<String>,
     /// Bound the normalised RMSE: RMSE / (max − min) <= T (= --bound nrmse:T).
@@ -141,6 +143,20 @@ struct CompressArgs {
     /// own range (= `:per-level` on each bound); max-abs is per element already.
     #[arg(long)]
     per_level: bool,
+    /// Exact zeros stay exactly zero and no value changes sign, for every
+    /// variable (= `:keep-zeros` on each bound). On by default for a
+    /// variable more than half of whose values are exactly 0.
+    #[arg(long, conflicts_with = "no_keep_zeros")]
+    keep_zeros: bool,
+    /// Never keep zeros, not even for variables more than half zeros.
+    #[arg(long)]
+    no_keep_zeros: bool,
+    /// For `spread:F` bounds: a NetCDF/GRIB file or Zarr store holding each
+    /// such variable's spread under the variable's own name (its shape, or
+    /// its shape without the member dim); without it the spread is the
+    /// standard deviation over the input's ensemble members.
+    #[arg(long, value_name = "FILE")]
+    spread_file: Option<PathBuf>,
     /// The predictor whose residual is coded.
     #[arg(long, value_enum, default_value_t = PredictorArg::None)]
     predictor: PredictorArg,
@@ -617,6 +633,23 @@ fn base_options(a: &CompressArgs, config: &ConfigFile) -> CompressOptions {
     opts
 }
 
+/// Reads variable `name`'s spread from `path` (every value must be valid).
+fn read_spread(path: &Path, name: &str) -> Result<std::sync::Arc<[f32]>> {
+    let v = read_any_variable(path, Some(name))
+        .with_context(|| format!("reading the spread of '{name}' from {}", path.display()))?;
+    if v.field
+        .missing
+        .as_ref()
+        .is_some_and(|m| m.iter().any(|&x| x))
+    {
+        return Err(usage(format!(
+            "the spread of '{name}' in {} has missing values",
+            path.display()
+        )));
+    }
+    Ok(v.field.values.into())
+}
+
 /// Reads a dataset from a NetCDF file or a Zarr store.
 fn read_any_dataset(
     path: &Path,
@@ -683,10 +716,27 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
                  variable (e.g. --nrmse 1e-4)"
             ))
         })?;
+        let spread = match (b, &a.spread_file) {
+            (Bound::Spread(_), Some(path)) => Some(read_spread(path, n)?),
+            _ => None,
+        };
         per_var.push(CompressOptions {
             bound: b,
+            keep_zeros: if a.keep_zeros || bounds.keep_zeros_for(n) {
+                Some(true)
+            } else if a.no_keep_zeros {
+                Some(false)
+            } else {
+                None
+            },
+            spread,
             ..base.clone()
         });
+    }
+    if a.spread_file.is_some() && !per_var.iter().any(|o| matches!(o.bound, Bound::Spread(_))) {
+        return Err(usage(
+            "--spread-file is for spread:F bounds, and no variable has one",
+        ));
     }
     let inputs: Vec<codec::VariableInput> = dataset
         .variables

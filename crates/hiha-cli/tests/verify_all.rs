@@ -35,10 +35,8 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 #[ignore = "minutes on all shared data; run scripts/verify_all.sh"]
 fn every_shared_file_meets_every_mode() {
-    let Some(dir) = data_dir() else {
-        println!("skipped: no shared data directory (set HIHA_DATA)");
-        return;
-    };
+    // A missing data directory is a failure, never a silent pass.
+    let dir = data_dir().expect("no shared data directory: set HIHA_DATA");
     let mut checked = 0;
     for path in files(&dir) {
         let vars: Vec<String> = hiha_io::list_variables(&path)
@@ -61,11 +59,29 @@ fn every_shared_file_meets_every_mode() {
             bounds.push(Bound::NrmseLevel(1e-3));
             bounds.push(Bound::MaxRelLevel(1e-3));
             bounds.push(Bound::PwRel(1e-2));
-            for b in bounds {
+            // (bound, keep-zeros): every mode above as is, then keep-zeros
+            // with three of them, and the spread bound on an ensemble.
+            let mut modes: Vec<(Bound, bool)> = bounds.into_iter().map(|b| (b, false)).collect();
+            for b in [
+                Bound::Nrmse(1e-3),
+                Bound::MaxAbs(1e-3 * range),
+                Bound::NrmseLevel(1e-3),
+            ] {
+                modes.push((b, true));
+            }
+            let ensemble =
+                hiha_core::fidelity::Ensemble::from_meta(&lv.meta, lv.field.shape.frames);
+            if ensemble.is_some() {
+                modes.push((Bound::Spread(1.0), false));
+                modes.push((Bound::Spread(0.1), false));
+                modes.push((Bound::Spread(1.0), true));
+            }
+            for (b, keep_zeros) in modes {
                 let t = std::time::Instant::now();
-                let (bytes, rep) =
-                    codec::compress(&lv.field, &lv.meta, &CompressOptions::new(b), &NoProgress)
-                        .unwrap_or_else(|e| panic!("{} {var} {b}: {e}", path.display()));
+                let mut opts = CompressOptions::new(b);
+                opts.keep_zeros = keep_zeros.then_some(true);
+                let (bytes, rep) = codec::compress(&lv.field, &lv.meta, &opts, &NoProgress)
+                    .unwrap_or_else(|e| panic!("{} {var} {b}: {e}", path.display()));
                 let (back, _) = codec::decompress(&bytes, None).expect("decodes");
                 let m =
                     Metrics::compute(&lv.field.values, &back.values, lv.field.missing.as_deref())
@@ -75,10 +91,22 @@ fn every_shared_file_meets_every_mode() {
                 assert_eq!(back.missing, lv.field.missing);
                 check_levels(&lv.field, &back.values, b)
                     .unwrap_or_else(|e| panic!("{} {var} {b}: {e}", path.display()));
+                if keep_zeros {
+                    check_zeros_and_signs(&lv.field, &back.values)
+                        .unwrap_or_else(|e| panic!("{} {var} {b} keep-zeros: {e}", path.display()));
+                }
+                if let (Bound::Spread(f), Some(e)) = (b, ensemble) {
+                    check_spread(&lv.field, &back.values, e, f)
+                        .unwrap_or_else(|e| panic!("{} {var} {b}: {e}", path.display()));
+                }
                 println!(
                     "{:<60} {var:>4} {:<28} ratio {:>8.2} NRMSE {:.3e} max {:.3e} ({:.2}s)",
                     path.file_name().and_then(|f| f.to_str()).unwrap_or("?"),
-                    b.to_string(),
+                    if keep_zeros {
+                        format!("{b}, keep-zeros")
+                    } else {
+                        b.to_string()
+                    },
                     rep.ratio(),
                     m.nrmse,
                     m.max_abs,
@@ -89,6 +117,60 @@ fn every_shared_file_meets_every_mode() {
         }
     }
     assert!(checked > 0, "no files checked in {}", dir.display());
+}
+
+/// keep-zeros, on every element: each zero comes back exactly zero and no
+/// value changes sign.
+fn check_zeros_and_signs(field: &hiha_core::field::Field, back: &[f32]) -> Result<(), String> {
+    for (i, (&x, &y)) in field.values.iter().zip(back).enumerate() {
+        if field.is_missing(i) {
+            continue;
+        }
+        if (x == 0.0 && y != 0.0) || (x as f64) * (y as f64) < 0.0 {
+            return Err(format!("element {i}: {x} -> {y}"));
+        }
+    }
+    Ok(())
+}
+
+/// spread:F, on every element: |x − x̂| ≤ F × the members' standard
+/// deviation (n − 1) at its point, computed here on its own; exact where
+/// the spread is 0.
+fn check_spread(
+    field: &hiha_core::field::Field,
+    back: &[f32],
+    e: hiha_core::fidelity::Ensemble,
+    f: f64,
+) -> Result<(), String> {
+    let flen = field.shape.frame_len();
+    let group = e.members * e.stride;
+    for outer in 0..field.shape.frames / group {
+        for inner in 0..e.stride {
+            for p in 0..flen {
+                let idx: Vec<usize> = (0..e.members)
+                    .map(|m| ((outer * e.members + m) * e.stride + inner) * flen + p)
+                    .filter(|&i| !field.is_missing(i))
+                    .collect();
+                let xs: Vec<f64> = idx.iter().map(|&i| field.values[i] as f64).collect();
+                let s = if xs.len() >= 2 {
+                    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+                    let ss: f64 = xs.iter().map(|x| (x - mean).powi(2)).sum();
+                    (ss / (xs.len() - 1) as f64).sqrt()
+                } else {
+                    0.0
+                };
+                for &i in &idx {
+                    let err = (field.values[i] as f64 - back[i] as f64).abs();
+                    if err > f * s {
+                        return Err(format!(
+                            "element {i}: error {err:e} above {f} x spread {s:e}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Issue 13, checked on every element, independently of the codec: each

@@ -31,6 +31,12 @@ pub enum Bound {
     /// no value changes sign (checked element by element by the codec;
     /// [`Bound::check`] on metrics cannot see it).
     PwRel(f64),
+    /// |x − x̂| must not exceed this × the ensemble spread at the element's
+    /// point (the standard deviation over members, n − 1), pointwise, the
+    /// way ClimateBenchPress sets its bounds; where the spread is 0 the
+    /// value comes back exact (checked element by element by the codec,
+    /// `spread.rs`).
+    Spread(f64),
 }
 
 impl Bound {
@@ -44,6 +50,7 @@ impl Bound {
             Bound::NrmseLevel(v) => ("--nrmse (per level)", v),
             Bound::MaxRelLevel(v) => ("--max-rel (per level)", v),
             Bound::PwRel(v) => ("--pw-rel", v),
+            Bound::Spread(v) => ("spread", v),
         };
         if !v.is_finite() || v <= 0.0 {
             return Err(Error::InvalidInput(format!(
@@ -65,7 +72,11 @@ impl Bound {
     /// For the per-level modes `range` is the level's range.
     pub fn pointwise_abs(&self, range: f64) -> Option<f64> {
         match *self {
-            Bound::Nrmse(_) | Bound::Rmse(_) | Bound::NrmseLevel(_) | Bound::PwRel(_) => None,
+            Bound::Nrmse(_)
+            | Bound::Rmse(_)
+            | Bound::NrmseLevel(_)
+            | Bound::PwRel(_)
+            | Bound::Spread(_) => None,
             Bound::MaxAbs(e) => Some(e),
             Bound::MaxRel(r) | Bound::MaxRelLevel(r) => Some(r * range),
         }
@@ -95,18 +106,21 @@ impl Bound {
         match *self {
             Bound::Nrmse(v) | Bound::NrmseLevel(v) => Some(Bound::NrmseLevel(v)),
             Bound::MaxRel(v) | Bound::MaxRelLevel(v) => Some(Bound::MaxRelLevel(v)),
-            Bound::MaxAbs(_) | Bound::Rmse(_) | Bound::PwRel(_) => None,
+            Bound::MaxAbs(_) | Bound::Rmse(_) | Bound::PwRel(_) | Bound::Spread(_) => None,
         }
     }
 
     /// The largest RMSE this mode allows for a field of range `range`
-    /// (pointwise modes allow at most their pointwise bound).
+    /// (pointwise modes allow at most their pointwise bound; for the spread
+    /// bound, whose budget varies by point, a nominal 1e-3 × the range,
+    /// used only to choose chunk sizes).
     pub fn rmse_budget(&self, range: f64) -> f64 {
         match *self {
             Bound::Nrmse(t) | Bound::NrmseLevel(t) => t * range,
             Bound::MaxAbs(e) => e,
             Bound::MaxRel(r) | Bound::MaxRelLevel(r) | Bound::PwRel(r) => r * range,
             Bound::Rmse(e) => e,
+            Bound::Spread(_) => 1e-3 * range,
         }
     }
 
@@ -123,6 +137,9 @@ impl Bound {
             // Pointwise against each |x|: summary metrics cannot see it; the
             // codec checks it element by element (`pw_rel::worst`).
             Bound::PwRel(_) => true,
+            // Pointwise against each point's spread: the codec checks it
+            // element by element (`spread::worst`).
+            Bound::Spread(_) => true,
         };
         if ok {
             Ok(())
@@ -137,7 +154,12 @@ impl Bound {
 }
 
 /// The modes of the bound grammar, as written: `MODE:VALUE`.
-pub const MODE_NAMES: [&str; 5] = ["nrmse", "rmse", "max-abs", "max-rel", "pw-rel"];
+pub const MODE_NAMES: [&str; 6] = ["nrmse", "rmse", "max-abs", "max-rel", "pw-rel", "spread"];
+
+/// The flags a bound term may carry after `MODE:VALUE`: `per-level`, and
+/// `keep-zeros` (exact zeros of the input come back exactly zero, and no
+/// value changes sign).
+pub const FLAG_NAMES: [&str; 2] = ["per-level", "keep-zeros"];
 
 impl Bound {
     /// Parses one bound of the grammar shared by the CLI (`--bound`), the
@@ -149,6 +171,12 @@ impl Bound {
     /// that level's own range (nrmse and max-rel): `nrmse:1e-3:per-level`.
     pub fn parse(text: &str) -> Result<Bound> {
         let t = text.trim();
+        if BoundSpec::strip_keep_zeros(t).is_some() {
+            return Err(Error::InvalidInput(format!(
+                "bound '{t}': ':keep-zeros' is a flag of a bound term, not a bound (parse the \
+                 term with BoundSpec::parse or BoundSet::add)"
+            )));
+        }
         if let Some(base) = t
             .strip_suffix(":per-level")
             .or_else(|| t.strip_suffix(":per_level"))
@@ -176,6 +204,7 @@ impl Bound {
             "max-abs" | "abs" => Bound::MaxAbs(v),
             "max-rel" | "rel" => Bound::MaxRel(v),
             "pw-rel" | "pwrel" => Bound::PwRel(v),
+            "spread" => Bound::Spread(v),
             m => {
                 return Err(Error::InvalidInput(format!(
                     "bound '{t}': unknown mode '{m}' (known: {})",
@@ -197,6 +226,65 @@ impl Bound {
             Bound::NrmseLevel(v) => format!("nrmse:{v}:per-level"),
             Bound::MaxRelLevel(v) => format!("max-rel:{v}:per-level"),
             Bound::PwRel(v) => format!("pw-rel:{v}"),
+            Bound::Spread(v) => format!("spread:{v}"),
+        }
+    }
+}
+
+/// A bound term of the grammar with its flags: `MODE:VALUE[:per-level]
+/// [:keep-zeros]` (flags in either order). `keep-zeros` asks that every
+/// exact zero of the input comes back exactly zero and that no value
+/// changes sign (a value may come back 0 where the bound allows it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundSpec {
+    pub bound: Bound,
+    pub keep_zeros: bool,
+}
+
+impl BoundSpec {
+    /// The term without a `:keep-zeros` flag (anywhere after `MODE:VALUE`),
+    /// or `None` when it has none.
+    fn strip_keep_zeros(t: &str) -> Option<String> {
+        let parts: Vec<&str> = t.split(':').collect();
+        let is_flag = |p: &str| {
+            matches!(
+                p.trim().to_ascii_lowercase().replace('_', "-").as_str(),
+                "keep-zeros"
+            )
+        };
+        if parts.len() < 3 || !parts[2..].iter().any(|p| is_flag(p)) {
+            return None;
+        }
+        let kept: Vec<&str> = parts
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| *i < 2 || !is_flag(p))
+            .map(|(_, p)| *p)
+            .collect();
+        Some(kept.join(":"))
+    }
+
+    /// Parses `MODE:VALUE[:per-level][:keep-zeros]`.
+    pub fn parse(text: &str) -> Result<BoundSpec> {
+        let t = text.trim();
+        match Self::strip_keep_zeros(t) {
+            Some(rest) => Ok(BoundSpec {
+                bound: Bound::parse(&rest)?,
+                keep_zeros: true,
+            }),
+            None => Ok(BoundSpec {
+                bound: Bound::parse(t)?,
+                keep_zeros: false,
+            }),
+        }
+    }
+
+    /// The term in the grammar of [`BoundSpec::parse`].
+    pub fn spec(&self) -> String {
+        if self.keep_zeros {
+            format!("{}:keep-zeros", self.bound.spec())
+        } else {
+            self.bound.spec()
         }
     }
 }
@@ -212,6 +300,10 @@ pub struct BoundSet {
     /// Per variable, in the order given; a later entry for the same
     /// variable replaces an earlier one.
     pub per_var: Vec<(String, Bound)>,
+    /// The default term carried `:keep-zeros`.
+    pub default_keep_zeros: bool,
+    /// The variables whose own term carried `:keep-zeros`.
+    pub keep_zeros_vars: Vec<String>,
 }
 
 impl BoundSet {
@@ -227,11 +319,30 @@ impl BoundSet {
                         "bound '{t}': the variable name before '=' is empty"
                     )));
                 }
-                self.set(var, Bound::parse(rest)?);
+                let b = BoundSpec::parse(rest)?;
+                self.set(var, b.bound);
+                self.keep_zeros_vars.retain(|v| v != var);
+                if b.keep_zeros {
+                    self.keep_zeros_vars.push(var.to_string());
+                }
             }
-            None => self.default = Some(Bound::parse(t)?),
+            None => {
+                let b = BoundSpec::parse(t)?;
+                self.default = Some(b.bound);
+                self.default_keep_zeros = b.keep_zeros;
+            }
         }
         Ok(())
+    }
+
+    /// Whether variable `var` keeps its zeros: its own term's flag, else
+    /// the default term's.
+    pub fn keep_zeros_for(&self, var: &str) -> bool {
+        if self.per_var.iter().any(|(v, _)| v == var) {
+            self.keep_zeros_vars.iter().any(|v| v == var)
+        } else {
+            self.default_keep_zeros
+        }
     }
 
     /// Sets the bound of one variable.
@@ -287,6 +398,7 @@ impl std::fmt::Display for Bound {
             Bound::NrmseLevel(v) => write!(f, "NRMSE <= {v:e} on every level"),
             Bound::MaxRelLevel(v) => write!(f, "max error <= {v:e} x level range"),
             Bound::PwRel(v) => write!(f, "|error| <= {v:e} x |value| on every element"),
+            Bound::Spread(v) => write!(f, "|error| <= {v:e} x ensemble spread on every element"),
         }
     }
 }
@@ -356,6 +468,43 @@ mod tests {
             e.contains("unknown mode 'psnr'") && e.contains("max-abs"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn spread_and_keep_zeros_parse() {
+        assert_eq!(Bound::parse("spread:1").unwrap(), Bound::Spread(1.0));
+        assert_eq!(Bound::parse("SPREAD:2.5").unwrap(), Bound::Spread(2.5));
+        assert_eq!(
+            Bound::parse(&Bound::Spread(0.5).spec()).unwrap(),
+            Bound::Spread(0.5)
+        );
+        for bad in ["spread:0", "spread:-1", "spread:inf", "spread:1:per-level"] {
+            assert!(Bound::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Bound::Spread(1.0).pointwise_abs(10.0), None);
+        // keep-zeros is a flag of a term, in either order with per-level.
+        let k = BoundSpec::parse("nrmse:1e-3:keep-zeros").unwrap();
+        assert_eq!((k.bound, k.keep_zeros), (Bound::Nrmse(1e-3), true));
+        let k = BoundSpec::parse("nrmse:1e-3:keep_zeros:per-level").unwrap();
+        assert_eq!((k.bound, k.keep_zeros), (Bound::NrmseLevel(1e-3), true));
+        let k = BoundSpec::parse("max-rel:1e-3:per-level:keep-zeros").unwrap();
+        assert_eq!((k.bound, k.keep_zeros), (Bound::MaxRelLevel(1e-3), true));
+        assert_eq!(BoundSpec::parse(&k.spec()).unwrap(), k);
+        let k = BoundSpec::parse("spread:1").unwrap();
+        assert_eq!((k.bound, k.keep_zeros), (Bound::Spread(1.0), false));
+        assert!(Bound::parse("nrmse:1e-3:keep-zeros").is_err());
+        assert!(BoundSpec::parse("keep-zeros:1").is_err());
+        assert!(BoundSpec::parse("nrmse:1e-3:keep-zeros:bogus").is_err());
+        let mut s = BoundSet::default();
+        s.add("nrmse:1e-4:keep-zeros").unwrap();
+        s.add("t=max-abs:0.1").unwrap();
+        s.add("q=max-abs:1e-7:keep-zeros").unwrap();
+        assert!(s.keep_zeros_for("u") && !s.keep_zeros_for("t") && s.keep_zeros_for("q"));
+        s.add("q=max-abs:1e-7").unwrap();
+        assert!(!s.keep_zeros_for("q"));
+        s.add("spread:1").unwrap();
+        assert!(!s.keep_zeros_for("u"));
+        assert_eq!(s.for_var("u"), Some(Bound::Spread(1.0)));
     }
 
     #[test]

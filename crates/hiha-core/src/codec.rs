@@ -56,6 +56,17 @@ pub struct CompressOptions {
     /// [`Repacking`]). 0 keeps the whole bound for the coder; re-packing is
     /// then verified onto the source's own lattice only.
     pub repack_room: f64,
+    /// `keep-zeros`: every exact zero comes back exactly zero and no value
+    /// changes sign (a signs section per chunk, format 2.1; the residual
+    /// coder skips the zeros). `Some(true)` asks for it, `Some(false)`
+    /// refuses it, `None` (the default) takes it for a field more than
+    /// [`AUTO_KEEP_ZEROS_SHARE`] of whose valid values are exactly 0 (not
+    /// a constant one), where it gains ratio as well (docs/fidelity.md).
+    pub keep_zeros: Option<bool>,
+    /// For [`Bound::Spread`]: the spread, one value per element of the
+    /// field or per element without its member dim; `None` takes the
+    /// standard deviation over the field's ensemble members.
+    pub spread: Option<std::sync::Arc<[f32]>>,
 }
 
 impl CompressOptions {
@@ -68,6 +79,8 @@ impl CompressOptions {
             fic: FicConfig::default(),
             trc: TrcConfig::default(),
             repack_room: DEFAULT_REPACK_ROOM,
+            keep_zeros: None,
+            spread: None,
         }
     }
 }
@@ -341,7 +354,8 @@ fn predict_frames(
 /// the field is constant).
 struct CodedChunk {
     mask: Option<Vec<u8>>,
-    /// Pointwise relative bound: the signs and zeros of the chunk.
+    /// Pointwise relative bound and `keep-zeros`: the signs and zeros of
+    /// the chunk.
     signs: Option<Vec<u8>>,
     residual: Option<Vec<u8>>,
     /// The residual codes lattice indices (section kind lattice-residual).
@@ -349,6 +363,8 @@ struct CodedChunk {
     /// The chunk uses a coding new in format 2.1 (lattice indices, the
     /// wavelet coder's level profile).
     newer: bool,
+    /// Spread bound: corrections of the decoded chunk.
+    fixes: Option<Vec<u8>>,
 }
 
 /// A decoded chunk: its values and its mask (when it has one).
@@ -650,6 +666,7 @@ fn code_chunks(
                 residual,
                 indices: on_lattice.is_some(),
                 newer,
+                fixes: None,
             })
         })
         .collect()
@@ -665,7 +682,14 @@ fn assemble(
     coded: &[CodedChunk],
     checks: Option<&[Vec<u8>]>,
 ) -> Result<Vec<u8>> {
-    let mut writer = ArchiveWriter::new(header)?;
+    let mut kinds = Vec::new();
+    if coded.iter().any(|c| c.signs.is_some()) {
+        kinds.push(SectionKind::Signs);
+    }
+    if coded.iter().any(|c| c.fixes.is_some()) {
+        kinds.push(SectionKind::Fixes);
+    }
+    let mut writer = ArchiveWriter::new_with(header, &kinds)?;
     // Within a frame each section depends on the one before, and a TRC
     // delta frame's first section on the last section of the frame before,
     // so that the frame index pulls in whole chains back to their keyframe.
@@ -699,6 +723,9 @@ fn assemble(
                 SectionKind::Residual
             };
             writer.add_section(kind, frames.clone(), None, r)?;
+        }
+        if let Some(x) = &c.fixes {
+            writer.add_section(SectionKind::Fixes, frames.clone(), None, x)?;
         }
         if let Some(h) = checks.and_then(|h| h.get(j)) {
             writer.add_section(SectionKind::Check, frames, None, h)?;
@@ -766,7 +793,7 @@ pub fn compress(
 ) -> Result<(Vec<u8>, CompressReport)> {
     opts.bound.validate()?;
     let per_level = opts.bound.is_per_level();
-    let transformed = per_level || matches!(opts.bound, Bound::PwRel(_));
+    let transformed = per_level || matches!(opts.bound, Bound::PwRel(_) | Bound::Spread(_));
     if transformed && opts.predictor != PredictorKind::None {
         return Err(Error::InvalidInput(format!(
             "{} works with the residual coder alone (predictor none)",
@@ -780,10 +807,36 @@ pub fn compress(
         )));
     }
     let n = checked_field_len(field)?;
-    let levels = LevelInfo::measure(field, per_level);
+    let mut levels = LevelInfo::measure(field, per_level);
+    // The pointwise relative bound keeps zeros and signs already.
+    levels.keep_zeros =
+        keeps_zeros(field, opts.keep_zeros) && !matches!(opts.bound, Bound::PwRel(_));
+    if let Bound::Spread(f) = opts.bound {
+        let map = crate::spread::SpreadMap::build(field, meta, opts.spread.as_deref(), f)?;
+        let (bytes, metrics) = crate::spread::best_of(&map, |e0| {
+            let (b, m, worst) =
+                encode_verified(field, meta, opts, &levels, 1.0, Some((&map, e0)), progress)?;
+            if worst > 1.0 {
+                return Err(Error::BoundViolated(format!(
+                    "asked for {}, an element reached {worst:.3} x its bound",
+                    opts.bound
+                )));
+            }
+            Ok((b, m))
+        })?;
+        let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
+        let report = CompressReport {
+            metrics,
+            original_bytes: n * 4,
+            compressed_bytes: bytes.len(),
+            section_bytes,
+        };
+        return Ok((bytes, report));
+    }
     let mut scale = 1.0f64;
     for attempt in 1..=4 {
-        let (bytes, metrics, worst) = encode_verified(field, meta, opts, &levels, scale, progress)?;
+        let (bytes, metrics, worst) =
+            encode_verified(field, meta, opts, &levels, scale, None, progress)?;
         if worst <= 1.0 {
             let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
             let report = CompressReport {
@@ -816,6 +869,7 @@ fn encode_verified(
     opts: &CompressOptions,
     levels: &LevelInfo,
     scale: f64,
+    spread: Option<(&crate::spread::SpreadMap, f64)>,
     progress: &dyn Progress,
 ) -> Result<(Vec<u8>, Metrics, f64)> {
     let shape = field.shape;
@@ -856,6 +910,10 @@ fn encode_verified(
         )),
         _ => None,
     };
+    // keep-zeros: the residual coder skips the zeros too, which come back
+    // exact; so a whole-variable RMSE target may be spent on the others
+    // alone: sqrt(valid / nonzero) times it (verified below like any).
+    let zero_skip = levels.keep_zeros.then(|| crate::pw_rel::zero_mask(field));
     // Re-packing (`multiple`) is offered for the plain modes only.
     let (target, multiple) = match (&pw_rel, opts.bound) {
         (Some((logs, _)), Bound::PwRel(r)) => {
@@ -868,11 +926,32 @@ fn encode_verified(
             )
         }
         _ if levels.normalized => (level_target(&opts.bound, levels, &dev, scale)?, 0),
+        _ if spread.is_some() => (
+            crate::spread::coder_target(spread.map_or(0.0, |(_, e0)| e0), dev.max)?,
+            0,
+        ),
         _ => residual_target(&opts.bound, range, &dev, field.packing, opts.repack_room)?,
     };
+    let target = match (&zero_skip, target) {
+        (Some(skip), Target::Rmse(t)) if !levels.normalized => {
+            let valid = field.valid_count();
+            let coded = skip.iter().filter(|&&s| !s).count();
+            if coded > 0 && valid > coded {
+                Target::Rmse(t * (valid as f64 / coded as f64).sqrt())
+            } else {
+                Target::Rmse(t)
+            }
+        }
+        (_, t) => t,
+    };
     // A chunk already quantised onto a lattice finer than the bound needs
-    // is coded as its lattice indices, losslessly (lattice.rs).
-    let lattice = pw_rel.is_none() && !levels.normalized && opts.predictor == PredictorKind::None;
+    // is coded as its lattice indices, losslessly (lattice.rs); not where
+    // signs, zeros or corrections are coded beside the values.
+    let lattice = pw_rel.is_none()
+        && zero_skip.is_none()
+        && !levels.normalized
+        && !matches!(opts.bound, Bound::Spread(_))
+        && opts.predictor == PredictorKind::None;
     let predicted = if config.constant {
         vec![]
     } else {
@@ -885,24 +964,29 @@ fn encode_verified(
         (None, Some(n)) => n,
         (None, None) => field,
     };
-    let coded = code_chunks(
+    let mut coded = code_chunks(
         coded_field,
         &chunks,
         &predicted,
         target,
         config.constant,
-        pw_rel.as_ref().map(|(_, skip)| (field, skip.as_slice())),
+        pw_rel
+            .as_ref()
+            .map(|(_, skip)| (field, skip.as_slice()))
+            .or(zero_skip.as_ref().map(|skip| (field, skip.as_slice()))),
         lattice,
         progress,
     )?;
     drop(normalized);
     drop(pw_rel);
+    let frame_len = shape.frame_len();
+    drop(zero_skip);
     if coded.iter().any(|c| c.newer) {
         let mut with = levels.clone();
         with.newer_chunks = true;
         header.extra = with.encode();
     }
-    let plain = assemble(&header, &predicted, &chunks, &coded, None)?;
+    let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
 
     // Verify: decode what we wrote and check every element against the
     // source, then store the hash of each chunk's decoded values.
@@ -911,24 +995,50 @@ fn encode_verified(
         require_checks: false,
         ..DecodeOptions::default()
     };
-    let (back, _) = decompress_with(&plain, None, &unchecked)?;
+    let (mut back, _) = decompress_with(&plain, None, &unchecked)?;
+    if let Some((map, _)) = spread {
+        // Fix every element beyond its own bound, then decode again.
+        let (vlo, vhi) = (lo as f32, hi as f32);
+        let plane = shape.lat * shape.lon;
+        let mut any = false;
+        for (fr, c) in chunks.iter().zip(coded.iter_mut()) {
+            let span = fr.start * frame_len..fr.end * frame_len;
+            let vals = &field.values[span.clone()];
+            let clamp = |j: usize, v: f32| {
+                let state = levels.keep_zeros.then(|| crate::pw_rel::state_of(vals[j]));
+                final_clamp(levels, (vlo, vhi), plane, state, j, v)
+            };
+            c.fixes =
+                crate::spread::encode_fixes(field, span.start, &back.values[span], map, &clamp);
+            any |= c.fixes.is_some();
+        }
+        if any {
+            plain = assemble(&header, &predicted, &chunks, &coded, None)?;
+            back = decompress_with(&plain, None, &unchecked)?.0;
+        }
+    }
     let metrics = verify_decoded(field, &back, &opts.bound)?;
     let worst = match opts.bound {
         b if b.is_per_level() => worst_level(&b, &Metrics::per_level(field, &back.values)?),
         Bound::PwRel(r) => crate::pw_rel::worst(field, &back.values, r),
+        Bound::Spread(_) => spread.map_or(f64::INFINITY, |(m, _)| {
+            crate::spread::worst(field, &back.values, m)
+        }),
         _ => 0.0,
     };
+    if levels.keep_zeros {
+        crate::pw_rel::check_states(field, &back.values)?;
+    }
     if worst > 1.0 {
         return Ok((plain, metrics, worst));
     }
-    if !matches!(opts.bound, Bound::PwRel(_)) && !levels.normalized {
+    if !matches!(opts.bound, Bound::PwRel(_) | Bound::Spread(_)) && !levels.normalized {
         config.repack = check_repacking(field, &back, &opts.bound, multiple);
     }
     if config.repack.is_some() {
         header.codec_config = toml::to_string(&config)
             .map_err(|e| Error::InvalidInput(format!("cannot serialise the codec config: {e}")))?;
     }
-    let frame_len = shape.frame_len();
     let checks: Vec<Vec<u8>> = chunks
         .iter()
         .map(|fr| check_payload(&back.values[fr.start * frame_len..fr.end * frame_len]))
@@ -993,6 +1103,53 @@ fn worst_level(bound: &Bound, per_level: &[Metrics]) -> f64 {
             }
         })
         .fold(0.0, f64::max)
+}
+
+/// Fields more than this share of whose valid values are exactly 0 keep
+/// their zeros unless [`CompressOptions::keep_zeros`] is `Some(false)`.
+pub const AUTO_KEEP_ZEROS_SHARE: f64 = 0.5;
+
+/// Whether `field` is coded with `keep-zeros`: asked for, or (unless
+/// refused) more than [`AUTO_KEEP_ZEROS_SHARE`] zeros; a constant field
+/// never (it comes back exact anyway).
+fn keeps_zeros(field: &Field, asked: Option<bool>) -> bool {
+    if asked == Some(false) {
+        return false;
+    }
+    let (mut zeros, mut valid) = (0usize, 0usize);
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for (i, &v) in field.values.iter().enumerate() {
+        if field.is_missing(i) {
+            continue;
+        }
+        valid += 1;
+        zeros += usize::from(v == 0.0);
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    // No valid values (lo = +inf) or one value throughout: constant.
+    let varies = lo < hi;
+    varies && (asked == Some(true) || zeros as f64 > AUTO_KEEP_ZEROS_SHARE * valid as f64)
+}
+
+/// Where the decoder puts a corrected (fixed) value of a chunk: into its
+/// level's range (or the variable's), and with `keep-zeros` onto its coded
+/// state. The original lies there, so this only moves towards it.
+fn final_clamp(
+    levels: &LevelInfo,
+    (vlo, vhi): (f32, f32),
+    plane: usize,
+    state: Option<u8>,
+    j: usize,
+    v: f32,
+) -> f32 {
+    let (lo, hi) = if levels.ranges.is_empty() {
+        (vlo, vhi)
+    } else {
+        levels.ranges[(j / plane.max(1)) % levels.ranges.len()]
+    };
+    let v = v.clamp(lo, hi);
+    state.map_or(v, |st| crate::pw_rel::clamp_to_state(st, v))
 }
 
 /// One variable to compress with [`compress_many`].
@@ -1119,6 +1276,7 @@ struct ChunkSlot {
     residual: Option<usize>,
     /// The residual section codes lattice indices.
     indices: bool,
+    fixes: Option<usize>,
     check: Option<usize>,
 }
 
@@ -1130,6 +1288,8 @@ struct DecodePlan {
     levels: LevelInfo,
     /// The residual codes `ln|x|` (pointwise relative bound).
     log_coded: bool,
+    /// The spread bound: chunks may have a fixes section.
+    spread: bool,
     shape: Shape,
     want: Range<usize>,
     chunks: Vec<ChunkSlot>,
@@ -1302,8 +1462,8 @@ fn plan_decode(
     if chunks.iter().any(|s| s.indices) {
         let why = if !levels.newer_chunks {
             Some("the header announces none")
-        } else if log_coded || levels.normalized {
-            Some("its bound codes transformed values")
+        } else if log_coded || levels.normalized || levels.keep_zeros {
+            Some("its bound codes transformed values or signs")
         } else if config.predictor != PredictorKind::None {
             Some("it has a predictor")
         } else {
@@ -1315,10 +1475,12 @@ fn plan_decode(
             )));
         }
     }
+    let spread = matches!(header.bound, Bound::Spread(_));
     Ok(DecodePlan {
         config,
         levels,
         log_coded,
+        spread,
         shape,
         want,
         chunks,
@@ -1365,6 +1527,7 @@ fn assign_sections(
                 slot.indices = s.kind == SectionKind::LatticeResidual;
                 &mut slot.residual
             }
+            SectionKind::Fixes => &mut slot.fixes,
             SectionKind::Check => &mut slot.check,
             other => {
                 return Err(Error::Unsupported(format!(
@@ -1504,7 +1667,8 @@ fn decode_chunk(
         Some(i) => (Some(crate::mask::decode_v1(reader.read(i)?, len)?), None),
         None => (None, None),
     };
-    let states = match (plan.log_coded, slot.signs) {
+    let signed = plan.log_coded || plan.levels.keep_zeros;
+    let states = match (signed, slot.signs) {
         (true, Some(i)) => Some(crate::pw_rel::decode_signs(
             reader.read(i)?,
             mask.as_deref(),
@@ -1538,7 +1702,7 @@ fn decode_chunk(
                 (None, payload)
             };
             let mut v = residual::decode(payload, pred.as_deref(), &dims, skip)?;
-            if let (Some(st), true) = (&states, v.len() == len) {
+            if let (Some(st), true, true) = (&states, v.len() == len, plan.log_coded) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());
             }
             if let (Some(l), true) = (&lattice, v.len() == len) {
@@ -1566,6 +1730,31 @@ fn decode_chunk(
         // undoing the per-level normalisation when there is one.
         plan.levels
             .restore(&mut vals, mask.as_deref(), shape.lat * shape.lon);
+    }
+    let keep = plan.levels.keep_zeros && !plan.log_coded;
+    if let (true, Some(st)) = (keep, &states) {
+        for (i, v) in vals.iter_mut().enumerate() {
+            if !mask.as_ref().is_some_and(|m| m[i]) {
+                *v = crate::pw_rel::clamp_to_state(st[i], *v);
+            }
+        }
+    }
+    match (plan.spread, slot.fixes) {
+        (true, Some(i)) => {
+            let range = (config.value_min as f32, config.value_max as f32);
+            let plane = shape.lat * shape.lon;
+            let clamp = |j: usize, v: f32| {
+                let state = states.as_ref().filter(|_| keep).map(|st| st[j]);
+                final_clamp(&plan.levels, range, plane, state, j, v)
+            };
+            crate::spread::apply_fixes(reader.read(i)?, &mut vals, mask.as_deref(), &clamp)?;
+        }
+        (false, Some(_)) => {
+            return Err(Error::Corrupt(format!(
+                "frames {fr:?} have a fixes section their bound does not use"
+            )))
+        }
+        _ => {}
     }
     if let Some(m) = &mask {
         crate::mask::apply(&mut vals, m, &specials);
@@ -1684,6 +1873,12 @@ pub fn describe(bytes: &[u8]) -> Result<Description> {
             ));
         }
         s.push_str(&reader.summary());
+        let h = reader.header();
+        let kz = LevelInfo::decode(&h.extra, h.shape.levels, f64::MIN, f64::MAX)
+            .is_ok_and(|l| l.keep_zeros);
+        if kz {
+            s.push_str("keep-zeros: exact zeros stay zero and no value changes sign\n");
+        }
         s.push_str("codec configuration:\n");
         for line in reader.header().codec_config.lines() {
             s.push_str("  ");

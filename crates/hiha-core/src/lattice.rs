@@ -21,7 +21,7 @@
 //! decides as the in-memory one does), and stored at the head of the
 //! chunk's residual section, whose kind is then *lattice-residual* (9): a
 //! reader that does not know lattices refuses it instead of decoding
-//! indices. The header's `extra` carries field 3 (empty) when any chunk of
+//! indices. The header's `extra` carries field 4 (empty) when any chunk of
 //! the variable is lattice-coded, which makes the archive format 2.1.
 
 use crate::error::{Error, Result};

@@ -10,7 +10,8 @@
 //! |---|---|
 //! | 1 | per level, in level order: f32 lo, f32 hi (little-endian), the least and greatest valid value of that level |
 //! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
-//! | 3 | empty (format 2.1): some chunks of the variable use codings new in 2.1: lattice indices (sections of kind lattice-residual, `lattice.rs`) or the wavelet coder's level profile |
+//! | 3 | empty: `keep-zeros` (format 2.1): every chunk has a signs section (kind 8); the residual skips the elements coded zero (and the flagged ones); the decoder sets each zero to exactly 0 and clamps the others to their coded sign (0 at worst) |
+//! | 4 | empty (format 2.1): some chunks of the variable use codings new in 2.1: lattice indices (sections of kind lattice-residual, `lattice.rs`) or the wavelet coder's level profile |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -22,10 +23,11 @@
 use crate::error::{Error, Result};
 use crate::field::Field;
 use crate::format::{get_varint, put_varint};
-const TAG_NEWER_CHUNKS: u8 = 3;
 
 const TAG_LEVEL_RANGES: u8 = 1;
 const TAG_NORMALIZED: u8 = 2;
+const TAG_KEEP_ZEROS: u8 = 3;
+const TAG_NEWER_CHUNKS: u8 = 4;
 
 /// The per-level ranges of a variable, and whether its residual is coded
 /// normalised by them.
@@ -34,6 +36,9 @@ pub(crate) struct LevelInfo {
     /// Per level: (lo, hi). Empty when the archive stores none.
     pub ranges: Vec<(f32, f32)>,
     pub normalized: bool,
+    /// `keep-zeros`: each chunk's signs section says which elements are
+    /// exactly zero and the sign of the others.
+    pub keep_zeros: bool,
     /// Some chunks use codings new in format 2.1 (lattice indices, level
     /// profiles).
     pub newer_chunks: bool,
@@ -67,6 +72,7 @@ impl LevelInfo {
         LevelInfo {
             ranges,
             normalized: normalize,
+            keep_zeros: false,
             newer_chunks: false,
         }
     }
@@ -74,6 +80,10 @@ impl LevelInfo {
     /// The `extra` bytes that store this (empty when there is nothing).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        if self.keep_zeros {
+            out.push(TAG_KEEP_ZEROS);
+            out.push(0);
+        }
         if self.newer_chunks {
             out.push(TAG_NEWER_CHUNKS);
             out.push(0);
@@ -135,10 +145,13 @@ impl LevelInfo {
                 TAG_NORMALIZED if body.is_empty() && !info.ranges.is_empty() => {
                     info.normalized = true;
                 }
+                TAG_KEEP_ZEROS if body.is_empty() && !info.keep_zeros => {
+                    info.keep_zeros = true;
+                }
                 TAG_NEWER_CHUNKS if body.is_empty() && !info.newer_chunks => {
                     info.newer_chunks = true;
                 }
-                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_NEWER_CHUNKS => {
+                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {
@@ -294,5 +307,23 @@ mod tests {
             LevelInfo::decode(&[], 2, 0.0, 1.0).expect("none"),
             LevelInfo::default()
         );
+        // keep-zeros alone, and with ranges; twice is malformed.
+        let kz = LevelInfo {
+            keep_zeros: true,
+            ..LevelInfo::default()
+        };
+        assert_eq!(kz.encode(), vec![3, 0]);
+        assert_eq!(
+            LevelInfo::decode(&kz.encode(), 2, 0.0, 1.0).expect("kz"),
+            kz
+        );
+        let mut both = info.clone();
+        both.keep_zeros = true;
+        assert_eq!(
+            LevelInfo::decode(&both.encode(), 2, 1e-6f32 as f64, 300.0).expect("both"),
+            both
+        );
+        assert!(LevelInfo::decode(&[3, 0, 3, 0], 2, 0.0, 1.0).is_err());
+        assert!(LevelInfo::decode(&[3, 1, 0], 2, 0.0, 1.0).is_err());
     }
 }

@@ -50,6 +50,7 @@ pub mod predictor;
 mod pw_rel;
 pub mod residual;
 pub mod siren;
+mod spread;
 
 pub use error::{Error, Result};
 pub use field::Field;

@@ -22,7 +22,19 @@ const POS: u8 = 0;
 const NEG: u8 = 1;
 const ZERO: u8 = 2;
 
-fn state_of(x: f32) -> u8 {
+/// `keep-zeros`: a decoded value moved to its coded state: exactly 0 for a
+/// zero, and not across 0 for a positive or negative element (0 at worst).
+/// The original has that state, so this only moves towards it.
+pub(crate) fn clamp_to_state(state: u8, v: f32) -> f32 {
+    match state {
+        ZERO => 0.0,
+        NEG if v > 0.0 => 0.0,
+        POS if v < 0.0 => 0.0,
+        _ => v,
+    }
+}
+
+pub(crate) fn state_of(x: f32) -> u8 {
     if x == 0.0 {
         ZERO
     } else if x < 0.0 {
@@ -198,6 +210,27 @@ pub(crate) fn log_target(r: f64, max_abs_log: f64, scale: f64) -> Result<f64> {
             "a pointwise relative bound of {r:e} is finer than f32 can hold these values"
         )))
     }
+}
+
+/// `keep-zeros`: checks that every valid zero of `field` came back exactly
+/// zero and that no value changed sign.
+pub(crate) fn check_states(field: &Field, recon: &[f32]) -> Result<()> {
+    for (i, (&x, &y)) in field.values.iter().zip(recon).enumerate() {
+        if field.is_missing(i) {
+            continue;
+        }
+        let ok = match state_of(x) {
+            ZERO => y == 0.0,
+            POS => y >= 0.0,
+            _ => y <= 0.0,
+        };
+        if !ok {
+            return Err(Error::BoundViolated(format!(
+                "keep-zeros: element {i} was {x:e} and came back {y:e}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The largest ratio `|x − x̂| / (R·|x|)` over the coded elements

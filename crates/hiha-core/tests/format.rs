@@ -209,7 +209,7 @@ fn writer_refuses_what_the_format_cannot_say() {
         .add_section(SectionKind::Residual, 0..1, Some(0), b"x")
         .is_err());
     assert!(w
-        .add_section(SectionKind::Unknown(10), 0..1, None, b"x")
+        .add_section(SectionKind::Unknown(11), 0..1, None, b"x")
         .is_err());
     assert!(w
         .add_section(SectionKind::Unknown(0), 0..1, None, b"x")
@@ -278,7 +278,7 @@ fn newer_minor_versions_add_kinds_and_fields_compatibly() {
 
     // Same version: an unknown kind or trailing header bytes are corruption.
     let mut p = base.clone();
-    set_kind(&mut p.index, 6, 0x09);
+    set_kind(&mut p.index, 6, 0x0A);
     assert!(matches!(
         ArchiveReader::open(&join(&p)),
         Err(Error::Corrupt(_))
@@ -297,12 +297,12 @@ fn newer_minor_versions_add_kinds_and_fields_compatibly() {
     p.version = (FORMAT_VERSION.0, FORMAT_VERSION.1 + 1);
     p.header.push(0);
     p.header.extend_from_slice(b"new field");
-    set_kind(&mut p.index, 6, 0x0a); // critical, trc 2..4
+    set_kind(&mut p.index, 6, 0x0B); // critical, trc 2..4
     set_kind(&mut p.index, 0, 0x90); // ancillary, mask 0..4
     let bytes = join(&p);
     let r = ArchiveReader::open(&bytes).expect("newer minor opens");
     assert_eq!(r.header(), &small_header());
-    assert_eq!(r.sections()[6].kind, SectionKind::Unknown(10));
+    assert_eq!(r.sections()[6].kind, SectionKind::Unknown(11));
     assert_eq!(r.sections()[0].kind, SectionKind::Unknown(0x90));
     // Frames 0..2 need neither the unknown critical section nor the mask.
     assert_eq!(
@@ -318,7 +318,7 @@ fn newer_minor_versions_add_kinds_and_fields_compatibly() {
         other => panic!("expected Unsupported, got {other:?}"),
     }
     assert!(r.read(6).is_ok(), "raw bytes stay readable");
-    assert!(r.summary().contains("unknown-0x0a"));
+    assert!(r.summary().contains("unknown-0x0b"));
 
     // Kind 0 is never valid.
     let mut p = base;

@@ -236,15 +236,15 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
     assert!(codec::decompress(&with_minor(&bytes, 1), None).is_ok());
     let old = with_minor(&bytes, 0);
     match codec::decompress(&old, None) {
-        Err(Error::Corrupt(m)) => assert!(m.contains("9"), "{m}"),
+        Err(Error::Corrupt(m)) => assert!(m.contains("0x0a"), "{m}"),
         other => panic!("expected the kind refused, got {other:?}"),
     }
-    // A 2.0 archive whose header announces lattice chunks (extra field 3),
+    // A 2.0 archive whose header announces lattice chunks (extra field 4),
     // even with plain residual sections, is refused too.
     let plain = compress(&gfs_t(), Bound::Nrmse(1e-2));
     let r = ArchiveReader::open(&plain).expect("open");
     let mut h = r.header().clone();
-    h.extra.extend_from_slice(&[3, 0]);
+    h.extra.extend_from_slice(&[4, 0]);
     let mut w = ArchiveWriter::new(&h).expect("header");
     for (i, s) in r.sections().iter().enumerate() {
         w.add_section(

@@ -144,6 +144,7 @@ fn bound_parts(b: &CoreBound) -> (&'static str, f64) {
         CoreBound::NrmseLevel(v) => ("nrmse_per_level", v),
         CoreBound::MaxRelLevel(v) => ("max_rel_per_level", v),
         CoreBound::PwRel(v) => ("pw_rel", v),
+        CoreBound::Spread(v) => ("spread", v),
     }
 }
 
@@ -602,9 +603,9 @@ fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound>
             n.max_dev
         ))
     };
-    if user.is_per_level() || matches!(user, CoreBound::PwRel(_)) {
+    if user.is_per_level() || matches!(user, CoreBound::PwRel(_) | CoreBound::Spread(_)) {
         return Err(PyValueError::new_err(
-            "per-level and pointwise relative bounds take float32 arrays (float64 input is not \
+            "per-level, pointwise relative and spread bounds take float32 arrays (float64 input is not \
              supported with them yet)",
         ));
     }
@@ -615,7 +616,10 @@ fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound>
             CoreBound::Rmse(e) => n.rms_dev <= e,
             CoreBound::Nrmse(t) => n.rms_dev <= t * n.range64,
             CoreBound::MaxRel(r) => n.max_dev <= r * n.range64,
-            CoreBound::NrmseLevel(_) | CoreBound::MaxRelLevel(_) | CoreBound::PwRel(_) => false,
+            CoreBound::NrmseLevel(_)
+            | CoreBound::MaxRelLevel(_)
+            | CoreBound::PwRel(_)
+            | CoreBound::Spread(_) => false,
         };
         return if ok { Ok(user) } else { Err(too_fine()) };
     }
@@ -637,9 +641,10 @@ fn tightened(user: CoreBound, n: &Narrowed, range32: f64) -> PyResult<CoreBound>
             let b = (r * n.range64 - n.max_dev) * SAFETY;
             (CoreBound::MaxRel(rel(b)), b)
         }
-        CoreBound::NrmseLevel(_) | CoreBound::MaxRelLevel(_) | CoreBound::PwRel(_) => {
-            return Err(too_fine())
-        }
+        CoreBound::NrmseLevel(_)
+        | CoreBound::MaxRelLevel(_)
+        | CoreBound::PwRel(_)
+        | CoreBound::Spread(_) => return Err(too_fine()),
     };
     if !(left > 0.0 && left.is_finite()) {
         return Err(too_fine());

@@ -36,6 +36,7 @@ const B_RMSE: u8 = 4;
 const B_NRMSE_LEVEL: u8 = 5;
 const B_MAX_REL_LEVEL: u8 = 6;
 const B_PW_REL: u8 = 7;
+const B_SPREAD: u8 = 8;
 
 fn dtype_code(d: DType) -> u8 {
     match d {
@@ -106,6 +107,7 @@ impl Enc<'_> {
             Bound::NrmseLevel(v) => (B_NRMSE_LEVEL, v),
             Bound::MaxRelLevel(v) => (B_MAX_REL_LEVEL, v),
             Bound::PwRel(v) => (B_PW_REL, v),
+            Bound::Spread(v) => (B_SPREAD, v),
         };
         self.out.push(tag);
         self.out.extend_from_slice(&v.to_le_bytes());
@@ -505,6 +507,7 @@ impl Dec<'_> {
             B_NRMSE_LEVEL if self.multi => Ok(Bound::NrmseLevel(v)),
             B_MAX_REL_LEVEL if self.multi => Ok(Bound::MaxRelLevel(v)),
             B_PW_REL if self.multi => Ok(Bound::PwRel(v)),
+            B_SPREAD if self.multi => Ok(Bound::Spread(v)),
             t => Err(self.unknown("bound kind", t)),
         }
     }

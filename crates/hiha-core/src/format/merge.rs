@@ -60,7 +60,8 @@ pub fn merge(parts: &[&[u8]]) -> Result<Vec<u8>> {
             });
         }
     }
-    let mut w = ArchiveWriter::new(&header)?;
+    let kinds = kinds_of(&readers);
+    let mut w = ArchiveWriter::new_with(&header, &kinds)?;
     for (k, r) in readers.iter().enumerate() {
         copy_sections(r, &mut w, k as u32)?;
     }
@@ -71,9 +72,21 @@ pub fn merge(parts: &[&[u8]]) -> Result<Vec<u8>> {
 /// with that variable's description, and its sections.
 pub fn extract_variable(bytes: &[u8], k: usize) -> Result<Vec<u8>> {
     let view = ArchiveReader::open(bytes)?.for_variable(k)?;
-    let mut w = ArchiveWriter::new(view.header())?;
+    let kinds = kinds_of(std::slice::from_ref(&view));
+    let mut w = ArchiveWriter::new_with(view.header(), &kinds)?;
     copy_sections(&view, &mut w, 0)?;
     w.finish()
+}
+
+/// The section kinds the readers hold (so that the written archive's minor
+/// version defines them).
+fn kinds_of(readers: &[ArchiveReader]) -> Vec<super::SectionKind> {
+    let mut kinds: Vec<_> = readers
+        .iter()
+        .flat_map(|r| r.sections().iter().map(|s| s.kind))
+        .collect();
+    kinds.dedup();
+    kinds
 }
 
 /// Copies every section of a one-variable reader (or view) as variable

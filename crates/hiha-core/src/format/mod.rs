@@ -143,10 +143,13 @@ impl Header {
     }
 
     /// The format version this header needs: 2.1 for more than one
-    /// variable, a per-level or pointwise relative bound, or an `extra`
-    /// field of tag 3 or more (a lattice), else 2.0.
+    /// variable, a bound new in 2.1 (per-level, pointwise relative,
+    /// ensemble spread), or an `extra` field of tag 3 or more, else 2.0.
+    /// An archive holding sections of a kind new in 2.1 needs 2.1 too: see
+    /// [`Header::needed_version_with`].
     pub fn needed_version(&self) -> (u16, u16) {
-        let new_bound = |b: &Bound| b.is_per_level() || matches!(b, Bound::PwRel(_));
+        let new_bound =
+            |b: &Bound| b.is_per_level() || matches!(b, Bound::PwRel(_) | Bound::Spread(_));
         let new_extra = |e: &[u8]| extra_tags(e).any(|t| t >= 3);
         let per_level = new_bound(&self.bound)
             || new_extra(&self.extra)
@@ -160,11 +163,19 @@ impl Header {
             (FORMAT_VERSION.0, MULTI_VARIABLE_MINOR)
         }
     }
+
+    /// [`Header::needed_version`] of an archive that will also hold
+    /// sections of `kinds` (the oldest minor that defines all of them).
+    pub fn needed_version_with(&self, kinds: &[SectionKind]) -> (u16, u16) {
+        let (major, minor) = self.needed_version();
+        let kinds_minor = kinds.iter().map(|k| k.min_minor()).max().unwrap_or(0);
+        (major, minor.max(kinds_minor))
+    }
 }
 
 /// The tags of the fields of a variable's `extra` bytes (a list of
 /// `u8 tag, varint length, payload`; see FORMAT.md 3), as far as they parse.
-/// Tags 1 and 2 are defined by format 2.0, tag 3 by 2.1.
+/// Tags 1 and 2 are defined by format 2.0, tags 3 and 4 by 2.1.
 pub fn extra_tags(extra: &[u8]) -> impl Iterator<Item = u8> + '_ {
     let mut rest = extra;
     std::iter::from_fn(move || {
@@ -199,10 +210,13 @@ pub enum SectionKind {
     /// decoder compares with what it decoded.
     Check,
     /// Format 2.1: the sign (or zero) of each coded element of a chunk,
-    /// coded losslessly, for the pointwise relative bound.
+    /// coded losslessly, for the pointwise relative bound and `keep-zeros`.
     Signs,
+    /// Format 2.1: sparse corrections of a chunk's decoded values (the
+    /// ensemble-spread bound, `spread.rs`).
+    Fixes,
     /// Format 2.1: a residual section whose coded values are the indices
-    /// of the variable's lattice (the header's `extra` field 3), not the
+    /// of the variable's lattice (at the head of the section), not the
     /// values themselves. A separate kind, so that a reader that does not
     /// know lattices refuses the archive instead of decoding indices.
     LatticeResidual,
@@ -213,7 +227,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// The kinds this build knows, in id order.
-    pub const KNOWN: [SectionKind; 10] = [
+    pub const KNOWN: [SectionKind; 11] = [
         SectionKind::Mask,
         SectionKind::Residual,
         SectionKind::Predictor,
@@ -222,6 +236,7 @@ impl SectionKind {
         SectionKind::Idm,
         SectionKind::Trc,
         SectionKind::Signs,
+        SectionKind::Fixes,
         SectionKind::LatticeResidual,
         SectionKind::Check,
     ];
@@ -237,7 +252,8 @@ impl SectionKind {
             SectionKind::Idm => 6,
             SectionKind::Trc => 7,
             SectionKind::Signs => 8,
-            SectionKind::LatticeResidual => 9,
+            SectionKind::Fixes => 9,
+            SectionKind::LatticeResidual => 10,
             SectionKind::Check => 0x80,
             SectionKind::Unknown(id) => id,
         }
@@ -250,15 +266,23 @@ impl SectionKind {
     }
 
     /// The kind with this id as defined by format version `major.minor`
-    /// (the check kind is new in format 2, the signs kind in 2.1).
+    /// (the check kind is new in format 2, the signs and fixes kinds in 2.1).
     pub fn from_id_in(id: u8, major: u16, minor: u16) -> Option<Self> {
         Self::from_id(id).filter(|k| match k {
             SectionKind::Check => major >= 2,
-            SectionKind::Signs | SectionKind::LatticeResidual => {
+            SectionKind::Signs | SectionKind::Fixes | SectionKind::LatticeResidual => {
                 major > 2 || (major == 2 && minor >= 1)
             }
             _ => true,
         })
+    }
+
+    /// The oldest minor version of format 2 that defines this kind.
+    pub fn min_minor(self) -> u16 {
+        match self {
+            SectionKind::Signs | SectionKind::Fixes => MULTI_VARIABLE_MINOR,
+            _ => 0,
+        }
     }
 
     /// True for ids `0x80..=0xFF`: readers may skip such a section when they
@@ -278,6 +302,7 @@ impl SectionKind {
             SectionKind::Idm => "idm".into(),
             SectionKind::Trc => "trc".into(),
             SectionKind::Signs => "signs".into(),
+            SectionKind::Fixes => "fixes".into(),
             SectionKind::LatticeResidual => "lattice-residual".into(),
             SectionKind::Check => "check".into(),
             SectionKind::Unknown(id) => format!("unknown-{id:#04x}"),
@@ -344,11 +369,13 @@ mod tests {
         );
         assert_eq!(SectionKind::from_id(0), None);
         assert_eq!(SectionKind::from_id_in(9, 2, 0), None);
+        assert_eq!(SectionKind::from_id_in(9, 2, 1), Some(SectionKind::Fixes));
+        assert_eq!(SectionKind::from_id_in(10, 2, 0), None);
         assert_eq!(
-            SectionKind::from_id_in(9, 2, 1),
+            SectionKind::from_id_in(10, 2, 1),
             Some(SectionKind::LatticeResidual)
         );
-        assert_eq!(SectionKind::from_id(10), None);
+        assert_eq!(SectionKind::from_id(11), None);
         assert!(SectionKind::Unknown(0x80).is_ancillary());
         assert_eq!(SectionKind::Unknown(8).to_string(), "unknown-0x08");
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);

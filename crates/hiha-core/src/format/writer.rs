@@ -24,6 +24,9 @@ pub struct ArchiveWriter<W: Write = Vec<u8>> {
     count: u32,
     /// The variable of each section so far.
     variables: Vec<u32>,
+    /// The archive's minor version: sections of a kind it does not define
+    /// are refused.
+    minor: u16,
 }
 
 impl ArchiveWriter<Vec<u8>> {
@@ -31,11 +34,24 @@ impl ArchiveWriter<Vec<u8>> {
     pub fn new(header: &Header) -> Result<Self> {
         Self::to_writer(Vec::new(), header)
     }
+
+    /// Starts an archive in memory that will hold sections of `kinds` (its
+    /// minor version is the oldest that defines them too).
+    pub fn new_with(header: &Header, kinds: &[SectionKind]) -> Result<Self> {
+        Self::to_writer_with(Vec::new(), header, kinds)
+    }
 }
 
 impl<W: Write> ArchiveWriter<W> {
     /// Starts an archive on `out`, writing its preamble and header now.
-    pub fn to_writer(mut out: W, header: &Header) -> Result<Self> {
+    pub fn to_writer(out: W, header: &Header) -> Result<Self> {
+        Self::to_writer_with(out, header, &[])
+    }
+
+    /// [`to_writer`](Self::to_writer) for an archive that will hold
+    /// sections of `kinds`: its minor version is
+    /// [`Header::needed_version_with`] those kinds.
+    pub fn to_writer_with(mut out: W, header: &Header, kinds: &[SectionKind]) -> Result<Self> {
         if header.shape.frames > u32::MAX as usize {
             return Err(Error::InvalidInput(format!(
                 "{} frames exceed the format's limit of 2^32 - 1",
@@ -62,7 +78,7 @@ impl<W: Write> ArchiveWriter<W> {
                 w[0]
             )));
         }
-        let (major, minor) = header.needed_version();
+        let (major, minor) = header.needed_version_with(kinds);
         let body = squeeze::squeeze(&header::encode(header)?);
         let mut head = Vec::with_capacity(body.len() + 24);
         head.extend_from_slice(&MAGIC);
@@ -80,6 +96,7 @@ impl<W: Write> ArchiveWriter<W> {
             entries: Vec::new(),
             count: 0,
             variables: Vec::new(),
+            minor,
         })
     }
 
@@ -114,10 +131,20 @@ impl<W: Write> ArchiveWriter<W> {
                 self.frames.len()
             ))
         })?;
-        if SectionKind::from_id(kind.id()).is_none() {
+        if SectionKind::from_id(kind.id()) != Some(kind) {
             return Err(Error::InvalidInput(format!(
                 "section kind {kind} is not defined by format {}.{}",
                 FORMAT_VERSION.0, FORMAT_VERSION.1
+            )));
+        }
+        if kind.min_minor() > self.minor {
+            return Err(Error::InvalidInput(format!(
+                "section kind {kind} needs format {}.{}, and this archive's header was written \
+                 as {}.{} (start it with the kinds it will hold)",
+                FORMAT_VERSION.0,
+                kind.min_minor(),
+                FORMAT_VERSION.0,
+                self.minor
             )));
         }
         if frames.start > frames.end || frames.end as u64 > var_frames {
