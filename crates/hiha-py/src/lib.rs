@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use hiha_core::bound::Bound as CoreBound;
+use hiha_core::bound::{Bound as CoreBound, BoundSet};
 use hiha_core::codec::{self, CompressOptions, DecodeOptions, NoProgress};
 use hiha_core::field::{Field, Shape};
 use hiha_core::format::{ArchiveReader, SectionKind, FOOTER_LEN};
@@ -110,29 +110,86 @@ fn core<T>(f: impl FnOnce() -> hiha_core::Result<T>) -> PyResult<T> {
     guarded(|| f().map_err(to_py_err))
 }
 
-fn parse_bound(kind: &str, value: f64) -> PyResult<CoreBound> {
-    let b = match kind {
-        "nrmse" => CoreBound::Nrmse(value),
-        "rmse" => CoreBound::Rmse(value),
-        "max_abs" => CoreBound::MaxAbs(value),
-        "max_rel" => CoreBound::MaxRel(value),
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown bound kind '{other}': use nrmse, rmse, max_abs or max_rel"
-            )))
-        }
-    };
-    // The core names the CLI's flags; name the keyword arguments instead.
-    b.validate().map_err(|e| {
-        PyValueError::new_err(
-            e.to_string()
-                .replace("--max-abs", "max_abs")
-                .replace("--max-rel", "max_rel")
-                .replace("--nrmse", "nrmse")
-                .replace("--rmse", "rmse"),
-        )
-    })?;
-    Ok(b)
+/// The core's messages name the CLI's flags; Python users wrote a bound
+/// string or a keyword, so name the grammar's modes instead.
+fn bound_msg(e: &CoreError) -> String {
+    e.to_string()
+        .replace("--max-abs", "max-abs")
+        .replace("--max-rel", "max-rel")
+        .replace("--nrmse", "nrmse")
+        .replace("--rmse", "rmse")
+        .replace("--pw-rel", "pw-rel")
+}
+
+/// Parses a bound of the grammar shared with the CLI (`MODE:VALUE[:per-level]`,
+/// see `hiha_core::bound::Bound::parse`): ValueError with the core's message.
+fn parse_spec(spec: &str) -> PyResult<CoreBound> {
+    CoreBound::parse(spec).map_err(|e| PyValueError::new_err(bound_msg(&e)))
+}
+
+/// The mode of a bound as the grammar writes it, and whether it is per level.
+fn mode_of(b: &CoreBound) -> (&'static str, f64, bool) {
+    match *b {
+        CoreBound::Nrmse(v) => ("nrmse", v, false),
+        CoreBound::Rmse(v) => ("rmse", v, false),
+        CoreBound::MaxAbs(v) => ("max-abs", v, false),
+        CoreBound::MaxRel(v) => ("max-rel", v, false),
+        CoreBound::NrmseLevel(v) => ("nrmse", v, true),
+        CoreBound::MaxRelLevel(v) => ("max-rel", v, true),
+        CoreBound::PwRel(v) => ("pw-rel", v, false),
+    }
+}
+
+/// Parses one bound of the grammar shared with the CLI's `--bound` and the
+/// config file's `[bounds]`: `MODE:VALUE[:per-level]`. Returns `(mode,
+/// value, per_level, spec)` with the mode as the grammar spells it
+/// (`nrmse`, `rmse`, `max-abs`, `max-rel`, `pw-rel`) and `spec` the
+/// canonical string. ValueError when it does not parse or is out of range.
+#[pyfunction]
+fn parse_bound(spec: &str) -> PyResult<(&'static str, f64, bool, String)> {
+    let b = parse_spec(spec)?;
+    let (mode, v, per_level) = mode_of(&b);
+    Ok((mode, v, per_level, b.spec()))
+}
+
+/// The bound of each of `names` from the terms `[VAR=]MODE:VALUE` (the
+/// CLI's repeated `--bound`; a later term for the same variable wins, a
+/// term without `VAR=` sets the default), as canonical specs in the order
+/// of `names`. ValueError for a term that does not parse, a term naming no
+/// variable of `names`, or (when `required`) a variable left without a
+/// bound; without `required` such a variable gets `None`.
+#[pyfunction]
+#[pyo3(signature = (terms, names, required=true))]
+fn resolve_bounds(
+    terms: Vec<String>,
+    names: Vec<String>,
+    required: bool,
+) -> PyResult<Vec<Option<String>>> {
+    let mut set = BoundSet::default();
+    for t in &terms {
+        set.add(t)
+            .map_err(|e| PyValueError::new_err(bound_msg(&e)))?;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let unknown = set.unknown(&refs);
+    if !unknown.is_empty() {
+        return Err(PyValueError::new_err(format!(
+            "a bound names {}, which is not among the variables written ({})",
+            unknown.join(", "),
+            names.join(", ")
+        )));
+    }
+    names
+        .iter()
+        .map(|n| match set.for_var(n) {
+            Some(b) => Ok(Some(b.spec())),
+            None if !required => Ok(None),
+            None => Err(PyValueError::new_err(format!(
+                "no bound for variable '{n}': give a default bound (e.g. bound=\"nrmse:1e-4\") \
+                     or one for it ({n}=MODE:VALUE)"
+            ))),
+        })
+        .collect()
 }
 
 fn bound_parts(b: &CoreBound) -> (&'static str, f64) {
@@ -398,18 +455,23 @@ fn meta_to_py<'py>(py: Python<'py>, m: &DatasetMeta, out: &Bound<'py, PyDict>) -
         aux.append(d)?;
     }
     out.set_item("aux_vars", aux)?;
+    out.set_item("var", var_to_py(py, &m.var)?)?;
+    Ok(())
+}
+
+/// A variable's description: name, dims, layout, dtype and attributes.
+fn var_to_py<'py>(py: Python<'py>, v: &VarMeta) -> PyResult<Bound<'py, PyDict>> {
     let var = PyDict::new(py);
-    let l = &m.var.layout;
-    var.set_item("name", &m.var.name)?;
+    let l = &v.layout;
+    var.set_item("name", &v.name)?;
     var.set_item("dims", l.dims.clone())?;
     var.set_item("frame_dims", l.frame_dims)?;
     var.set_item("level_dim", l.level_dim.clone())?;
     var.set_item("lat_dim", &l.lat_dim)?;
     var.set_item("lon_dim", &l.lon_dim)?;
-    var.set_item("dtype", dtype_name(m.var.dtype))?;
-    var.set_item("attrs", attrs_to_py(py, &m.var.attrs)?)?;
-    out.set_item("var", var)?;
-    Ok(())
+    var.set_item("dtype", dtype_name(v.dtype))?;
+    var.set_item("attrs", attrs_to_py(py, &v.attrs)?)?;
+    Ok(var)
 }
 
 // ------------------------------------------------------ array <-> field
@@ -707,29 +769,23 @@ fn verify_f64(x: &[f64], back: &[f32], user: &CoreBound) -> PyResult<Metrics> {
     Ok(m)
 }
 
-/// Encodes a float32 or float64 numpy array into a `.hiha` archive.
-///
-/// `kind` is `nrmse`, `rmse`, `max_abs` or `max_rel`. `meta` (optional) is
-/// the dataset description `hiha.xarray` builds; without it the array's
-/// last two axes are lat/lon, the third-last the level and the others
-/// frames. The bound is verified on every element against the values
-/// passed (for float64, against the float64 values). `fortran` records that
-/// the caller's array was Fortran-ordered (decoding then returns that order).
-#[pyfunction]
-#[pyo3(signature = (array, kind, value, chunk_frames=None, meta=None, fortran=false))]
-fn encode<'py>(
-    py: Python<'py>,
-    array: &Bound<'py, PyAny>,
-    kind: &str,
-    value: f64,
-    chunk_frames: Option<usize>,
-    meta: Option<&Bound<'py, PyDict>>,
+/// One variable read from Python, ready to code without the GIL.
+struct Prepared {
+    user: CoreBound,
+    fshape: Shape,
+    values: Values,
+    meta: DatasetMeta,
+}
+
+/// Reads an array and its description (or the plain description of its
+/// shape) and checks that they fit, with the GIL held.
+fn prepare(
+    array: &Bound<'_, PyAny>,
+    bound: &str,
+    meta: Option<&Bound<'_, PyDict>>,
     fortran: bool,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let user = parse_bound(kind, value)?;
-    if chunk_frames == Some(0) {
-        return Err(PyValueError::new_err("chunk_frames must be at least 1"));
-    }
+) -> PyResult<Prepared> {
+    let user = parse_spec(bound)?;
     let (shape, values, f_order) = guarded(|| read_array(array))?;
     let fortran = fortran || f_order;
     let dtype = match values {
@@ -741,41 +797,116 @@ fn encode<'py>(
         None => plain_meta(&shape, dtype, fortran)?,
     };
     let fshape = field_shape(&meta, &shape)?;
-    let bytes = py.detach(move || {
-        guarded(|| {
-            let (field, bound, source64) = match values {
-                Values::F32(v) => (Field::new(fshape, v, None).map_err(to_py_err)?, user, None),
-                Values::F64(x) => {
-                    let n = narrow(&x)?;
-                    let field = Field::new(fshape, n.values.clone(), None).map_err(to_py_err)?;
-                    let range32 = field
-                        .value_range()
-                        .map(|(lo, hi)| hi as f64 - lo as f64)
-                        .unwrap_or(0.0);
-                    let b = tightened(user, &n, range32)?;
-                    (field, b, Some(x))
-                }
-            };
-            let mut opts = CompressOptions::new(bound);
-            opts.chunk_frames = chunk_frames;
-            let (bytes, _) =
-                codec::compress(&field, &meta, &opts, &NoProgress).map_err(to_py_err)?;
-            if let Some(x) = source64 {
-                drop(field);
-                let (back, _) = codec::decompress(&bytes, None).map_err(to_py_err)?;
-                verify_f64(&x, &back.values, &user)?;
+    Ok(Prepared {
+        user,
+        fshape,
+        values,
+        meta,
+    })
+}
+
+/// Codes one prepared variable into a one-variable archive, verified on
+/// every element (float64 input against its float64 values). Runs without
+/// the GIL.
+fn encode_prepared(p: Prepared, chunk_frames: Option<usize>) -> PyResult<Vec<u8>> {
+    let Prepared {
+        user,
+        fshape,
+        values,
+        meta,
+    } = p;
+    guarded(|| {
+        let (field, bound, source64) = match values {
+            Values::F32(v) => (Field::new(fshape, v, None).map_err(to_py_err)?, user, None),
+            Values::F64(x) => {
+                let n = narrow(&x)?;
+                let field = Field::new(fshape, n.values.clone(), None).map_err(to_py_err)?;
+                let range32 = field
+                    .value_range()
+                    .map(|(lo, hi)| hi as f64 - lo as f64)
+                    .unwrap_or(0.0);
+                let b = tightened(user, &n, range32)?;
+                (field, b, Some(x))
             }
-            Ok(bytes)
-        })
-    })?;
+        };
+        let mut opts = CompressOptions::new(bound);
+        opts.chunk_frames = chunk_frames;
+        let (bytes, _) = codec::compress(&field, &meta, &opts, &NoProgress).map_err(to_py_err)?;
+        if let Some(x) = source64 {
+            drop(field);
+            let (back, _) = codec::decompress(&bytes, None).map_err(to_py_err)?;
+            verify_f64(&x, &back.values, &user)?;
+        }
+        Ok(bytes)
+    })
+}
+
+fn check_chunk_frames(chunk_frames: Option<usize>) -> PyResult<()> {
+    if chunk_frames == Some(0) {
+        return Err(PyValueError::new_err("chunk_frames must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Encodes a float32 or float64 numpy array into a `.hiha` archive.
+///
+/// `bound` is a bound of the grammar shared with the CLI
+/// (`MODE:VALUE[:per-level]`, e.g. `nrmse:1e-4`, `max-abs:0.5`,
+/// `pw-rel:1e-3`). `meta` (optional) is the dataset description
+/// `hiha.xarray` builds; without it the array's last two axes are lat/lon,
+/// the third-last the level and the others frames. The bound is verified on
+/// every element against the values passed (for float64, against the
+/// float64 values). `fortran` records that the caller's array was
+/// Fortran-ordered (decoding then returns that order).
+#[pyfunction]
+#[pyo3(signature = (array, bound, chunk_frames=None, meta=None, fortran=false))]
+fn encode<'py>(
+    py: Python<'py>,
+    array: &Bound<'py, PyAny>,
+    bound: &str,
+    chunk_frames: Option<usize>,
+    meta: Option<&Bound<'py, PyDict>>,
+    fortran: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    check_chunk_frames(chunk_frames)?;
+    let p = prepare(array, bound, meta, fortran)?;
+    let bytes = py.detach(move || encode_prepared(p, chunk_frames))?;
     Ok(PyBytes::new(py, &bytes))
 }
 
-/// Checks a bound (`kind`, `value`) as [`encode`] would: ValueError with
-/// the core's message when it is not valid.
+/// Encodes several variables of one dataset into one multi-variable archive
+/// (format 2.1; one variable gives a plain one-variable archive). `items`
+/// is a sequence of `(array, bound, meta)`, the metas sharing their dims,
+/// global attributes and auxiliary variables (`hiha.xarray.to_hiha` builds
+/// them). Each variable is coded and verified on its own, with its own
+/// bound, one at a time (so that at most one variable's working memory is
+/// held besides the inputs).
 #[pyfunction]
-fn check_bound(kind: &str, value: f64) -> PyResult<()> {
-    parse_bound(kind, value).map(|_| ())
+#[pyo3(signature = (items, chunk_frames=None))]
+fn encode_many<'py>(
+    py: Python<'py>,
+    items: &Bound<'py, PyAny>,
+    chunk_frames: Option<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    check_chunk_frames(chunk_frames)?;
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for item in items.try_iter()? {
+        let item = item?;
+        let (array, bound, meta): (Bound<'py, PyAny>, String, Bound<'py, PyDict>) =
+            item.extract()?;
+        let p = prepare(&array, &bound, Some(&meta), false)?;
+        parts.push(py.detach(move || encode_prepared(p, chunk_frames))?);
+    }
+    if parts.is_empty() {
+        return Err(PyValueError::new_err("no variables to encode"));
+    }
+    let bytes = py.detach(|| {
+        core(|| {
+            let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            hiha_core::format::merge(&slices)
+        })
+    })?;
+    Ok(PyBytes::new(py, &bytes))
 }
 
 /// The archive bytes of `data` (bytes, or a 1-D uint8 numpy array).
@@ -855,21 +986,87 @@ fn frame_range(frames: Option<(usize, usize)>) -> PyResult<Option<Range<usize>>>
     }
 }
 
+/// The index of variable `variable` of the archive, or of its only
+/// variable when `None`; ValueError naming the variables otherwise.
+fn variable_k(reader: &ArchiveReader<'_>, variable: Option<&str>) -> PyResult<usize> {
+    let names = || reader.header().variable_names().join(", ");
+    match variable {
+        Some(v) => reader.variable_index(v).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "the archive has no variable '{v}'; it holds {}",
+                names()
+            ))
+        }),
+        None if reader.variable_count() == 1 => Ok(0),
+        None => Err(PyValueError::new_err(format!(
+            "the archive holds {} variables ({}); name the one to decode with variable=",
+            reader.variable_count(),
+            names()
+        ))),
+    }
+}
+
+/// Maps the section indices of a [`ArchiveReader::for_variable`] view to
+/// the indices of the whole archive (sections are told apart by offset).
+fn global_indices(
+    whole: &ArchiveReader<'_>,
+    view: &ArchiveReader<'_>,
+    idx: &[usize],
+) -> Vec<usize> {
+    let by_offset: std::collections::HashMap<u64, usize> = whole
+        .sections()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.offset, i))
+        .collect();
+    idx.iter()
+        .filter_map(|&i| view.sections().get(i))
+        .filter_map(|s| by_offset.get(&s.offset).copied())
+        .collect()
+}
+
 /// Decodes an archive (bytes or a uint8 array) to a numpy array; `frames`
 /// `(a, b)` decodes only flattened frames `a..b`, reading only the
-/// sections they need.
+/// sections they need. `variable` names the variable of a multi-variable
+/// archive (required there; optional for a one-variable archive).
 #[pyfunction]
-#[pyo3(signature = (data, frames=None))]
+#[pyo3(signature = (data, frames=None, variable=None))]
 fn decode<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
     frames: Option<(usize, usize)>,
+    variable: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let data = Data::from_py(data)?;
     let frames = frame_range(frames)?;
     let bytes = data.slice();
-    let (field, meta) = py.detach(|| core(|| codec::decompress(bytes, frames)))?;
+    let (field, meta) = py.detach(|| {
+        core(|| match &variable {
+            Some(v) => codec::decompress_variable(bytes, v, frames, &DecodeOptions::default()),
+            None => codec::decompress(bytes, frames),
+        })
+    })?;
     field_to_py(py, field, &meta)
+}
+
+/// The names of the variables an archive holds, in archive order.
+#[pyfunction]
+fn variables(data: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let data = Data::from_py(data)?;
+    core(|| codec::variables(data.slice()))
+}
+
+/// The residual sections' frame ranges of a one-variable reader or view.
+fn chunks_of(reader: &ArchiveReader<'_>) -> Vec<(u32, u32)> {
+    let mut chunks: Vec<(u32, u32)> = reader
+        .sections()
+        .iter()
+        .filter(|s| s.kind == SectionKind::Residual)
+        .map(|s| (s.frames.start, s.frames.end))
+        .collect();
+    chunks.sort_unstable();
+    chunks.dedup();
+    chunks
 }
 
 fn header_to_py<'py>(py: Python<'py>, reader: &ArchiveReader<'_>) -> PyResult<Bound<'py, PyDict>> {
@@ -879,6 +1076,7 @@ fn header_to_py<'py>(py: Python<'py>, reader: &ArchiveReader<'_>) -> PyResult<Bo
     let s = h.shape;
     d.set_item("shape", (s.frames, s.levels, s.lat, s.lon))?;
     d.set_item("bound", bound_parts(&h.bound))?;
+    d.set_item("bound_spec", h.bound.spec())?;
     d.set_item("codec_config", &h.codec_config)?;
     meta_to_py(py, &h.meta, &d)?;
     let sections = reader
@@ -887,21 +1085,35 @@ fn header_to_py<'py>(py: Python<'py>, reader: &ArchiveReader<'_>) -> PyResult<Bo
         .map(|s| (s.kind.name(), s.frames.start, s.frames.end, s.len))
         .collect::<Vec<_>>();
     d.set_item("sections", sections)?;
-    // The chunks: the frame ranges of the residual sections.
-    let mut chunks: Vec<(u32, u32)> = reader
-        .sections()
-        .iter()
-        .filter(|s| s.kind == SectionKind::Residual)
-        .map(|s| (s.frames.start, s.frames.end))
-        .collect();
-    chunks.sort_unstable();
-    chunks.dedup();
-    d.set_item("chunks", chunks)?;
+    // Every variable: its description, shape, bound, chunks (the frame
+    // ranges of its residual sections) and sections (archive indices).
+    let vars = PyList::empty(py);
+    let mut chunks0 = Vec::new();
+    for k in 0..reader.variable_count() {
+        let view = core(|| reader.for_variable(k))?;
+        let vh = view.header();
+        let v = var_to_py(py, &vh.meta.var)?;
+        let s = vh.shape;
+        v.set_item("shape", (s.frames, s.levels, s.lat, s.lon))?;
+        v.set_item("bound", bound_parts(&vh.bound))?;
+        v.set_item("bound_spec", vh.bound.spec())?;
+        v.set_item("codec_config", &vh.codec_config)?;
+        let chunks = chunks_of(&view);
+        if k == 0 {
+            chunks0 = chunks.clone();
+        }
+        v.set_item("chunks", chunks)?;
+        let all: Vec<usize> = (0..view.sections().len()).collect();
+        v.set_item("sections", global_indices(reader, &view, &all))?;
+        vars.append(v)?;
+    }
+    d.set_item("variables", vars)?;
+    d.set_item("chunks", chunks0)?;
     Ok(d)
 }
 
 /// The archive's header (shape, bound, dims, coordinates, attributes,
-/// sections) without decoding any values.
+/// sections, and every variable's description) without decoding any values.
 #[pyfunction]
 fn header<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let data = Data::from_py(data)?;
@@ -910,12 +1122,23 @@ fn header<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py,
     header_to_py(py, &reader)
 }
 
-/// The indices of the sections needed to decode flattened frames `a..b`.
+/// The indices (in the archive) of the sections needed to decode flattened
+/// frames `a..b` of `variable` (the only variable when `None`).
 #[pyfunction]
-fn sections_for_frames(data: &Bound<'_, PyAny>, a: u32, b: u32) -> PyResult<Vec<usize>> {
+#[pyo3(signature = (data, a, b, variable=None))]
+fn sections_for_frames(
+    data: &Bound<'_, PyAny>,
+    a: u32,
+    b: u32,
+    variable: Option<String>,
+) -> PyResult<Vec<usize>> {
     let data = Data::from_py(data)?;
     let bytes = data.slice();
-    core(|| ArchiveReader::open(bytes)?.sections_for_frames(a..b))
+    let reader = core(|| ArchiveReader::open(bytes))?;
+    let k = variable_k(&reader, variable.as_deref())?;
+    let view = core(|| reader.for_variable(k))?;
+    let idx = core(|| view.sections_for_frames(a..b))?;
+    Ok(global_indices(&reader, &view, &idx))
 }
 
 /// Benchmark aid (scripts/bench_python.py): times `repeats` runs of the
@@ -923,15 +1146,14 @@ fn sections_for_frames(data: &Bound<'_, PyAny>, a: u32, b: u32) -> PyResult<Vec<
 /// already built, without any Python in the timed region. Returns the
 /// encode and decode seconds of each run and the archive size.
 #[pyfunction]
-#[pyo3(signature = (array, kind, value, repeats=3))]
+#[pyo3(signature = (array, bound, repeats=3))]
 fn time_core(
     py: Python<'_>,
     array: &Bound<'_, PyAny>,
-    kind: &str,
-    value: f64,
+    bound: &str,
     repeats: usize,
 ) -> PyResult<(Vec<f64>, Vec<f64>, usize)> {
-    let bound = parse_bound(kind, value)?;
+    let bound = parse_spec(bound)?;
     let (shape, values, _) = guarded(|| read_array(array))?;
     let Values::F32(values) = values else {
         return Err(PyTypeError::new_err("time_core takes float32 arrays"));
@@ -1060,19 +1282,22 @@ impl ArchiveFile {
     }
 }
 
-/// Loads the sections needed for `frames` from disk into the buffer.
-fn load_sections(st: &mut FileState, frames: Option<Range<usize>>) -> PyResult<()> {
+/// Loads the sections variable `k` needs for `frames` (all its frames
+/// when `None`) from disk into the buffer.
+fn load_sections(st: &mut FileState, frames: Option<Range<usize>>, k: usize) -> PyResult<()> {
     let wanted: Vec<(usize, u64, u64)> = {
         let reader = ArchiveReader::open(&st.buf).map_err(to_py_err)?;
+        let view = reader.for_variable(k).map_err(to_py_err)?;
         let idx = match frames {
             Some(r) => {
                 let a = u32::try_from(r.start).unwrap_or(u32::MAX);
                 let b = u32::try_from(r.end).unwrap_or(u32::MAX);
-                reader.sections_for_frames(a..b).map_err(to_py_err)?
+                view.sections_for_frames(a..b).map_err(to_py_err)?
             }
-            None => (0..reader.sections().len()).collect(),
+            None => (0..view.sections().len()).collect(),
         };
-        idx.into_iter()
+        global_indices(&reader, &view, &idx)
+            .into_iter()
             .filter(|&i| !st.loaded[i])
             .map(|i| {
                 let s = &reader.sections()[i];
@@ -1108,20 +1333,33 @@ impl ArchiveFile {
         header_to_py(py, &reader)
     }
 
-    /// Decodes flattened frames `a..b` (all frames when `None`), reading
-    /// from disk only the sections they need that were not read before.
-    #[pyo3(signature = (frames=None))]
+    /// The names of the archive's variables, in archive order.
+    fn variables(&self) -> PyResult<Vec<String>> {
+        let st = self.lock()?;
+        core(|| codec::variables(&st.buf))
+    }
+
+    /// Decodes flattened frames `a..b` (all frames when `None`) of
+    /// `variable` (the only one when `None`), reading from disk only the
+    /// sections they need that were not read before.
+    #[pyo3(signature = (frames=None, variable=None))]
     fn read<'py>(
         &self,
         py: Python<'py>,
         frames: Option<(usize, usize)>,
+        variable: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let frames = frame_range(frames)?;
         let (field, meta) = py.detach(|| {
             guarded(|| {
                 let mut st = self.lock()?;
-                load_sections(&mut st, frames.clone())?;
-                codec::decompress_with(&st.buf, frames, &DecodeOptions::default())
+                let (k, name) = {
+                    let reader = ArchiveReader::open(&st.buf).map_err(to_py_err)?;
+                    let k = variable_k(&reader, variable.as_deref())?;
+                    (k, reader.header().variable_names()[k].to_string())
+                };
+                load_sections(&mut st, frames.clone(), k)?;
+                codec::decompress_variable(&st.buf, &name, frames, &DecodeOptions::default())
                     .map_err(to_py_err)
             })
         })?;
@@ -1152,7 +1390,10 @@ fn _hiha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
-    m.add_function(wrap_pyfunction!(check_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_many, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_bounds, m)?)?;
+    m.add_function(wrap_pyfunction!(variables, m)?)?;
     m.add_function(wrap_pyfunction!(time_core, m)?)?;
     m.add_function(wrap_pyfunction!(header, m)?)?;
     m.add_function(wrap_pyfunction!(sections_for_frames, m)?)?;
