@@ -65,14 +65,25 @@ def main() -> None:
         rows["HiHa.decode"].append(time.perf_counter() - t)
         assert len(blob) == len(blob2) == size and back.shape == a.shape
     med = {k: statistics.median(v) for k, v in rows.items()}
+    # Paired: each Python timing against the core timing of the same repeat
+    # (run moments apart), so that load from other processes, which drifts
+    # over the run, mostly cancels; the median of those ratios.
+    paired = {
+        k: statistics.median(
+            p / c for p, c in zip(v, rows["core encode" if "encode" in k else "core decode"])
+        )
+        for k, v in rows.items()
+    }
     mb = a.nbytes / 1e6
     print(f"chunk {a.shape} float32, {a.nbytes / 2**20:.2f} MiB, {spec}, "
           f"ratio {a.nbytes / size:.2f}, median of {args.repeats}; "
           f"load {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    print(f"{'path':<14} {'median s':>9} {'MB/s':>8} {'vs core':>8}")
+    print(f"{'path':<14} {'median s':>9} {'MB/s':>8} {'vs core':>8} {'paired':>8}")
     for k, v in med.items():
         base = med["core encode" if "encode" in k else "core decode"]
-        print(f"{k:<14} {v:9.4f} {mb / v:8.1f} {100 * (v - base) / base:+7.2f}%")
+        print(f"{k:<14} {v:9.4f} {mb / v:8.1f} {100 * (v - base) / base:+7.2f}% "
+              f"{100 * (paired[k] - 1):+7.2f}%")
+    print(f"load after: {' '.join(open('/proc/loadavg').read().split()[:3])}")
 
 
 if __name__ == "__main__":
