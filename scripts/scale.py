@@ -125,6 +125,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
 def rss_mb() -> float:
     import psutil
 
@@ -159,18 +167,19 @@ def run(args: argparse.Namespace, workers: int, frames: int, chunk: int, check: 
     c, client = cluster(workers, args.memory_limit)
     try:
         base_rss = client.run(rss_mb)
-        t = time.perf_counter()
+        cpu = lambda: sum(client.run(cpu_s).values())  # noqa: E731  (all workers)
+        t, c0 = time.perf_counter(), cpu()
         enc = hx.zarr_encoding(ds, nrmse=args.nrmse, zarr_format=3)
-        t_range = time.perf_counter() - t
-        t = time.perf_counter()
+        t_range, c_range = time.perf_counter() - t, cpu() - c0
+        t, c0 = time.perf_counter(), cpu()
         ds.to_zarr(store, encoding=enc, zarr_format=3, consolidated=False, mode="w")
-        t_write = time.perf_counter() - t
+        t_write, c_write = time.perf_counter() - t, cpu() - c0
         peak_write = client.run(peak_rss_mb)
         stored = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
         back = xr.open_zarr(store, consolidated=False)["t"]
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), cpu()
         back.data.map_blocks(lambda b: np.zeros((1,) * b.ndim), chunks=(1, 1, 1, 1)).sum().compute()
-        t_read = time.perf_counter() - t
+        t_read, c_read = time.perf_counter() - t, cpu() - c0
         res = {
             "workers": workers,
             "frames": frames,
@@ -187,6 +196,17 @@ def run(args: argparse.Namespace, workers: int, frames: int, chunk: int, check: 
             "encode_net_mb_s": raw / 1e6 / max(t_write - t_range, 1e-9),
             "read_s": t_read,
             "read_mb_s": raw / 1e6 / t_read,
+            # CPU seconds the workers used (all of them together): MB per
+            # worker CPU second does not depend on how much of a core the
+            # machine's other load left them, and cpu / (workers x wall) is
+            # the share of its core each worker got.
+            "range_cpu_s": c_range,
+            "write_cpu_s": c_write,
+            "read_cpu_s": c_read,
+            "write_mb_per_cpu_s": raw / 1e6 / c_write,
+            "encode_net_mb_per_cpu_s": raw / 1e6 / max(c_write - c_range, 1e-9),
+            "read_mb_per_cpu_s": raw / 1e6 / c_read,
+            "write_core_share": c_write / (workers * t_write),
             "rmse_budget": enc["t"]["serializer"].value,
             "worker_rss_start_mb": sorted(base_rss.values()),
             "worker_peak_rss_write_mb": sorted(peak_write.values()),
