@@ -9,9 +9,11 @@ import json
 import numcodecs
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import check_bound
 
 import hiha
+import hiha.xarray as hx
 from hiha.numcodecs import HiHa
 from hiha.zarr3 import HiHaCodec
 
@@ -99,3 +101,27 @@ def test_codecs_take_bound_strings_and_keep_them_in_their_config(field, bound):
     v3 = HiHaCodec(bound=bound)
     assert HiHaCodec.from_dict(v3.to_dict()) == v3
     assert v3.to_dict()["configuration"]["bound"] == bound
+
+
+def test_zarr_encoding_takes_bound_strings(tmp_path, era5):
+    ds = era5.copy()
+    ds["u"] = era5["t"] - era5["t"].mean("longitude")
+    ds = ds.chunk({"number": 5, "time": 2})
+    enc = hx.zarr_encoding(ds, bound="nrmse:1e-4", bounds={"u": "pw-rel:1e-3"})
+    # nrmse over the whole variable becomes the per-chunk RMSE budget;
+    # pw-rel is per element, so it goes to every chunk as it is.
+    rng = float(era5["t"].max() - era5["t"].min())
+    assert enc["t"]["serializer"].kind == "rmse"
+    assert enc["t"]["serializer"].value == pytest.approx(1e-4 * rng)
+    assert enc["u"]["serializer"].to_dict()["configuration"]["bound"] == "pw-rel:0.001"
+    ds.to_zarr(tmp_path / "s.zarr", encoding=enc)
+    back = xr.open_zarr(tmp_path / "s.zarr")
+    check_bound(ds["t"].values, back["t"].values, "nrmse", 1e-4)
+    x, y = ds["u"].values.astype(np.float64), back["u"].values.astype(np.float64)
+    assert (np.abs(x - y) <= 1e-3 * np.abs(x)).all()
+    with pytest.raises(ValueError, match="per-level"):
+        hx.zarr_encoding(ds, bound="nrmse:1e-3:per-level")
+    with pytest.raises(ValueError, match="not among the variables"):
+        hx.zarr_encoding(ds, bound=["nrmse:1e-4", "q=max-abs:1"])
+    # Variables without a bound keep their encoding.
+    assert set(hx.zarr_encoding(ds, bounds={"u": "max-abs:0.1"})) == {"u"}

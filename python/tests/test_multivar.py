@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import ERA5, HIHA_CLI, SAMPLES, check_bound
+from conftest import HIHA_CLI, SAMPLES, check_bound
 
 import hiha
 import hiha.xarray as hx
@@ -172,5 +172,15 @@ def test_cli_multi_variable_archive_of_a_netcdf_is_within_its_bounds(tmp_path, e
     assert hiha.variables(out.read_bytes()) == ["t", "u"]
 
 
-def test_era5_sample_path_exists():
-    assert ERA5.exists() and GRIB_ZT.exists()
+def test_non_float_data_variables_are_kept_exactly(tmp_path, era5):
+    """An integer data variable (a land-sea mask) is not coded but kept
+    exactly in the archive, next to the coded float variables."""
+    ds = era5.copy()
+    ds["lsm"] = (("latitude", "longitude"), (np.arange(61 * 120).reshape(61, 120) % 3).astype("i1"))
+    path = tmp_path / "lsm.hiha"
+    hx.to_hiha(ds, path, bound="nrmse:1e-4")
+    assert hiha.variables(path.read_bytes()) == ["t"]
+    opened = xr.open_dataset(path, engine="hiha")
+    assert opened["lsm"].dtype == np.int8
+    np.testing.assert_array_equal(opened["lsm"].values, ds["lsm"].values)
+    check_bound(ds["t"].values, opened["t"].values, "nrmse", 1e-4)
