@@ -3,7 +3,29 @@
 //! bound tightened and verified against the float64 values, and decoded
 //! fields as numpy arrays of the original shape, dtype and order.
 
-use super::*;
+use std::ops::Range;
+
+use hiha_core::bound::Bound as CoreBound;
+use hiha_core::codec::{self, CompressOptions, NoProgress};
+use hiha_core::field::{Field, Shape};
+use hiha_core::meta::{Attr, AttrValue, DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::metrics::Metrics;
+use numpy::ndarray::IxDyn;
+use numpy::{
+    IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::bounds::*;
+use crate::errors::*;
+use crate::meta::*;
+
+/// The variable attribute that records a Fortran-ordered input array, so
+/// that decoding gives the same memory order back.
+pub(crate) const ORDER_ATTR: &str = "_hiha_memory_order";
 
 // ------------------------------------------------------ array <-> field
 

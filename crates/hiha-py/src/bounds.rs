@@ -1,7 +1,10 @@
 //! Bounds: the grammar shared with the CLI (`MODE:VALUE[:per-level]`) and
 //! the per-variable sets of `[VAR=]MODE:VALUE` terms.
 
-use super::*;
+use hiha_core::bound::{Bound as CoreBound, BoundSet};
+use hiha_core::Error as CoreError;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
 
 /// The core's messages name the CLI's flags; Python users wrote a bound
 /// string or a keyword, so name the grammar's modes instead.

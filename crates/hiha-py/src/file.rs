@@ -1,7 +1,25 @@
 //! `ArchiveFile`: a `.hiha` file opened for random access, reading from
 //! disk only the sections the frames (and the variable) asked for need.
 
-use super::*;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use hiha_core::codec::{self, DecodeOptions};
+use hiha_core::format::{ArchiveReader, FOOTER_LEN};
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::archive::*;
+use crate::array::*;
+use crate::errors::*;
+
+/// Sections and bytes [`ArchiveFile`] has read from disk, over the process.
+pub(crate) static SECTIONS_LOADED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static BYTES_LOADED: AtomicU64 = AtomicU64::new(0);
 
 struct FileState {
     file: File,

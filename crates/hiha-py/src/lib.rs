@@ -10,121 +10,35 @@
 //!   rounding to float32, then verified on every element against the
 //!   float64 values the caller passed ([`encode`]).
 //!
-//! Modules: `bounds` (the bound grammar shared with the CLI), `meta`
-//! (metadata dicts), `array` (numpy arrays to fields and back), `file`
-//! (`ArchiveFile`, selective reads from disk); this file holds the error
-//! mapping, the module's functions and its registration. Every module
-//! imports this one's names (`use super::*`).
+//! Modules, each importing only those listed before it: `errors` (Python
+//! exceptions of the core's errors, the panic guard), `bounds` (the bound
+//! grammar shared with the CLI), `meta` (metadata dicts), `array` (numpy
+//! arrays to fields and back), `archive` (the header with every variable,
+//! variable and section look-ups), `file` (`ArchiveFile`, selective reads
+//! from disk). This file holds the module's functions and registration.
 
-use std::any::Any;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::ops::Range;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
-use hiha_core::bound::{Bound as CoreBound, BoundSet};
 use hiha_core::codec::{self, CompressOptions, DecodeOptions, NoProgress};
-use hiha_core::field::{Field, Shape};
-use hiha_core::format::{ArchiveReader, SectionKind, FOOTER_LEN};
-use hiha_core::meta::{
-    Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta,
-};
-use hiha_core::metrics::Metrics;
-use hiha_core::Error as CoreError;
-use numpy::ndarray::IxDyn;
-use numpy::{
-    IntoPyArray, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn,
-    PyUntypedArrayMethods,
-};
-use pyo3::create_exception;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use hiha_core::field::Field;
+use hiha_core::format::ArchiveReader;
+use hiha_core::meta::DType;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict};
 
+mod archive;
 mod array;
 mod bounds;
+mod errors;
 mod file;
 mod meta;
 
+use archive::*;
 use array::*;
 use bounds::*;
+use errors::*;
 use file::*;
-use meta::*;
-
-create_exception!(
-    hiha,
-    CorruptArchiveError,
-    PyValueError,
-    "The bytes are not a valid hiha archive: damaged, truncated, or not an archive at all."
-);
-create_exception!(
-    hiha,
-    UnsupportedArchiveError,
-    PyValueError,
-    "The archive uses a format version or feature this build cannot read."
-);
-create_exception!(
-    hiha,
-    BoundViolatedError,
-    PyRuntimeError,
-    "Verification after encoding found an element outside the bound (a bug, never a tolerance)."
-);
-create_exception!(
-    hiha,
-    InternalError,
-    PyRuntimeError,
-    "A bug in hiha: the Rust code panicked. The panic was caught at the boundary."
-);
-
-/// The variable attribute that records a Fortran-ordered input array, so
-/// that decoding gives the same memory order back.
-const ORDER_ATTR: &str = "_hiha_memory_order";
-
-/// Sections and bytes [`ArchiveFile`] has read from disk, over the process.
-static SECTIONS_LOADED: AtomicU64 = AtomicU64::new(0);
-static BYTES_LOADED: AtomicU64 = AtomicU64::new(0);
-
-/// A core error as the Python exception of its kind, with the core's message.
-fn to_py_err(e: CoreError) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        CoreError::InvalidInput(_) => PyValueError::new_err(msg),
-        CoreError::Corrupt(_) | CoreError::Truncated(_) | CoreError::Checksum { .. } => {
-            CorruptArchiveError::new_err(msg)
-        }
-        CoreError::Unsupported(_) => UnsupportedArchiveError::new_err(msg),
-        CoreError::BoundViolated(_) => BoundViolatedError::new_err(msg),
-        CoreError::Io(_) => PyOSError::new_err(msg),
-    }
-}
-
-fn panic_message(p: Box<dyn Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_string()
-    }
-}
-
-/// Runs `f`, turning a panic into `hiha.InternalError`: no panic crosses
-/// into Python.
-fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        Err(InternalError::new_err(format!(
-            "internal error (please report): {}",
-            panic_message(p)
-        )))
-    })
-}
-
-/// Like [`guarded`] for a closure returning a core result.
-fn core<T>(f: impl FnOnce() -> hiha_core::Result<T>) -> PyResult<T> {
-    guarded(|| f().map_err(to_py_err))
-}
 
 /// Encodes a float32 or float64 numpy array into a `.hiha` archive.
 ///
@@ -187,45 +101,6 @@ fn encode_many<'py>(
     Ok(PyBytes::new(py, &bytes))
 }
 
-/// The index of variable `variable` of the archive, or of its only
-/// variable when `None`; ValueError naming the variables otherwise.
-fn variable_k(reader: &ArchiveReader<'_>, variable: Option<&str>) -> PyResult<usize> {
-    let names = || reader.header().variable_names().join(", ");
-    match variable {
-        Some(v) => reader.variable_index(v).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "the archive has no variable '{v}'; it holds {}",
-                names()
-            ))
-        }),
-        None if reader.variable_count() == 1 => Ok(0),
-        None => Err(PyValueError::new_err(format!(
-            "the archive holds {} variables ({}); name the one to decode with variable=",
-            reader.variable_count(),
-            names()
-        ))),
-    }
-}
-
-/// Maps the section indices of a [`ArchiveReader::for_variable`] view to
-/// the indices of the whole archive (sections are told apart by offset).
-fn global_indices(
-    whole: &ArchiveReader<'_>,
-    view: &ArchiveReader<'_>,
-    idx: &[usize],
-) -> Vec<usize> {
-    let by_offset: std::collections::HashMap<u64, usize> = whole
-        .sections()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.offset, i))
-        .collect();
-    idx.iter()
-        .filter_map(|&i| view.sections().get(i))
-        .filter_map(|s| by_offset.get(&s.offset).copied())
-        .collect()
-}
-
 /// Decodes an archive (bytes or a uint8 array) to a numpy array; `frames`
 /// `(a, b)` decodes only flattened frames `a..b`, reading only the
 /// sections they need. `variable` names the variable of a multi-variable
@@ -255,62 +130,6 @@ fn decode<'py>(
 fn variables(data: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     let data = Data::from_py(data)?;
     core(|| codec::variables(data.slice()))
-}
-
-/// The residual sections' frame ranges of a one-variable reader or view.
-fn chunks_of(reader: &ArchiveReader<'_>) -> Vec<(u32, u32)> {
-    let mut chunks: Vec<(u32, u32)> = reader
-        .sections()
-        .iter()
-        .filter(|s| s.kind == SectionKind::Residual)
-        .map(|s| (s.frames.start, s.frames.end))
-        .collect();
-    chunks.sort_unstable();
-    chunks.dedup();
-    chunks
-}
-
-fn header_to_py<'py>(py: Python<'py>, reader: &ArchiveReader<'_>) -> PyResult<Bound<'py, PyDict>> {
-    let h = reader.header();
-    let d = PyDict::new(py);
-    d.set_item("version", reader.version())?;
-    let s = h.shape;
-    d.set_item("shape", (s.frames, s.levels, s.lat, s.lon))?;
-    d.set_item("bound", bound_parts(&h.bound))?;
-    d.set_item("bound_spec", h.bound.spec())?;
-    d.set_item("codec_config", &h.codec_config)?;
-    meta_to_py(py, &h.meta, &d)?;
-    let sections = reader
-        .sections()
-        .iter()
-        .map(|s| (s.kind.name(), s.frames.start, s.frames.end, s.len))
-        .collect::<Vec<_>>();
-    d.set_item("sections", sections)?;
-    // Every variable: its description, shape, bound, chunks (the frame
-    // ranges of its residual sections) and sections (archive indices).
-    let vars = PyList::empty(py);
-    let mut chunks0 = Vec::new();
-    for k in 0..reader.variable_count() {
-        let view = core(|| reader.for_variable(k))?;
-        let vh = view.header();
-        let v = var_to_py(py, &vh.meta.var)?;
-        let s = vh.shape;
-        v.set_item("shape", (s.frames, s.levels, s.lat, s.lon))?;
-        v.set_item("bound", bound_parts(&vh.bound))?;
-        v.set_item("bound_spec", vh.bound.spec())?;
-        v.set_item("codec_config", &vh.codec_config)?;
-        let chunks = chunks_of(&view);
-        if k == 0 {
-            chunks0 = chunks.clone();
-        }
-        v.set_item("chunks", chunks)?;
-        let all: Vec<usize> = (0..view.sections().len()).collect();
-        v.set_item("sections", global_indices(reader, &view, &all))?;
-        vars.append(v)?;
-    }
-    d.set_item("variables", vars)?;
-    d.set_item("chunks", chunks0)?;
-    Ok(d)
 }
 
 /// The archive's header (shape, bound, dims, coordinates, attributes,

@@ -2,7 +2,13 @@
 //! layouts) between the core's types and the Python dicts `hiha.xarray`
 //! builds and `hiha.header` returns.
 
-use super::*;
+use hiha_core::meta::{
+    Attr, AttrValue, AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta,
+};
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 // ---------------------------------------------------------------- dtypes
 
