@@ -22,10 +22,15 @@ thread each; ``RAYON_NUM_THREADS=1`` so that a worker is one core):
 
 Peak memory per worker is the worker process's peak RSS (``ru_maxrss``) in
 a fresh cluster. A second, smaller series measures it against the chunk
-size. Results go to stdout as JSON lines and to --results.
+size. A third series ("real") codes real ERA5 fields of the shared data
+(--real-data; 0.25-degree q, u, v and 3-degree t, z) on one worker of one
+core, for the ratio and the per-core throughput on real data that the ERA5
+cost model of docs/scale.md uses. Results go to stdout as JSON lines and to
+--results.
 
 Usage: scale.py [--gb 1.05] [--out DIR] [--nrmse 1e-4] [--workers 1 2]
-                [--chunk-frames 24] [--memory-chunks 6 24 96]
+                [--chunk-frames 24] [--memory-chunks 6 24 96] [--real-data DIR]
+                [--series scale memory real]
 """
 
 from __future__ import annotations
@@ -120,6 +125,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
 def rss_mb() -> float:
     import psutil
 
@@ -154,18 +167,19 @@ def run(args: argparse.Namespace, workers: int, frames: int, chunk: int, check: 
     c, client = cluster(workers, args.memory_limit)
     try:
         base_rss = client.run(rss_mb)
-        t = time.perf_counter()
+        cpu = lambda: sum(client.run(cpu_s).values())  # noqa: E731  (all workers)
+        t, c0 = time.perf_counter(), cpu()
         enc = hx.zarr_encoding(ds, nrmse=args.nrmse, zarr_format=3)
-        t_range = time.perf_counter() - t
-        t = time.perf_counter()
+        t_range, c_range = time.perf_counter() - t, cpu() - c0
+        t, c0 = time.perf_counter(), cpu()
         ds.to_zarr(store, encoding=enc, zarr_format=3, consolidated=False, mode="w")
-        t_write = time.perf_counter() - t
+        t_write, c_write = time.perf_counter() - t, cpu() - c0
         peak_write = client.run(peak_rss_mb)
         stored = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
         back = xr.open_zarr(store, consolidated=False)["t"]
-        t = time.perf_counter()
+        t, c0 = time.perf_counter(), cpu()
         back.data.map_blocks(lambda b: np.zeros((1,) * b.ndim), chunks=(1, 1, 1, 1)).sum().compute()
-        t_read = time.perf_counter() - t
+        t_read, c_read = time.perf_counter() - t, cpu() - c0
         res = {
             "workers": workers,
             "frames": frames,
@@ -177,8 +191,22 @@ def run(args: argparse.Namespace, workers: int, frames: int, chunk: int, check: 
             "range_pass_s": t_range,
             "write_s": t_write,
             "write_mb_s": raw / 1e6 / t_write,
+            # The range pass generates every frame once (and reduces it to
+            # min/max): the write's time less that is about the coding alone.
+            "encode_net_mb_s": raw / 1e6 / max(t_write - t_range, 1e-9),
             "read_s": t_read,
             "read_mb_s": raw / 1e6 / t_read,
+            # CPU seconds the workers used (all of them together): MB per
+            # worker CPU second does not depend on how much of a core the
+            # machine's other load left them, and cpu / (workers x wall) is
+            # the share of its core each worker got.
+            "range_cpu_s": c_range,
+            "write_cpu_s": c_write,
+            "read_cpu_s": c_read,
+            "write_mb_per_cpu_s": raw / 1e6 / c_write,
+            "encode_net_mb_per_cpu_s": raw / 1e6 / max(c_write - c_range, 1e-9),
+            "read_mb_per_cpu_s": raw / 1e6 / c_read,
+            "write_core_share": c_write / (workers * t_write),
             "rmse_budget": enc["t"]["serializer"].value,
             "worker_rss_start_mb": sorted(base_rss.values()),
             "worker_peak_rss_write_mb": sorted(peak_write.values()),
@@ -219,6 +247,69 @@ def run(args: argparse.Namespace, workers: int, frames: int, chunk: int, check: 
             shutil.rmtree(store, ignore_errors=True)
 
 
+REAL_FILES = [
+    "era5_q_pl100-1000_0p25deg_westeurope_20200101_24h.nc",
+    "era5_u_pl100-1000_0p25deg_westeurope_20200101_24h.nc",
+    "era5_v_pl100-1000_0p25deg_westeurope_20200101_24h.nc",
+    "era5_enda10_t_pl500-850_3deg_global_20170101-02_4t.nc",
+    "era5_enda10_z_pl500-850_3deg_global_20170101-02_4t.nc",
+]
+
+
+def code_real(path: str, nrmse: float, repeats: int) -> dict:
+    """Encodes and decodes one real field (on a worker of one core): ratio,
+    median seconds, and the bound checked on every element."""
+    ds = xr.open_dataset(path)
+    name = next(n for n, v in ds.data_vars.items() if v.dtype.kind == "f")
+    a = np.ascontiguousarray(ds[name].values.astype(np.float32))
+    enc, dec, enc_cpu, dec_cpu = [], [], [], []
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        blob = hiha.encode(a, nrmse=nrmse)
+        enc.append(time.perf_counter() - t)
+        enc_cpu.append(time.process_time() - c)
+        t, c = time.perf_counter(), time.process_time()
+        back = hiha.decode(blob)
+        dec.append(time.perf_counter() - t)
+        dec_cpu.append(time.process_time() - c)
+    x, y = a.astype(np.float64), back.astype(np.float64)
+    ok = np.isfinite(x)
+    rmse = float(np.sqrt(np.mean((x[ok] - y[ok]) ** 2)))
+    rng = float(x[ok].max() - x[ok].min())
+    return {
+        "file": Path(path).name,
+        "var": name,
+        "shape": list(a.shape),
+        "mb": a.nbytes / 1e6,
+        "ratio": a.nbytes / len(blob),
+        "encode_s": float(np.median(enc)),
+        "decode_s": float(np.median(dec)),
+        "encode_mb_s": a.nbytes / 1e6 / float(np.median(enc)),
+        "decode_mb_s": a.nbytes / 1e6 / float(np.median(dec)),
+        # Per CPU second of the worker process (one rayon thread): what one
+        # core does, whatever share of it the machine's other load left.
+        "encode_mb_per_cpu_s": a.nbytes / 1e6 / float(np.median(enc_cpu)),
+        "decode_mb_per_cpu_s": a.nbytes / 1e6 / float(np.median(dec_cpu)),
+        "nrmse": rmse / rng,
+        "bound_ok": bool(rmse <= nrmse * rng and np.array_equal(np.isnan(x), np.isnan(y))),
+        "elements_checked": int(ok.sum()),
+    }
+
+
+def run_real(args: argparse.Namespace) -> list[dict]:
+    folder = Path(args.real_data)
+    c, client = cluster(1, args.memory_limit)
+    try:
+        return [
+            client.submit(code_real, str(folder / f), args.nrmse, args.real_repeats,
+                          pure=False).result()
+            for f in REAL_FILES
+        ]
+    finally:
+        client.close()
+        c.close()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gb", type=float, default=1.05, help="raw float32 size of the main runs")
@@ -231,6 +322,11 @@ def main() -> None:
     p.add_argument("--memory-limit", default="8GiB")
     p.add_argument("--results", default=None, help="JSON lines file (default OUT/results.jsonl)")
     p.add_argument("--keep", action="store_true", help="keep the Zarr stores")
+    p.add_argument("--real-data", default="/work/shared/data",
+                   help="folder of the real ERA5 fields of the 'real' series")
+    p.add_argument("--real-repeats", type=int, default=5)
+    p.add_argument("--series", nargs="+", default=["scale", "memory", "real"],
+                   choices=["scale", "memory", "real"])
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -247,13 +343,18 @@ def main() -> None:
             f.write(line + "\n")
 
     frames = int(np.ceil(args.gb * 1e9 / frame_bytes / args.chunk_frames)) * args.chunk_frames
-    for w in args.workers:
-        emit({"series": "scale", "load": os.getloadavg(),
-              **run(args, w, frames, args.chunk_frames, check=True)})
+    if "scale" in args.series:
+        for w in args.workers:
+            emit({"series": "scale", "load": os.getloadavg(),
+                  **run(args, w, frames, args.chunk_frames, check=True)})
     mframes = int(np.ceil(args.memory_gb * 1e9 / frame_bytes / max(args.memory_chunks or [1])))
-    for c in args.memory_chunks:
-        emit({"series": "memory", "load": os.getloadavg(),
-              **run(args, 1, mframes * max(args.memory_chunks), c, check=False)})
+    if "memory" in args.series:
+        for c in args.memory_chunks:
+            emit({"series": "memory", "load": os.getloadavg(),
+                  **run(args, 1, mframes * max(args.memory_chunks), c, check=False)})
+    if "real" in args.series:
+        for r in run_real(args):
+            emit({"series": "real", "load": os.getloadavg(), "nrmse_bound": args.nrmse, **r})
 
 
 if __name__ == "__main__":

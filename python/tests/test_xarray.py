@@ -133,14 +133,16 @@ def test_opens_what_the_cli_wrote(tmp_path, sample, bound):
         assert "scale_factor" in ds["t"].encoding
 
 
-def test_to_hiha_refuses_ambiguous_or_unsupported_input(tmp_path, era5):
+def test_to_hiha_selects_variables_and_refuses_missing_bounds(tmp_path, era5):
     two = era5.assign(t2=era5["t"] * 2)
-    with pytest.raises(ValueError, match="one variable"):
-        hx.to_hiha(two, tmp_path / "x.hiha", nrmse=1e-3)
     hx.to_hiha(two, tmp_path / "x.hiha", nrmse=1e-3, var="t2")
-    assert xr.open_dataset(tmp_path / "x.hiha")["t2"].shape == era5["t"].shape
-    with pytest.raises(ValueError, match="exactly one bound"):
+    opened = xr.open_dataset(tmp_path / "x.hiha")
+    assert list(opened.data_vars) == ["t2"]
+    assert opened["t2"].shape == era5["t"].shape
+    with pytest.raises(ValueError, match="choose an accuracy"):
         hx.to_hiha(era5, tmp_path / "y.hiha")
+    with pytest.raises(ValueError, match="no data variable"):
+        hx.to_hiha(era5, tmp_path / "y.hiha", nrmse=1e-3, var="nope")
     assert not (tmp_path / "y.hiha").exists()
 
 

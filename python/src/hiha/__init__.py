@@ -13,12 +13,20 @@ encoding (against the float64 values for float64 input, which is coded as
 float32 with the bound tightened by the rounding); a miss raises
 :class:`BoundViolatedError` and is a bug, never a tolerance.
 
-Bounds (exactly one):
+Bounds (exactly one): ``bound="MODE:VALUE[:per-level]"``, the grammar of
+the CLI's ``--bound`` (:func:`parse_bound`), or one keyword:
 
-``nrmse=t``   RMSE / (max - min) over the array <= t
-``rmse=e``    RMSE <= e, in the array's units
-``max_abs=e`` every element within e
-``max_rel=r`` every element within r * (max - min)
+``nrmse:t``  / ``nrmse=t``   RMSE / (max - min) over the array <= t
+``rmse:e``   / ``rmse=e``    RMSE <= e, in the array's units
+``max-abs:e``/ ``max_abs=e`` every element within e
+``max-rel:r``/ ``max_rel=r`` every element within r * (max - min)
+``pw-rel:r``                 every element within r * |value| (float32 only)
+``nrmse:t:per-level``, ``max-rel:r:per-level``: on every level against that
+level's own range (float32 only)
+
+Multi-variable archives (the CLI's, or :func:`hiha.xarray.to_hiha` of a
+Dataset): :func:`variables` lists them, ``decode(blob, variable="t")``
+decodes one.
 
 Errors: bad parameters raise ``ValueError`` (non-float arrays ``TypeError``);
 damaged or truncated archives raise :class:`CorruptArchiveError` (a
@@ -32,7 +40,7 @@ numcodecs codec), :mod:`hiha.zarr3` (a native zarr-python 3 codec),
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,9 +63,13 @@ __all__ = [
     "CorruptArchiveError",
     "InternalError",
     "UnsupportedArchiveError",
+    "Bound",
+    "bound_spec",
     "decode",
     "encode",
     "header",
+    "parse_bound",
+    "variables",
     "io_stats",
     "reset_io_stats",
     "sections_for_frames",
@@ -74,30 +86,64 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def bound_from(
+class Bound(NamedTuple):
+    """A parsed bound (see :func:`parse_bound`)."""
+
+    #: ``nrmse``, ``rmse``, ``max-abs``, ``max-rel`` or ``pw-rel``
+    mode: str
+    value: float
+    #: the bound holds on every level against that level's own range
+    per_level: bool
+    #: the canonical string, e.g. ``"max-abs:0.05"``
+    spec: str
+
+
+def parse_bound(spec: str) -> Bound:
+    """Parses a bound of the grammar the CLI's ``--bound`` and its config
+    file's ``[bounds]`` use: ``MODE:VALUE[:per-level]``, MODE one of
+    ``nrmse``, ``rmse``, ``max-abs``, ``max-rel``, ``pw-rel`` (``_`` may
+    replace ``-``, case is ignored). ``:per-level`` (nrmse and max-rel)
+    asks for the bound on every level against that level's own range.
+    ValueError when it does not parse or the value is out of range."""
+    if not isinstance(spec, str):
+        raise TypeError(f"a bound is a string like 'nrmse:1e-4', got {type(spec).__name__}")
+    return Bound(*_hiha.parse_bound(spec))
+
+
+def bound_spec(
+    bound: str | None = None,
+    *,
     nrmse: float | None = None,
     rmse: float | None = None,
     max_abs: float | None = None,
     max_rel: float | None = None,
-) -> tuple[str, float]:
-    """The one bound given, as ``(kind, value)``; ValueError unless exactly one."""
+) -> str:
+    """The one bound given, as a canonical bound string (``"nrmse:0.0001"``):
+    either ``bound`` (a string of the grammar, see :func:`parse_bound`) or
+    exactly one of the keywords. ValueError unless exactly one is given or
+    when it is not valid."""
     given = [
         (k, v)
         for k, v in zip(BOUND_KINDS, (nrmse, rmse, max_abs, max_rel))
         if v is not None
     ]
+    if bound is not None:
+        given.insert(0, ("bound", bound))
     if len(given) != 1:
         raise ValueError(
-            "give exactly one bound: nrmse=, rmse=, max_abs= or max_rel= "
-            f"(got {', '.join(k for k, _ in given) or 'none'})"
+            "give exactly one bound: bound='MODE:VALUE' or one of nrmse=, rmse=, max_abs=, "
+            f"max_rel= (got {', '.join(k for k, _ in given) or 'none'})"
         )
     kind, value = given[0]
+    if kind == "bound":
+        return parse_bound(value).spec
+    if isinstance(value, (str, bytes)) or not np.isscalar(value):
+        raise ValueError(f"{kind} must be a number, got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{kind} must be a number, got {value!r}") from None
-    _hiha.check_bound(kind, value)
-    return kind, value
+    return parse_bound(f"{kind}:{value!r}").spec
 
 
 def as_input(array: Any) -> tuple[np.ndarray, bool]:
@@ -133,41 +179,72 @@ def as_buffer(data: Any) -> bytes | np.ndarray:
 def encode(
     array: Any,
     *,
+    bound: str | None = None,
     nrmse: float | None = None,
     rmse: float | None = None,
     max_abs: float | None = None,
     max_rel: float | None = None,
     chunk_frames: int | None = None,
 ) -> bytes:
-    """Compresses a float32/float64 array to ``.hiha`` bytes within the bound
-    (exactly one of ``nrmse``, ``rmse``, ``max_abs``, ``max_rel``), verified
-    on every element. ``chunk_frames`` sets the frames per independently
-    decodable chunk (default: about 4 Mi values per chunk)."""
-    kind, value = bound_from(nrmse, rmse, max_abs, max_rel)
+    """Compresses a float32/float64 array to ``.hiha`` bytes within the bound,
+    verified on every element. The bound is either ``bound="MODE:VALUE"``
+    (the CLI's grammar, :func:`parse_bound`; e.g. ``"max-abs:0.1"``,
+    ``"pw-rel:1e-3"``, ``"nrmse:1e-3:per-level"``) or exactly one of the
+    keywords ``nrmse``, ``rmse``, ``max_abs``, ``max_rel``. ``pw-rel`` and
+    per-level bounds take float32 arrays (ValueError for float64).
+    ``chunk_frames`` sets the frames per independently decodable chunk
+    (default: about 4 Mi values per chunk)."""
+    spec = bound_spec(bound, nrmse=nrmse, rmse=rmse, max_abs=max_abs, max_rel=max_rel)
     a, fortran = as_input(array)
     if fortran:
-        return _hiha.encode(a, kind, value, chunk_frames, None, True)
-    return _hiha.encode(a, kind, value, chunk_frames)
+        return _hiha.encode(a, spec, chunk_frames, None, True)
+    return _hiha.encode(a, spec, chunk_frames)
 
 
-def decode(data: Any, *, frames: tuple[int, int] | None = None) -> np.ndarray:
+def decode(
+    data: Any, *, frames: tuple[int, int] | None = None, variable: str | None = None
+) -> np.ndarray:
     """Decompresses ``.hiha`` bytes to a numpy array of the original shape,
     dtype and memory order. ``frames=(a, b)`` decodes only the flattened
-    frames ``a..b`` (reading only the sections they need)."""
-    return _hiha.decode(as_buffer(data), frames)
+    frames ``a..b`` (reading only the sections they need). ``variable``
+    names the variable of a multi-variable archive (:func:`variables`); it
+    is required there, and optional for a one-variable archive."""
+    return _hiha.decode(as_buffer(data), frames, variable)
+
+
+def variables(data: Any) -> list[str]:
+    """The names of the variables an archive holds, in archive order (one
+    for an archive of one array; several for an archive the CLI or
+    :func:`hiha.xarray.to_hiha` wrote from a Dataset)."""
+    return _hiha.variables(as_buffer(data))
 
 
 def header(data: Any) -> dict[str, Any]:
-    """The archive's header without decoding values: ``shape`` (frames,
-    levels, lat, lon), ``bound``, ``dims``, ``aux_vars`` (coordinates),
-    ``global_attrs``, ``var`` (name, dims, layout, dtype, attrs),
-    ``sections`` and ``chunks``."""
+    """The archive's header without decoding values.
+
+    Shared by all variables: ``version`` (major, minor), ``dims``,
+    ``aux_vars`` (coordinates), ``global_attrs``, ``sections`` (every
+    section of the archive: kind, first frame, end frame, bytes).
+
+    ``variables``: one dict per variable, in archive order: ``name``,
+    ``dims``, ``frame_dims``, ``level_dim``, ``lat_dim``, ``lon_dim``,
+    ``dtype``, ``attrs``, ``shape`` (frames, levels, lat, lon), ``bound``
+    (kind, value), ``bound_spec`` (the grammar's string), ``codec_config``,
+    ``chunks`` (frame ranges) and ``sections`` (indices into ``sections``).
+
+    For convenience the first variable's ``var`` (description), ``shape``,
+    ``bound``, ``bound_spec``, ``codec_config`` and ``chunks`` are also at
+    the top level."""
     return _hiha.header(as_buffer(data))
 
 
-def sections_for_frames(data: Any, a: int, b: int) -> list[int]:
-    """Indices of the sections needed to decode flattened frames ``a..b``."""
-    return _hiha.sections_for_frames(as_buffer(data), a, b)
+def sections_for_frames(
+    data: Any, a: int, b: int, *, variable: str | None = None
+) -> list[int]:
+    """Indices (into ``header(data)["sections"]``) of the sections needed to
+    decode flattened frames ``a..b`` of ``variable`` (the only one when
+    ``None``)."""
+    return _hiha.sections_for_frames(as_buffer(data), a, b, variable)
 
 
 def io_stats() -> tuple[int, int]:

@@ -40,6 +40,11 @@ class HiHa(Codec):
       instead, which :func:`hiha.xarray.zarr_encoding` computes for you.
     - ``max_rel=r``: every element within ``r`` times **its chunk's** range
       (so within ``r`` times the array's range).
+    - ``bound="MODE:VALUE[:per-level]"``: the same bounds in the grammar of
+      the CLI's ``--bound`` (:func:`hiha.parse_bound`), plus ``pw-rel:r``
+      (every element within ``r * |value|``: per element, so independent of
+      chunking) and the per-level forms (per level **of each chunk**).
+      float32 chunks only for ``pw-rel`` and per-level.
 
     ``chunk_frames`` (optional) sets the frames per independently decodable
     section inside a chunk.
@@ -60,13 +65,25 @@ class HiHa(Codec):
         max_rel: float | None = None,
         chunk_frames: int | None = None,
         version: int = CONFIG_VERSION,
+        bound: str | None = None,
     ) -> None:
         if version != CONFIG_VERSION:
             raise ValueError(
                 f"hiha codec configuration version {version} is not supported by this "
                 f"build (it reads version {CONFIG_VERSION}); use a newer hiha"
             )
-        self.kind, self.value = hiha.bound_from(nrmse, rmse, max_abs, max_rel)
+        self.spec = hiha.bound_spec(
+            bound, nrmse=nrmse, rmse=rmse, max_abs=max_abs, max_rel=max_rel
+        )
+        # The config keeps the form the caller used (a keyword, or bound=).
+        self.kind, self.value = next(
+            (
+                (k, float(v))
+                for k, v in zip(hiha.BOUND_KINDS, (nrmse, rmse, max_abs, max_rel))
+                if v is not None
+            ),
+            ("bound", self.spec),
+        )
         if chunk_frames is not None:
             chunk_frames = int(chunk_frames)
             if chunk_frames < 1:
@@ -82,8 +99,8 @@ class HiHa(Codec):
             )
         a, fortran = hiha.as_input(buf)
         if fortran:
-            return hiha._hiha.encode(a, self.kind, self.value, self.chunk_frames, None, True)
-        return hiha._hiha.encode(a, self.kind, self.value, self.chunk_frames)
+            return hiha._hiha.encode(a, self.spec, self.chunk_frames, None, True)
+        return hiha._hiha.encode(a, self.spec, self.chunk_frames)
 
     def decode(self, buf: Any, out: Any = None) -> np.ndarray:
         if isinstance(buf, np.ndarray) and buf.dtype != np.uint8:

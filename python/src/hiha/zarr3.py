@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 class HiHaCodec(ArrayBytesCodec):
     """Error-bounded array-to-bytes codec for float32/float64 Zarr v3 arrays.
 
-    Exactly one of ``nrmse``, ``rmse``, ``max_abs``, ``max_rel``; see
+    Exactly one of ``nrmse``, ``rmse``, ``max_abs``, ``max_rel`` or
+    ``bound="MODE:VALUE[:per-level]"`` (:func:`hiha.parse_bound`); see
     :class:`hiha.numcodecs.HiHa` for what each guarantees per chunk and per
     array. Each chunk is one ``.hiha`` archive, verified on every element
     after encoding.
@@ -47,7 +48,8 @@ class HiHaCodec(ArrayBytesCodec):
     is_fixed_size = False
 
     kind: str
-    value: float
+    value: float | str
+    spec: str
     chunk_frames: int | None
 
     def __init__(
@@ -59,17 +61,28 @@ class HiHaCodec(ArrayBytesCodec):
         max_rel: float | None = None,
         chunk_frames: int | None = None,
         version: int = CONFIG_VERSION,
+        bound: str | None = None,
     ) -> None:
         if version != CONFIG_VERSION:
             raise ValueError(
                 f"hiha codec configuration version {version} is not supported by this "
                 f"build (it reads version {CONFIG_VERSION}); use a newer hiha"
             )
-        kind, value = hiha.bound_from(nrmse, rmse, max_abs, max_rel)
+        spec = hiha.bound_spec(bound, nrmse=nrmse, rmse=rmse, max_abs=max_abs, max_rel=max_rel)
+        # The configuration keeps the form the caller used.
+        kind, value = next(
+            (
+                (k, float(v))
+                for k, v in zip(hiha.BOUND_KINDS, (nrmse, rmse, max_abs, max_rel))
+                if v is not None
+            ),
+            ("bound", spec),
+        )
         if chunk_frames is not None and int(chunk_frames) < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "value", value)
+        object.__setattr__(self, "spec", spec)
         object.__setattr__(
             self, "chunk_frames", None if chunk_frames is None else int(chunk_frames)
         )
@@ -92,7 +105,7 @@ class HiHaCodec(ArrayBytesCodec):
 
     def _encode_sync(self, chunk_array: NDBuffer, chunk_spec: ArraySpec) -> Buffer | None:
         a, fortran = hiha.as_input(chunk_array.as_numpy_array())
-        data = hiha._hiha.encode(a, self.kind, self.value, self.chunk_frames, None, fortran)
+        data = hiha._hiha.encode(a, self.spec, self.chunk_frames, None, fortran)
         return chunk_spec.prototype.buffer.from_bytes(data)
 
     def _decode_sync(self, chunk_bytes: Buffer, chunk_spec: ArraySpec) -> NDBuffer:
