@@ -22,6 +22,12 @@ use crate::predictor::fic::{self, FicConfig, FicGrid};
 use crate::predictor::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 use crate::residual::{self, Target};
 
+mod stream;
+pub use stream::{
+    compress_streamed, decompress_streamed, variable_meta, write_archive, FieldFrames, FrameSource,
+    StreamOptions, StreamedVariable, DEFAULT_IN_FLIGHT,
+};
+
 /// Which predictor feeds the residual coder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1418,24 +1424,71 @@ fn decode_chunk(
     predictions: &[(usize, Vec<f32>)],
     opts: &DecodeOptions,
 ) -> Result<DecodedChunk> {
-    let shape = plan.shape;
-    let config = &plan.config;
     let fr = &slot.frames;
+    let read = |i: Option<usize>| i.map(|i| reader.read(i)).transpose();
+    let pred = match slot.residual {
+        Some(_) => prediction_of(&plan.config, &plan.shape, fr, predictions),
+        None => None,
+    };
+    let parts = ChunkParts {
+        mask: read(slot.mask)?,
+        signs: read(slot.signs)?,
+        residual: read(slot.residual)?,
+    };
+    let cx = ChunkContext {
+        shape: plan.shape,
+        config: &plan.config,
+        levels: &plan.levels,
+        log_coded: plan.log_coded,
+        major: plan.major,
+    };
+    let (vals, mask) = decode_chunk_parts(&cx, fr, &parts, pred.as_deref())?;
+    if let Some(i) = slot.check {
+        if opts.require_checks {
+            verify_check(reader.read(i)?, &vals, fr)?;
+        }
+    }
+    Ok((vals, mask))
+}
+
+/// What decoding a chunk needs to know of its variable.
+struct ChunkContext<'a> {
+    shape: Shape,
+    config: &'a CodecConfig,
+    levels: &'a LevelInfo,
+    log_coded: bool,
+    major: u16,
+}
+
+/// The payloads of a chunk's sections.
+struct ChunkParts<'a> {
+    mask: Option<&'a [u8]>,
+    signs: Option<&'a [u8]>,
+    residual: Option<&'a [u8]>,
+}
+
+/// Decodes a chunk of frames `fr` from its section payloads (the check is
+/// the caller's): mask, signs, residual on top of `pred`, then the
+/// clamping and the flagged elements' values.
+fn decode_chunk_parts(
+    cx: &ChunkContext,
+    fr: &Range<usize>,
+    parts: &ChunkParts,
+    pred: Option<&[f32]>,
+) -> Result<DecodedChunk> {
+    let shape = cx.shape;
+    let config = cx.config;
     let len = fr.len() * shape.frame_len();
-    let (mask, specials) = match slot.mask {
-        Some(i) if plan.major >= 2 => {
-            let (m, s) = crate::mask::decode(reader.read(i)?, len)?;
+    let (mask, specials) = match parts.mask {
+        Some(m) if cx.major >= 2 => {
+            let (m, s) = crate::mask::decode(m, len)?;
             (Some(m), s)
         }
-        Some(i) => (Some(crate::mask::decode_v1(reader.read(i)?, len)?), None),
+        Some(m) => (Some(crate::mask::decode_v1(m, len)?), None),
         None => (None, None),
     };
-    let states = match (plan.log_coded, slot.signs) {
-        (true, Some(i)) => Some(crate::pw_rel::decode_signs(
-            reader.read(i)?,
-            mask.as_deref(),
-            len,
-        )?),
+    let states = match (cx.log_coded, parts.signs) {
+        (true, Some(g)) => Some(crate::pw_rel::decode_signs(g, mask.as_deref(), len)?),
         (false, None) => None,
         (true, None) => return Err(Error::Corrupt(format!("frames {fr:?} lack their signs"))),
         (false, Some(_)) => {
@@ -1447,16 +1500,15 @@ fn decode_chunk(
     let skip = states
         .as_ref()
         .and_then(|st| crate::pw_rel::skip_mask(st, mask.as_deref()));
-    let mut vals = match slot.residual {
-        Some(i) => {
+    let mut vals = match parts.residual {
+        Some(r) => {
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
-            let pred = prediction_of(config, &shape, fr, predictions);
             let skip = if states.is_some() {
                 skip.as_deref()
             } else {
                 mask.as_deref()
             };
-            let mut v = residual::decode(reader.read(i)?, pred.as_deref(), &dims, skip)?;
+            let mut v = residual::decode(r, pred, &dims, skip)?;
             if let (Some(st), true) = (&states, v.len() == len) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());
             }
@@ -1470,7 +1522,7 @@ fn decode_chunk(
             vals.len()
         )));
     }
-    if plan.levels.ranges.is_empty() {
+    if cx.levels.ranges.is_empty() {
         let (lo, hi) = (config.value_min as f32, config.value_max as f32);
         for (i, v) in vals.iter_mut().enumerate() {
             if !mask.as_ref().is_some_and(|m| m[i]) {
@@ -1480,16 +1532,11 @@ fn decode_chunk(
     } else {
         // Each level into its own range (inside the variable's), after
         // undoing the per-level normalisation when there is one.
-        plan.levels
+        cx.levels
             .restore(&mut vals, mask.as_deref(), shape.lat * shape.lon);
     }
     if let Some(m) = &mask {
         crate::mask::apply(&mut vals, m, &specials);
-    }
-    if let Some(i) = slot.check {
-        if opts.require_checks {
-            verify_check(reader.read(i)?, &vals, fr)?;
-        }
     }
     Ok((vals, mask))
 }

@@ -36,6 +36,7 @@ use crate::meta::DatasetMeta;
 pub use reader::{ArchiveLayout, ArchiveReader};
 pub use writer::ArchiveWriter;
 mod merge;
+pub(crate) use merge::merged_header;
 pub use merge::{extract_variable, merge};
 
 /// The first eight bytes of every archive: `\x89HIHA\r\n\x1a` (the PNG
