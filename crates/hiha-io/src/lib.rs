@@ -38,6 +38,8 @@ pub mod atomic;
 pub mod cf;
 mod dispatch;
 pub mod error;
+#[cfg(feature = "netcdf4")]
+pub mod frames;
 pub mod grib;
 pub mod grid;
 mod nc3;
@@ -49,7 +51,7 @@ mod write;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 
-pub use atomic::{write_atomic, Existing};
+pub use atomic::{write_atomic, write_atomic_with, Existing};
 pub use dispatch::{input_format, read_any, read_any_variable, InputFormat};
 pub use error::IoError;
 pub use grid::{Grid, LatOrder, LonConvention};
