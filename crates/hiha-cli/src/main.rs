@@ -247,6 +247,12 @@ struct DecompressArgs {
     /// is refused before anything is allocated.
     #[arg(long, value_name = "GB", default_value_t = DEFAULT_MAX_MEMORY_GB)]
     max_memory: f64,
+    /// Decode the whole archive into memory before writing, instead of
+    /// writing NetCDF-3 (`--format nc3`) frames as they are decoded (the
+    /// file is the same; NetCDF-4 and Zarr output are always built in
+    /// memory).
+    #[arg(long)]
+    no_stream: bool,
 }
 
 /// `--max-memory` default: the codec's default limit, in GB.
@@ -1079,6 +1085,38 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             codec::repacking(&h)?
         });
     }
+    if format == FormatArg::Nc3 && !a.no_stream {
+        let done = decompress_nc3_streaming(
+            a,
+            quiet,
+            &reader,
+            &names,
+            &repack,
+            frames.clone(),
+            &opts,
+            existing,
+        )?;
+        if done {
+            return Ok(());
+        }
+    } else if format == FormatArg::Nc4 && !quiet {
+        let values: u64 = names
+            .iter()
+            .filter_map(|n| reader.variable_index(n))
+            .filter_map(|k| reader.header().shape_of(k))
+            .map(|s| match &frames {
+                Some(r) => (r.len() * s.frame_len()) as u64,
+                None => s.len() as u64,
+            })
+            .sum();
+        if values > NC4_MEMORY_NOTE_VALUES {
+            errln!(
+                "note: NetCDF-4 output is built in memory (about {:.1} GB for these {values} \
+                 values); `--format nc3` writes the frames as they are decoded, in bounded memory",
+                values as f64 * 12.0 / 1e9
+            );
+        }
+    }
     let t0 = Instant::now();
     let decoded = names
         .iter()
@@ -1119,37 +1157,146 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             mb / dt.as_secs_f64().max(1e-9),
             dw.as_secs_f64()
         );
-        for ((name, enc), r) in written.vars.iter().zip(&repack) {
-            match (enc, r) {
-                (hiha_io::VarEncoding::Packed { dtype, multiple }, Some(r)) => outln!(
-                    "  {name:<16} {} packed, scale_factor {} ({multiple} x the source's), \
-                     add_offset {}: within the bound (max abs error {:.3e}, RMSE {:.3e})",
-                    format!("{dtype:?}").to_lowercase(),
-                    r.scale,
-                    r.offset,
-                    r.max_abs,
-                    r.rmse
-                ),
-                (hiha_io::VarEncoding::Float32 { reason: Some(why) }, _) => {
-                    outln!("  {name:<16} float32 (not re-packed: {why})")
-                }
-                _ => outln!("  {name:<16} float32"),
-            }
-        }
-        outln!(
-            "  output           {} bytes, {} ({:.2}x smaller than float32's {} bytes)",
-            written.bytes,
-            match format {
-                FormatArg::Nc4 => "NetCDF-4, shuffle + zlib",
-                FormatArg::Nc3 => "NetCDF-3",
-                FormatArg::Zarr => "Zarr v3 store, Blosc (shuffle + zstd)",
-            },
-            (values as f64 * 4.0) / written.bytes.max(1) as f64,
-            values * 4
-        );
+        print_written(&written, &repack, format, values);
     }
     Ok(())
 }
+
+/// Prints how each variable was written and the output's size.
+fn print_written(
+    written: &hiha_io::Written,
+    repack: &[Option<codec::Repacking>],
+    format: FormatArg,
+    values: usize,
+) {
+    for ((name, enc), r) in written.vars.iter().zip(repack) {
+        match (enc, r) {
+            (hiha_io::VarEncoding::Packed { dtype, multiple }, Some(r)) => outln!(
+                "  {name:<16} {} packed, scale_factor {} ({multiple} x the source's), \
+                 add_offset {}: within the bound (max abs error {:.3e}, RMSE {:.3e})",
+                format!("{dtype:?}").to_lowercase(),
+                r.scale,
+                r.offset,
+                r.max_abs,
+                r.rmse
+            ),
+            (hiha_io::VarEncoding::Float32 { reason: Some(why) }, _) => {
+                outln!("  {name:<16} float32 (not re-packed: {why})")
+            }
+            _ => outln!("  {name:<16} float32"),
+        }
+    }
+    outln!(
+        "  output           {} bytes, {} ({:.2}x smaller than float32's {} bytes)",
+        written.bytes,
+        match format {
+            FormatArg::Nc4 => "NetCDF-4, shuffle + zlib",
+            FormatArg::Nc3 => "NetCDF-3",
+            FormatArg::Zarr => "Zarr v3 store, Blosc (shuffle + zstd)",
+        },
+        (values as f64 * 4.0) / written.bytes.max(1) as f64,
+        values * 4
+    );
+}
+
+/// Decompresses into NetCDF-3, writing each batch of frames as it is
+/// decoded: memory bounded by a few chunks, not by the output. `false`
+/// when how a variable is written cannot be decided before its values are
+/// known (see `hiha_io::Nc3Stream`): nothing was written, and the caller
+/// decodes in memory.
+#[allow(clippy::too_many_arguments)]
+fn decompress_nc3_streaming(
+    a: &DecompressArgs,
+    quiet: bool,
+    reader: &hiha_core::format::ArchiveReader,
+    names: &[&str],
+    repack: &[Option<codec::Repacking>],
+    frames: Option<std::ops::Range<usize>>,
+    opts: &codec::DecodeOptions,
+    existing: Existing,
+) -> Result<bool> {
+    let mut views = Vec::with_capacity(names.len());
+    let mut metas = Vec::with_capacity(names.len());
+    let mut wants = Vec::with_capacity(names.len());
+    let mut shapes = Vec::with_capacity(names.len());
+    let mut ranges = Vec::with_capacity(names.len());
+    for n in names {
+        let k = reader
+            .variable_index(n)
+            .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
+        let view = reader.for_variable(k)?;
+        let shape = view.header().shape;
+        let want = frames.clone().unwrap_or(0..shape.frames);
+        metas.push(codec::variable_meta(&view, frames.clone())?);
+        ranges.push(codec::value_range(view.header())?);
+        shapes.push(hiha_core::field::Shape {
+            frames: want.len(),
+            ..shape
+        });
+        wants.push(want);
+        views.push(view);
+    }
+    let items: Vec<hiha_io::StreamVar> = (0..names.len())
+        .map(|k| hiha_io::StreamVar {
+            meta: &metas[k],
+            shape: shapes[k],
+            repack: repack[k].map(|r| r.packing()),
+            range: ranges[k],
+        })
+        .collect();
+    let batch = codec::StreamOptions::default().in_flight;
+    let mut broken = false;
+    let mut written = None;
+    let t0 = Instant::now();
+    let res = hiha_io::write_atomic_with(&a.output, existing, |f| -> Result<()> {
+        let Some(mut w) = hiha_io::Nc3Stream::start(f, &a.output, &items)? else {
+            broken = true;
+            bail!("the output cannot be written frame by frame");
+        };
+        for (k, view) in views.iter().enumerate() {
+            let base = wants[k].start;
+            codec::decompress_streamed(view, frames.clone(), opts, batch, &mut |r, piece| match w
+                .write_frames(f, k, r.start - base, &piece)
+            {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    broken = true;
+                    Err(hiha_core::Error::InvalidInput(
+                        "decoded values the header written first does not allow".into(),
+                    ))
+                }
+                Err(e) => Err(hiha_core::Error::Io(std::io::Error::other(e.to_string()))),
+            })?;
+        }
+        written = Some(w.finish()?);
+        Ok(())
+    });
+    if broken {
+        return Ok(false);
+    }
+    res.with_context(|| format!("writing {}", a.output.display()))?;
+    let dt = t0.elapsed();
+    let written = written.ok_or_else(|| anyhow::anyhow!("nothing was written"))?;
+    if !quiet {
+        let values: usize = shapes.iter().map(|s| s.len()).sum();
+        let mb = values as f64 * 4.0 / 1e6;
+        outln!(
+            "{} -> {}: '{}' ({} values) decoded and written in {:.3}s ({:.1} MB/s), streamed",
+            a.input.display(),
+            a.output.display(),
+            names.join("', '"),
+            values,
+            dt.as_secs_f64(),
+            mb / dt.as_secs_f64().max(1e-9)
+        );
+        print_written(&written, repack, FormatArg::Nc3, values);
+    }
+    Ok(true)
+}
+
+/// Above this many values, `decompress` to NetCDF-4 says that it builds
+/// the output in memory (and how to avoid it).
+const NC4_MEMORY_NOTE_VALUES: u64 = 1 << 28;
 
 fn verify(input: &Path, max_memory_gb: f64) -> Result<()> {
     let opts = decode_options(max_memory_gb)?;

@@ -189,14 +189,14 @@ impl PieceMetrics {
         }
         let plane = piece.shape.lat.saturating_mul(piece.shape.lon).max(1);
         let nl = self.levels.len();
-        for i in 0..len {
+        for (i, &r) in raw.iter().enumerate().take(len) {
             if piece.is_missing(i) {
                 continue;
             }
             let s = piece.source_value(i);
             self.whole.add(self.offset + i, s, recon(i))?;
             if nl > 0 {
-                self.levels[(i / plane) % nl].add(self.offset + i, s, raw[i] as f64)?;
+                self.levels[(i / plane) % nl].add(self.offset + i, s, r as f64)?;
             }
         }
         self.offset += len;

@@ -47,6 +47,7 @@ mod nc3;
 mod nc4;
 pub mod netcdf;
 mod prepared;
+mod stream_write;
 mod write;
 #[cfg(feature = "zarr")]
 pub mod zarr;
@@ -59,6 +60,7 @@ pub use netcdf::{
     file_format, list_variables, read_dataset, read_variable, LoadedDataset, LoadedVariable,
     VarSummary,
 };
+pub use stream_write::{Nc3Stream, StreamVar};
 pub use write::{
     write_dataset_with, write_netcdf, write_variable, write_variable_with, OutputFormat, OutputVar,
     VarEncoding, Written, NC_FILL_FLOAT,

@@ -658,6 +658,10 @@ pub(crate) fn read_dataset_from(src: Source, vars: Option<&[&str]>) -> Result<Lo
     Ok(LoadedDataset { variables, notes })
 }
 
+/// What [`select_dataset`] gives: each variable's data (or reader),
+/// metadata and grid, and the notes.
+pub(crate) type Selected<T> = (Vec<(T, DatasetMeta, Grid)>, Vec<String>);
+
 /// The data variables [`read_dataset`] picks (`vars`, or every gridded
 /// one), each `load`ed (its values, or what reads them later) with its
 /// metadata and grid, and the notes.
@@ -665,7 +669,7 @@ pub(crate) fn select_dataset<T>(
     src: &Source,
     vars: Option<&[&str]>,
     load: impl Fn(&Source, &str) -> Result<(T, VarMeta, Grid)>,
-) -> Result<(Vec<(T, DatasetMeta, Grid)>, Vec<String>)> {
+) -> Result<Selected<T>> {
     let candidates = src.data_candidates();
     let mut notes = src.notes.clone();
     let mut names: Vec<String> = Vec::new();

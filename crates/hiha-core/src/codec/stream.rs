@@ -585,9 +585,11 @@ fn code_and_decode(
         (None, Some(n)) => n,
         (None, None) => piece,
     };
+    let whole = 0..fr.len();
+    let whole = std::slice::from_ref(&whole);
     let mut coded = code_chunks(
         coded_field,
-        &[0..fr.len()],
+        whole,
         &[],
         target,
         constant,
@@ -753,4 +755,13 @@ pub fn variable_meta(reader: &ArchiveReader, frames: Option<Range<usize>>) -> Re
         Some(r) if r != (0..total) => header.meta.select_frames(r, total),
         _ => Ok(header.meta.clone()),
     }
+}
+
+/// The interval every valid decoded value of the variable `header`
+/// describes lies in (decoders clamp into it): its `value_min`,
+/// `value_max`. A writer that must decide before decoding (a fill value, a
+/// re-packing) decides from it.
+pub fn value_range(header: &Header) -> Result<(f64, f64)> {
+    let c = parse_config(header)?;
+    Ok((c.value_min, c.value_max))
 }
