@@ -1040,10 +1040,17 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
         },
     );
     let existing = check_paths_for(&a.input, &a.output, a.force, format == FormatArg::Zarr)?;
-    let bytes =
-        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
-    let reader = hiha_core::format::ArchiveReader::open(&bytes)?;
-    let all = reader.header().variable_names();
+    // The header and frame index only: a streamed decompression reads the
+    // sections of a few chunks at a time, the in-memory one all of them.
+    let file = hiha_core::format::ArchiveFile::open(&a.input).map_err(|e| match e {
+        hiha_core::Error::Io(_) => {
+            anyhow::Error::new(e).context(format!("reading {}", a.input.display()))
+        }
+        e => e.into(),
+    })?;
+    let header = file.header();
+    let variable_index = |n: &str| header.variable_names().iter().position(|x| *x == n);
+    let all = header.variable_names();
     let names: Vec<&str> = if a.var.is_empty() {
         all.clone()
     } else {
@@ -1059,8 +1066,8 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     };
     if let Some(r) = &frames {
         for n in &names {
-            let k = reader.variable_index(n).unwrap_or(0);
-            let total = reader.header().shape_of(k).map_or(0, |s| s.frames);
+            let k = variable_index(n).unwrap_or(0);
+            let total = header.shape_of(k).map_or(0, |s| s.frames);
             if r.end > total {
                 return Err(usage(format!(
                     "--frames {}..{}: variable '{n}' has {total} frames",
@@ -1072,11 +1079,9 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     // What the encoder verified about re-packing each variable.
     let mut repack = Vec::with_capacity(names.len());
     for n in &names {
-        let k = reader
-            .variable_index(n)
+        let k = variable_index(n)
             .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
-        let h = reader
-            .header()
+        let h = header
             .variable(k)
             .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
         repack.push(if a.float32 {
@@ -1085,11 +1090,12 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             codec::repacking(&h)?
         });
     }
-    if format == FormatArg::Nc3 && !a.no_stream {
+    let streams = file.version().0 == hiha_core::format::FORMAT_VERSION.0;
+    if format == FormatArg::Nc3 && !a.no_stream && streams {
         let done = decompress_nc3_streaming(
             a,
             quiet,
-            &reader,
+            &file,
             &names,
             &repack,
             frames.clone(),
@@ -1102,8 +1108,8 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     } else if format == FormatArg::Nc4 && !quiet {
         let values: u64 = names
             .iter()
-            .filter_map(|n| reader.variable_index(n))
-            .filter_map(|k| reader.header().shape_of(k))
+            .filter_map(|n| variable_index(n))
+            .filter_map(|k| header.shape_of(k))
             .map(|s| match &frames {
                 Some(r) => (r.len() * s.frame_len()) as u64,
                 None => s.len() as u64,
@@ -1117,6 +1123,8 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             );
         }
     }
+    let bytes =
+        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
     let t0 = Instant::now();
     let decoded = names
         .iter()
@@ -1208,33 +1216,38 @@ fn print_written(
 fn decompress_nc3_streaming(
     a: &DecompressArgs,
     quiet: bool,
-    reader: &hiha_core::format::ArchiveReader,
+    file: &hiha_core::format::ArchiveFile,
     names: &[&str],
     repack: &[Option<codec::Repacking>],
     frames: Option<std::ops::Range<usize>>,
     opts: &codec::DecodeOptions,
     existing: Existing,
 ) -> Result<bool> {
-    let mut views = Vec::with_capacity(names.len());
+    let mut ks = Vec::with_capacity(names.len());
     let mut metas = Vec::with_capacity(names.len());
     let mut wants = Vec::with_capacity(names.len());
     let mut shapes = Vec::with_capacity(names.len());
     let mut ranges = Vec::with_capacity(names.len());
     for n in names {
-        let k = reader
-            .variable_index(n)
+        let h = file.header();
+        let k = h
+            .variable_names()
+            .iter()
+            .position(|x| x == n)
             .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
-        let view = reader.for_variable(k)?;
-        let shape = view.header().shape;
+        let view = h
+            .variable(k)
+            .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
+        let shape = view.shape;
         let want = frames.clone().unwrap_or(0..shape.frames);
         metas.push(codec::variable_meta(&view, frames.clone())?);
-        ranges.push(codec::value_range(view.header())?);
+        ranges.push(codec::value_range(&view)?);
         shapes.push(hiha_core::field::Shape {
             frames: want.len(),
             ..shape
         });
         wants.push(want);
-        views.push(view);
+        ks.push(k);
     }
     let items: Vec<hiha_io::StreamVar> = (0..names.len())
         .map(|k| hiha_io::StreamVar {
@@ -1253,10 +1266,10 @@ fn decompress_nc3_streaming(
             broken = true;
             bail!("the output cannot be written frame by frame");
         };
-        for (k, view) in views.iter().enumerate() {
-            let base = wants[k].start;
-            codec::decompress_streamed(view, frames.clone(), opts, batch, &mut |r, piece| match w
-                .write_frames(f, k, r.start - base, &piece)
+        for (j, &k) in ks.iter().enumerate() {
+            let base = wants[j].start;
+            let mut sink = |r: std::ops::Range<usize>, piece: hiha_core::field::Field| match w
+                .write_frames(f, j, r.start - base, &piece)
             {
                 Ok(true) => Ok(()),
                 Ok(false) => {
@@ -1266,7 +1279,8 @@ fn decompress_nc3_streaming(
                     ))
                 }
                 Err(e) => Err(hiha_core::Error::Io(std::io::Error::other(e.to_string()))),
-            })?;
+            };
+            codec::decompress_file_streamed(file, k, frames.clone(), opts, batch, &mut sink)?;
         }
         written = Some(w.finish()?);
         Ok(())

@@ -24,8 +24,8 @@ use crate::residual::{self, Target};
 
 mod stream;
 pub use stream::{
-    compress_streamed, decompress_streamed, value_range, variable_meta, write_archive, FieldFrames,
-    FrameSource, StreamOptions, StreamedVariable, DEFAULT_IN_FLIGHT,
+    compress_streamed, decompress_file_streamed, decompress_streamed, value_range, variable_meta,
+    write_archive, FieldFrames, FrameSource, StreamOptions, StreamedVariable, DEFAULT_IN_FLIGHT,
 };
 
 /// Which predictor feeds the residual coder.

@@ -347,8 +347,98 @@ fn streamed_decoding_gives_the_in_memory_values() {
         let want_missing = want.missing.unwrap_or_else(|| vec![false; values.len()]);
         assert_eq!(missing, want_missing);
         assert_eq!(
-            codec::variable_meta(&view, frames).expect("meta"),
+            codec::variable_meta(view.header(), frames).expect("meta"),
             want_meta
         );
     }
+}
+
+/// A path of this test's own under the system's temp dir.
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("hiha-core-stream-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn decoding_from_a_file_reads_only_each_batchs_sections() {
+    let (u, mu) = u_with_specials();
+    let (p, mut mp) = u_packed();
+    mp.var.name = "up".into();
+    let o1 = CompressOptions {
+        chunk_frames: Some(2),
+        ..CompressOptions::new(Bound::Nrmse(1e-3))
+    };
+    let o2 = CompressOptions {
+        chunk_frames: Some(1),
+        ..CompressOptions::new(Bound::MaxAbs(0.05))
+    };
+    let inputs = [
+        VariableInput {
+            field: &u,
+            meta: &mu,
+            opts: &o1,
+        },
+        VariableInput {
+            field: &p,
+            meta: &mp,
+            opts: &o2,
+        },
+    ];
+    let (bytes, _) = codec::compress_many(&inputs, &NoProgress).expect("many");
+    let path = temp_path("two.hiha");
+    std::fs::write(&path, &bytes).expect("write");
+    let file = hiha_core::format::ArchiveFile::open(&path).expect("open");
+    assert_eq!(
+        file.sections().len(),
+        ArchiveReader::open(&bytes).expect("open").sections().len()
+    );
+    let dopts = DecodeOptions::default();
+    for (k, name) in ["u", "up"].iter().enumerate() {
+        for (frames, batch) in [(None, 1), (Some(1..5), 2), (Some(5..6), 1)] {
+            let (want, _) =
+                codec::decompress_variable(&bytes, name, frames.clone(), &dopts).expect("decode");
+            let mut got = Vec::new();
+            codec::decompress_file_streamed(
+                &file,
+                k,
+                frames.clone(),
+                &dopts,
+                batch,
+                &mut |_, f| {
+                    got.extend(f.values.iter().map(|x| x.to_bits()));
+                    Ok(())
+                },
+            )
+            .expect("streamed");
+            let want: Vec<u32> = want.values.iter().map(|x| x.to_bits()).collect();
+            assert!(got == want, "{name} {frames:?}");
+        }
+    }
+    // Damage in the last section of variable "u": batches that do not need
+    // it decode, the one that does is refused.
+    let r = ArchiveReader::open(&bytes).expect("open");
+    let (i, s) = r
+        .sections()
+        .iter()
+        .enumerate()
+        .rfind(|(_, s)| s.variable == 0 && s.len > 0)
+        .expect("a section");
+    let mut bad = bytes.clone();
+    bad[s.offset as usize] ^= 0x40;
+    let bad_path = temp_path("bad.hiha");
+    std::fs::write(&bad_path, &bad).expect("write");
+    let file = hiha_core::format::ArchiveFile::open(&bad_path).expect("open");
+    let early = s.frames.start as usize;
+    codec::decompress_file_streamed(&file, 0, Some(0..early), &dopts, 1, &mut |_, _| Ok(()))
+        .expect("frames before the damage");
+    let err = codec::decompress_file_streamed(&file, 0, None, &dopts, 1, &mut |_, _| Ok(()))
+        .expect_err("damage found");
+    assert!(
+        matches!(err, hiha_core::Error::Checksum { .. }),
+        "section {i}: {err}"
+    );
+    // A truncated file does not open.
+    std::fs::write(&bad_path, &bytes[..bytes.len() - 5]).expect("write");
+    assert!(hiha_core::format::ArchiveFile::open(&bad_path).is_err());
+    std::fs::remove_file(&path).ok();
+    std::fs::remove_file(&bad_path).ok();
 }

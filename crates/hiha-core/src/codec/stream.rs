@@ -42,7 +42,7 @@ use super::{
 use crate::bound::Bound;
 use crate::error::{Error, Result};
 use crate::field::{Field, Packing, Shape};
-use crate::format::{ArchiveReader, ArchiveWriter, Header, SectionKind};
+use crate::format::{ArchiveFile, ArchiveReader, ArchiveWriter, Header, SectionKind};
 use crate::levels::LevelInfo;
 use crate::meta::DatasetMeta;
 use crate::metrics::{Metrics, PieceMetrics};
@@ -721,8 +721,47 @@ pub fn decompress_streamed(
     batch_chunks: usize,
     sink: &mut dyn FnMut(Range<usize>, Field) -> Result<()>,
 ) -> Result<()> {
-    let config = parse_config(reader.header())?;
-    let shape = reader.header().shape;
+    for b in batches(reader.header(), frames, batch_chunks)? {
+        decode_batch(reader, b, opts, sink)?;
+    }
+    Ok(())
+}
+
+/// [`decompress_streamed`] of variable `k` of an archive file: each batch
+/// reads only its own sections ([`ArchiveFile::excerpt`]), so memory is
+/// bounded by the batch, not by the archive either.
+pub fn decompress_file_streamed(
+    file: &ArchiveFile,
+    k: usize,
+    frames: Option<Range<usize>>,
+    opts: &DecodeOptions,
+    batch_chunks: usize,
+    sink: &mut dyn FnMut(Range<usize>, Field) -> Result<()>,
+) -> Result<()> {
+    let header = file.header().variable(k).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "no variable {k}: the archive has {}",
+            file.header().variable_count()
+        ))
+    })?;
+    for b in batches(&header, frames, batch_chunks)? {
+        let bytes = file.excerpt(k, b.clone())?;
+        let reader = ArchiveReader::open(&bytes)?;
+        decode_batch(&reader, b, opts, sink)?;
+    }
+    Ok(())
+}
+
+/// The frame ranges of the batches of [`decompress_streamed`]: `frames`
+/// (or all) cut at every `batch_chunks`-th chunk boundary, so that no chunk
+/// is decoded twice.
+fn batches(
+    header: &Header,
+    frames: Option<Range<usize>>,
+    batch_chunks: usize,
+) -> Result<Vec<Range<usize>>> {
+    let config = parse_config(header)?;
+    let shape = header.shape;
     let want = frames.unwrap_or(0..shape.frames);
     if want.start >= want.end || want.end > shape.frames {
         return Err(Error::InvalidInput(format!(
@@ -732,24 +771,31 @@ pub fn decompress_streamed(
     }
     let c = config.chunk_frames.min(shape.frames).max(1);
     let step = c.saturating_mul(batch_chunks.max(1));
+    let mut out = Vec::new();
     let mut a = want.start;
     while a < want.end {
-        // Batches end on chunk boundaries, so no chunk is decoded twice.
         let b = ((a / c) * c).saturating_add(step).min(want.end);
-        let plan = plan_decode(reader, Some(a..b), opts)?;
-        let predictions =
-            decode_predictions(reader, &plan.config, &plan.shape, &plan.pred_sections)?;
-        let field = decode_chunks(reader, &plan, &predictions, opts)?;
-        sink(a..b, field)?;
+        out.push(a..b);
         a = b;
     }
-    Ok(())
+    Ok(out)
 }
 
-/// The metadata of frames `frames` of variable view `reader` (what
-/// [`super::decompress_variable`] returns with the field).
-pub fn variable_meta(reader: &ArchiveReader, frames: Option<Range<usize>>) -> Result<DatasetMeta> {
-    let header = reader.header();
+fn decode_batch(
+    reader: &ArchiveReader,
+    b: Range<usize>,
+    opts: &DecodeOptions,
+    sink: &mut dyn FnMut(Range<usize>, Field) -> Result<()>,
+) -> Result<()> {
+    let plan = plan_decode(reader, Some(b.clone()), opts)?;
+    let predictions = decode_predictions(reader, &plan.config, &plan.shape, &plan.pred_sections)?;
+    let field = decode_chunks(reader, &plan, &predictions, opts)?;
+    sink(b, field)
+}
+
+/// The metadata of frames `frames` of the variable `header` describes
+/// (what [`super::decompress_variable`] returns with the field).
+pub fn variable_meta(header: &Header, frames: Option<Range<usize>>) -> Result<DatasetMeta> {
     let total = header.shape.frames;
     match frames {
         Some(r) if r != (0..total) => header.meta.select_frames(r, total),

@@ -19,6 +19,7 @@
 //!   decode a frame range, dependency chains included, so a reader of frames
 //!   `a..b` touches only those ([`ArchiveReader::sections_read`] counts).
 
+mod file;
 mod header;
 mod reader;
 mod squeeze;
@@ -33,6 +34,7 @@ use crate::bound::Bound;
 use crate::field::Shape;
 use crate::meta::DatasetMeta;
 
+pub use file::ArchiveFile;
 pub use reader::{ArchiveLayout, ArchiveReader};
 pub use writer::ArchiveWriter;
 mod merge;
