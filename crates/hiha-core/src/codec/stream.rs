@@ -330,8 +330,16 @@ pub fn compress_streamed<S: Read + Write + Seek>(
             opts.repack_room
         )));
     }
-    let in_flight = stream.in_flight.max(1);
+    if opts.chunk_frames == Some(0) {
+        return Err(Error::InvalidInput(
+            "chunk size must be at least 1 frame".into(),
+        ));
+    }
     let scan = scan(src, opts, progress)?;
+    // Chunks of one huge frame each: fewer at once (memory before speed).
+    let frame_len = scan.shape.frame_len().max(1);
+    let fit = (DEFAULT_IN_FLIGHT * DEFAULT_CHUNK_ELEMENTS / frame_len).max(1);
+    let in_flight = stream.in_flight.clamp(1, fit);
     let n = scan.shape.checked_len()?;
     let mut scale = 1.0f64;
     for attempt in 1..=4 {
