@@ -86,7 +86,8 @@ EOF
 ls -l "$WORK/big.nc"
 RAW=$(stat -c %s "$WORK/big.nc")
 
-# Runs a command under GNU time; prints peak RSS and wall time.
+# Runs a command under GNU time; prints peak RSS (GNU time's "Maximum
+# resident set size", in MiB), wall time and MB/s of float32 (10^6 bytes/s).
 measure() {
     local label="$1"
     shift
@@ -96,7 +97,7 @@ measure() {
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$WORK/$label.time")
     local secs
     secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
-    printf '%-11s peak RSS %7.1f MB   wall %8.1f s   %6.1f MB/s   load average %s\n' \
+    printf '%-11s peak RSS %7.1f MiB   wall %8.1f s   %6.1f MB/s   load average %s\n' \
         "$label" "$(echo "$rss_kb / 1024" | bc -l)" "$secs" \
         "$(echo "$RAW / 1000000 / $secs" | bc -l)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
