@@ -943,7 +943,12 @@ fn compress_streaming(
         let bounds: Vec<Bound> = per_var.iter().map(|o| o.bound).collect();
         let n = usize::try_from(archive_bytes).unwrap_or(usize::MAX);
         report_compress(a, &summaries, &reports, &bounds, &repack, n);
-        print_times(&reports, t_read, t_comp, ", streamed");
+        print_times(
+            &reports,
+            t_read,
+            t_comp,
+            ", streamed: reading is part of it",
+        );
     }
     Ok(())
 }
