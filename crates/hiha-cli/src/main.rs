@@ -185,6 +185,11 @@ struct CompressArgs {
     /// archive.
     #[arg(long, value_name = "SHARE", default_value_t = codec::DEFAULT_REPACK_ROOM)]
     repack_room: f64,
+    /// Read the whole input into memory instead of streaming it chunk by
+    /// chunk (the archive is the same byte for byte; streaming needs
+    /// predictor none and a NetCDF input, and is used whenever it can be).
+    #[arg(long)]
+    no_stream: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -258,6 +263,12 @@ struct DecompressArgs {
     /// is refused before anything is allocated.
     #[arg(long, value_name = "GB", default_value_t = DEFAULT_MAX_MEMORY_GB)]
     max_memory: f64,
+    /// Decode the whole archive into memory before writing, instead of
+    /// writing NetCDF-3 (`--format nc3`) frames as they are decoded (the
+    /// file is the same; NetCDF-4 and Zarr output are always built in
+    /// memory).
+    #[arg(long)]
+    no_stream: bool,
 }
 
 /// `--max-memory` default: the codec's default limit, in GB.
@@ -564,10 +575,14 @@ fn value_step(values: &[f32], missing: Option<&[bool]>) -> Option<f64> {
         .min_by(f64::total_cmp)
 }
 
-fn print_metrics(m: &Metrics, step: Option<f64>, field: &hiha_core::field::Field) {
+fn print_metrics(
+    m: &Metrics,
+    step: Option<f64>,
+    c: &hiha_core::field::SpecialCounts,
+    packed: bool,
+) {
     outln!("  valid elements   {}", m.n);
-    let c = field.special_counts();
-    if c != hiha_core::field::SpecialCounts::default() {
+    if *c != hiha_core::field::SpecialCounts::default() {
         outln!(
             "  kept exactly     {} missing, {} NaN, {} +inf, {} -inf",
             c.missing,
@@ -576,7 +591,7 @@ fn print_metrics(m: &Metrics, step: Option<f64>, field: &hiha_core::field::Field
             c.neg_inf
         );
     }
-    if field.packing.is_some() {
+    if packed {
         outln!(
             "  checked against  the source's packed values (scale_factor * k + add_offset, in f64)"
         );
@@ -686,7 +701,27 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     let existing = check_paths(&a.input, &a.output, a.force)?;
     let t0 = Instant::now();
     let selected: Vec<&str> = a.var.iter().map(String::as_str).collect();
-    let dataset = read_any_dataset(&a.input, (!selected.is_empty()).then_some(&selected[..]))
+    let selection = (!selected.is_empty()).then_some(&selected[..]);
+    let base = base_options(a, &config);
+    // The spread bound searches over the whole field's spread map: not
+    // streamed.
+    let spread = bounds
+        .default
+        .iter()
+        .chain(bounds.per_var.iter().map(|(_, b)| b))
+        .any(|b| matches!(b, Bound::Spread(_)));
+    if !a.no_stream
+        && !spread
+        && base.predictor == PredictorKind::None
+        && !hiha_io::zarr::is_store(&a.input)
+    {
+        let opened = hiha_io::frames::open_frames(&a.input, selection)
+            .with_context(|| format!("reading {}", a.input.display()))?;
+        if let Some(ds) = opened {
+            return compress_streaming(a, quiet, &bounds, &base, ds, existing, t0);
+        }
+    }
+    let dataset = read_any_dataset(&a.input, selection)
         .with_context(|| format!("reading {}", a.input.display()))?;
     let t_read = t0.elapsed();
     if !quiet {
@@ -699,45 +734,7 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
         .iter()
         .map(|v| v.meta.var.name.as_str())
         .collect();
-    let unknown = bounds.unknown(&names);
-    if !unknown.is_empty() {
-        return Err(usage(format!(
-            "a bound names {}, which is not among the variables stored ({})",
-            unknown.join(", "),
-            names.join(", ")
-        )));
-    }
-    let base = base_options(a, &config);
-    let mut per_var = Vec::with_capacity(names.len());
-    for n in &names {
-        let b = bounds.for_var(n).ok_or_else(|| {
-            usage(format!(
-                "no bound for variable '{n}': add --bound {n}=MODE:VALUE or a bound for every \
-                 variable (e.g. --nrmse 1e-4)"
-            ))
-        })?;
-        let spread = match (b, &a.spread_file) {
-            (Bound::Spread(_), Some(path)) => Some(read_spread(path, n)?),
-            _ => None,
-        };
-        per_var.push(CompressOptions {
-            bound: b,
-            keep_zeros: if a.keep_zeros || bounds.keep_zeros_for(n) {
-                Some(true)
-            } else if a.no_keep_zeros {
-                Some(false)
-            } else {
-                None
-            },
-            spread,
-            ..base.clone()
-        });
-    }
-    if a.spread_file.is_some() && !per_var.iter().any(|o| matches!(o.bound, Bound::Spread(_))) {
-        return Err(usage(
-            "--spread-file is for spread:F bounds, and no variable has one",
-        ));
-    }
+    let per_var = options_per_var(a, &names, &bounds, &base)?;
     let inputs: Vec<codec::VariableInput> = dataset
         .variables
         .iter()
@@ -757,12 +754,6 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
     hiha_io::write_atomic(&a.output, &bytes, existing)
         .with_context(|| format!("writing {}", a.output.display()))?;
     if !quiet {
-        let source_bytes = if hiha_io::zarr::is_store(&a.input) {
-            Some(hiha_io::zarr::store_bytes(&a.input))
-        } else {
-            std::fs::metadata(&a.input).map(|m| m.len()).ok()
-        };
-        let bounds: Vec<Bound> = per_var.iter().map(|o| o.bound).collect();
         let reader = hiha_core::format::ArchiveReader::open(&bytes)?;
         let repack = (0..names.len())
             .map(|k| match reader.header().variable(k) {
@@ -770,22 +761,260 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
                 None => Ok(None),
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        report_compress(
-            a,
-            &dataset,
+        let summaries: Vec<VarSummary> = dataset
+            .variables
+            .iter()
+            .map(|v| VarSummary::of(&v.field, &v.meta.var.name))
+            .collect();
+        let bounds: Vec<Bound> = per_var.iter().map(|o| o.bound).collect();
+        report_compress(a, &summaries, &reports, &bounds, &repack, bytes.len());
+        print_times(&reports, t_read, t_comp, "");
+    }
+    Ok(())
+}
+
+/// The options of each variable: the base options with its bound.
+fn options_per_var(
+    a: &CompressArgs,
+    names: &[&str],
+    bounds: &BoundSet,
+    base: &CompressOptions,
+) -> Result<Vec<CompressOptions>> {
+    let unknown = bounds.unknown(names);
+    if !unknown.is_empty() {
+        return Err(usage(format!(
+            "a bound names {}, which is not among the variables stored ({})",
+            unknown.join(", "),
+            names.join(", ")
+        )));
+    }
+    names
+        .iter()
+        .map(|n| {
+            let b = bounds.for_var(n).ok_or_else(|| {
+                usage(format!(
+                    "no bound for variable '{n}': add --bound {n}=MODE:VALUE or a bound for \
+                     every variable (e.g. --nrmse 1e-4)"
+                ))
+            })?;
+            let spread = match (b, &a.spread_file) {
+                (Bound::Spread(_), Some(path)) => Some(read_spread(path, n)?),
+                _ => None,
+            };
+            Ok(CompressOptions {
+                bound: b,
+                keep_zeros: if a.keep_zeros || bounds.keep_zeros_for(n) {
+                    Some(true)
+                } else if a.no_keep_zeros {
+                    Some(false)
+                } else {
+                    None
+                },
+                spread,
+                ..base.clone()
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .and_then(|per_var| {
+            if a.spread_file.is_some()
+                && !per_var.iter().any(|o| matches!(o.bound, Bound::Spread(_)))
+            {
+                return Err(usage(
+                    "--spread-file is for spread:F bounds, and no variable has one",
+                ));
+            }
+            Ok(per_var)
+        })
+}
+
+fn print_times(
+    reports: &[codec::CompressReport],
+    t_read: std::time::Duration,
+    t_comp: std::time::Duration,
+    how: &str,
+) {
+    let raw: usize = reports.iter().map(|r| r.original_bytes).sum();
+    let mb = raw as f64 / 1e6;
+    outln!(
+        "  time             read {:.2}s, compress+verify {:.2}s ({:.1} MB/s){how}",
+        t_read.as_secs_f64(),
+        t_comp.as_secs_f64(),
+        mb / t_comp.as_secs_f64().max(1e-9)
+    );
+}
+
+/// What the report of `compress` says about a variable's source.
+struct VarSummary {
+    name: String,
+    shape: hiha_core::field::Shape,
+    /// The smallest step between sampled values ([`value_step`]).
+    step: Option<f64>,
+    counts: hiha_core::field::SpecialCounts,
+    packing: Option<hiha_core::field::Packing>,
+}
+
+impl VarSummary {
+    fn of(field: &hiha_core::field::Field, name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            shape: field.shape,
+            step: value_step(&field.values, field.missing.as_deref()),
+            counts: field.special_counts(),
+            packing: field.packing,
+        }
+    }
+}
+
+/// A frame source that also gathers, on the first pass over the frames,
+/// what the report needs: the sample of [`value_step`] (the same elements)
+/// and the counts of flagged elements.
+struct Observed {
+    inner: hiha_io::frames::NcFrames,
+    /// Frames seen so far in order (the first pass).
+    seen: usize,
+    stride: usize,
+    sample: Vec<f32>,
+    counts: hiha_core::field::SpecialCounts,
+}
+
+impl Observed {
+    fn new(inner: hiha_io::frames::NcFrames) -> Self {
+        use codec::FrameSource;
+        let stride = (inner.shape().len() / 1_000_000).max(1);
+        Self {
+            inner,
+            seen: 0,
+            stride,
+            sample: Vec::new(),
+            counts: Default::default(),
+        }
+    }
+
+    fn summary(&self, name: &str) -> VarSummary {
+        use codec::FrameSource;
+        let mut v = self.sample.clone();
+        v.sort_by(f32::total_cmp);
+        v.dedup();
+        let step = v
+            .windows(2)
+            .map(|w| (w[1] as f64) - (w[0] as f64))
+            .filter(|d| *d > 0.0)
+            .min_by(f64::total_cmp);
+        VarSummary {
+            name: name.to_string(),
+            shape: self.inner.shape(),
+            step,
+            counts: self.counts,
+            packing: self.inner.packing(),
+        }
+    }
+}
+
+impl codec::FrameSource for Observed {
+    fn shape(&self) -> hiha_core::field::Shape {
+        self.inner.shape()
+    }
+    fn packing(&self) -> Option<hiha_core::field::Packing> {
+        self.inner.packing()
+    }
+    fn read_frames(
+        &mut self,
+        frames: std::ops::Range<usize>,
+    ) -> hiha_core::Result<hiha_core::field::Field> {
+        let f = self.inner.read_frames(frames.clone())?;
+        if frames.start == self.seen {
+            self.seen = frames.end;
+            let base = frames.start * f.shape.frame_len();
+            let first = (self.stride - base % self.stride) % self.stride;
+            for i in (first..f.values.len()).step_by(self.stride) {
+                let x = f.values[i];
+                if x.is_finite() && !f.is_missing(i) {
+                    self.sample.push(x);
+                }
+            }
+            let c = f.special_counts();
+            self.counts.missing += c.missing;
+            self.counts.nan += c.nan;
+            self.counts.pos_inf += c.pos_inf;
+            self.counts.neg_inf += c.neg_inf;
+        }
+        Ok(f)
+    }
+}
+
+/// `compress` reading the input chunk by chunk (predictor none, NetCDF
+/// input): memory bounded by a few chunks, not by the file; the archive is
+/// the one the in-memory path writes.
+fn compress_streaming(
+    a: &CompressArgs,
+    quiet: bool,
+    bounds: &BoundSet,
+    base: &CompressOptions,
+    ds: hiha_io::frames::FramesDataset,
+    existing: Existing,
+    t0: Instant,
+) -> Result<()> {
+    let t_read = t0.elapsed();
+    if !quiet {
+        for n in &ds.notes {
+            errln!("note: {n}");
+        }
+    }
+    let names: Vec<String> = ds
+        .variables
+        .iter()
+        .map(|v| v.meta.var.name.clone())
+        .collect();
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let per_var = options_per_var(a, &name_refs, bounds, base)?;
+    let bar = Bar::new(quiet);
+    let t1 = Instant::now();
+    let stream = codec::StreamOptions::default();
+    let mut parts = Vec::with_capacity(names.len());
+    let mut summaries = Vec::with_capacity(names.len());
+    for (v, opts) in ds.variables.into_iter().zip(&per_var) {
+        let spill = hiha_io::atomic::spill_file(&a.output)?;
+        let mut src = Observed::new(v.frames);
+        let r = codec::compress_streamed(&mut src, &v.meta, opts, &stream, spill, &bar);
+        let part = match r {
+            Ok(p) => p,
+            Err(e) => {
+                bar.finish();
+                // A failed read keeps the kind of its error (exit code).
+                return Err(match src.inner.take_error() {
+                    Some(io) => anyhow::Error::new(io),
+                    None => anyhow::Error::new(e),
+                })
+                .with_context(|| format!("compressing '{}'", v.meta.var.name));
+            }
+        };
+        summaries.push(src.summary(&v.meta.var.name));
+        parts.push(part);
+    }
+    bar.finish();
+    let t_comp = t1.elapsed();
+    let mut archive_bytes = 0u64;
+    hiha_io::write_atomic_with(&a.output, existing, |f| -> Result<()> {
+        let (mut w, n) = codec::write_archive(&mut parts, std::io::BufWriter::new(f))?;
+        w.flush()?;
+        archive_bytes = n;
+        Ok(())
+    })
+    .with_context(|| format!("writing {}", a.output.display()))?;
+    if !quiet {
+        let reports: Vec<codec::CompressReport> = parts.iter().map(|p| p.report.clone()).collect();
+        let repack = parts
+            .iter()
+            .map(|p| codec::repacking(p.header()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let bounds: Vec<Bound> = per_var.iter().map(|o| o.bound).collect();
+        let n = usize::try_from(archive_bytes).unwrap_or(usize::MAX);
+        report_compress(a, &summaries, &reports, &bounds, &repack, n);
+        print_times(
             &reports,
-            &bounds,
-            &repack,
-            bytes.len(),
-            source_bytes,
-        );
-        let raw: usize = reports.iter().map(|r| r.original_bytes).sum();
-        let mb = raw as f64 / 1e6;
-        outln!(
-            "  time             read {:.2}s, compress+verify {:.2}s ({:.1} MB/s)",
-            t_read.as_secs_f64(),
-            t_comp.as_secs_f64(),
-            mb / t_comp.as_secs_f64().max(1e-9)
+            t_read,
+            t_comp,
+            ", streamed: reading is part of it",
         );
     }
     Ok(())
@@ -795,27 +1024,24 @@ fn compress(a: &CompressArgs, quiet: bool) -> Result<()> {
 /// element, and the ratios against float32 and against the input file.
 fn report_compress(
     a: &CompressArgs,
-    dataset: &hiha_io::LoadedDataset,
+    vars: &[VarSummary],
     reports: &[codec::CompressReport],
     bounds: &[Bound],
     repack: &[Option<codec::Repacking>],
     archive_bytes: usize,
-    source_bytes: Option<u64>,
 ) {
-    for (((v, report), bound), repack) in dataset
-        .variables
-        .iter()
-        .zip(reports)
-        .zip(bounds)
-        .zip(repack)
-    {
-        let field = &v.field;
-        let s = field.shape;
+    let source_bytes = if hiha_io::zarr::is_store(&a.input) {
+        Some(hiha_io::zarr::store_bytes(&a.input))
+    } else {
+        std::fs::metadata(&a.input).map(|m| m.len()).ok()
+    };
+    for (((v, report), bound), repack) in vars.iter().zip(reports).zip(bounds).zip(repack) {
+        let s = v.shape;
         outln!(
             "{} -> {}: variable '{}' ({} frames x {} levels x {} x {}), {}",
             a.input.display(),
             a.output.display(),
-            v.meta.var.name,
+            v.name,
             s.frames,
             s.levels,
             s.lat,
@@ -823,18 +1049,14 @@ fn report_compress(
             bound
         );
         outln!("verified on every element:");
-        print_metrics(
-            &report.metrics,
-            value_step(&field.values, field.missing.as_deref()),
-            field,
-        );
-        if field.packing.is_some() {
+        print_metrics(&report.metrics, v.step, &v.counts, v.packing.is_some());
+        if v.packing.is_some() {
             match repack {
                 Some(r) => outln!(
                     "  re-packed        scale_factor {} ({} x the source's) keeps the bound too \
                      (max abs error {:.6e}, RMSE {:.6e}): decompress writes packed integers",
                     r.scale,
-                    field.packing.map_or(1.0, |p| r.scale / p.scale),
+                    v.packing.map_or(1.0, |p| r.scale / p.scale),
                     r.max_abs,
                     r.rmse
                 ),
@@ -844,7 +1066,7 @@ fn report_compress(
                 ),
             }
         }
-        if dataset.variables.len() > 1 {
+        if vars.len() > 1 {
             outln!(
                 "  ratio            {:.2}x on its own ({} -> {} bytes)",
                 report.ratio(),
@@ -861,8 +1083,8 @@ fn report_compress(
         raw,
         archive_bytes,
         archive_bytes as f64 * 8.0 / values.max(1) as f64,
-        if dataset.variables.len() > 1 {
-            format!(", {} variables", dataset.variables.len())
+        if vars.len() > 1 {
+            format!(", {} variables", vars.len())
         } else {
             String::new()
         }
@@ -890,10 +1112,17 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
         },
     );
     let existing = check_paths_for(&a.input, &a.output, a.force, format == FormatArg::Zarr)?;
-    let bytes =
-        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
-    let reader = hiha_core::format::ArchiveReader::open(&bytes)?;
-    let all = reader.header().variable_names();
+    // The header and frame index only: a streamed decompression reads the
+    // sections of a few chunks at a time, the in-memory one all of them.
+    let file = hiha_core::format::ArchiveFile::open(&a.input).map_err(|e| match e {
+        hiha_core::Error::Io(_) => {
+            anyhow::Error::new(e).context(format!("reading {}", a.input.display()))
+        }
+        e => e.into(),
+    })?;
+    let header = file.header();
+    let variable_index = |n: &str| header.variable_names().iter().position(|x| *x == n);
+    let all = header.variable_names();
     let names: Vec<&str> = if a.var.is_empty() {
         all.clone()
     } else {
@@ -909,8 +1138,8 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     };
     if let Some(r) = &frames {
         for n in &names {
-            let k = reader.variable_index(n).unwrap_or(0);
-            let total = reader.header().shape_of(k).map_or(0, |s| s.frames);
+            let k = variable_index(n).unwrap_or(0);
+            let total = header.shape_of(k).map_or(0, |s| s.frames);
             if r.end > total {
                 return Err(usage(format!(
                     "--frames {}..{}: variable '{n}' has {total} frames",
@@ -922,11 +1151,9 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     // What the encoder verified about re-packing each variable.
     let mut repack = Vec::with_capacity(names.len());
     for n in &names {
-        let k = reader
-            .variable_index(n)
+        let k = variable_index(n)
             .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
-        let h = reader
-            .header()
+        let h = header
             .variable(k)
             .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
         repack.push(if a.float32 {
@@ -935,6 +1162,41 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             codec::repacking(&h)?
         });
     }
+    let streams = file.version().0 == hiha_core::format::FORMAT_VERSION.0;
+    if format == FormatArg::Nc3 && !a.no_stream && streams {
+        let done = decompress_nc3_streaming(
+            a,
+            quiet,
+            &file,
+            &names,
+            &repack,
+            frames.clone(),
+            &opts,
+            existing,
+        )?;
+        if done {
+            return Ok(());
+        }
+    } else if format == FormatArg::Nc4 && !quiet {
+        let values: u64 = names
+            .iter()
+            .filter_map(|n| variable_index(n))
+            .filter_map(|k| header.shape_of(k))
+            .map(|s| match &frames {
+                Some(r) => (r.len() * s.frame_len()) as u64,
+                None => s.len() as u64,
+            })
+            .sum();
+        if values > NC4_MEMORY_NOTE_VALUES {
+            errln!(
+                "note: NetCDF-4 output is built in memory (about {:.1} GB for these {values} \
+                 values); `--format nc3` writes the frames as they are decoded, in bounded memory",
+                values as f64 * 12.0 / 1e9
+            );
+        }
+    }
+    let bytes =
+        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
     let t0 = Instant::now();
     let decoded = names
         .iter()
@@ -975,37 +1237,152 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             mb / dt.as_secs_f64().max(1e-9),
             dw.as_secs_f64()
         );
-        for ((name, enc), r) in written.vars.iter().zip(&repack) {
-            match (enc, r) {
-                (hiha_io::VarEncoding::Packed { dtype, multiple }, Some(r)) => outln!(
-                    "  {name:<16} {} packed, scale_factor {} ({multiple} x the source's), \
-                     add_offset {}: within the bound (max abs error {:.3e}, RMSE {:.3e})",
-                    format!("{dtype:?}").to_lowercase(),
-                    r.scale,
-                    r.offset,
-                    r.max_abs,
-                    r.rmse
-                ),
-                (hiha_io::VarEncoding::Float32 { reason: Some(why) }, _) => {
-                    outln!("  {name:<16} float32 (not re-packed: {why})")
-                }
-                _ => outln!("  {name:<16} float32"),
-            }
-        }
-        outln!(
-            "  output           {} bytes, {} ({:.2}x smaller than float32's {} bytes)",
-            written.bytes,
-            match format {
-                FormatArg::Nc4 => "NetCDF-4, shuffle + zlib",
-                FormatArg::Nc3 => "NetCDF-3",
-                FormatArg::Zarr => "Zarr v3 store, Blosc (shuffle + zstd)",
-            },
-            (values as f64 * 4.0) / written.bytes.max(1) as f64,
-            values * 4
-        );
+        print_written(&written, &repack, format, values);
     }
     Ok(())
 }
+
+/// Prints how each variable was written and the output's size.
+fn print_written(
+    written: &hiha_io::Written,
+    repack: &[Option<codec::Repacking>],
+    format: FormatArg,
+    values: usize,
+) {
+    for ((name, enc), r) in written.vars.iter().zip(repack) {
+        match (enc, r) {
+            (hiha_io::VarEncoding::Packed { dtype, multiple }, Some(r)) => outln!(
+                "  {name:<16} {} packed, scale_factor {} ({multiple} x the source's), \
+                 add_offset {}: within the bound (max abs error {:.3e}, RMSE {:.3e})",
+                format!("{dtype:?}").to_lowercase(),
+                r.scale,
+                r.offset,
+                r.max_abs,
+                r.rmse
+            ),
+            (hiha_io::VarEncoding::Float32 { reason: Some(why) }, _) => {
+                outln!("  {name:<16} float32 (not re-packed: {why})")
+            }
+            _ => outln!("  {name:<16} float32"),
+        }
+    }
+    outln!(
+        "  output           {} bytes, {} ({:.2}x smaller than float32's {} bytes)",
+        written.bytes,
+        match format {
+            FormatArg::Nc4 => "NetCDF-4, shuffle + zlib",
+            FormatArg::Nc3 => "NetCDF-3",
+            FormatArg::Zarr => "Zarr v3 store, Blosc (shuffle + zstd)",
+        },
+        (values as f64 * 4.0) / written.bytes.max(1) as f64,
+        values * 4
+    );
+}
+
+/// Decompresses into NetCDF-3, writing each batch of frames as it is
+/// decoded: memory bounded by a few chunks, not by the output. `false`
+/// when how a variable is written cannot be decided before its values are
+/// known (see `hiha_io::Nc3Stream`): nothing was written, and the caller
+/// decodes in memory.
+#[allow(clippy::too_many_arguments)]
+fn decompress_nc3_streaming(
+    a: &DecompressArgs,
+    quiet: bool,
+    file: &hiha_core::format::ArchiveFile,
+    names: &[&str],
+    repack: &[Option<codec::Repacking>],
+    frames: Option<std::ops::Range<usize>>,
+    opts: &codec::DecodeOptions,
+    existing: Existing,
+) -> Result<bool> {
+    let mut ks = Vec::with_capacity(names.len());
+    let mut metas = Vec::with_capacity(names.len());
+    let mut wants = Vec::with_capacity(names.len());
+    let mut shapes = Vec::with_capacity(names.len());
+    let mut ranges = Vec::with_capacity(names.len());
+    for n in names {
+        let h = file.header();
+        let k = h
+            .variable_names()
+            .iter()
+            .position(|x| x == n)
+            .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
+        let view = h
+            .variable(k)
+            .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
+        let shape = view.shape;
+        let want = frames.clone().unwrap_or(0..shape.frames);
+        metas.push(codec::variable_meta(&view, frames.clone())?);
+        ranges.push(codec::value_range(&view)?);
+        shapes.push(hiha_core::field::Shape {
+            frames: want.len(),
+            ..shape
+        });
+        wants.push(want);
+        ks.push(k);
+    }
+    let items: Vec<hiha_io::StreamVar> = (0..names.len())
+        .map(|k| hiha_io::StreamVar {
+            meta: &metas[k],
+            shape: shapes[k],
+            repack: repack[k].map(|r| r.packing()),
+            range: ranges[k],
+        })
+        .collect();
+    let batch = codec::StreamOptions::default().in_flight;
+    let mut broken = false;
+    let mut written = None;
+    let t0 = Instant::now();
+    let res = hiha_io::write_atomic_with(&a.output, existing, |f| -> Result<()> {
+        let Some(mut w) = hiha_io::Nc3Stream::start(f, &a.output, &items)? else {
+            broken = true;
+            bail!("the output cannot be written frame by frame");
+        };
+        for (j, &k) in ks.iter().enumerate() {
+            let base = wants[j].start;
+            let mut sink = |r: std::ops::Range<usize>, piece: hiha_core::field::Field| match w
+                .write_frames(f, j, r.start - base, &piece)
+            {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    broken = true;
+                    Err(hiha_core::Error::InvalidInput(
+                        "decoded values the header written first does not allow".into(),
+                    ))
+                }
+                Err(e) => Err(hiha_core::Error::Io(std::io::Error::other(e.to_string()))),
+            };
+            codec::decompress_file_streamed(file, k, frames.clone(), opts, batch, &mut sink)?;
+        }
+        written = Some(w.finish()?);
+        Ok(())
+    });
+    if broken {
+        return Ok(false);
+    }
+    res.with_context(|| format!("writing {}", a.output.display()))?;
+    let dt = t0.elapsed();
+    let written = written.ok_or_else(|| anyhow::anyhow!("nothing was written"))?;
+    if !quiet {
+        let values: usize = shapes.iter().map(|s| s.len()).sum();
+        let mb = values as f64 * 4.0 / 1e6;
+        outln!(
+            "{} -> {}: '{}' ({} values) decoded and written in {:.3}s ({:.1} MB/s), streamed",
+            a.input.display(),
+            a.output.display(),
+            names.join("', '"),
+            values,
+            dt.as_secs_f64(),
+            mb / dt.as_secs_f64().max(1e-9)
+        );
+        print_written(&written, repack, FormatArg::Nc3, values);
+    }
+    Ok(true)
+}
+
+/// Above this many values, `decompress` to NetCDF-4 says that it builds
+/// the output in memory (and how to avoid it).
+const NC4_MEMORY_NOTE_VALUES: u64 = 1 << 28;
 
 fn verify(input: &Path, max_memory_gb: f64) -> Result<()> {
     let opts = decode_options(max_memory_gb)?;
@@ -1209,7 +1586,8 @@ fn compare(
             print_metrics(
                 &d.metrics,
                 value_step(&d.orig.field.values, d.orig.field.missing.as_deref()),
-                &d.orig.field,
+                &d.orig.field.special_counts(),
+                d.orig.field.packing.is_some(),
             );
             emit(format_args!(
                 "{}",

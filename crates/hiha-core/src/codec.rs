@@ -23,6 +23,12 @@ use crate::predictor::fic::{self, FicConfig, FicGrid};
 use crate::predictor::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 use crate::residual::{self, Target};
 
+mod stream;
+pub use stream::{
+    compress_streamed, decompress_file_streamed, decompress_streamed, value_range, variable_meta,
+    write_archive, FieldFrames, FrameSource, StreamOptions, StreamedVariable, DEFAULT_IN_FLIGHT,
+};
+
 /// Which predictor feeds the residual coder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1655,25 +1661,80 @@ fn decode_chunk(
     predictions: &[(usize, Vec<f32>)],
     opts: &DecodeOptions,
 ) -> Result<DecodedChunk> {
-    let shape = plan.shape;
-    let config = &plan.config;
     let fr = &slot.frames;
+    let read = |i: Option<usize>| i.map(|i| reader.read(i)).transpose();
+    let pred = match slot.residual {
+        Some(_) => prediction_of(&plan.config, &plan.shape, fr, predictions),
+        None => None,
+    };
+    let parts = ChunkParts {
+        mask: read(slot.mask)?,
+        signs: read(slot.signs)?,
+        residual: read(slot.residual)?,
+        fixes: read(slot.fixes)?,
+        indices: slot.indices,
+    };
+    let cx = ChunkContext {
+        shape: plan.shape,
+        config: &plan.config,
+        levels: &plan.levels,
+        log_coded: plan.log_coded,
+        spread: plan.spread,
+        major: plan.major,
+    };
+    let (vals, mask) = decode_chunk_parts(&cx, fr, &parts, pred.as_deref())?;
+    if let Some(i) = slot.check {
+        if opts.require_checks {
+            verify_check(reader.read(i)?, &vals, fr)?;
+        }
+    }
+    Ok((vals, mask))
+}
+
+/// What decoding a chunk needs to know of its variable.
+struct ChunkContext<'a> {
+    shape: Shape,
+    config: &'a CodecConfig,
+    levels: &'a LevelInfo,
+    log_coded: bool,
+    /// The ensemble-spread bound: chunks may carry fixes.
+    spread: bool,
+    major: u16,
+}
+
+/// The payloads of a chunk's sections.
+struct ChunkParts<'a> {
+    mask: Option<&'a [u8]>,
+    signs: Option<&'a [u8]>,
+    residual: Option<&'a [u8]>,
+    fixes: Option<&'a [u8]>,
+    /// The residual section is a lattice-residual one.
+    indices: bool,
+}
+
+/// Decodes a chunk of frames `fr` from its section payloads (the check is
+/// the caller's): mask, signs, residual on top of `pred`, then the
+/// clamping and the flagged elements' values.
+fn decode_chunk_parts(
+    cx: &ChunkContext,
+    fr: &Range<usize>,
+    parts: &ChunkParts,
+    pred: Option<&[f32]>,
+) -> Result<DecodedChunk> {
+    let shape = cx.shape;
+    let config = cx.config;
     let len = fr.len() * shape.frame_len();
-    let (mask, specials) = match slot.mask {
-        Some(i) if plan.major >= 2 => {
-            let (m, s) = crate::mask::decode(reader.read(i)?, len)?;
+    let (mask, specials) = match parts.mask {
+        Some(m) if cx.major >= 2 => {
+            let (m, s) = crate::mask::decode(m, len)?;
             (Some(m), s)
         }
-        Some(i) => (Some(crate::mask::decode_v1(reader.read(i)?, len)?), None),
+        Some(m) => (Some(crate::mask::decode_v1(m, len)?), None),
         None => (None, None),
     };
-    let signed = plan.log_coded || plan.levels.keep_zeros;
-    let states = match (signed, slot.signs) {
-        (true, Some(i)) => Some(crate::pw_rel::decode_signs(
-            reader.read(i)?,
-            mask.as_deref(),
-            len,
-        )?),
+    let signed = cx.log_coded || cx.levels.keep_zeros;
+    let states = match (signed, parts.signs) {
+        (true, Some(g)) => Some(crate::pw_rel::decode_signs(g, mask.as_deref(), len)?),
         (false, None) => None,
         (true, None) => return Err(Error::Corrupt(format!("frames {fr:?} lack their signs"))),
         (false, Some(_)) => {
@@ -1685,24 +1746,22 @@ fn decode_chunk(
     let skip = states
         .as_ref()
         .and_then(|st| crate::pw_rel::skip_mask(st, mask.as_deref()));
-    let mut vals = match slot.residual {
-        Some(i) => {
+    let mut vals = match parts.residual {
+        Some(r) => {
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
-            let pred = prediction_of(config, &shape, fr, predictions);
             let skip = if states.is_some() {
                 skip.as_deref()
             } else {
                 mask.as_deref()
             };
-            let payload = reader.read(i)?;
-            let (lattice, payload) = if slot.indices {
-                let (l, rest) = Lattice::read_prefix(payload)?;
+            let (lattice, r) = if parts.indices {
+                let (l, rest) = Lattice::read_prefix(r)?;
                 (Some(l), rest)
             } else {
-                (None, payload)
+                (None, r)
             };
-            let mut v = residual::decode(payload, pred.as_deref(), &dims, skip)?;
-            if let (Some(st), true, true) = (&states, v.len() == len, plan.log_coded) {
+            let mut v = residual::decode(r, pred, &dims, skip)?;
+            if let (Some(st), true, true) = (&states, v.len() == len, cx.log_coded) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());
             }
             if let (Some(l), true) = (&lattice, v.len() == len) {
@@ -1718,7 +1777,7 @@ fn decode_chunk(
             vals.len()
         )));
     }
-    if plan.levels.ranges.is_empty() {
+    if cx.levels.ranges.is_empty() {
         let (lo, hi) = (config.value_min as f32, config.value_max as f32);
         for (i, v) in vals.iter_mut().enumerate() {
             if !mask.as_ref().is_some_and(|m| m[i]) {
@@ -1728,10 +1787,10 @@ fn decode_chunk(
     } else {
         // Each level into its own range (inside the variable's), after
         // undoing the per-level normalisation when there is one.
-        plan.levels
+        cx.levels
             .restore(&mut vals, mask.as_deref(), shape.lat * shape.lon);
     }
-    let keep = plan.levels.keep_zeros && !plan.log_coded;
+    let keep = cx.levels.keep_zeros && !cx.log_coded;
     if let (true, Some(st)) = (keep, &states) {
         for (i, v) in vals.iter_mut().enumerate() {
             if !mask.as_ref().is_some_and(|m| m[i]) {
@@ -1739,15 +1798,15 @@ fn decode_chunk(
             }
         }
     }
-    match (plan.spread, slot.fixes) {
-        (true, Some(i)) => {
+    match (cx.spread, parts.fixes) {
+        (true, Some(fixes)) => {
             let range = (config.value_min as f32, config.value_max as f32);
             let plane = shape.lat * shape.lon;
             let clamp = |j: usize, v: f32| {
                 let state = states.as_ref().filter(|_| keep).map(|st| st[j]);
-                final_clamp(&plan.levels, range, plane, state, j, v)
+                final_clamp(cx.levels, range, plane, state, j, v)
             };
-            crate::spread::apply_fixes(reader.read(i)?, &mut vals, mask.as_deref(), &clamp)?;
+            crate::spread::apply_fixes(fixes, &mut vals, mask.as_deref(), &clamp)?;
         }
         (false, Some(_)) => {
             return Err(Error::Corrupt(format!(
@@ -1758,11 +1817,6 @@ fn decode_chunk(
     }
     if let Some(m) = &mask {
         crate::mask::apply(&mut vals, m, &specials);
-    }
-    if let Some(i) = slot.check {
-        if opts.require_checks {
-            verify_check(reader.read(i)?, &vals, fr)?;
-        }
     }
     Ok((vals, mask))
 }

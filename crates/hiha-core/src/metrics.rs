@@ -131,6 +131,89 @@ impl Metrics {
     }
 }
 
+/// The metrics of a field compared piece by piece: consecutive runs of
+/// whole frames, in order, each with its reconstruction. The sums run in
+/// the same element order as [`Metrics::against_source`],
+/// [`Metrics::repacked_against_source`] and [`Metrics::per_level`] over
+/// the whole field, so the result is bit for bit theirs (the streaming
+/// encoder relies on it: the archive stores these numbers).
+#[derive(Debug, Clone)]
+pub(crate) struct PieceMetrics {
+    whole: Acc,
+    /// One per level when per-level metrics are wanted.
+    levels: Vec<Acc>,
+    /// Elements seen so far (for error messages).
+    offset: usize,
+}
+
+impl PieceMetrics {
+    /// A comparison of the whole, and of each of `levels` levels when
+    /// `levels > 0`.
+    pub fn new(levels: usize) -> Self {
+        Self {
+            whole: Acc::default(),
+            levels: vec![Acc::default(); levels],
+            offset: 0,
+        }
+    }
+
+    /// Adds a piece (starting at a frame boundary) and its reconstruction,
+    /// against the piece's source values.
+    pub fn add(&mut self, piece: &Field, recon: &[f32]) -> Result<()> {
+        self.add_with(piece, recon.len(), |i| recon[i] as f64, recon)
+    }
+
+    /// Adds a piece whose reconstruction is re-packed onto `packing`
+    /// (as [`Metrics::repacked_against_source`]).
+    pub fn add_repacked(&mut self, piece: &Field, recon: &[f32], packing: Packing) -> Result<()> {
+        let r = |i: usize| {
+            packing
+                .index(recon[i])
+                .map_or(f64::NAN, |k| packing.value(k))
+        };
+        self.add_with(piece, recon.len(), r, recon)
+    }
+
+    fn add_with(
+        &mut self,
+        piece: &Field,
+        len: usize,
+        recon: impl Fn(usize) -> f64,
+        raw: &[f32],
+    ) -> Result<()> {
+        if piece.values.len() != len {
+            return Err(Error::InvalidInput(format!(
+                "cannot compare {} values with {len}",
+                piece.values.len()
+            )));
+        }
+        let plane = piece.shape.lat.saturating_mul(piece.shape.lon).max(1);
+        let nl = self.levels.len();
+        for (i, &r) in raw.iter().enumerate().take(len) {
+            if piece.is_missing(i) {
+                continue;
+            }
+            let s = piece.source_value(i);
+            self.whole.add(self.offset + i, s, recon(i))?;
+            if nl > 0 {
+                self.levels[(i / plane) % nl].add(self.offset + i, s, r as f64)?;
+            }
+        }
+        self.offset += len;
+        Ok(())
+    }
+
+    /// The metrics of everything added.
+    pub fn finish(&self) -> Metrics {
+        self.whole.finish()
+    }
+
+    /// The metrics of each level (empty unless asked for).
+    pub fn finish_levels(&self) -> Vec<Metrics> {
+        self.levels.iter().map(Acc::finish).collect()
+    }
+}
+
 /// Running sums of a comparison.
 #[derive(Debug, Clone, Copy)]
 struct Acc {

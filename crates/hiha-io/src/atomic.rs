@@ -96,6 +96,23 @@ pub fn check_writable(path: &Path) -> Result<()> {
 /// directory, `fsync`ed before it is renamed onto `path`, then removes stale
 /// partial files of the same output name (see the module docs).
 pub fn write_atomic(path: &Path, bytes: &[u8], existing: Existing) -> Result<()> {
+    write_atomic_with(path, existing, |f| {
+        f.write_all(bytes).map_err(|e| IoError::Write {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// [`write_atomic`] for outputs written piece by piece: `write` fills the
+/// partial file (it may seek; the file starts empty), which is then
+/// `fsync`ed and renamed onto `path`. An error of `write` removes the
+/// partial file and is returned as it is.
+pub fn write_atomic_with<E: From<IoError>>(
+    path: &Path,
+    existing: Existing,
+    write: impl FnOnce(&mut std::fs::File) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let shown = path.display().to_string();
     let werr = |reason: String| IoError::Write {
         path: shown.clone(),
@@ -121,8 +138,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], existing: Existing) -> Result<()>
         ))
     })?;
     // From here on, an early return drops `tmp`, which deletes the file.
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+    write(tmp.as_file_mut())?;
+    tmp.as_file()
+        .sync_all()
         .map_err(|e| werr(format!("writing '{}': {e}", tmp.path().display())))?;
     let persisted = match existing {
         Existing::Replace => tmp.persist(path),
@@ -130,17 +148,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8], existing: Existing) -> Result<()>
     };
     if let Err(e) = persisted {
         // Dropping `e` drops the temporary file with it.
-        return Err(
-            if existing == Existing::Refuse && e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                IoError::Exists { path: shown }
-            } else {
-                werr(e.error.to_string())
-            },
-        );
+        return Err(if existing == Existing::Refuse
+            && e.error.kind() == std::io::ErrorKind::AlreadyExists
+        {
+            IoError::Exists { path: shown }
+        } else {
+            werr(e.error.to_string())
+        }
+        .into());
     }
     sync_dir(dir);
     remove_stale_partials(path, STALE_PARTIAL_AGE);
     Ok(())
+}
+
+/// An anonymous temporary file next to the output `path` (removed by the
+/// system when closed, even after a crash): where a streaming writer keeps
+/// what it cannot hold in memory until the output is written. On the
+/// output's file system, not in `/tmp`, which is often in memory.
+pub fn spill_file(path: &Path) -> Result<std::fs::File> {
+    let dir = output_dir(path);
+    tempfile::tempfile_in(dir).map_err(|e| IoError::Write {
+        path: path.display().to_string(),
+        reason: format!("cannot create a temporary file in '{}': {e}", dir.display()),
+    })
 }
 
 /// Makes the rename durable (best effort: not every platform or file

@@ -38,6 +38,8 @@ pub mod atomic;
 pub mod cf;
 mod dispatch;
 pub mod error;
+#[cfg(feature = "netcdf4")]
+pub mod frames;
 pub mod grib;
 pub mod grid;
 mod nc3;
@@ -45,11 +47,12 @@ mod nc3;
 mod nc4;
 pub mod netcdf;
 mod prepared;
+mod stream_write;
 mod write;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 
-pub use atomic::{write_atomic, Existing};
+pub use atomic::{write_atomic, write_atomic_with, Existing};
 pub use dispatch::{input_format, read_any, read_any_variable, InputFormat};
 pub use error::IoError;
 pub use grid::{Grid, LatOrder, LonConvention};
@@ -57,6 +60,7 @@ pub use netcdf::{
     file_format, list_variables, read_dataset, read_variable, LoadedDataset, LoadedVariable,
     VarSummary,
 };
+pub use stream_write::{Nc3Stream, StreamVar};
 pub use write::{
     write_dataset_with, write_netcdf, write_variable, write_variable_with, OutputFormat, OutputVar,
     VarEncoding, Written, NC_FILL_FLOAT,

@@ -15,6 +15,9 @@ const NC_ATTRIBUTE: u32 = 0x0C;
 pub(crate) enum VarData<'a> {
     Coord(&'a CoordData),
     F32(&'a [f32]),
+    /// This many elements, written later piece by piece
+    /// ([`OutFile::write_streamed`], [`Layout::write_piece`]).
+    Deferred(usize),
 }
 
 pub(crate) struct OutDim<'a> {
@@ -167,6 +170,7 @@ impl Enc {
 fn data_len(d: &VarData) -> usize {
     match d {
         VarData::F32(v) => v.len(),
+        VarData::Deferred(n) => *n,
         VarData::Coord(c) => match c {
             CoordData::F64(v) => v.len(),
             CoordData::F32(v) => v.len(),
@@ -296,8 +300,9 @@ impl OutFile<'_> {
         Ok(e.buf)
     }
 
-    /// Encodes the whole file into `w`.
-    pub fn write(&self, w: &mut impl Write) -> Result<(), String> {
+    /// Checks the variables' dims and data lengths, and works out where
+    /// each variable's data goes.
+    fn layout(&self) -> Result<Layout, String> {
         for v in &self.vars {
             if v.dimids.iter().any(|&d| d >= self.dims.len()) {
                 return Err(format!("variable '{}' refers to an unknown dim", v.name));
@@ -340,6 +345,7 @@ impl OutFile<'_> {
             .collect();
         // One record variable alone is not padded between records.
         let single = rec_vars.len() == 1;
+        let records_start = pos;
         for &i in &rec_vars {
             begins[i] = pos;
             let v = &self.vars[i];
@@ -351,8 +357,37 @@ impl OutFile<'_> {
                 .checked_add(if single { n } else { pad4(n) } as u64)
                 .ok_or_else(|| format!("variable '{}' is too large", v.name))?;
         }
+        let recsize = pos - records_start;
+        let numrecs = self.record_dim.map_or(0, |d| self.dims[d].len);
+        let total = (numrecs as u64)
+            .checked_mul(recsize)
+            .and_then(|r| r.checked_add(records_start))
+            .ok_or_else(|| "the file is too large".to_string())?;
         let header = self.header(cdf5, &begins)?;
-        w.write_all(&header).map_err(|e| e.to_string())?;
+        Ok(Layout {
+            header,
+            begins,
+            recsize,
+            total,
+            record: self.vars.iter().map(|v| self.is_record(v)).collect(),
+            slab: self.vars.iter().map(|v| self.slab_len(v)).collect(),
+            dtype: self.vars.iter().map(|v| v.dtype).collect(),
+            rec_vars,
+            numrecs,
+        })
+    }
+
+    /// Encodes the whole file into `w`.
+    pub fn write(&self, w: &mut impl Write) -> Result<(), String> {
+        let l = self.layout()?;
+        if self
+            .vars
+            .iter()
+            .any(|v| matches!(v.data, VarData::Deferred(_)))
+        {
+            return Err("a variable has no data".into());
+        }
+        w.write_all(&l.header).map_err(|e| e.to_string())?;
         let mut buf = Vec::new();
         for v in self.vars.iter().filter(|v| !self.is_record(v)) {
             buf.clear();
@@ -360,9 +395,9 @@ impl OutFile<'_> {
             buf.resize(pad4(buf.len()), 0);
             w.write_all(&buf).map_err(|e| e.to_string())?;
         }
-        let numrecs = self.record_dim.map_or(0, |d| self.dims[d].len);
-        for r in 0..numrecs {
-            for &i in &rec_vars {
+        let single = l.rec_vars.len() == 1;
+        for r in 0..l.numrecs {
+            for &i in &l.rec_vars {
                 let v = &self.vars[i];
                 let n = self.slab_len(v);
                 buf.clear();
@@ -372,6 +407,117 @@ impl OutFile<'_> {
                 }
                 w.write_all(&buf).map_err(|e| e.to_string())?;
             }
+        }
+        Ok(())
+    }
+
+    /// Starts writing the file into `f` (empty, seekable): its full length
+    /// (zeros), the header and every variable's data except the
+    /// [`VarData::Deferred`] ones, which the caller then writes with
+    /// [`Layout::write_piece`]. The bytes end up those [`OutFile::write`]
+    /// writes (padding is zeros in both).
+    pub fn write_streamed(&self, f: &mut std::fs::File) -> Result<Layout, String> {
+        let l = self.layout()?;
+        let err = |e: std::io::Error| e.to_string();
+        f.set_len(l.total).map_err(err)?;
+        write_at(f, 0, &l.header)?;
+        let mut buf = Vec::new();
+        for (i, v) in self.vars.iter().enumerate() {
+            if matches!(v.data, VarData::Deferred(_)) {
+                continue;
+            }
+            if !l.record[i] {
+                buf.clear();
+                encode(&mut buf, v, 0..data_len(&v.data))?;
+                write_at(f, l.begins[i], &buf)?;
+                continue;
+            }
+            let n = l.slab[i];
+            for r in 0..l.numrecs {
+                buf.clear();
+                encode(&mut buf, v, r * n..(r + 1) * n)?;
+                write_at(f, l.begins[i] + r as u64 * l.recsize, &buf)?;
+            }
+        }
+        Ok(l)
+    }
+}
+
+/// Writes `bytes` at offset `at` of `f`.
+fn write_at(f: &mut std::fs::File, at: u64, bytes: &[u8]) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
+    f.write_all(bytes).map_err(|e| e.to_string())
+}
+
+/// Where each variable's data lies in a NetCDF-3 file being written.
+pub(crate) struct Layout {
+    header: Vec<u8>,
+    begins: Vec<u64>,
+    recsize: u64,
+    /// The file's length.
+    pub total: u64,
+    record: Vec<bool>,
+    /// Elements per record (record variables) or in all (the others).
+    slab: Vec<usize>,
+    dtype: Vec<DType>,
+    rec_vars: Vec<usize>,
+    numrecs: usize,
+}
+
+impl Layout {
+    /// Writes elements `first .. first + len(data)` (in the variable's
+    /// element order) of variable `i`, which must be of `data`'s type.
+    pub fn write_piece(
+        &self,
+        f: &mut std::fs::File,
+        i: usize,
+        first: usize,
+        data: &VarData,
+    ) -> Result<(), String> {
+        let n = data_len(data);
+        let slab = self.slab[i].max(1);
+        let total = if self.record[i] {
+            slab.saturating_mul(self.numrecs)
+        } else {
+            slab
+        };
+        if first.checked_add(n).is_none_or(|e| e > total) {
+            return Err(format!(
+                "elements {first}..{} are outside the variable's {total}",
+                first.saturating_add(n)
+            ));
+        }
+        let var = OutVar {
+            name: "",
+            dimids: Vec::new(),
+            dtype: self.dtype[i],
+            attrs: &[],
+            data: match data {
+                VarData::Coord(c) => VarData::Coord(c),
+                VarData::F32(v) => VarData::F32(v),
+                VarData::Deferred(_) => return Err("no data to write".into()),
+            },
+        };
+        let size = type_size(self.dtype[i]) as u64;
+        let mut buf = Vec::new();
+        let mut k = 0;
+        while k < n {
+            let e = first + k;
+            // Within one record (or the whole fixed variable) at a time.
+            let (pos, run) = if self.record[i] {
+                let (r, o) = (e / slab, e % slab);
+                (
+                    self.begins[i] + r as u64 * self.recsize + o as u64 * size,
+                    (slab - o).min(n - k),
+                )
+            } else {
+                (self.begins[i] + e as u64 * size, n - k)
+            };
+            buf.clear();
+            encode(&mut buf, &var, k..k + run)?;
+            write_at(f, pos, &buf)?;
+            k += run;
         }
         Ok(())
     }

@@ -202,6 +202,56 @@ impl Source {
             path: p.clone(),
             reason: format!("not a readable NetCDF file: {e}"),
         })?;
+        Self::from_file(p, file, file_len)
+    }
+
+    /// Opens a NetCDF file without reading it into memory: its header now,
+    /// values when asked for, through positioned reads of the file (so that
+    /// a variable can be read a few frames at a time). Only files that
+    /// start with a NetCDF-3 or an HDF5 signature; `None` for others (which
+    /// [`Source::open`] reads whole, to find a signature further in).
+    #[cfg(feature = "netcdf4")]
+    pub fn open_lazy(path: &Path) -> Result<Option<Source>> {
+        use std::io::Read;
+        let p = display(path);
+        let read_err = |e: std::io::Error| IoError::Read {
+            path: p.clone(),
+            reason: e.to_string(),
+            kind: e.kind(),
+        };
+        let mut head = [0u8; 8];
+        let mut f = std::fs::File::open(path).map_err(read_err)?;
+        let mut got = 0;
+        while got < head.len() {
+            match f.read(&mut head[got..]).map_err(read_err)? {
+                0 => break,
+                k => got += k,
+            }
+        }
+        let classic = got >= 4 && &head[..3] == b"CDF";
+        let hdf5 = got == 8 && head == *b"\x89HDF\r\n\x1a\n";
+        if !(classic || hdf5) {
+            return Ok(None);
+        }
+        let storage = netcdf_reader::FileStorage::open(path).map_err(|e| IoError::Open {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        let file_len =
+            usize::try_from(netcdf_reader::Storage::len(&storage)).map_err(|_| IoError::Open {
+                path: p.clone(),
+                reason: "file too large for this machine".into(),
+            })?;
+        let file =
+            NcFile::from_storage(std::sync::Arc::new(storage)).map_err(|e| IoError::Open {
+                path: p.clone(),
+                reason: format!("not a readable NetCDF file: {e}"),
+            })?;
+        Self::from_file(p, file, file_len).map(Some)
+    }
+
+    /// The source of an opened file.
+    fn from_file(p: String, file: NcFile, file_len: usize) -> Result<Source> {
         let root = file.root_group().map_err(|e| IoError::Open {
             path: p.clone(),
             reason: format!("cannot read the root group: {e}"),
@@ -305,6 +355,18 @@ impl Source {
         IoError::Corrupt {
             path: self.path.clone(),
             reason,
+        }
+    }
+
+    /// Takes the NetCDF file out of the source (which then has no values
+    /// to read).
+    pub(crate) fn take_file(&mut self) -> Result<NcFile> {
+        match std::mem::replace(&mut self.backend, Backend::Mem(Vec::new())) {
+            Backend::Nc(f) => Ok(f),
+            Backend::Mem(_) => Err(IoError::UnsupportedFormat(format!(
+                "'{}' is not a NetCDF file",
+                self.path
+            ))),
         }
     }
 
@@ -583,6 +645,31 @@ pub fn read_dataset(path: &Path, vars: Option<&[&str]>) -> Result<LoadedDataset>
 
 /// [`read_dataset`] of an opened source.
 pub(crate) fn read_dataset_from(src: Source, vars: Option<&[&str]>) -> Result<LoadedDataset> {
+    let (loaded, notes) = select_dataset(&src, vars, load_data_var)?;
+    let variables = loaded
+        .into_iter()
+        .map(|(field, meta, grid)| LoadedVariable {
+            field,
+            meta,
+            grid,
+            notes: Vec::new(),
+        })
+        .collect();
+    Ok(LoadedDataset { variables, notes })
+}
+
+/// What [`select_dataset`] gives: each variable's data (or reader),
+/// metadata and grid, and the notes.
+pub(crate) type Selected<T> = (Vec<(T, DatasetMeta, Grid)>, Vec<String>);
+
+/// The data variables [`read_dataset`] picks (`vars`, or every gridded
+/// one), each `load`ed (its values, or what reads them later) with its
+/// metadata and grid, and the notes.
+pub(crate) fn select_dataset<T>(
+    src: &Source,
+    vars: Option<&[&str]>,
+    load: impl Fn(&Source, &str) -> Result<(T, VarMeta, Grid)>,
+) -> Result<Selected<T>> {
     let candidates = src.data_candidates();
     let mut notes = src.notes.clone();
     let mut names: Vec<String> = Vec::new();
@@ -600,7 +687,7 @@ pub(crate) fn read_dataset_from(src: Source, vars: Option<&[&str]>) -> Result<Lo
                 if names.iter().any(|n| n == v) {
                     continue;
                 }
-                loaded.push(load_data_var(&src, v)?);
+                loaded.push(load(src, v)?);
                 names.push(v.to_string());
             }
             left_out = candidates
@@ -617,7 +704,7 @@ pub(crate) fn read_dataset_from(src: Source, vars: Option<&[&str]>) -> Result<Lo
         }
         None => {
             for c in &candidates {
-                match load_data_var(&src, c) {
+                match load(src, c) {
                     Ok(l) => {
                         loaded.push(l);
                         names.push(c.clone());
@@ -638,27 +725,56 @@ pub(crate) fn read_dataset_from(src: Source, vars: Option<&[&str]>) -> Result<Lo
     }
     let exclude: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut dims = src.dims.clone();
-    let aux_vars = keep_aux_vars(&src, &exclude, &left_out, &mut dims, &mut notes)?;
+    let aux_vars = keep_aux_vars(src, &exclude, &left_out, &mut dims, &mut notes)?;
     let variables = loaded
         .into_iter()
-        .map(|(field, var, grid)| LoadedVariable {
-            field,
-            meta: DatasetMeta {
+        .map(|(data, var, grid)| {
+            let meta = DatasetMeta {
                 dims: dims.clone(),
                 global_attrs: src.global_attrs.clone(),
                 aux_vars: aux_vars.clone(),
                 var,
-            },
-            grid,
-            notes: Vec::new(),
+            };
+            (data, meta, grid)
         })
         .collect();
-    Ok(LoadedDataset { variables, notes })
+    Ok((variables, notes))
+}
+
+/// A data variable's description: what reading its values needs.
+pub(crate) struct DataVar {
+    pub dtype: DType,
+    pub shape: Shape,
+    pub attrs: Vec<Attr>,
+    /// The variable's dim lengths in file order.
+    pub dim_lens: Vec<usize>,
 }
 
 /// Reads a data variable: its field (unpacked, with missing values) and
 /// description, and checks its grid.
 fn load_data_var(src: &Source, name: &str) -> Result<(Field, VarMeta, Grid)> {
+    let (d, meta, grid) = describe_data_var(src, name)?;
+    let v = src.var(name).ok_or_else(|| IoError::NotFound {
+        var: Some(name.to_string()),
+        candidates: src.data_candidates(),
+    })?;
+    let raw = src.read_data(v)?;
+    let values = unpack(&raw, d.dtype, &d.attrs);
+    if values.len() != d.shape.len() {
+        return Err(src.corrupt(format!(
+            "variable '{name}' has {} values, its dims say {}",
+            values.len(),
+            d.shape.len()
+        )));
+    }
+    let mut field = Field::new(d.shape, values, None)?;
+    field.packing = field_packing(d.dtype, &d.attrs);
+    Ok((field, meta, grid))
+}
+
+/// A data variable's description and grid, checked as
+/// [`read_variable`] checks them, without reading its values.
+pub(crate) fn describe_data_var(src: &Source, name: &str) -> Result<(DataVar, VarMeta, Grid)> {
     let v = src.var(name).ok_or_else(|| IoError::NotFound {
         var: Some(name.to_string()),
         candidates: src.data_candidates(),
@@ -693,26 +809,19 @@ fn load_data_var(src: &Source, name: &str) -> Result<(Field, VarMeta, Grid)> {
         None => None,
     };
     let grid = Grid::from_coords(&layout.lat_dim, lat, &layout.lon_dim, lon, levels)?;
-
-    // Values.
-    let raw = src.read_data(v)?;
-    let values = unpack(&raw, dtype, &v.attrs);
-    if values.len() != shape.len() {
-        return Err(src.corrupt(format!(
-            "variable '{name}' has {} values, its dims say {}",
-            values.len(),
-            shape.len()
-        )));
-    }
-    let mut field = Field::new(shape, values, None)?;
-    field.packing = field_packing(dtype, &v.attrs);
     let meta = VarMeta {
         name: name.to_string(),
         layout,
         dtype,
         attrs: v.attrs.clone(),
     };
-    Ok((field, meta, grid))
+    let d = DataVar {
+        dtype,
+        shape,
+        attrs: v.attrs.clone(),
+        dim_lens: v.shape.clone(),
+    };
+    Ok((d, meta, grid))
 }
 
 /// Every variable of the file except `exclude` and `drop`, read exactly.
@@ -838,7 +947,7 @@ fn layout_of(src: &Source, v: &SrcVar) -> Result<(VarLayout, Shape)> {
 /// `valid_range` (compared in the file's own units, as CF says), become the
 /// [`MISSING`] marker; NaN becomes missing only when the fill value is NaN;
 /// infinities that are not a fill value stay infinities.
-fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
+pub(crate) fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
     let unsigned = cf::is_unsigned(attrs, dtype);
     let fix = |x: f64| {
         if unsigned {
@@ -897,7 +1006,7 @@ fn unpack(raw: &CoordData, dtype: DType, attrs: &[Attr]) -> Vec<f32> {
 
 /// The packing of an integer variable, under which its f32 values are
 /// roundings of `scale · k + offset`.
-fn field_packing(dtype: DType, attrs: &[Attr]) -> Option<Packing> {
+pub(crate) fn field_packing(dtype: DType, attrs: &[Attr]) -> Option<Packing> {
     let integer = !matches!(dtype, DType::F32 | DType::F64 | DType::Char);
     let p = cf::packing(attrs).filter(|_| integer)?;
     Some(Packing {

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use hiha_core::field::{is_missing_marker, Field, Packing};
+use hiha_core::field::{is_missing_marker, Field, Packing, Shape};
 use hiha_core::meta::{Attr, AttrValue, CoordData, DType, DatasetMeta};
 
 use crate::atomic::{write_atomic, Existing};
@@ -119,6 +119,28 @@ pub const NC_FILL_FLOAT: f32 = 9.969_21e36;
 /// ([`NC_FILL_FLOAT`], far outside any clamped reconstruction; NaN if even
 /// that is taken), and `_FillValue`/`missing_value` say so.
 fn choose_fill(meta: &DatasetMeta, attrs: &mut [Attr], field: &Field) -> f32 {
+    let mut taken = |f: f32| {
+        Some(
+            !f.is_nan()
+                && field
+                    .values
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &v)| v == f && !field.is_missing(i)),
+        )
+    };
+    // `taken` always answers, so the choice is always made.
+    choose_fill_by(meta, attrs, &mut taken).unwrap_or(f32::NAN)
+}
+
+/// [`choose_fill`] with `taken(f)` saying whether a valid value equals
+/// `f`, or `None` when it cannot tell: then the choice cannot be made
+/// either (`None`, and `attrs` is left as it was).
+pub(crate) fn choose_fill_by(
+    meta: &DatasetMeta,
+    attrs: &mut [Attr],
+    taken: &mut dyn FnMut(f32) -> Option<bool>,
+) -> Option<f32> {
     let declared =
         ["_FillValue", "missing_value"]
             .iter()
@@ -127,21 +149,13 @@ fn choose_fill(meta: &DatasetMeta, attrs: &mut [Attr], field: &Field) -> f32 {
                 _ => None,
             });
     let Some(fill) = declared else {
-        return f32::NAN;
+        return Some(f32::NAN);
     };
     let packed = cf::packing(&meta.var.attrs).is_some();
-    let taken = |f: f32| {
-        !f.is_nan()
-            && field
-                .values
-                .iter()
-                .enumerate()
-                .any(|(i, &v)| v == f && !field.is_missing(i))
-    };
-    if !packed && !taken(fill) {
-        return fill;
+    if !packed && !taken(fill)? {
+        return Some(fill);
     }
-    let new = if taken(NC_FILL_FLOAT) {
+    let new = if taken(NC_FILL_FLOAT)? {
         f32::NAN
     } else {
         NC_FILL_FLOAT
@@ -151,7 +165,7 @@ fn choose_fill(meta: &DatasetMeta, attrs: &mut [Attr], field: &Field) -> f32 {
             a.value = AttrValue::F32(vec![new]);
         }
     }
-    new
+    Some(new)
 }
 
 /// Today's date as YYYY-MM-DDTHH:MM:SSZ (no time-zone library needed).
@@ -215,7 +229,7 @@ fn dtype_name(t: DType) -> &'static str {
 
 /// The global attributes with a `history` line appended, saying how each
 /// variable was written.
-fn output_global_attrs(meta: &DatasetMeta, vars: &[(&str, &VarEncoding)]) -> Vec<Attr> {
+pub(crate) fn output_global_attrs(meta: &DatasetMeta, vars: &[(&str, &VarEncoding)]) -> Vec<Attr> {
     let names: Vec<&str> = vars.iter().map(|(n, _)| *n).collect();
     let same = vars.windows(2).all(|w| w[0].1 == w[1].1);
     let how = match vars.first() {
@@ -352,7 +366,7 @@ fn encode_nc4(_data: &PreparedDataset) -> std::result::Result<Vec<u8>, String> {
 }
 
 /// The dims' indices in the metadata of every dim a variable uses.
-fn dim_ids(meta: &DatasetMeta, dims: &[String]) -> Result<Vec<usize>> {
+pub(crate) fn dim_ids(meta: &DatasetMeta, dims: &[String]) -> Result<Vec<usize>> {
     dims.iter()
         .map(|name| {
             meta.dims
@@ -415,8 +429,34 @@ pub(crate) fn prepare_dataset<'a>(items: &[OutputVar<'a>]) -> Result<PreparedDat
 
 /// Encodes a prepared dataset as NetCDF-3.
 fn encode_nc3(data: &PreparedDataset) -> std::result::Result<Vec<u8>, String> {
-    let meta = data.meta;
-    let mut vars = Vec::with_capacity(meta.aux_vars.len() + data.vars.len());
+    let data_vars = data
+        .vars
+        .iter()
+        .map(|p| OutVar {
+            name: p.name,
+            dimids: p.dimids.clone(),
+            dtype: p.dtype(),
+            attrs: &p.attrs,
+            data: match &p.data {
+                VarValues::F32(v) => VarData::F32(v),
+                VarValues::Packed { data, .. } => VarData::Coord(data),
+            },
+        })
+        .collect();
+    let file = nc3_file(data.meta, &data.global_attrs, data_vars)?;
+    let mut bytes = Vec::new();
+    file.write(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The NetCDF-3 file of `meta`'s dims and auxiliary variables, with the
+/// data variables `data_vars` after them.
+pub(crate) fn nc3_file<'a>(
+    meta: &'a DatasetMeta,
+    global_attrs: &'a [Attr],
+    data_vars: Vec<OutVar<'a>>,
+) -> std::result::Result<OutFile<'a>, String> {
+    let mut vars = Vec::with_capacity(meta.aux_vars.len() + data_vars.len());
     for a in &meta.aux_vars {
         vars.push(OutVar {
             name: &a.name,
@@ -426,25 +466,14 @@ fn encode_nc3(data: &PreparedDataset) -> std::result::Result<Vec<u8>, String> {
             data: VarData::Coord(&a.data),
         });
     }
-    for p in &data.vars {
-        vars.push(OutVar {
-            name: p.name,
-            dimids: p.dimids.clone(),
-            dtype: p.dtype(),
-            attrs: &p.attrs,
-            data: match &p.data {
-                VarValues::F32(v) => VarData::F32(v),
-                VarValues::Packed { data, .. } => VarData::Coord(data),
-            },
-        });
-    }
+    vars.extend(data_vars);
     // NetCDF-3 has one record dim, first in every variable using it.
     let record_dim = meta.dims.iter().position(|d| d.unlimited).filter(|&r| {
         vars.iter().all(|v| {
             !v.dimids.contains(&r) || (v.dimids[0] == r && v.dimids[1..].iter().all(|&d| d != r))
         })
     });
-    let file = OutFile {
+    Ok(OutFile {
         dims: meta
             .dims
             .iter()
@@ -454,22 +483,20 @@ fn encode_nc3(data: &PreparedDataset) -> std::result::Result<Vec<u8>, String> {
             })
             .collect(),
         record_dim,
-        global_attrs: &data.global_attrs,
+        global_attrs,
         vars,
-    };
-    let mut bytes = Vec::new();
-    file.write(&mut bytes)?;
-    Ok(bytes)
+    })
 }
 
-fn prepare_var<'a>(item: &OutputVar<'a>) -> Result<PreparedVar<'a>> {
-    let (field, meta) = (item.field, item.meta);
+/// The dim ids of the data variable of `meta`, checked against the shape
+/// of the field written into it (`lengths_ok`: its value and mask lengths
+/// match the shape).
+pub(crate) fn var_dimids(meta: &DatasetMeta, s: &Shape, lengths_ok: bool) -> Result<Vec<usize>> {
     let layout = &meta.var.layout;
     // The field must match the variable's dims.
     let dimids = dim_ids(meta, &layout.dims)?;
     let lens: Vec<usize> = dimids.iter().map(|&i| meta.dims[i].len).collect();
     let nd = lens.len();
-    let s = field.shape;
     let levels = if layout.level_dim.is_some() {
         nd.checked_sub(3).map(|i| lens[i])
     } else {
@@ -486,8 +513,7 @@ fn prepare_var<'a>(item: &OutputVar<'a>) -> Result<PreparedVar<'a>> {
         && lens[nd - 1] == s.lon
         && layout.dims[nd - 2] == layout.lat_dim
         && layout.dims[nd - 1] == layout.lon_dim
-        && s.checked_len().ok() == Some(field.values.len())
-        && !matches!(&field.missing, Some(m) if m.len() != field.values.len());
+        && lengths_ok;
     if !ok {
         return Err(IoError::BadShape(format!(
             "field of shape {}×{}×{}×{} (frames×levels×lat×lon) does not match variable '{}' with dims \
@@ -501,6 +527,15 @@ fn prepare_var<'a>(item: &OutputVar<'a>) -> Result<PreparedVar<'a>> {
             lens
         )));
     }
+    Ok(dimids)
+}
+
+fn prepare_var<'a>(item: &OutputVar<'a>) -> Result<PreparedVar<'a>> {
+    let (field, meta) = (item.field, item.meta);
+    let s = field.shape;
+    let lengths_ok = s.checked_len().ok() == Some(field.values.len())
+        && !matches!(&field.missing, Some(m) if m.len() != field.values.len());
+    let dimids = var_dimids(meta, &s, lengths_ok)?;
     let reason = match item.repack {
         None => None,
         Some(p) => match repack(field, meta, p) {
@@ -547,7 +582,7 @@ fn prepare_var<'a>(item: &OutputVar<'a>) -> Result<PreparedVar<'a>> {
 /// The range of lattice indices an integer type holds (as the reader sees
 /// them: `_Unsigned = "true"` makes a signed type unsigned), or `None` for
 /// types that are not re-packed into.
-fn index_range(dtype: DType, unsigned: bool) -> Option<(f64, f64)> {
+pub(crate) fn index_range(dtype: DType, unsigned: bool) -> Option<(f64, f64)> {
     let bits = match dtype {
         DType::I8 | DType::U8 => 8,
         DType::I16 | DType::U16 => 16,
@@ -643,7 +678,7 @@ fn int_attr(dtype: DType, raw: Vec<i64>) -> Option<AttrValue> {
 /// (else its first `missing_value`). On a coarser lattice than the
 /// source's, `scale_factor` changes and a valid range is converted to the
 /// new units (narrowed to whole values, so it never admits more).
-fn repack(
+pub(crate) fn repack(
     field: &Field,
     meta: &DatasetMeta,
     p: Packing,

@@ -22,10 +22,6 @@ pub fn merge(parts: &[&[u8]]) -> Result<Vec<u8>> {
         .iter()
         .map(|p| ArchiveReader::open(p))
         .collect::<Result<Vec<_>>>()?;
-    let first = readers
-        .first()
-        .ok_or_else(|| Error::InvalidInput("no archives to merge".into()))?;
-    let mut header: Header = first.header().clone();
     for (k, r) in readers.iter().enumerate() {
         if r.variable_count() != 1 {
             return Err(Error::InvalidInput(format!(
@@ -33,7 +29,26 @@ pub fn merge(parts: &[&[u8]]) -> Result<Vec<u8>> {
                 r.variable_count()
             )));
         }
-        let h = r.header();
+    }
+    let headers: Vec<&Header> = readers.iter().map(|r| r.header()).collect();
+    let header = merged_header(&headers)?;
+    let kinds = kinds_of(&readers);
+    let mut w = ArchiveWriter::new_with(&header, &kinds)?;
+    for (k, r) in readers.iter().enumerate() {
+        copy_sections(r, &mut w, k as u32)?;
+    }
+    w.finish()
+}
+
+/// The header of the archive whose variable `k` is the one-variable header
+/// `headers[k]` (what [`merge`] writes; the streaming encoder joins its
+/// variables with it too, so both write the same bytes).
+pub(crate) fn merged_header(headers: &[&Header]) -> Result<Header> {
+    let first = headers
+        .first()
+        .ok_or_else(|| Error::InvalidInput("no archives to merge".into()))?;
+    let mut header: Header = (*first).clone();
+    for (k, h) in headers.iter().enumerate() {
         let (a, b) = (&header.meta, &h.meta);
         let what = if a.dims != b.dims {
             Some("dims")
@@ -60,12 +75,7 @@ pub fn merge(parts: &[&[u8]]) -> Result<Vec<u8>> {
             });
         }
     }
-    let kinds = kinds_of(&readers);
-    let mut w = ArchiveWriter::new_with(&header, &kinds)?;
-    for (k, r) in readers.iter().enumerate() {
-        copy_sections(r, &mut w, k as u32)?;
-    }
-    w.finish()
+    Ok(header)
 }
 
 /// The one-variable archive of variable `k` of `bytes`: the shared metadata

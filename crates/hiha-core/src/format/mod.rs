@@ -19,6 +19,7 @@
 //!   decode a frame range, dependency chains included, so a reader of frames
 //!   `a..b` touches only those ([`ArchiveReader::sections_read`] counts).
 
+mod file;
 mod header;
 mod reader;
 mod squeeze;
@@ -33,9 +34,11 @@ use crate::bound::Bound;
 use crate::field::Shape;
 use crate::meta::DatasetMeta;
 
+pub use file::ArchiveFile;
 pub use reader::{ArchiveLayout, ArchiveReader};
 pub use writer::ArchiveWriter;
 mod merge;
+pub(crate) use merge::merged_header;
 pub use merge::{extract_variable, merge};
 
 /// The first eight bytes of every archive: `\x89HIHA\r\n\x1a` (the PNG

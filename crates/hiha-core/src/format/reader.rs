@@ -62,190 +62,19 @@ impl<'a> ArchiveReader<'a> {
     /// field of the header and index, and that the sections exactly fill the
     /// bytes between header and index. Section payloads are not read.
     pub fn open(bytes: &'a [u8]) -> Result<Self> {
-        let n = bytes.len();
-        let head = &bytes[..n.min(MAGIC.len())];
-        if head != &MAGIC[..head.len()] {
-            return Err(Error::Corrupt(
-                "not a hiha archive (bad magic number)".into(),
-            ));
-        }
-        if n < 12 {
-            return Err(truncated(format!(
-                "archive of {n} bytes ends inside its preamble"
-            )));
-        }
-        let major = u16::from_le_bytes([bytes[8], bytes[9]]);
-        let minor = u16::from_le_bytes([bytes[10], bytes[11]]);
-        let ours = FORMAT_VERSION;
-        if !(super::OLDEST_MAJOR..=ours.0).contains(&major) {
-            return Err(Error::Unsupported(format!(
-                "archive format version {major}.{minor} cannot be read by this build, which reads \
-                 formats {}.x to {}.{}{}",
-                super::OLDEST_MAJOR,
-                ours.0,
-                ours.1,
-                if major > ours.0 {
-                    "; use a newer hiha"
-                } else {
-                    ""
-                }
-            )));
-        }
-        // Minor versions are compared within the same major version; an
-        // older major is read by the rules it had (nothing newer than 1.0).
-        let newer = if major == ours.0 {
-            minor > ours.1
-        } else {
-            minor > 0
-        };
-        let multi = major >= 2 && minor >= super::MULTI_VARIABLE_MINOR;
-
-        // Header.
-        let mut c = Cursor::new(&bytes[12..], "header length");
-        let header_len = c
-            .varint()
-            .map_err(|_| truncated("archive ends inside the header length, or it is corrupt"))?;
-        let body_start = 12 + c.position();
-        let header_end = (body_start as u64)
-            .checked_add(header_len)
-            .filter(|&e| e.saturating_add(4) <= n as u64)
-            .ok_or_else(|| {
-                truncated(format!(
-                    "header of {header_len} bytes runs past the end of the {n}-byte archive"
-                ))
-            })? as usize;
-        let stored = u32::from_le_bytes(read4(bytes, header_end)?);
-        if crc32(&bytes[..header_end]) != stored {
-            return Err(Error::Checksum {
-                section: "header".into(),
-            });
-        }
-        let raw = squeeze::unsqueeze(&bytes[body_start..header_end], MAX_HEADER_BYTES)?;
-        let header = header::decode(&raw, newer, multi)?;
-        let payload_start = header_end + 4;
-
-        // Footer.
-        if n < payload_start + FOOTER_LEN {
-            return Err(truncated("archive ends before its frame index"));
-        }
-        let footer = n - FOOTER_LEN;
-        if bytes[footer + 8..] != END_MAGIC {
-            return Err(truncated(
-                "archive does not end with the hiha end marker: it is truncated or damaged",
-            ));
-        }
-        let index_crc = u32::from_le_bytes(read4(bytes, footer)?);
-        let index_len = u32::from_le_bytes(read4(bytes, footer + 4)?) as usize;
-        let index_start = footer
-            .checked_sub(index_len)
-            .filter(|&s| s >= payload_start)
-            .ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "frame index of {index_len} bytes overlaps the header"
-                ))
-            })?;
-        let index = &bytes[index_start..footer];
-        if crc32(index) != index_crc {
-            return Err(Error::Checksum {
-                section: "frame index".into(),
-            });
-        }
-
-        // Index.
-        let mut c = Cursor::new(index, "frame index");
-        let count = c.count(MIN_ENTRY)?;
-        let mut sections = Vec::with_capacity(count);
-        let mut offset = payload_start as u64;
-        for i in 0..count {
-            let id = c.u8()?;
-            let kind = match SectionKind::from_id_in(id, major, minor) {
-                Some(k) => k,
-                None if id != 0 && newer => SectionKind::Unknown(id),
-                None => return Err(c.corrupt(format!("section {i} has invalid kind id {id:#04x}"))),
-            };
-            let variable = if major >= 2 { c.u32_varint()? } else { 0 };
-            // Sections of a variable a newer writer added are kept as
-            // unknown ancillary-like data of no variable of ours.
-            let var_frames = header.shape_of(variable as usize).map(|s| s.frames);
-            let var_frames = match var_frames {
-                Some(f) => f,
-                None if newer => u32::MAX as usize,
-                None => {
-                    return Err(c.corrupt(format!(
-                        "section {i} belongs to variable {variable}, but the archive has {}",
-                        header.variable_count()
-                    )))
-                }
-            };
-            let first = c.u32_varint()?;
-            let count = c.u32_varint()?;
-            let end = first
-                .checked_add(count)
-                .filter(|&e| e as usize <= var_frames)
-                .ok_or_else(|| {
-                    c.corrupt(format!(
-                        "section {i} covers frames {first}..{} of {var_frames}",
-                        first as u64 + count as u64,
-                    ))
-                })?;
-            let back = c.varint()?;
-            let depends_on = match back {
-                0 => None,
-                b if b <= i as u64 => Some((i as u64 - b) as u32),
-                b => {
-                    return Err(c.corrupt(format!(
-                        "section {i} depends on a section {b} before the first"
-                    )))
-                }
-            };
-            if let Some(d) = depends_on {
-                if sections.get(d as usize).map(|s: &SectionInfo| s.variable) != Some(variable) {
-                    return Err(c.corrupt(format!(
-                        "section {i} of variable {variable} depends on section {d} of another variable"
-                    )));
-                }
-            }
-            let len = c.varint()?;
-            let crc = c.u32()?;
-            let next = offset
-                .checked_add(len)
-                .filter(|&e| e <= index_start as u64)
-                .ok_or_else(|| {
-                    c.corrupt(format!(
-                        "section {i} of {len} bytes runs into the frame index"
-                    ))
-                })?;
-            sections.push(SectionInfo {
-                kind,
-                variable,
-                frames: first..end,
-                depends_on,
-                offset,
-                len,
-                crc32: crc,
-            });
-            offset = next;
-        }
-        if c.remaining() > 0 && !newer {
-            return Err(c.corrupt(format!(
-                "{} unexpected bytes after the last entry",
-                c.remaining()
-            )));
-        }
-        if offset != index_start as u64 {
-            return Err(Error::Corrupt(format!(
-                "sections fill {} bytes but {} lie between header and frame index",
-                offset - payload_start as u64,
-                index_start - payload_start
-            )));
-        }
+        let p = parse(&Ends {
+            head: bytes,
+            tail: bytes,
+            tail_start: 0,
+            len: bytes.len(),
+        })?;
         Ok(Self {
             bytes,
-            version: (major, minor),
-            header,
-            header_end,
-            index_start,
-            sections,
+            version: p.version,
+            header: p.header,
+            header_end: p.header_end,
+            index_start: p.index_start,
+            sections: p.sections,
             reads: AtomicUsize::new(0),
         })
     }
@@ -472,12 +301,239 @@ fn section_name(i: usize, s: &SectionInfo) -> String {
     )
 }
 
-fn read4(bytes: &[u8], at: usize) -> Result<[u8; 4]> {
-    let s = at
-        .checked_add(4)
-        .and_then(|e| bytes.get(at..e))
-        .ok_or_else(|| truncated(format!("archive ends inside a 4-byte field at {at}")))?;
-    let mut a = [0u8; 4];
-    a.copy_from_slice(s);
-    Ok(a)
+/// What opening an archive finds: everything but the payloads.
+pub(crate) struct Parsed {
+    pub version: (u16, u16),
+    pub header: Header,
+    pub header_end: usize,
+    pub index_start: usize,
+    pub sections: Vec<SectionInfo>,
+}
+
+/// The two ends of an archive of `len` bytes, which is all that opening it
+/// reads: `head`, its first bytes (through the header CRC), and `tail`, its
+/// bytes from `tail_start` to the end (the frame index and footer). An
+/// archive in memory is both.
+pub(crate) struct Ends<'b> {
+    pub head: &'b [u8],
+    pub tail: &'b [u8],
+    pub tail_start: usize,
+    pub len: usize,
+}
+
+impl<'b> Ends<'b> {
+    /// Bytes `r` of the archive, from whichever end holds them.
+    fn get(&self, r: Range<usize>) -> Result<&'b [u8]> {
+        let got = if r.end <= self.head.len() {
+            self.head.get(r.clone())
+        } else if r.start >= self.tail_start && r.end <= self.len {
+            self.tail
+                .get(r.start - self.tail_start..r.end - self.tail_start)
+        } else {
+            None
+        };
+        got.ok_or_else(|| truncated(format!("archive ends before bytes {}..{}", r.start, r.end)))
+    }
+
+    fn read4(&self, at: usize) -> Result<[u8; 4]> {
+        let end = at
+            .checked_add(4)
+            .ok_or_else(|| truncated(format!("archive ends inside a 4-byte field at {at}")))?;
+        let s = self
+            .get(at..end)
+            .map_err(|_| truncated(format!("archive ends inside a 4-byte field at {at}")))?;
+        let mut a = [0u8; 4];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+}
+
+/// Opens an archive from its two ends (see [`ArchiveReader::open`] for
+/// what is checked).
+pub(crate) fn parse(e: &Ends) -> Result<Parsed> {
+    let n = e.len;
+    let head = e.get(0..n.min(MAGIC.len()))?;
+    if head != &MAGIC[..head.len()] {
+        return Err(Error::Corrupt(
+            "not a hiha archive (bad magic number)".into(),
+        ));
+    }
+    if n < 12 {
+        return Err(truncated(format!(
+            "archive of {n} bytes ends inside its preamble"
+        )));
+    }
+    let pre = e.get(8..12)?;
+    let major = u16::from_le_bytes([pre[0], pre[1]]);
+    let minor = u16::from_le_bytes([pre[2], pre[3]]);
+    let ours = FORMAT_VERSION;
+    if !(super::OLDEST_MAJOR..=ours.0).contains(&major) {
+        return Err(Error::Unsupported(format!(
+            "archive format version {major}.{minor} cannot be read by this build, which reads \
+             formats {}.x to {}.{}{}",
+            super::OLDEST_MAJOR,
+            ours.0,
+            ours.1,
+            if major > ours.0 {
+                "; use a newer hiha"
+            } else {
+                ""
+            }
+        )));
+    }
+    // Minor versions are compared within the same major version; an
+    // older major is read by the rules it had (nothing newer than 1.0).
+    let newer = if major == ours.0 {
+        minor > ours.1
+    } else {
+        minor > 0
+    };
+    let multi = major >= 2 && minor >= super::MULTI_VARIABLE_MINOR;
+
+    // Header.
+    let mut c = Cursor::new(e.get(12..e.head.len().min(n))?, "header length");
+    let header_len = c
+        .varint()
+        .map_err(|_| truncated("archive ends inside the header length, or it is corrupt"))?;
+    let body_start = 12 + c.position();
+    let header_end = (body_start as u64)
+        .checked_add(header_len)
+        .filter(|&e| e.saturating_add(4) <= n as u64)
+        .ok_or_else(|| {
+            truncated(format!(
+                "header of {header_len} bytes runs past the end of the {n}-byte archive"
+            ))
+        })? as usize;
+    let stored = u32::from_le_bytes(e.read4(header_end)?);
+    if crc32(e.get(0..header_end)?) != stored {
+        return Err(Error::Checksum {
+            section: "header".into(),
+        });
+    }
+    let raw = squeeze::unsqueeze(e.get(body_start..header_end)?, MAX_HEADER_BYTES)?;
+    let header = header::decode(&raw, newer, multi)?;
+    let payload_start = header_end + 4;
+
+    // Footer.
+    if n < payload_start + FOOTER_LEN {
+        return Err(truncated("archive ends before its frame index"));
+    }
+    let footer = n - FOOTER_LEN;
+    if *e.get(footer + 8..n)? != END_MAGIC {
+        return Err(truncated(
+            "archive does not end with the hiha end marker: it is truncated or damaged",
+        ));
+    }
+    let index_crc = u32::from_le_bytes(e.read4(footer)?);
+    let index_len = u32::from_le_bytes(e.read4(footer + 4)?) as usize;
+    let index_start = footer
+        .checked_sub(index_len)
+        .filter(|&s| s >= payload_start)
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "frame index of {index_len} bytes overlaps the header"
+            ))
+        })?;
+    let index = e.get(index_start..footer)?;
+    if crc32(index) != index_crc {
+        return Err(Error::Checksum {
+            section: "frame index".into(),
+        });
+    }
+
+    // Index.
+    let mut c = Cursor::new(index, "frame index");
+    let count = c.count(MIN_ENTRY)?;
+    let mut sections = Vec::with_capacity(count);
+    let mut offset = payload_start as u64;
+    for i in 0..count {
+        let id = c.u8()?;
+        let kind = match SectionKind::from_id_in(id, major, minor) {
+            Some(k) => k,
+            None if id != 0 && newer => SectionKind::Unknown(id),
+            None => return Err(c.corrupt(format!("section {i} has invalid kind id {id:#04x}"))),
+        };
+        let variable = if major >= 2 { c.u32_varint()? } else { 0 };
+        // Sections of a variable a newer writer added are kept as
+        // unknown ancillary-like data of no variable of ours.
+        let var_frames = header.shape_of(variable as usize).map(|s| s.frames);
+        let var_frames = match var_frames {
+            Some(f) => f,
+            None if newer => u32::MAX as usize,
+            None => {
+                return Err(c.corrupt(format!(
+                    "section {i} belongs to variable {variable}, but the archive has {}",
+                    header.variable_count()
+                )))
+            }
+        };
+        let first = c.u32_varint()?;
+        let count = c.u32_varint()?;
+        let end = first
+            .checked_add(count)
+            .filter(|&e| e as usize <= var_frames)
+            .ok_or_else(|| {
+                c.corrupt(format!(
+                    "section {i} covers frames {first}..{} of {var_frames}",
+                    first as u64 + count as u64,
+                ))
+            })?;
+        let back = c.varint()?;
+        let depends_on = match back {
+            0 => None,
+            b if b <= i as u64 => Some((i as u64 - b) as u32),
+            b => {
+                return Err(c.corrupt(format!(
+                    "section {i} depends on a section {b} before the first"
+                )))
+            }
+        };
+        if let Some(d) = depends_on {
+            if sections.get(d as usize).map(|s: &SectionInfo| s.variable) != Some(variable) {
+                return Err(c.corrupt(format!(
+                    "section {i} of variable {variable} depends on section {d} of another variable"
+                )));
+            }
+        }
+        let len = c.varint()?;
+        let crc = c.u32()?;
+        let next = offset
+            .checked_add(len)
+            .filter(|&e| e <= index_start as u64)
+            .ok_or_else(|| {
+                c.corrupt(format!(
+                    "section {i} of {len} bytes runs into the frame index"
+                ))
+            })?;
+        sections.push(SectionInfo {
+            kind,
+            variable,
+            frames: first..end,
+            depends_on,
+            offset,
+            len,
+            crc32: crc,
+        });
+        offset = next;
+    }
+    if c.remaining() > 0 && !newer {
+        return Err(c.corrupt(format!(
+            "{} unexpected bytes after the last entry",
+            c.remaining()
+        )));
+    }
+    if offset != index_start as u64 {
+        return Err(Error::Corrupt(format!(
+            "sections fill {} bytes but {} lie between header and frame index",
+            offset - payload_start as u64,
+            index_start - payload_start
+        )));
+    }
+    Ok(Parsed {
+        version: (major, minor),
+        header,
+        header_end,
+        index_start,
+        sections,
+    })
 }
