@@ -112,6 +112,16 @@ pub struct CompressReport {
 }
 
 impl CompressReport {
+    /// The report of archive `bytes` coding `n` values with `metrics`.
+    fn of(bytes: &[u8], metrics: Metrics, n: usize) -> Result<Self> {
+        Ok(CompressReport {
+            metrics,
+            original_bytes: n * 4,
+            compressed_bytes: bytes.len(),
+            section_bytes: ArchiveReader::open(bytes)?.bytes_by_kind(),
+        })
+    }
+
     /// float32 bytes of all elements over archive bytes.
     pub fn ratio(&self) -> f64 {
         self.original_bytes as f64 / self.compressed_bytes.max(1) as f64
@@ -830,13 +840,7 @@ pub fn compress(
             }
             Ok((b, m))
         })?;
-        let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
-        let report = CompressReport {
-            metrics,
-            original_bytes: n * 4,
-            compressed_bytes: bytes.len(),
-            section_bytes,
-        };
+        let report = CompressReport::of(&bytes, metrics, n)?;
         return Ok((bytes, report));
     }
     let mut scale = 1.0f64;
@@ -844,13 +848,7 @@ pub fn compress(
         let (bytes, metrics, worst) =
             encode_verified(field, meta, opts, &levels, scale, None, progress)?;
         if worst <= 1.0 {
-            let section_bytes = ArchiveReader::open(&bytes)?.bytes_by_kind();
-            let report = CompressReport {
-                metrics,
-                original_bytes: n * 4,
-                compressed_bytes: bytes.len(),
-                section_bytes,
-            };
+            let report = CompressReport::of(&bytes, metrics, n)?;
             return Ok((bytes, report));
         }
         if attempt == 4 {

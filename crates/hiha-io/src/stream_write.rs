@@ -80,31 +80,10 @@ impl Nc3Stream {
         let mut attrs: Vec<Vec<Attr>> = Vec::with_capacity(vars.len());
         let mut encodings = Vec::with_capacity(vars.len());
         let mut dimids = Vec::with_capacity(vars.len());
+        let metas: Vec<&DatasetMeta> = vars.iter().map(|v| v.meta).collect();
+        crate::write::check_sharing(&metas)?;
         for v in vars {
             let m = v.meta;
-            if m.dims != meta.dims {
-                return Err(IoError::BadShape(format!(
-                    "variable '{}' has other dims than '{}': they cannot share a file",
-                    m.var.name, meta.var.name
-                )));
-            }
-            if vars
-                .iter()
-                .filter(|o| o.meta.var.name == m.var.name)
-                .count()
-                > 1
-            {
-                return Err(IoError::BadShape(format!(
-                    "variable '{}' is given twice",
-                    m.var.name
-                )));
-            }
-            if meta.aux_vars.iter().any(|a| a.name == m.var.name) {
-                return Err(IoError::BadShape(format!(
-                    "auxiliary variable '{}' has a data variable's name",
-                    m.var.name
-                )));
-            }
             dimids.push(var_dimids(m, &v.shape, true)?);
             let Some((plan, a, e)) = plan_var(v) else {
                 return Ok(None);

@@ -381,26 +381,21 @@ pub(crate) fn dim_ids(meta: &DatasetMeta, dims: &[String]) -> Result<Vec<usize>>
         .collect()
 }
 
-pub(crate) fn prepare_dataset<'a>(items: &[OutputVar<'a>]) -> Result<PreparedDataset<'a>> {
-    let Some(first) = items.first() else {
+/// Checks that the variables `metas` (the first one's metadata describing
+/// the file) can share one file: the same dims, distinct names, and no
+/// name taken by an auxiliary variable.
+pub(crate) fn check_sharing(metas: &[&DatasetMeta]) -> Result<()> {
+    let Some(meta) = metas.first() else {
         return Err(IoError::BadShape("no variables to write".into()));
     };
-    let meta = first.meta;
-    let mut prepared = Vec::with_capacity(items.len());
-    for item in items {
-        let m = item.meta;
+    for m in metas {
         if m.dims != meta.dims {
             return Err(IoError::BadShape(format!(
                 "variable '{}' has other dims than '{}': they cannot share a file",
                 m.var.name, meta.var.name
             )));
         }
-        if items
-            .iter()
-            .filter(|o| o.meta.var.name == m.var.name)
-            .count()
-            > 1
-        {
+        if metas.iter().filter(|o| o.var.name == m.var.name).count() > 1 {
             return Err(IoError::BadShape(format!(
                 "variable '{}' is given twice",
                 m.var.name
@@ -412,6 +407,19 @@ pub(crate) fn prepare_dataset<'a>(items: &[OutputVar<'a>]) -> Result<PreparedDat
                 m.var.name
             )));
         }
+    }
+    Ok(())
+}
+
+pub(crate) fn prepare_dataset<'a>(items: &[OutputVar<'a>]) -> Result<PreparedDataset<'a>> {
+    let Some(first) = items.first() else {
+        return Err(IoError::BadShape("no variables to write".into()));
+    };
+    let meta = first.meta;
+    let mut prepared = Vec::with_capacity(items.len());
+    let metas: Vec<&DatasetMeta> = items.iter().map(|i| i.meta).collect();
+    check_sharing(&metas)?;
+    for item in items {
         prepared.push(prepare_var(item)?);
     }
     for a in &meta.aux_vars {
