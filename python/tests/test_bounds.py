@@ -66,6 +66,24 @@ def test_pointwise_relative_bound_on_every_element(field):
     assert hiha.header(hiha.encode(a, bound=f"pw-rel:{r}"))["version"] == (2, 1)
 
 
+def test_keep_zeros_flag_of_the_grammar(field):
+    b = hiha.parse_bound("nrmse:1e-3:keep-zeros")
+    assert b.mode == "nrmse" and b.spec == "nrmse:0.001:keep-zeros"
+    assert hiha.parse_bound(b.spec) == b
+    # Anomalies with exact zeros: asked for, every zero comes back exactly
+    # zero and no value changes sign; the bound holds on every element.
+    a = (field[0] - np.float32(250.0)).astype(np.float32)
+    a[np.abs(a) < 3.0] = 0.0
+    back = hiha.decode(hiha.encode(a, bound="nrmse:1e-3:keep-zeros"))
+    check_bound(a, back, "nrmse", 1e-3)
+    x, y = a.astype(np.float64), back.astype(np.float64)
+    assert (y[x == 0] == 0).all()
+    assert (np.sign(x) == np.sign(y)).all()
+    # Without the flag (and under half zeros) zeros are not kept exactly.
+    plain = hiha.decode(hiha.encode(a, bound="nrmse:1e-3"))
+    assert (plain[a == 0] != 0).any()
+
+
 @pytest.mark.parametrize("mode", ["nrmse:1e-3:per-level", "max-rel:1e-3:per-level"])
 def test_per_level_bounds_hold_on_every_level(field, mode):
     a = field[0].copy()  # time x level x lat x lon

@@ -329,6 +329,9 @@ pub(crate) fn verify_f64(x: &[f64], back: &[f32], user: &CoreBound) -> PyResult<
 /// One variable read from Python, ready to code without the GIL.
 pub(crate) struct Prepared {
     user: CoreBound,
+    /// `:keep-zeros` was asked for (else the core's default: on for a
+    /// variable more than half zeros).
+    keep_zeros: Option<bool>,
     fshape: Shape,
     values: Values,
     meta: DatasetMeta,
@@ -342,7 +345,8 @@ pub(crate) fn prepare(
     meta: Option<&Bound<'_, PyDict>>,
     fortran: bool,
 ) -> PyResult<Prepared> {
-    let user = parse_spec(bound)?;
+    let spec = parse_full(bound)?;
+    let (user, keep_zeros) = (spec.bound, spec.keep_zeros.then_some(true));
     let (shape, values, f_order) = guarded(|| read_array(array))?;
     let fortran = fortran || f_order;
     let dtype = match values {
@@ -356,6 +360,7 @@ pub(crate) fn prepare(
     let fshape = field_shape(&meta, &shape)?;
     Ok(Prepared {
         user,
+        keep_zeros,
         fshape,
         values,
         meta,
@@ -368,6 +373,7 @@ pub(crate) fn prepare(
 pub(crate) fn encode_prepared(p: Prepared, chunk_frames: Option<usize>) -> PyResult<Vec<u8>> {
     let Prepared {
         user,
+        keep_zeros,
         fshape,
         values,
         meta,
@@ -388,6 +394,7 @@ pub(crate) fn encode_prepared(p: Prepared, chunk_frames: Option<usize>) -> PyRes
         };
         let mut opts = CompressOptions::new(bound);
         opts.chunk_frames = chunk_frames;
+        opts.keep_zeros = keep_zeros;
         let (bytes, _) = codec::compress(&field, &meta, &opts, &NoProgress).map_err(to_py_err)?;
         if let Some(x) = source64 {
             drop(field);

@@ -1,7 +1,7 @@
 //! Bounds: the grammar shared with the CLI (`MODE:VALUE[:per-level]`) and
 //! the per-variable sets of `[VAR=]MODE:VALUE` terms.
 
-use hiha_core::bound::{Bound as CoreBound, BoundSet};
+use hiha_core::bound::{Bound as CoreBound, BoundSet, BoundSpec};
 use hiha_core::Error as CoreError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -21,6 +21,12 @@ pub(crate) fn bound_msg(e: &CoreError) -> String {
 /// see `hiha_core::bound::Bound::parse`): ValueError with the core's message.
 pub(crate) fn parse_spec(spec: &str) -> PyResult<CoreBound> {
     CoreBound::parse(spec).map_err(|e| PyValueError::new_err(bound_msg(&e)))
+}
+
+/// Parses a bound that may carry the `:keep-zeros` flag
+/// (`MODE:VALUE[:per-level][:keep-zeros]`, `hiha_core::bound::BoundSpec`).
+pub(crate) fn parse_full(spec: &str) -> PyResult<BoundSpec> {
+    BoundSpec::parse(spec).map_err(|e| PyValueError::new_err(bound_msg(&e)))
 }
 
 /// The mode of a bound as the grammar writes it, and whether it is per level.
@@ -44,8 +50,8 @@ pub(crate) fn mode_of(b: &CoreBound) -> (&'static str, f64, bool) {
 /// canonical string. ValueError when it does not parse or is out of range.
 #[pyfunction]
 pub(crate) fn parse_bound(spec: &str) -> PyResult<(&'static str, f64, bool, String)> {
-    let b = parse_spec(spec)?;
-    let (mode, v, per_level) = mode_of(&b);
+    let b = parse_full(spec)?;
+    let (mode, v, per_level) = mode_of(&b.bound);
     Ok((mode, v, per_level, b.spec()))
 }
 
@@ -79,7 +85,13 @@ pub(crate) fn resolve_bounds(
     names
         .iter()
         .map(|n| match set.for_var(n) {
-            Some(b) => Ok(Some(b.spec())),
+            Some(b) => Ok(Some(
+                BoundSpec {
+                    bound: b,
+                    keep_zeros: set.keep_zeros_for(n),
+                }
+                .spec(),
+            )),
             None if !required => Ok(None),
             None => Err(PyValueError::new_err(format!(
                 "no bound for variable '{n}': give a default bound (e.g. bound=\"nrmse:1e-4\") \
