@@ -322,7 +322,7 @@ def main() -> None:
     p.add_argument("--memory-limit", default="8GiB")
     p.add_argument("--results", default=None, help="JSON lines file (default OUT/results.jsonl)")
     p.add_argument("--keep", action="store_true", help="keep the Zarr stores")
-    p.add_argument("--real-data", default="/work/shared/data",
+    p.add_argument("--real-data", default=str(ROOT.parent / "shared" / "data"),
                    help="folder of the real ERA5 fields of the 'real' series")
     p.add_argument("--real-repeats", type=int, default=5)
     p.add_argument("--series", nargs="+", default=["scale", "memory", "real"],

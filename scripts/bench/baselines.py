@@ -53,6 +53,12 @@ DEFAULT_TARGETS = [1e-2, 1e-3, 1e-4, 1e-5]
 # --------------------------------------------------------------------------- data
 
 
+
+def repo_relative(path) -> str:
+    """`path` relative to the repository root (records carry no machine paths)."""
+    root = Path(__file__).resolve().parents[2]
+    return os.path.relpath(Path(path).resolve(), root)
+
 def data_vars(ds) -> list[str]:
     """Variables that are not coordinates and have at least 2 dims."""
     out = []
@@ -560,12 +566,12 @@ def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log):
         Path(dump_raw).mkdir(parents=True, exist_ok=True)
         stem = f"{Path(path).stem}__{var}"
         a.tofile(Path(dump_raw) / f"{stem}.f32")
-        side = {"path": str(path), "var": var, "shape": list(a.shape), "dims": dims,
+        side = {"path": repo_relative(path), "var": var, "shape": list(a.shape), "dims": dims,
                 "hiha_shape": hiha_shape(a.shape, dims),
                 "level_dim": level_dim(dims), "raw": f"{stem}.f32"}
         (Path(dump_raw) / f"{stem}.json").write_text(json.dumps(side, indent=1))
     base = {
-        "tool": "baselines.py", "file": Path(path).name, "path": str(path), "var": var, "field": label,
+        "tool": "baselines.py", "file": Path(path).name, "path": repo_relative(path), "var": var, "field": label,
         "shape": list(a.shape), "dims": dims, "n": int(n), "n_valid": int(va.size), "range": vrange,
         "min": vmin, "max": vmax, "original_bytes": int(n * 4), **info,
     }

@@ -371,6 +371,8 @@ def errormap(by, dest, frames_dir):
     cells = by[field]
     rec0 = next(iter(cells.values()))
     path, var = rec0["path"], rec0["var"]
+    # Records keep paths relative to the repository root (no machine paths).
+    path = str((Path(__file__).resolve().parents[2] / path).resolve())
     import netCDF4
 
     with netCDF4.Dataset(path) as ds:

@@ -348,7 +348,7 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             for (name, _) in &args.variants {
                 for &t in &args.targets {
                     records.push(json!({
-                        "tool": "hiha-bench", "file": file, "path": path.display().to_string(),
+                        "tool": "hiha-bench", "file": file, "path": repo_relative(&path),
                         "var": var, "field": format!("{stem}/{}", var.unwrap_or("?")),
                         "compressor": name, "target_nrmse": t, "status": "n/a",
                         "error": format!("load: {e}"),
@@ -371,7 +371,7 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
         hi - lo
     );
     let base = json!({
-        "tool": "hiha-bench", "file": file, "path": path.display().to_string(), "var": lv.var,
+        "tool": "hiha-bench", "file": file, "path": repo_relative(&path), "var": lv.var,
         "field": label, "shape": lv.file_shape, "dims": lv.file_dims, "n": n,
         "n_valid": f.valid_count(), "range": num(hi - lo), "min": num(lo), "max": num(hi),
         "original_bytes": n * 4,
@@ -606,4 +606,17 @@ fn main() {
         std::process::exit(1);
     }
     eprintln!("wrote {} records to {}", records.len(), args.out.display());
+}
+
+/// `path` as the records keep it: relative to the repository root (the
+/// bench runs there) when it lies beside it, so that no machine path is
+/// committed; otherwise as given.
+fn repo_relative(path: &std::path::Path) -> String {
+    let parent = std::env::current_dir()
+        .ok()
+        .and_then(|c| c.parent().map(std::path::Path::to_path_buf));
+    match parent.and_then(|p| path.strip_prefix(&p).ok().map(|r| r.to_path_buf())) {
+        Some(rest) => std::path::Path::new("..").join(rest).display().to_string(),
+        None => path.display().to_string(),
+    }
 }
