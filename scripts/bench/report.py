@@ -99,7 +99,7 @@ def load(paths):
         if Path(p).name == "merged.json":  # our own output, not an input
             continue
         d = json.loads(Path(p).read_text())
-        runs.append({k: v for k, v in d.items() if k != "records"} | {"file": str(p)})
+        runs.append({k: v for k, v in d.items() if k != "records"} | {"file": Path(p).name})
         for r in d["records"]:
             records.append(r)
     # later inputs win for the same (field, compressor, target)

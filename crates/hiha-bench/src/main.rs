@@ -348,7 +348,7 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             for (name, _) in &args.variants {
                 for &t in &args.targets {
                     records.push(json!({
-                        "tool": "hiha-bench", "file": file, "path": repo_relative(&path),
+                        "tool": "hiha-bench", "file": file, "path": repo_relative(path),
                         "var": var, "field": format!("{stem}/{}", var.unwrap_or("?")),
                         "compressor": name, "target_nrmse": t, "status": "n/a",
                         "error": format!("load: {e}"),
@@ -371,7 +371,7 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
         hi - lo
     );
     let base = json!({
-        "tool": "hiha-bench", "file": file, "path": repo_relative(&path), "var": lv.var,
+        "tool": "hiha-bench", "file": file, "path": repo_relative(path), "var": lv.var,
         "field": label, "shape": lv.file_shape, "dims": lv.file_dims, "n": n,
         "n_valid": f.valid_count(), "range": num(hi - lo), "min": num(lo), "max": num(hi),
         "original_bytes": n * 4,
