@@ -8,8 +8,11 @@ use std::process::{Command, Output};
 
 use hiha_core::metrics::Metrics;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+mod common;
+use common::repo;
+
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("cli", name)
 }
 
 fn samples() -> Vec<PathBuf> {
@@ -28,12 +31,6 @@ fn hiha(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("runs hiha")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hiha-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d.join(name)
 }
 
 fn assert_ok(o: &Output, what: &str) {

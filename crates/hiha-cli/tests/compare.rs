@@ -2,14 +2,13 @@
 //! temperature against itself and with a seeded Gaussian noise added, and
 //! the ERA5 ensemble (error ÷ spread).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{repo, s};
 
 fn gfs() -> PathBuf {
     repo().join("data/samples/gfs_t_pl26_2p5deg_global_2011101100_f072.nc")
@@ -20,10 +19,6 @@ fn hiha(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("runs hiha")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn json(args: &[&str]) -> Value {

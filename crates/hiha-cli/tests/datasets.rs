@@ -11,45 +11,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{repo, run, s};
 
 fn python() -> PathBuf {
-    let candidates = [
-        std::env::var_os("HIHA_PYTHON").map(PathBuf::from),
-        Some(repo().join(".venv/bin/python")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", "import netCDF4, xarray, numpy"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect(
-            "no Python with netCDF4 and xarray: run scripts/setup_python.sh (or set HIHA_PYTHON)",
-        )
+    common::python_with("netCDF4, xarray, numpy")
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hiha-datasets-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d.join(name)
-}
-
-fn run(c: &mut Command, what: &str) -> Output {
-    let o = c.output().expect("runs");
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}):\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    common::tmp_in("datasets", name)
 }
 
 fn hiha(args: &[&str]) -> Output {
@@ -57,10 +27,6 @@ fn hiha(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("runs hiha")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 /// Builds the CDS-like file as `name` (one per test: tests run in

@@ -7,8 +7,11 @@ use std::process::{Command, Output};
 
 use hiha_core::field::Field;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+mod common;
+use common::{repo, s};
+
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("fitness", name)
 }
 
 /// The bundled ERA5 ensemble: 10 members x 4 times x 2 levels x 61 x 120.
@@ -21,17 +24,6 @@ fn hiha(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("runs hiha")
-}
-
-/// A temp path unique to this test process and test.
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hiha-fitness-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 fn assert_ok(o: &Output, what: &str) -> String {

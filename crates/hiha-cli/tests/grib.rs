@@ -12,47 +12,17 @@
 //! samples are always used, the shared data's GRIB files when present.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{repo, run};
 
 fn python() -> PathBuf {
-    let candidates = [
-        std::env::var_os("HIHA_PYTHON").map(PathBuf::from),
-        Some(repo().join(".venv/bin/python")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", "import eccodes, netCDF4, numpy"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect(
-            "no Python with eccodes and netCDF4: run scripts/setup_python.sh (or set HIHA_PYTHON)",
-        )
+    common::python_with("eccodes, netCDF4, numpy")
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hiha-grib-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d.join(name)
-}
-
-fn run(c: &mut Command, what: &str) -> Output {
-    let o = c.output().expect("runs");
-    assert!(
-        o.status.success(),
-        "{what} failed ({:?}):\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+    common::tmp_in("grib", name)
 }
 
 fn hiha() -> Command {

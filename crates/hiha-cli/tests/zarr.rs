@@ -11,38 +11,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{repo, s};
 
 fn python() -> PathBuf {
-    let candidates = [
-        std::env::var_os("HIHA_PYTHON").map(PathBuf::from),
-        Some(repo().join(".venv/bin/python")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", "import netCDF4, xarray, numpy, zarr, numcodecs"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect(
-            "no Python with netCDF4, xarray, zarr and numcodecs: run scripts/setup_python.sh (or \
-             set HIHA_PYTHON)",
-        )
+    common::python_with("netCDF4, xarray, numpy, zarr, numcodecs")
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hiha-zarr-test-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+    common::tmp_in("zarr", name)
 }
 
 fn hiha(args: &[&str]) -> Output {
