@@ -41,9 +41,11 @@ use hiha_core::field::{Field, Shape};
 use hiha_core::format::{
     crc32, squeeze, unsqueeze, ArchiveReader, ArchiveWriter, Header, SectionKind, END_MAGIC, MAGIC,
 };
-use hiha_core::meta::{AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::{AuxVar, CoordData, DType, DatasetMeta, Dim};
 use hiha_core::predictor::fit::put_blob;
 use hiha_core::Error;
+
+mod common;
 
 // ------------------------------------------------------------------ limits
 
@@ -346,20 +348,7 @@ fn era5_meta(frames: usize, n: usize) -> DatasetMeta {
             coord("latitude", (0..n).map(|i| 55.0 - 0.25 * i as f64).collect()),
             coord("longitude", (0..n).map(|i| 0.25 * i as f64).collect()),
         ],
-        var: VarMeta {
-            name: "u".into(),
-            layout: VarLayout {
-                dims: ["time", "level", "latitude", "longitude"]
-                    .map(String::from)
-                    .to_vec(),
-                frame_dims: 1,
-                level_dim: Some("level".into()),
-                lat_dim: "latitude".into(),
-                lon_dim: "longitude".into(),
-            },
-            dtype: DType::F32,
-            attrs: vec![],
-        },
+        var: common::grid_var("u"),
     }
 }
 

@@ -8,7 +8,9 @@ use hiha_core::codec::{self, CompressOptions, NoProgress, VariableInput};
 use hiha_core::error::Error;
 use hiha_core::field::{Field, Shape, MISSING};
 use hiha_core::format::{self, ArchiveReader, ArchiveWriter, SectionKind};
-use hiha_core::meta::{DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::DatasetMeta;
+
+mod common;
 
 /// Real GFS temperature (3 levels of 73 x 144), on the lattice that GRIB
 /// packing left it on.
@@ -26,35 +28,7 @@ fn gfs_t() -> Field {
 }
 
 fn meta() -> DatasetMeta {
-    let dim = |name: &str, len: usize| Dim {
-        name: name.into(),
-        len,
-        unlimited: false,
-    };
-    DatasetMeta {
-        dims: vec![
-            dim("time", 1),
-            dim("level", 3),
-            dim("latitude", 73),
-            dim("longitude", 144),
-        ],
-        global_attrs: vec![],
-        aux_vars: vec![],
-        var: VarMeta {
-            name: "t".into(),
-            layout: VarLayout {
-                dims: ["time", "level", "latitude", "longitude"]
-                    .map(String::from)
-                    .to_vec(),
-                frame_dims: 1,
-                level_dim: Some("level".into()),
-                lat_dim: "latitude".into(),
-                lon_dim: "longitude".into(),
-            },
-            dtype: DType::F32,
-            attrs: vec![],
-        },
-    }
+    common::grid_meta("t", [1, 3, 73, 144])
 }
 
 fn compress(field: &Field, bound: Bound) -> Vec<u8> {

@@ -7,8 +7,10 @@ use hiha_core::bound::Bound;
 use hiha_core::codec::{self, CompressOptions, NoProgress, PredictorKind};
 use hiha_core::field::{Field, Shape};
 use hiha_core::format::{ArchiveReader, SectionKind};
-use hiha_core::meta::{AuxVar, CoordData, DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::{AuxVar, CoordData, DType, DatasetMeta, Dim};
 use hiha_core::metrics::Metrics;
+
+mod common;
 
 fn fixture() -> (Field, DatasetMeta) {
     let path = concat!(
@@ -51,20 +53,7 @@ fn fixture() -> (Field, DatasetMeta) {
             ),
             coord("longitude", (0..41).map(|i| 0.25 * i as f64).collect()),
         ],
-        var: VarMeta {
-            name: "u".into(),
-            layout: VarLayout {
-                dims: ["time", "level", "latitude", "longitude"]
-                    .map(String::from)
-                    .to_vec(),
-                frame_dims: 1,
-                level_dim: Some("level".into()),
-                lat_dim: "latitude".into(),
-                lon_dim: "longitude".into(),
-            },
-            dtype: DType::F32,
-            attrs: vec![],
-        },
+        var: common::grid_var("u"),
     };
     (field, meta)
 }

@@ -6,7 +6,9 @@ use hiha_core::bound::Bound;
 use hiha_core::codec::{self, CompressOptions, NoProgress};
 use hiha_core::field::{Field, Shape, MISSING};
 use hiha_core::format::{ArchiveReader, SectionKind};
-use hiha_core::meta::{DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::DatasetMeta;
+
+mod common;
 
 fn u_values() -> Vec<f32> {
     let path = concat!(
@@ -21,35 +23,7 @@ fn u_values() -> Vec<f32> {
 }
 
 fn meta() -> DatasetMeta {
-    let dim = |name: &str, len: usize| Dim {
-        name: name.into(),
-        len,
-        unlimited: false,
-    };
-    DatasetMeta {
-        dims: vec![
-            dim("time", 6),
-            dim("level", 2),
-            dim("latitude", 41),
-            dim("longitude", 41),
-        ],
-        global_attrs: vec![],
-        aux_vars: vec![],
-        var: VarMeta {
-            name: "x".into(),
-            layout: VarLayout {
-                dims: ["time", "level", "latitude", "longitude"]
-                    .map(String::from)
-                    .to_vec(),
-                frame_dims: 1,
-                level_dim: Some("level".into()),
-                lat_dim: "latitude".into(),
-                lon_dim: "longitude".into(),
-            },
-            dtype: DType::F32,
-            attrs: vec![],
-        },
-    }
+    common::grid_meta("x", [6, 2, 41, 41])
 }
 
 /// Checks every element against the original, independently of the codec.
