@@ -269,6 +269,14 @@ struct DecompressArgs {
     /// memory).
     #[arg(long)]
     no_stream: bool,
+    /// A coarse preview, 2^K times coarser per horizontal axis (K = 1..6):
+    /// reads only the coarse wavelet subbands of each chunk (chunks coded
+    /// otherwise are read whole), writes every 2^K-th point of lat and lon
+    /// from index 0, float32, and prints the bytes read. Approximate (no
+    /// error bound), and sections read in part are not checksummed: `hiha
+    /// verify` checks an archive.
+    #[arg(long, value_name = "K")]
+    preview: Option<u32>,
 }
 
 /// `--max-memory` default: the codec's default limit, in GB.
@@ -1099,6 +1107,9 @@ fn report_compress(
 }
 
 fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
+    if let Some(k) = a.preview {
+        return decompress_preview(a, k, quiet);
+    }
     let frames = a.frames.as_deref().map(parse_frames).transpose()?;
     let opts = decode_options(a.max_memory)?;
     let format = a.format.unwrap_or(
@@ -1238,6 +1249,132 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
             dw.as_secs_f64()
         );
         print_written(&written, &repack, format, values);
+    }
+    Ok(())
+}
+
+/// `hiha decompress --preview K`: every variable asked for, at 2^K times
+/// coarser per horizontal axis, from the coarse wavelet subbands.
+fn decompress_preview(a: &DecompressArgs, level: u32, quiet: bool) -> Result<()> {
+    use hiha_core::codec::preview;
+    if a.frames.is_some() {
+        return Err(usage(
+            "--preview decodes every frame: it cannot be combined with --frames",
+        ));
+    }
+    if !(1..=preview::MAX_PREVIEW_LEVEL).contains(&level) {
+        return Err(usage(format!(
+            "--preview {level}: K must be 1 to {} (2^K times coarser per horizontal axis)",
+            preview::MAX_PREVIEW_LEVEL
+        )));
+    }
+    let opts = decode_options(a.max_memory)?;
+    let format = a.format.unwrap_or(
+        if a.output
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+        {
+            FormatArg::Zarr
+        } else {
+            FormatArg::Nc4
+        },
+    );
+    let existing = check_paths_for(&a.input, &a.output, a.force, format == FormatArg::Zarr)?;
+    let t0 = Instant::now();
+    let file = hiha_core::format::ArchiveFile::open(&a.input).map_err(|e| match e {
+        hiha_core::Error::Io(_) => {
+            anyhow::Error::new(e).context(format!("reading {}", a.input.display()))
+        }
+        e => e.into(),
+    })?;
+    let header = file.header();
+    let all = header.variable_names();
+    let names: Vec<String> = if a.var.is_empty() {
+        all.iter().map(|s| s.to_string()).collect()
+    } else {
+        for v in &a.var {
+            if !all.contains(&v.as_str()) {
+                return Err(usage(format!(
+                    "--var {v}: the archive holds {}",
+                    all.join(", ")
+                )));
+            }
+        }
+        a.var.clone()
+    };
+    let popts = preview::PreviewOptions {
+        level,
+        vertical: false,
+        decode: opts,
+    };
+    let mut decoded = Vec::with_capacity(names.len());
+    let mut full_values = 0usize;
+    for n in &names {
+        let k = all
+            .iter()
+            .position(|x| x == n)
+            .ok_or_else(|| anyhow::anyhow!("variable '{n}' is not in the archive"))?;
+        if let Some(shape) = header.shape_of(k) {
+            preview::check_preview_level(level, &shape)
+                .map_err(|e| usage(format!("--preview {level}, variable '{n}': {e}")))?;
+            full_values += shape.len();
+        }
+        let (field, meta, stats) = preview::preview_variable(&file, k, &popts)
+            .with_context(|| format!("previewing variable '{n}'"))?;
+        decoded.push((field, meta, stats));
+    }
+    let dt = t0.elapsed();
+    let items: Vec<hiha_io::OutputVar> = decoded
+        .iter()
+        .map(|(field, meta, _)| hiha_io::OutputVar {
+            field,
+            meta,
+            repack: None,
+        })
+        .collect();
+    let t1 = Instant::now();
+    let written = match format {
+        FormatArg::Nc4 => {
+            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc4, existing)
+        }
+        FormatArg::Nc3 => {
+            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc3, existing)
+        }
+        FormatArg::Zarr => hiha_io::zarr::write_store(&a.output, &items, existing),
+    }
+    .with_context(|| format!("writing {}", a.output.display()))?;
+    let dw = t1.elapsed();
+    if !quiet {
+        let read = file.bytes_read();
+        let size = file.len();
+        let values: usize = decoded.iter().map(|(f, _, _)| f.values.len()).sum();
+        let partial: usize = decoded.iter().map(|(_, _, s)| s.partial_chunks).sum();
+        let whole: usize = decoded.iter().map(|(_, _, s)| s.whole_chunks).sum();
+        let step = 1usize << level;
+        outln!(
+            "{} -> {}: preview at level {level} (every {step}th point of lat and lon) of '{}': \
+             {values} values",
+            a.input.display(),
+            a.output.display(),
+            names.join("', '"),
+        );
+        outln!(
+            "  read {read} of {size} archive bytes ({:.1} %), decoded in {:.3}s ({:.1} MB/s of \
+             the full-resolution float32 field), written in {:.3}s",
+            100.0 * read as f64 / size.max(1) as f64,
+            dt.as_secs_f64(),
+            full_values as f64 * 4.0 / 1e6 / dt.as_secs_f64().max(1e-9),
+            dw.as_secs_f64()
+        );
+        outln!(
+            "  chunks: {partial} read in part (coarse wavelet subbands), {whole} read whole \
+             (not wavelet-coded, or a predictor or bound that needs every byte)"
+        );
+        outln!(
+            "  approximate: no error bound holds, and sections read in part are not \
+             checksummed (`hiha verify` checks the archive)"
+        );
+        let _ = written;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use crate::predictor::fic::{self, FicConfig, FicGrid};
 use crate::predictor::trc::{FrameKind, TrcConfig, TrcDecoder, TrcEncoder};
 use crate::residual::{self, Target};
 
+pub mod preview;
 mod stream;
 pub use stream::{
     compress_streamed, decompress_file_streamed, decompress_streamed, value_range, variable_meta,
@@ -1671,6 +1672,7 @@ fn decode_chunk(
         residual: read(slot.residual)?,
         fixes: read(slot.fixes)?,
         indices: slot.indices,
+        preview: None,
     };
     let cx = ChunkContext {
         shape: plan.shape,
@@ -1708,6 +1710,11 @@ struct ChunkParts<'a> {
     fixes: Option<&'a [u8]>,
     /// The residual section is a lattice-residual one.
     indices: bool,
+    /// Decode a coarse preview of the residual (wavelet level, keep the
+    /// vertical detail): [`residual::decode_preview`] instead of
+    /// [`residual::decode`]; only for a chunk without prediction, signs,
+    /// lattice or fixes.
+    preview: Option<(usize, bool)>,
 }
 
 /// Decodes a chunk of frames `fr` from its section payloads (the check is
@@ -1758,7 +1765,17 @@ fn decode_chunk_parts(
             } else {
                 (None, r)
             };
-            let mut v = residual::decode(r, pred, &dims, skip)?;
+            let mut v = match parts.preview {
+                Some((k, vertical)) if pred.is_none() && states.is_none() && lattice.is_none() => {
+                    residual::decode_preview(r, &dims, skip, k, vertical)?
+                }
+                Some(_) => {
+                    return Err(Error::InvalidInput(format!(
+                        "frames {fr:?}: a preview of a chunk with a prediction, signs or lattice"
+                    )))
+                }
+                None => residual::decode(r, pred, &dims, skip)?,
+            };
             if let (Some(st), true, true) = (&states, v.len() == len, cx.log_coded) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());
             }

@@ -184,6 +184,71 @@ impl DatasetMeta {
     }
 }
 
+impl DatasetMeta {
+    /// The metadata of a field subsampled to every `step`-th point (from
+    /// index 0) along its horizontal dims (the variable's lat and lon dims):
+    /// those dims shortened to `ceil(len / step)`, every auxiliary variable
+    /// that has one of them (the coordinates, bounds) strided the same way.
+    pub fn stride_horizontal(&self, step: usize) -> Result<DatasetMeta> {
+        if step == 0 {
+            return Err(Error::InvalidInput("a stride of 0".into()));
+        }
+        let horizontal = [
+            self.var.layout.lat_dim.clone(),
+            self.var.layout.lon_dim.clone(),
+        ];
+        let mut out = self.clone();
+        for name in &horizontal {
+            let len = self
+                .dim(name)
+                .ok_or_else(|| Error::Corrupt(format!("dim '{name}' is not a dim of the dataset")))?
+                .len;
+            for v in &mut out.aux_vars {
+                let lens: Vec<usize> = v
+                    .dims
+                    .iter()
+                    .map(|d| out.dims.iter().find(|x| x.name == *d).map_or(0, |x| x.len))
+                    .collect();
+                if let Some(axis) = v.dims.iter().position(|d| d == name) {
+                    v.data = v.data.stride_axis(&lens, axis, step)?;
+                }
+            }
+            for d in &mut out.dims {
+                if d.name == *name {
+                    d.len = len.div_ceil(step);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn stride_vec<T: Clone>(data: &[T], lens: &[usize], axis: usize, step: usize) -> Result<Vec<T>> {
+    let product =
+        |l: &[usize]| -> Option<usize> { l.iter().try_fold(1usize, |acc, &x| acc.checked_mul(x)) };
+    let bad = || {
+        Error::Corrupt(format!(
+            "auxiliary variable has {} values, its dims {lens:?} say otherwise",
+            data.len()
+        ))
+    };
+    let total = product(lens).ok_or_else(bad)?;
+    let axis_len = *lens.get(axis).ok_or_else(bad)?;
+    if total != data.len() || step == 0 {
+        return Err(bad());
+    }
+    let inner = product(&lens[axis + 1..]).ok_or_else(bad)?;
+    let outer = product(&lens[..axis]).ok_or_else(bad)?;
+    let mut out = Vec::with_capacity(outer * axis_len.div_ceil(step) * inner);
+    for o in 0..outer {
+        let base = o * axis_len * inner;
+        for j in (0..axis_len).step_by(step) {
+            out.extend_from_slice(&data[base + j * inner..base + (j + 1) * inner]);
+        }
+    }
+    Ok(out)
+}
+
 fn slice_vec<T: Clone>(
     data: &[T],
     lens: &[usize],
@@ -216,6 +281,20 @@ fn slice_vec<T: Clone>(
 }
 
 impl CoordData {
+    /// Every `step`-th value (from index 0) along `axis` of an array of dims `lens`.
+    pub fn stride_axis(&self, lens: &[usize], axis: usize, step: usize) -> Result<CoordData> {
+        Ok(match self {
+            CoordData::F64(v) => CoordData::F64(stride_vec(v, lens, axis, step)?),
+            CoordData::F32(v) => CoordData::F32(stride_vec(v, lens, axis, step)?),
+            CoordData::I64(v) => CoordData::I64(stride_vec(v, lens, axis, step)?),
+            CoordData::I32(v) => CoordData::I32(stride_vec(v, lens, axis, step)?),
+            CoordData::I16(v) => CoordData::I16(stride_vec(v, lens, axis, step)?),
+            CoordData::I8(v) => CoordData::I8(stride_vec(v, lens, axis, step)?),
+            CoordData::U8(v) => CoordData::U8(stride_vec(v, lens, axis, step)?),
+            CoordData::Text(v) => CoordData::Text(stride_vec(v, lens, axis, step)?),
+        })
+    }
+
     /// The values with index range `sel` along `axis` of an array of dims `lens`.
     pub fn slice_axis(&self, lens: &[usize], axis: usize, sel: Range<usize>) -> Result<CoordData> {
         Ok(match self {
@@ -333,5 +412,40 @@ mod tests {
         );
         assert!(m.select_frames(1..4, 6).is_err());
         assert!(m.select_frames(0..7, 6).is_err());
+    }
+
+    #[test]
+    fn stride_horizontal_keeps_every_step_th_coordinate_from_zero() {
+        let mut m = meta();
+        m.dims[2].len = 5;
+        m.dims[3].len = 4;
+        m.aux_vars.push(AuxVar {
+            name: "lat".into(),
+            dims: vec!["lat".into()],
+            dtype: DType::F64,
+            attrs: vec![],
+            data: CoordData::F64(vec![50., 49., 48., 47., 46.]),
+        });
+        m.aux_vars.push(AuxVar {
+            name: "area".into(),
+            dims: vec!["lat".into(), "lon".into()],
+            dtype: DType::I32,
+            attrs: vec![],
+            data: CoordData::I32((0..20).collect()),
+        });
+        let s = m.stride_horizontal(2).unwrap();
+        assert_eq!(s.dim("lat").unwrap().len, 3);
+        assert_eq!(s.dim("lon").unwrap().len, 2);
+        assert_eq!(s.dim("time").unwrap().len, 3);
+        assert_eq!(
+            s.aux("lat").unwrap().data,
+            CoordData::F64(vec![50., 48., 46.])
+        );
+        assert_eq!(
+            s.aux("area").unwrap().data,
+            CoordData::I32(vec![0, 2, 8, 10, 16, 18])
+        );
+        assert_eq!(s.aux("valid").unwrap().data, m.aux("valid").unwrap().data);
+        assert!(m.stride_horizontal(0).is_err());
     }
 }

@@ -683,6 +683,7 @@ fn code_and_decode(
         residual: coded.residual.as_deref(),
         fixes: None,
         indices: coded.indices,
+        preview: None,
     };
     let decoded = decode_chunk_parts(cx, fr, &parts, None)?;
     Ok((coded, decoded))

@@ -324,6 +324,102 @@ fn final_values(rec: &[f64], prediction: Option<&[f32]>, missing: Option<&[bool]
         .collect()
 }
 
+/// How many first bytes of a residual stream for `dims` [`preview_ranges`]
+/// needs to see (the stream may be shorter).
+pub fn preview_header_len(dims: &[usize]) -> Result<usize> {
+    // Tag, CRC, the payload length, then the wavelet headers.
+    wavelet::preview_header_len(dims)?
+        .checked_add(15)
+        .ok_or_else(|| Error::InvalidInput("block too large".into()))
+}
+
+/// The byte ranges of a residual stream of `total` bytes (whose first bytes
+/// are `head`: at least [`preview_header_len`] of them, or all) that a
+/// coarse preview at level `k` reads (see [`decode_preview`]), in order.
+/// `None` when the stream is not progressive (the SZ path, a raw or
+/// constant wavelet block, no valid element): it is to be read and decoded
+/// whole.
+pub fn preview_ranges(
+    head: &[u8],
+    total: usize,
+    dims: &[usize],
+    k: usize,
+    vertical: bool,
+) -> Result<Option<Vec<std::ops::Range<usize>>>> {
+    if head.len() < 5 || total < 5 {
+        return Err(Error::Truncated("residual stream header".into()));
+    }
+    if head[0] != TAG_WAVELET {
+        return Ok(None);
+    }
+    let (len, used) = get_leb128(&head[5..])?;
+    let start = 5 + used;
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_add(start))
+        .filter(|&e| e <= total)
+        .ok_or_else(|| Error::Truncated("residual payload".into()))?;
+    let payload_head = &head[start.min(head.len())..end.min(head.len())];
+    Ok(
+        wavelet::preview_ranges(payload_head, dims, end - start, k, vertical)?.map(|rs| {
+            let mut out = vec![0..start];
+            for r in rs {
+                let r = r.start + start..r.end + start;
+                match out.last_mut() {
+                    Some(last) if last.end == r.start => last.end = r.end,
+                    _ => out.push(r),
+                }
+            }
+            out
+        }),
+    )
+}
+
+/// A coarse preview of a wavelet-coded residual stream without prediction:
+/// the wavelet bands of level ≥ `k` (and with `vertical` the finer bands
+/// that are high-pass along neither of the last two axes), the finer ones
+/// taken as zero; outliers are skipped. Only the bytes [`preview_ranges`]
+/// names are read (`bytes` has the stream's full length; the rest may hold
+/// anything), so the stream's checksum is **not** verified. Returns the
+/// full-size block, NaN on missing elements, for the caller to subsample.
+/// Never panics on damaged bytes.
+pub fn decode_preview(
+    bytes: &[u8],
+    dims: &[usize],
+    missing: Option<&[bool]>,
+    k: usize,
+    vertical: bool,
+) -> Result<Vec<f32>> {
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .unwrap_or(usize::MAX);
+    check_shape(n, None, dims, missing, "the product")?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if bytes.len() < 5 {
+        return Err(Error::Truncated("residual stream header".into()));
+    }
+    if bytes[0] != TAG_WAVELET {
+        return Err(Error::InvalidInput(
+            "only a wavelet residual stream has a preview".into(),
+        ));
+    }
+    let (len, used) = get_leb128(&bytes[5..])?;
+    let rest = &bytes[5 + used..];
+    if len > rest.len() as u64 {
+        return Err(Error::Truncated("residual payload".into()));
+    }
+    let payload = &rest[..len as usize];
+    let rec = std::panic::catch_unwind(|| wavelet::decode_preview(payload, dims, k, vertical))
+        .unwrap_or_else(|_| Err(Error::Corrupt("malformed wavelet residual stream".into())))?;
+    if rec.len() != n {
+        return Err(Error::Corrupt("wavelet block has the wrong size".into()));
+    }
+    Ok(final_values(&rec, None, missing))
+}
+
 /// Decodes what [`encode`] produced, given the same prediction, dims and mask.
 pub fn decode(
     bytes: &[u8],

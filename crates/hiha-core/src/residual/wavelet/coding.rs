@@ -497,3 +497,94 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
 pub(crate) fn own_count(layout: &Layout) -> usize {
     layout.bands.iter().filter(|b| b.own).count()
 }
+
+/// Decodes only the bands with `need[band]` set (a set that holds every
+/// needed band's parent), the others left at zero: the coarse-to-fine
+/// preview. Shared bands are decoded in stream order up to the last needed
+/// one (they share one adaptive stream), then the unneeded ones among them
+/// are zeroed; an unneeded own band's stream is never read, so its slice
+/// may be empty. Returns `None` when a stream that is read ends early.
+pub(crate) fn decode_some(
+    layout: &Layout,
+    shared: &[u8],
+    own: &[&[u8]],
+    need: &[bool],
+) -> Option<Vec<i32>> {
+    let mut q = vec![0i32; layout.total];
+    let mut dec = RangeDecoder::new(shared);
+    let mut models = Models::new();
+    let ll = &layout.bands[0];
+    code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
+    // Shared bands up to this index are decoded.
+    let last_shared = layout
+        .bands
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| !b.own && need.get(*i).copied().unwrap_or(false))
+        .map(|(i, _)| i)
+        .max()
+        .unwrap_or(0);
+    let mut own_iter = 0usize;
+    let mut bi = 1;
+    let mut ok = true;
+    while bi < layout.bands.len() {
+        let level = layout.bands[bi].level;
+        let end = layout.bands[bi..]
+            .iter()
+            .position(|b| b.level != level)
+            .map_or(layout.bands.len(), |e| bi + e);
+        let lo = layout.bands[bi].offset;
+        let (coarser, this) = q.split_at_mut(lo);
+        let coarser: &[i32] = coarser;
+        for (j, b) in layout.bands[bi..end].iter().enumerate() {
+            if b.own || bi + j > last_shared {
+                continue;
+            }
+            let pb = b.parent.map(|p| &layout.bands[p]);
+            let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
+            code_band(
+                &mut dec,
+                &mut models,
+                b,
+                pb,
+                &mut this[b.offset - lo..b.offset - lo + b.len],
+                parent,
+            );
+        }
+        let mut jobs: Vec<(&Band, &[u8], &mut [i32])> = Vec::new();
+        let mut rest: &mut [i32] = this;
+        let mut at = lo;
+        for (j, b) in layout.bands[bi..end].iter().enumerate() {
+            let (_, tail) = rest.split_at_mut(b.offset - at);
+            let (mine, tail) = tail.split_at_mut(b.len);
+            rest = tail;
+            at = b.offset + b.len;
+            if b.own {
+                if need.get(bi + j).copied().unwrap_or(false) {
+                    jobs.push((b, own.get(own_iter).copied().unwrap_or(&[]), mine));
+                }
+                own_iter += 1;
+            }
+        }
+        let results: Vec<bool> = jobs
+            .into_par_iter()
+            .map(|(b, bytes, out)| {
+                let pb = b.parent.map(|p| &layout.bands[p]);
+                let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
+                let mut d = RangeDecoder::new(bytes);
+                let mut m = Models::new();
+                code_band(&mut d, &mut m, b, pb, out, parent);
+                !d.overrun()
+            })
+            .collect();
+        ok &= results.iter().all(|&r| r);
+        bi = end;
+    }
+    ok &= !dec.overrun();
+    for (i, b) in layout.bands.iter().enumerate() {
+        if !need.get(i).copied().unwrap_or(false) {
+            q[b.offset..b.offset + b.len].fill(0);
+        }
+    }
+    ok.then_some(q)
+}

@@ -29,6 +29,7 @@ use super::Target;
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
 use crate::error::{Error, Result};
 use coding::{Coder, Layout, MAX_INDEX};
+use std::ops::Range;
 use transform::Plan;
 
 const MODE_RAW: u8 = 0;
@@ -888,6 +889,229 @@ fn decode_folded(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
     let out = streams[nown + 1];
     if !out.is_empty() {
         apply_outliers(out, &mut rec)?;
+    }
+    Ok(rec)
+}
+
+/// Where the parts of a wavelet-mode stream lie, from its first byte.
+struct Parts {
+    /// The level profile's means (mode 3).
+    means: Option<Vec<f64>>,
+    fold: usize,
+    mean: f64,
+    step: f64,
+    offset_code: i8,
+    /// Shared stream, own-band streams, outlier stream.
+    streams: Vec<Range<usize>>,
+}
+
+/// Parses the headers of a stream of `total` bytes whose first bytes are
+/// `head` (all of them, or at least [`preview_header_len`]). `None`: the
+/// stream is raw or constant, not progressive.
+fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Parts, Layout, Plan)>> {
+    let trunc = || Error::Truncated("wavelet header".into());
+    let mode = *head.first().ok_or_else(trunc)?;
+    let (means, mut pos) = match mode {
+        MODE_RAW | MODE_CONST => return Ok(None),
+        MODE_WAVELET => (None, 1usize),
+        MODE_PROFILE => {
+            let l = d4[1];
+            let end = l
+                .checked_mul(4)
+                .and_then(|b| b.checked_add(1))
+                .ok_or_else(trunc)?;
+            let bytes = head.get(1..end).ok_or_else(trunc)?;
+            let means: Vec<f64> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+                .collect();
+            if means.iter().any(|m| !m.is_finite()) {
+                return Err(Error::Corrupt(
+                    "a wavelet profile mean is not finite".into(),
+                ));
+            }
+            if head.get(end) != Some(&MODE_WAVELET) {
+                return Err(Error::Corrupt(
+                    "a wavelet profile holds no wavelet stream".into(),
+                ));
+            }
+            (Some(means), end + 1)
+        }
+        m => return Err(Error::Corrupt(format!("unknown wavelet mode {m}"))),
+    };
+    let fold = *head.get(pos).ok_or_else(trunc)? as usize;
+    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
+    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
+        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
+    }
+    pos += 1;
+    let fixed = head.get(pos..pos + 17).ok_or_else(trunc)?;
+    let mean = read_f64(&fixed[0..8]);
+    let step = read_f64(&fixed[8..16]);
+    let offset_code = fixed[16] as i8;
+    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
+        return Err(Error::Corrupt(format!(
+            "wavelet header: mean {mean}, step {step}"
+        )));
+    }
+    pos += 17;
+    let plan = Plan::new(d4);
+    let layout = Layout::new(&plan);
+    let nown = coding::own_count(&layout);
+    let mut lens = Vec::with_capacity(nown + 2);
+    for _ in 0..nown + 2 {
+        lens.push(get_varint(head, &mut pos)?);
+    }
+    let sum = lens
+        .iter()
+        .try_fold(0u64, |a, &l| a.checked_add(l))
+        .ok_or_else(|| Error::Corrupt("stream lengths".into()))?;
+    let have = total.checked_sub(pos).ok_or_else(trunc)? as u64;
+    if have != sum {
+        return Err(short_or_corrupt(
+            have as usize,
+            sum as usize,
+            "wavelet streams",
+        ));
+    }
+    let mut streams = Vec::with_capacity(lens.len());
+    for &l in &lens {
+        // Each length is at most `sum`, which fits `total`.
+        let end = pos + l as usize;
+        streams.push(pos..end);
+        pos = end;
+    }
+    Ok(Some((
+        Parts {
+            means,
+            fold,
+            mean,
+            step,
+            offset_code,
+            streams,
+        },
+        layout,
+        plan,
+    )))
+}
+
+/// The most bytes of a stream for `dims` that [`preview_ranges`] needs to
+/// see: modes, profile, fold, mean, step, offset and every stream length.
+pub(crate) fn preview_header_len(dims: &[usize]) -> Result<usize> {
+    let d4 = squeeze(dims)?;
+    if d4.contains(&0) {
+        return Err(Error::InvalidInput(format!(
+            "wavelet block dims {dims:?} hold no elements"
+        )));
+    }
+    let nown = coding::own_count(&Layout::new(&Plan::new(d4)));
+    d4[1]
+        .checked_mul(4)
+        .and_then(|p| p.checked_add(20 + 10 * (nown + 2)))
+        .ok_or_else(|| Error::InvalidInput("block too large".into()))
+}
+
+/// The d4 axes that are the block's last two (its horizontal axes).
+fn horizontal_axes(dims: &[usize]) -> [bool; 4] {
+    let kept: Vec<usize> = (0..dims.len()).filter(|&a| dims[a] != 1).collect();
+    let mut h = [false; 4];
+    let first = 4 - kept.len().min(4);
+    for (j, &a) in kept.iter().enumerate() {
+        if a + 2 >= dims.len() && first + j < 4 {
+            h[first + j] = true;
+        }
+    }
+    h
+}
+
+/// The bands a preview at level `k` keeps: every band of level ≥ `k`
+/// (the approximation and the coarse details), and with `vertical` the
+/// finer bands that are high-pass along no horizontal axis (detail along
+/// time and levels only), so that those axes stay sharp. The set holds every
+/// kept band's parent (same orientation, one level coarser).
+fn preview_need(layout: &Layout, horizontal: [bool; 4], k: usize, vertical: bool) -> Vec<bool> {
+    layout
+        .bands
+        .iter()
+        .map(|b| b.level >= k || (vertical && (0..4).all(|a| !(horizontal[a] && b.start[a] > 0))))
+        .collect()
+}
+
+/// The byte ranges of a wavelet stream of `total` bytes (starting with
+/// `head`, at least [`preview_header_len`] bytes or all of it) that a
+/// preview at level `k` reads: the headers, the shared stream and the own
+/// streams of the kept bands. `None`: the stream is not progressive (raw or
+/// constant): read it all.
+pub(crate) fn preview_ranges(
+    head: &[u8],
+    dims: &[usize],
+    total: usize,
+    k: usize,
+    vertical: bool,
+) -> Result<Option<Vec<Range<usize>>>> {
+    let d4 = squeeze(dims)?;
+    let Some((parts, layout, _)) = parse_parts(head, d4, total)? else {
+        return Ok(None);
+    };
+    let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+    let mut ranges = vec![0..parts.streams[0].end];
+    let own = layout.bands.iter().zip(&need).filter(|(b, _)| b.own);
+    for ((_, &n), r) in own.zip(&parts.streams[1..]) {
+        if n && !r.is_empty() {
+            match ranges.last_mut() {
+                Some(last) if last.end == r.start => last.end = r.end,
+                _ => ranges.push(r.clone()),
+            }
+        }
+    }
+    Ok(Some(ranges))
+}
+
+/// Decodes the coarse part of a wavelet-mode stream for a preview at level
+/// `k`: the bands [`preview_ranges`] names (only those bytes of `bytes` are
+/// read; the others may hold anything), the finer ones taken as zero, the
+/// outlier stream skipped. Returns the full-size reconstruction, as
+/// [`decode`] does; the caller subsamples it.
+pub(crate) fn decode_preview(
+    bytes: &[u8],
+    dims: &[usize],
+    k: usize,
+    vertical: bool,
+) -> Result<Vec<f64>> {
+    let d4 = squeeze(dims)?;
+    if d4.contains(&0) {
+        return Err(Error::InvalidInput(format!(
+            "wavelet block dims {dims:?} hold no elements"
+        )));
+    }
+    let Some((parts, layout, plan)) = parse_parts(bytes, d4, bytes.len())? else {
+        return Err(Error::InvalidInput(
+            "a raw or constant wavelet block has no preview: decode it whole".into(),
+        ));
+    };
+    let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+    let own: Vec<&[u8]> = parts.streams[1..parts.streams.len() - 1]
+        .iter()
+        .map(|r| &bytes[r.clone()])
+        .collect();
+    let q = coding::decode_some(&layout, &bytes[parts.streams[0].clone()], &own, &need)
+        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
+    let mut rec = reconstruct(
+        &layout,
+        &plan,
+        parts.mean,
+        parts.step,
+        parts.offset_code,
+        &q,
+    );
+    if parts.fold > 1 {
+        rec = permute(&rec, d4, parts.fold, true);
+    }
+    if let Some(means) = parts.means {
+        let (l, plane) = (d4[1], d4[2] * d4[3]);
+        for (i, r) in rec.iter_mut().enumerate() {
+            *r += means[(i / plane) % l];
+        }
     }
     Ok(rec)
 }
