@@ -525,6 +525,30 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
                 mb / c_s,
                 mb / d_s
             );
+            if *pred == PredictorKind::None {
+                for (key, vertical) in [("preview", true), ("preview_all_axes", false)] {
+                    match preview(args.runs, &bytes, f, &g, PREVIEW_LEVEL, vertical, hi - lo) {
+                        Ok(p) => {
+                            if vertical {
+                                eprintln!(
+                                    "  {:14} K={PREVIEW_LEVEL}: read {:.1} % of the archive, {:.1} MB/s, \
+                                     nrmse {:.3e} vs the original, {:.3e} vs the full decode",
+                                    "preview",
+                                    100.0 * p["bytes_read_fraction"].as_f64().unwrap_or(f64::NAN),
+                                    p["mbps"].as_f64().unwrap_or(f64::NAN),
+                                    p["nrmse"].as_f64().unwrap_or(f64::NAN),
+                                    p["nrmse_vs_full_decode"].as_f64().unwrap_or(f64::NAN),
+                                );
+                            }
+                            rec.insert(key.into(), p);
+                        }
+                        Err(e) => {
+                            eprintln!("  {key}: n/a ({e})");
+                            rec.insert(key.into(), json!({"status": "n/a", "error": e}));
+                        }
+                    }
+                }
+            }
             if let Some(dir) = &args.dump_frame {
                 if (t - args.dump_target).abs() <= 1e-12 * t.max(args.dump_target) {
                     if let Err(e) = dump_frame(dir, &stem, &lv.var, name, t, &g) {
@@ -540,6 +564,88 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             records.push(Value::Object(rec));
         }
     }
+}
+
+/// The preview level the bench measures (`hiha decompress --preview 2`).
+const PREVIEW_LEVEL: u32 = 2;
+
+/// A coarse preview of `archive` (written to a temporary file, since a
+/// preview reads part of a file), `runs` times: bytes read (header and
+/// index included) against the archive's size, the median time, MB/s of
+/// the **full-resolution float32 field** per second, and the NRMSE (RMSE
+/// over the full field's range `range`) against the original and against
+/// the full decode `full`, both subsampled the same way.
+fn preview(
+    runs: usize,
+    archive: &[u8],
+    orig: &Field,
+    full: &Field,
+    level: u32,
+    vertical: bool,
+    range: f64,
+) -> Result<Value, String> {
+    use hiha_core::codec::preview::{self, PreviewOptions};
+    let s = orig.shape;
+    preview::check_preview_level(level, &s).map_err(|e| e.to_string())?;
+    let path = std::env::temp_dir().join(format!(
+        "hiha-bench-preview-{}-{}.hiha",
+        std::process::id(),
+        archive.len()
+    ));
+    std::fs::write(&path, archive).map_err(|e| e.to_string())?;
+    let opts = PreviewOptions {
+        vertical,
+        ..PreviewOptions::new(level)
+    };
+    let mut times = Vec::with_capacity(runs);
+    let mut out = None;
+    for _ in 0..runs.max(1) {
+        let t0 = Instant::now();
+        let r = hiha_core::format::ArchiveFile::open(&path).and_then(|file| {
+            let (field, _, stats) = preview::preview_variable(&file, 0, &opts)?;
+            Ok((field, stats, file.bytes_read()))
+        });
+        times.push(t0.elapsed().as_secs_f64());
+        match r {
+            Ok(x) => out = Some(x),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e.to_string());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    let (field, stats, read) = out.ok_or("no run")?;
+    let step = 1usize << level;
+    let outer = s.frames * s.levels;
+    let sub = |v: &[f32]| preview::subsample(v, outer, s.lat, s.lon, step);
+    let mask = orig
+        .missing
+        .as_deref()
+        .map(|m| preview::subsample(m, outer, s.lat, s.lon, step));
+    let vs_orig = Metrics::compute(&sub(&orig.values), &field.values, mask.as_deref())
+        .map_err(|e| e.to_string())?;
+    let vs_full = Metrics::compute(&sub(&full.values), &field.values, mask.as_deref())
+        .map_err(|e| e.to_string())?;
+    let t = median(times);
+    let mb = orig.values.len() as f64 * 4.0 / 1e6;
+    Ok(json!({
+        "status": "ok",
+        "level": level,
+        "all_axes": !vertical,
+        "shape": [field.shape.frames, field.shape.levels, field.shape.lat, field.shape.lon],
+        "bytes_read": read,
+        "archive_bytes": archive.len(),
+        "bytes_read_fraction": num(read as f64 / archive.len().max(1) as f64),
+        "partial_chunks": stats.partial_chunks,
+        "whole_chunks": stats.whole_chunks,
+        "decode_s": num(t),
+        "mbps": num(mb / t),
+        "mbps_of": "MB of the full-resolution float32 field per second",
+        "nrmse": num(vs_orig.rmse / range),
+        "max_abs_error": num(vs_orig.max_abs),
+        "nrmse_vs_full_decode": num(vs_full.rmse / range),
+    }))
 }
 
 /// Writes frame 0 (levels × lat × lon) of the reconstruction as raw little-endian f32.

@@ -277,6 +277,11 @@ struct DecompressArgs {
     /// verify` checks an archive.
     #[arg(long, value_name = "K")]
     preview: Option<u32>,
+    /// With --preview: take time and levels from the coarse subbands too
+    /// (fewer bytes read, but each frame and level of the preview blends
+    /// its neighbours over about 2^K of them).
+    #[arg(long, requires = "preview")]
+    preview_all_axes: bool,
 }
 
 /// `--max-memory` default: the codec's default limit, in GB.
@@ -1304,7 +1309,7 @@ fn decompress_preview(a: &DecompressArgs, level: u32, quiet: bool) -> Result<()>
     };
     let popts = preview::PreviewOptions {
         level,
-        vertical: false,
+        vertical: !a.preview_all_axes,
         decode: opts,
     };
     let mut decoded = Vec::with_capacity(names.len());

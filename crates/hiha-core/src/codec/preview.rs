@@ -55,19 +55,21 @@ pub struct PreviewOptions {
     /// [`MAX_PREVIEW_LEVEL`]).
     pub level: u32,
     /// Keep the finer wavelet bands that are high-pass along neither
-    /// horizontal axis (detail along time and levels only), so that those
-    /// axes are not smoothed: sharper along time, more bytes read.
+    /// horizontal axis (detail along time and levels only), so that each
+    /// frame and level of the preview is that frame and level, not a blend
+    /// of its neighbours (the default). `false` reads fewer bytes.
     pub vertical: bool,
     /// Memory limit and checks, as for a full decode.
     pub decode: DecodeOptions,
 }
 
 impl PreviewOptions {
-    /// A preview at level `level`, the default band choice.
+    /// A preview at level `level`, the default band choice (time and
+    /// levels kept sharp).
     pub fn new(level: u32) -> Self {
         Self {
             level,
-            vertical: false,
+            vertical: true,
             decode: DecodeOptions::default(),
         }
     }
@@ -325,7 +327,7 @@ fn read_residual(
         .ok_or_else(|| Error::Corrupt(format!("section {g} is too large")))?;
     let want = residual::preview_header_len(dims)?.min(total);
     let head = file.read_section_range(g, 0..want)?;
-    let Some(ranges) = residual::preview_ranges(&head, total, dims, level, vertical)? else {
+    let Some(plan) = residual::preview_plan(&head, total, dims, level, vertical)? else {
         return Ok((file.read_section(g)?, false));
     };
     let mut buf: Vec<u8> = Vec::new();
@@ -333,14 +335,32 @@ fn read_residual(
         .map_err(|_| Error::Unsupported(format!("cannot allocate {total} bytes")))?;
     buf.resize(total, 0);
     buf[..head.len()].copy_from_slice(&head);
-    for r in ranges {
-        // What the head did not cover.
+    // What the head did not cover of a range.
+    let fill = |buf: &mut [u8], r: Range<usize>| -> Result<()> {
         let from = r.start.max(head.len());
         if from < r.end {
-            let part: Range<usize> = from..r.end;
+            let part = from..r.end;
             let bytes = file.read_section_range(g, part.clone())?;
             buf[part].copy_from_slice(&bytes);
         }
+        Ok(())
+    };
+    fill(&mut buf, plan.header.clone())?;
+    for r in &plan.own {
+        fill(&mut buf, r.clone())?;
+    }
+    // A prefix of the shared stream, longer until it holds what the
+    // preview decodes from it (or is all of it).
+    let shared = plan.shared.clone();
+    let mut have = 0usize;
+    let mut want = plan.shared_guess.min(shared.len());
+    loop {
+        fill(&mut buf, shared.start + have..shared.start + want)?;
+        have = want;
+        if have >= shared.len() || residual::preview_shared_ok(&buf, dims, level, vertical, have)? {
+            break;
+        }
+        want = have.saturating_mul(2).max(64).min(shared.len());
     }
     Ok((buf, true))
 }

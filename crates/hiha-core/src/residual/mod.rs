@@ -37,6 +37,7 @@ pub mod wavelet;
 
 use crate::error::{Error, Result};
 use interp::Grid;
+use std::ops::Range;
 
 /// What the residual coder must achieve on its block.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -333,19 +334,51 @@ pub fn preview_header_len(dims: &[usize]) -> Result<usize> {
         .ok_or_else(|| Error::InvalidInput("block too large".into()))
 }
 
-/// The byte ranges of a residual stream of `total` bytes (whose first bytes
-/// are `head`: at least [`preview_header_len`] of them, or all) that a
-/// coarse preview at level `k` reads (see [`decode_preview`]), in order.
-/// `None` when the stream is not progressive (the SZ path, a raw or
-/// constant wavelet block, no valid element): it is to be read and decoded
-/// whole.
-pub fn preview_ranges(
+/// What a coarse preview at level `k` reads of a residual stream of
+/// `total` bytes whose first bytes are `head` (at least
+/// [`preview_header_len`] of them, or all): offsets from the stream's first
+/// byte. The headers and the kept bands' own streams are read whole; of the
+/// shared stream, a prefix long enough for [`preview_shared_ok`]. `None`
+/// when the stream is not progressive (the SZ path, a raw or constant
+/// wavelet block, no valid element): it is to be read and decoded whole.
+pub fn preview_plan(
     head: &[u8],
     total: usize,
     dims: &[usize],
     k: usize,
     vertical: bool,
-) -> Result<Option<Vec<std::ops::Range<usize>>>> {
+) -> Result<Option<PreviewPlan>> {
+    let (start, end) = match payload_span(head, total)? {
+        Some(x) => x,
+        None => return Ok(None),
+    };
+    let payload_head = &head[start.min(head.len())..end.min(head.len())];
+    let shift = |r: Range<usize>| r.start + start..r.end + start;
+    Ok(
+        wavelet::preview_plan(payload_head, dims, end - start, k, vertical)?.map(|p| PreviewPlan {
+            header: 0..p.header.end + start,
+            shared: shift(p.shared),
+            shared_guess: p.shared_guess,
+            own: p.own.into_iter().map(shift).collect(),
+        }),
+    )
+}
+
+/// What a preview reads of a residual stream: see [`preview_plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewPlan {
+    /// The stream's headers, from byte 0.
+    pub header: Range<usize>,
+    /// The wavelet coder's shared stream, of which a prefix is needed.
+    pub shared: Range<usize>,
+    /// A first guess of that prefix's length.
+    pub shared_guess: usize,
+    /// The kept bands' own streams.
+    pub own: Vec<Range<usize>>,
+}
+
+/// The payload's span in a wavelet residual stream (`None`: not one).
+fn payload_span(head: &[u8], total: usize) -> Result<Option<(usize, usize)>> {
     if head.len() < 5 || total < 5 {
         return Err(Error::Truncated("residual stream header".into()));
     }
@@ -359,20 +392,26 @@ pub fn preview_ranges(
         .and_then(|l| l.checked_add(start))
         .filter(|&e| e <= total)
         .ok_or_else(|| Error::Truncated("residual payload".into()))?;
-    let payload_head = &head[start.min(head.len())..end.min(head.len())];
-    Ok(
-        wavelet::preview_ranges(payload_head, dims, end - start, k, vertical)?.map(|rs| {
-            let mut out = vec![0..start];
-            for r in rs {
-                let r = r.start + start..r.end + start;
-                match out.last_mut() {
-                    Some(last) if last.end == r.start => last.end = r.end,
-                    _ => out.push(r),
-                }
-            }
-            out
-        }),
-    )
+    Ok(Some((start, end)))
+}
+
+/// Whether a residual stream `bytes` (full length; the plan's header and
+/// the first `prefix` bytes of its shared stream read) holds all that a
+/// preview at level `k` decodes from the shared stream. Never panics on
+/// damaged bytes.
+pub fn preview_shared_ok(
+    bytes: &[u8],
+    dims: &[usize],
+    k: usize,
+    vertical: bool,
+    prefix: usize,
+) -> Result<bool> {
+    let Some((start, end)) = payload_span(bytes, bytes.len())? else {
+        return Ok(true);
+    };
+    let payload = &bytes[start..end];
+    std::panic::catch_unwind(|| wavelet::preview_shared_ok(payload, dims, k, vertical, prefix))
+        .unwrap_or_else(|_| Err(Error::Corrupt("malformed wavelet residual stream".into())))
 }
 
 /// A coarse preview of a wavelet-coded residual stream without prediction:

@@ -498,6 +498,66 @@ pub(crate) fn own_count(layout: &Layout) -> usize {
     layout.bands.iter().filter(|b| b.own).count()
 }
 
+/// The index of the last band the shared stream must be decoded up to for
+/// the bands `need` (0: the approximation band only).
+fn last_shared(layout: &Layout, need: &[bool]) -> usize {
+    layout
+        .bands
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| !b.own && need.get(*i).copied().unwrap_or(false))
+        .map(|(i, _)| i)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Decodes the shared stream's bands up to the last one in `need` into `q`
+/// (band order). Shared bands never have an own band as parent (a parent
+/// is never larger than its child), so this needs nothing else. `false`
+/// when the stream ends early.
+fn decode_shared(layout: &Layout, shared: &[u8], need: &[bool], q: &mut [i32]) -> bool {
+    let mut dec = RangeDecoder::new(shared);
+    let mut models = Models::new();
+    let ll = &layout.bands[0];
+    code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
+    let last = last_shared(layout, need);
+    for b in layout.bands.iter().take(last + 1).skip(1) {
+        if b.own {
+            continue;
+        }
+        let (coarser, this) = q.split_at_mut(b.offset);
+        let pb = b.parent.map(|p| &layout.bands[p]);
+        let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
+        code_band(&mut dec, &mut models, b, pb, &mut this[..b.len], parent);
+    }
+    !dec.overrun()
+}
+
+/// Whether `shared`, a prefix of the shared stream, holds every byte the
+/// bands `need` take from it (then decoding them from any longer prefix
+/// gives the same indices).
+pub(crate) fn shared_prefix_suffices(layout: &Layout, shared: &[u8], need: &[bool]) -> bool {
+    let mut q = vec![0i32; layout.total];
+    decode_shared(layout, shared, need, &mut q)
+}
+
+/// How many coefficients the shared stream codes, and how many of them lie
+/// in the bands up to the last one `need` takes from it.
+pub(crate) fn shared_share(layout: &Layout, need: &[bool]) -> (usize, usize) {
+    let last = last_shared(layout, need);
+    let mut all = 0;
+    let mut used = 0;
+    for (i, b) in layout.bands.iter().enumerate() {
+        if !b.own {
+            all += b.len;
+            if i <= last {
+                used += b.len;
+            }
+        }
+    }
+    (all, used)
+}
+
 /// Decodes only the bands with `need[band]` set (a set that holds every
 /// needed band's parent), the others left at zero: the coarse-to-fine
 /// preview. Shared bands are decoded in stream order up to the last needed
@@ -511,22 +571,9 @@ pub(crate) fn decode_some(
     need: &[bool],
 ) -> Option<Vec<i32>> {
     let mut q = vec![0i32; layout.total];
-    let mut dec = RangeDecoder::new(shared);
-    let mut models = Models::new();
-    let ll = &layout.bands[0];
-    code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
-    // Shared bands up to this index are decoded.
-    let last_shared = layout
-        .bands
-        .iter()
-        .enumerate()
-        .filter(|(i, b)| !b.own && need.get(*i).copied().unwrap_or(false))
-        .map(|(i, _)| i)
-        .max()
-        .unwrap_or(0);
+    let mut ok = decode_shared(layout, shared, need, &mut q);
     let mut own_iter = 0usize;
     let mut bi = 1;
-    let mut ok = true;
     while bi < layout.bands.len() {
         let level = layout.bands[bi].level;
         let end = layout.bands[bi..]
@@ -536,21 +583,6 @@ pub(crate) fn decode_some(
         let lo = layout.bands[bi].offset;
         let (coarser, this) = q.split_at_mut(lo);
         let coarser: &[i32] = coarser;
-        for (j, b) in layout.bands[bi..end].iter().enumerate() {
-            if b.own || bi + j > last_shared {
-                continue;
-            }
-            let pb = b.parent.map(|p| &layout.bands[p]);
-            let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
-            code_band(
-                &mut dec,
-                &mut models,
-                b,
-                pb,
-                &mut this[b.offset - lo..b.offset - lo + b.len],
-                parent,
-            );
-        }
         let mut jobs: Vec<(&Band, &[u8], &mut [i32])> = Vec::new();
         let mut rest: &mut [i32] = this;
         let mut at = lo;
@@ -580,7 +612,6 @@ pub(crate) fn decode_some(
         ok &= results.iter().all(|&r| r);
         bi = end;
     }
-    ok &= !dec.overrun();
     for (i, b) in layout.bands.iter().enumerate() {
         if !need.get(i).copied().unwrap_or(false) {
             q[b.offset..b.offset + b.len].fill(0);

@@ -1037,34 +1037,76 @@ fn preview_need(layout: &Layout, horizontal: [bool; 4], k: usize, vertical: bool
         .collect()
 }
 
-/// The byte ranges of a wavelet stream of `total` bytes (starting with
-/// `head`, at least [`preview_header_len`] bytes or all of it) that a
-/// preview at level `k` reads: the headers, the shared stream and the own
-/// streams of the kept bands. `None`: the stream is not progressive (raw or
-/// constant): read it all.
-pub(crate) fn preview_ranges(
+/// What a preview reads of a wavelet stream (offsets from its first byte).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PreviewPlan {
+    /// Modes, profile, fold, mean, step, offset and the stream lengths.
+    pub header: Range<usize>,
+    /// The shared stream: the preview needs a prefix of it, how long is
+    /// only known by decoding ([`preview_shared_ok`]).
+    pub shared: Range<usize>,
+    /// A first guess of that prefix's length, from the share of the shared
+    /// stream's coefficients the preview decodes.
+    pub shared_guess: usize,
+    /// The own streams of the kept bands, adjacent ones merged.
+    pub own: Vec<Range<usize>>,
+}
+
+/// What a preview at level `k` reads of a wavelet stream of `total` bytes
+/// whose first bytes are `head` (at least [`preview_header_len`] of them,
+/// or all). `None`: the stream is not progressive (raw or constant): read
+/// it all.
+pub(crate) fn preview_plan(
     head: &[u8],
     dims: &[usize],
     total: usize,
     k: usize,
     vertical: bool,
-) -> Result<Option<Vec<Range<usize>>>> {
+) -> Result<Option<PreviewPlan>> {
     let d4 = squeeze(dims)?;
     let Some((parts, layout, _)) = parse_parts(head, d4, total)? else {
         return Ok(None);
     };
     let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
-    let mut ranges = vec![0..parts.streams[0].end];
-    let own = layout.bands.iter().zip(&need).filter(|(b, _)| b.own);
-    for ((_, &n), r) in own.zip(&parts.streams[1..]) {
+    let mut own: Vec<Range<usize>> = Vec::new();
+    let bands = layout.bands.iter().zip(&need).filter(|(b, _)| b.own);
+    for ((_, &n), r) in bands.zip(&parts.streams[1..]) {
         if n && !r.is_empty() {
-            match ranges.last_mut() {
+            match own.last_mut() {
                 Some(last) if last.end == r.start => last.end = r.end,
-                _ => ranges.push(r.clone()),
+                _ => own.push(r.clone()),
             }
         }
     }
-    Ok(Some(ranges))
+    let shared = parts.streams[0].clone();
+    let (all, used) = coding::shared_share(&layout, &need);
+    let guess = (shared.len() as f64 * used as f64 / all.max(1) as f64 * 1.25) as usize + 64;
+    Ok(Some(PreviewPlan {
+        header: 0..shared.start,
+        shared_guess: guess.min(shared.len()),
+        shared,
+        own,
+    }))
+}
+
+/// Whether the first `prefix` bytes of the shared stream of `bytes` (a
+/// wavelet stream whose header and those bytes were read) hold all that a
+/// preview at level `k` decodes from it.
+pub(crate) fn preview_shared_ok(
+    bytes: &[u8],
+    dims: &[usize],
+    k: usize,
+    vertical: bool,
+    prefix: usize,
+) -> Result<bool> {
+    let d4 = squeeze(dims)?;
+    let Some((parts, layout, _)) = parse_parts(bytes, d4, bytes.len())? else {
+        return Ok(true);
+    };
+    let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+    let s = &parts.streams[0];
+    let shared = &bytes[s.start..s.start + prefix.min(s.len())];
+    Ok(coding::shared_prefix_suffices(&layout, shared, &need))
 }
 
 /// Decodes the coarse part of a wavelet-mode stream for a preview at level
