@@ -1256,6 +1256,80 @@ mod tests {
         bytes.len()
     }
 
+    /// The bytes a preview plan names, found as the codec finds them (the
+    /// shared stream's prefix doubled until it suffices); every other byte
+    /// garbage. Returns the sparse copy and how many bytes it holds.
+    fn sparse_copy(bytes: &[u8], dims: &[usize], k: usize, vertical: bool) -> (Vec<u8>, usize) {
+        let head = &bytes[..preview_header_len(dims).unwrap().min(bytes.len())];
+        let plan = preview_plan(head, dims, bytes.len(), k, vertical)
+            .unwrap()
+            .expect("a wavelet stream");
+        let mut out = vec![0xA5u8; bytes.len()];
+        let mut read = 0;
+        for r in std::iter::once(plan.header.clone()).chain(plan.own.iter().cloned()) {
+            out[r.clone()].copy_from_slice(&bytes[r.clone()]);
+            read += r.len();
+        }
+        let sh = plan.shared.clone();
+        let mut have = plan.shared_guess;
+        loop {
+            out[sh.start..sh.start + have].copy_from_slice(&bytes[sh.start..sh.start + have]);
+            if have == sh.len() || preview_shared_ok(&out, dims, k, vertical, have).unwrap() {
+                break;
+            }
+            have = (have * 2).max(64).min(sh.len());
+        }
+        (out, read + have)
+    }
+
+    fn rms_diff(a: &[f64], b: &[f64]) -> f64 {
+        let s: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        (s / a.len() as f64).sqrt()
+    }
+
+    #[test]
+    fn preview_decodes_only_the_coarse_bands() {
+        // time × lat × lon; every level-0 band has its own stream.
+        let dims = [16, 1, 128, 256];
+        let (x, _) = field(&dims, 0.5, false, 7);
+        let (bytes, _) = encode(&x, None, &dims, Target::Rmse(0.05)).expect("encode");
+        assert_eq!(bytes[0], MODE_WAVELET);
+        let full = decode(&bytes, &dims).expect("decode");
+        // Level 0 keeps every band (and an RMSE target has no outliers):
+        // the full decode, bit for bit.
+        let all = decode_preview(&bytes, &dims, 0, false).expect("preview 0");
+        assert!(all
+            .iter()
+            .zip(&full)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let spread = rms_diff(
+            &full,
+            &vec![full.iter().sum::<f64>() / full.len() as f64; full.len()],
+        );
+        let mut errs = Vec::new();
+        for vertical in [false, true] {
+            let (sparse, read) = sparse_copy(&bytes, &dims, 2, vertical);
+            // Only the named bytes are read: garbage elsewhere changes nothing.
+            let p = decode_preview(&sparse, &dims, 2, vertical).expect("sparse preview");
+            let q = decode_preview(&bytes, &dims, 2, vertical).expect("preview");
+            assert!(p.iter().zip(&q).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(read < bytes.len(), "{read} of {} bytes", bytes.len());
+            if !vertical {
+                assert!(read * 4 < bytes.len(), "{read} of {} bytes", bytes.len());
+            }
+            // Close to the full decode (the field is smooth), not equal.
+            let e = rms_diff(&p, &full);
+            assert!(e > 0.0 && e < 0.2 * spread, "error {e}, spread {spread}");
+            errs.push(e);
+        }
+        // Keeping the time-only detail bands keeps time sharper.
+        assert!(errs[1] < errs[0], "{errs:?}");
+        // A damaged length is an error, not a panic.
+        let mut bad = bytes.clone();
+        bad[1 + 1 + 17] ^= 0x7f;
+        assert!(decode_preview(&bad, &dims, 2, false).is_err());
+    }
+
     #[test]
     fn bounds_hold_and_reconstruction_matches_decode() {
         let shapes: [&[usize]; 7] = [
