@@ -182,6 +182,27 @@ fn chunks_that_are_not_wavelet_coded_are_read_whole_and_exact() {
 }
 
 #[test]
+fn a_predictor_archive_is_decoded_whole_then_subsampled() {
+    let f = era5_t();
+    let mut opts = CompressOptions::new(Bound::Nrmse(1e-3));
+    opts.predictor = codec::PredictorKind::Fic;
+    let (archive, _) =
+        codec::compress(&f, &meta_for(f.shape), &opts, &NoProgress).expect("compress");
+    let path = write_tmp("fic.hiha", &archive);
+    let file = ArchiveFile::open(&path).expect("open");
+    let (p, _, stats) =
+        preview::preview_variable(&file, 0, &PreviewOptions::new(2)).expect("preview");
+    assert_eq!(stats.partial_chunks, 0);
+    let (full, _) = codec::decompress(&archive, None).expect("decompress");
+    let want = sub(&full.values, f.shape, 4);
+    assert!(p
+        .values
+        .iter()
+        .zip(&want)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
 fn bad_levels_and_small_grids_are_refused() {
     let f = era5_t();
     let archive = compress(&f, Bound::Nrmse(1e-2));
@@ -233,4 +254,17 @@ fn damaged_archives_give_errors_not_panics() {
             .and_then(|file| preview::preview_variable(&file, 0, &PreviewOptions::new(2)));
         assert!(r.is_err(), "cut at {cut}");
     }
+}
+
+#[test]
+fn format_1_archives_are_refused_with_a_reason() {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/v1/sample.hiha"
+    ));
+    let file = ArchiveFile::open(&path).expect("open");
+    let e = preview::preview_variable(&file, 0, &PreviewOptions::new(1))
+        .expect_err("format 1")
+        .to_string();
+    assert!(e.contains("format 1"), "{e}");
 }

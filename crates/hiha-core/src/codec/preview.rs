@@ -176,6 +176,13 @@ pub fn preview_variable(
             file.header().variable_count()
         ))
     })?;
+    let (major, _) = file.version();
+    if major != crate::format::FORMAT_VERSION.0 {
+        return Err(Error::Unsupported(format!(
+            "a preview reads format {} archives; this one is format {major}: decompress it whole",
+            crate::format::FORMAT_VERSION.0
+        )));
+    }
     let shape = header.shape;
     check_preview_level(opts.level, &shape)?;
     let step = 1usize << opts.level;
@@ -191,8 +198,7 @@ pub fn preview_variable(
     )?;
     let plain = config.predictor == PredictorKind::None
         && !matches!(header.bound, Bound::PwRel(_) | Bound::Spread(_))
-        && !levels.keep_zeros
-        && file.version().0 == crate::format::FORMAT_VERSION.0;
+        && !levels.keep_zeros;
     // The variable's sections in archive order: excerpt index j is global
     // index mine[j].
     let mine: Vec<usize> = (0..file.sections().len())
