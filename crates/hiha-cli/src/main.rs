@@ -1357,10 +1357,11 @@ fn decompress_preview(a: &DecompressArgs, level: u32, quiet: bool) -> Result<()>
         let whole: usize = decoded.iter().map(|(_, _, s)| s.whole_chunks).sum();
         let step = 1usize << level;
         outln!(
-            "{} -> {}: preview at level {level} (every {step}th point of lat and lon) of '{}': \
+            "{} -> {}: preview at level {level} ({} point of lat and lon) of '{}': \
              {values} values",
             a.input.display(),
             a.output.display(),
+            preview::every(step),
             names.join("', '"),
         );
         outln!(

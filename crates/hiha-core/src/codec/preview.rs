@@ -98,12 +98,24 @@ pub fn check_preview_level(level: u32, shape: &Shape) -> Result<()> {
     let step = 1usize << level;
     if shape.lat <= step || shape.lon <= step {
         return Err(Error::InvalidInput(format!(
-            "a grid of {} x {} is too small for a preview at level {level} (every {step}th \
+            "a grid of {} x {} is too small for a preview at level {level} ({} \
              point): each horizontal axis needs more than {step} points",
-            shape.lat, shape.lon
+            shape.lat,
+            shape.lon,
+            every(step)
         )));
     }
     Ok(())
+}
+
+/// "every 2nd", "every 4th", ...: how a preview at `step` samples.
+pub fn every(step: usize) -> String {
+    match step {
+        1 => "every".into(),
+        2 => "every 2nd".into(),
+        3 => "every 3rd".into(),
+        s => format!("every {s}th"),
+    }
 }
 
 /// Every `step`-th point, from index 0, along the last two axes of a
@@ -135,9 +147,11 @@ fn preview_meta(meta: &DatasetMeta, level: u32) -> Result<DatasetMeta> {
     m.global_attrs.push(Attr::new(
         PREVIEW_ATTR,
         AttrValue::Text(format!(
-            "coarse preview at level {level}: every {step}th point along {} and {} from index 0, \
+            "coarse preview at level {level}: {} point along {} and {} from index 0, \
              from the wavelet subbands coarser than 2^{level} (approximate: no error bound holds)",
-            meta.var.layout.lat_dim, meta.var.layout.lon_dim
+            every(step),
+            meta.var.layout.lat_dim,
+            meta.var.layout.lon_dim
         )),
     ));
     Ok(m)
