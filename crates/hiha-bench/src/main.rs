@@ -6,6 +6,11 @@
 //! writes the same JSON schema as `scripts/bench/baselines.py`. A codec error
 //! (for example the pipeline or a predictor not implemented yet) is recorded as
 //! status "n/a" with its message, so the bench runs before the codec lands.
+//! Each hiha-residual record also holds `preview` and `preview_all_axes`:
+//! `hiha decompress --preview 2` of its archive (bytes read from the file,
+//! their fraction of the archive, decode time, MB/s of the full-resolution
+//! float32 field, NRMSE against the original and the full decode, both
+//! subsampled the same way).
 //!
 //! ```text
 //! hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] [--variants residual,fic,hiha]
