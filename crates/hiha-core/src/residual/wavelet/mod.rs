@@ -1331,6 +1331,48 @@ mod tests {
     }
 
     #[test]
+    fn preview_undoes_the_profile_and_the_fold() {
+        // A level profile (mode 3), and a member × time fold.
+        let dims = [26, 30, 40];
+        let (mut x, _) = field(&dims, 0.2, false, 9);
+        for (i, v) in x.iter_mut().enumerate() {
+            let level = (i / 1200) as f64;
+            *v += 1200.0 * level * (1.0 + 0.04 * level);
+        }
+        let (base, _) = field(&[4, 30, 40], 0.0, false, 4);
+        let mut s = 11u64;
+        let mut y = Vec::new();
+        for _ in 0..6 {
+            y.extend(base.iter().map(|v| v + 0.01 * lcg(&mut s)));
+        }
+        for (x, dims, mode) in [
+            (&x, [26, 30, 40], MODE_PROFILE),
+            (&y, [24, 30, 40], MODE_WAVELET),
+        ] {
+            let (bytes, _) = encode(x, None, &dims, Target::Rmse(0.05)).expect("encode");
+            assert_eq!(bytes[0], mode);
+            let full = decode(&bytes, &dims).expect("decode");
+            // Every band: the full decode, bit for bit.
+            let all = decode_preview(&bytes, &dims, 0, true).expect("preview 0");
+            assert!(all
+                .iter()
+                .zip(&full)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            // Coarse: near it, profile and fold undone (else it would be
+            // off by the level means or scrambled along the first axis).
+            let (sparse, _) = sparse_copy(&bytes, &dims, 1, true);
+            let p = decode_preview(&sparse, &dims, 1, true).expect("preview 1");
+            let spread = rms_diff(
+                &full,
+                &vec![full.iter().sum::<f64>() / full.len() as f64; full.len()],
+            );
+            let e = rms_diff(&p, &full);
+            assert!(e > 0.0 && e < 0.05 * spread, "mode {mode}: {e} of {spread}");
+        }
+        assert_eq!(choose_fold(&y, squeeze(&[24, 30, 40]).expect("dims")), 4);
+    }
+
+    #[test]
     fn bounds_hold_and_reconstruction_matches_decode() {
         let shapes: [&[usize]; 7] = [
             &[5000],
