@@ -325,7 +325,7 @@ fn final_values(rec: &[f64], prediction: Option<&[f32]>, missing: Option<&[bool]
         .collect()
 }
 
-/// How many first bytes of a residual stream for `dims` [`preview_ranges`]
+/// How many first bytes of a residual stream for `dims` [`preview_plan`]
 /// needs to see (the stream may be shorter).
 pub fn preview_header_len(dims: &[usize]) -> Result<usize> {
     // Tag, CRC, the payload length, then the wavelet headers.
@@ -417,11 +417,13 @@ pub fn preview_shared_ok(
 /// A coarse preview of a wavelet-coded residual stream without prediction:
 /// the wavelet bands of level ≥ `k` (and with `vertical` the finer bands
 /// that are high-pass along neither of the last two axes), the finer ones
-/// taken as zero; outliers are skipped. Only the bytes [`preview_ranges`]
+/// taken as zero; outliers are skipped. Only the bytes [`preview_plan`]
 /// names are read (`bytes` has the stream's full length; the rest may hold
 /// anything), so the stream's checksum is **not** verified. Returns the
-/// full-size block, NaN on missing elements, for the caller to subsample.
-/// Never panics on damaged bytes.
+/// full-size block with values at the preview grid's points only (every
+/// 2^k-th of the last two axes, from index 0) and NaN elsewhere and on
+/// missing elements, for the caller to subsample. Never panics on damaged
+/// bytes.
 pub fn decode_preview(
     bytes: &[u8],
     dims: &[usize],
@@ -453,10 +455,27 @@ pub fn decode_preview(
     let payload = &rest[..len as usize];
     let rec = std::panic::catch_unwind(|| wavelet::decode_preview(payload, dims, k, vertical))
         .unwrap_or_else(|_| Err(Error::Corrupt("malformed wavelet residual stream".into())))?;
-    if rec.len() != n {
+    // The points of the preview grid, in the full block; NaN elsewhere.
+    let (outer, lat, lon) = wavelet::horizontal_split(dims)?;
+    let step = 1usize << k.min(16);
+    let (lat2, lon2) = (lat.div_ceil(step), lon.div_ceil(step));
+    if rec.len() != outer * lat2 * lon2 {
         return Err(Error::Corrupt("wavelet block has the wrong size".into()));
     }
-    Ok(final_values(&rec, None, missing))
+    let mut out = vec![f32::NAN; n];
+    let mut it = rec.iter();
+    for o in 0..outer {
+        for i in (0..lat).step_by(step) {
+            for j in (0..lon).step_by(step) {
+                let at = (o * lat + i) * lon + j;
+                let r = *it.next().unwrap_or(&f64::NAN);
+                if !missing.is_some_and(|m| m[at]) {
+                    out[at] = r as f32;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Decodes what [`encode`] produced, given the same prediction, dims and mask.

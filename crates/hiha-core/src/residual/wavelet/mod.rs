@@ -669,6 +669,16 @@ fn reconstruct(
     offset_code: i8,
     q: &[i32],
 ) -> Vec<f64> {
+    let mut data = dequantise(layout, step, offset_code, q);
+    transform::inverse(&mut data, plan);
+    for v in &mut data {
+        *v += mean;
+    }
+    data
+}
+
+/// The coefficients, in Mallat layout, that the indices `q` stand for.
+fn dequantise(layout: &Layout, step: f64, offset_code: i8, q: &[i32]) -> Vec<f64> {
     let off = offset_code as f64 / 128.0;
     let mut data = vec![0.0; layout.total];
     layout.scatter(q, &mut data, |band, v| {
@@ -684,10 +694,6 @@ fn reconstruct(
             }
         }
     });
-    transform::inverse(&mut data, plan);
-    for v in &mut data {
-        *v += mean;
-    }
     data
 }
 
@@ -995,7 +1001,7 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
     )))
 }
 
-/// The most bytes of a stream for `dims` that [`preview_ranges`] needs to
+/// The most bytes of a stream for `dims` that [`preview_plan`] needs to
 /// see: modes, profile, fold, mean, step, offset and every stream length.
 pub(crate) fn preview_header_len(dims: &[usize]) -> Result<usize> {
     let d4 = squeeze(dims)?;
@@ -1035,6 +1041,35 @@ fn preview_need(layout: &Layout, horizontal: [bool; 4], k: usize, vertical: bool
         .iter()
         .map(|b| b.level >= k || (vertical && (0..4).all(|a| !(horizontal[a] && b.start[a] > 0))))
         .collect()
+}
+
+/// A block's dims as (product of all but the last two, the second last,
+/// the last): the preview samples the last two.
+pub(crate) fn horizontal_split(dims: &[usize]) -> Result<(usize, usize, usize)> {
+    match dims {
+        [] => Err(Error::InvalidInput("a block without axes".into())),
+        [lon] => Ok((1, 1, *lon)),
+        [rest @ .., lat, lon] => Ok((rest.iter().product(), *lat, *lon)),
+    }
+}
+
+/// Every `step`-th point (from index 0) of the last two axes of an
+/// `outer × lat × lon` block.
+pub(crate) fn subsample<T: Copy>(
+    x: &[T],
+    outer: usize,
+    lat: usize,
+    lon: usize,
+    step: usize,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(outer * lat.div_ceil(step) * lon.div_ceil(step));
+    for o in 0..outer {
+        for i in (0..lat).step_by(step) {
+            let row = (o * lat + i) * lon;
+            out.extend((0..lon).step_by(step).map(|j| x[row + j]));
+        }
+    }
+    out
 }
 
 /// What a preview reads of a wavelet stream (offsets from its first byte).
@@ -1110,10 +1145,13 @@ pub(crate) fn preview_shared_ok(
 }
 
 /// Decodes the coarse part of a wavelet-mode stream for a preview at level
-/// `k`: the bands [`preview_ranges`] names (only those bytes of `bytes` are
+/// `k`: the bands [`preview_plan`] names (only those bytes of `bytes` are
 /// read; the others may hold anything), the finer ones taken as zero, the
-/// outlier stream skipped. Returns the full-size reconstruction, as
-/// [`decode`] does; the caller subsamples it.
+/// outlier stream skipped. Returns the reconstruction at every 2^k-th
+/// point (from index 0) of the block's last two axes only, row-major
+/// (`[.., ceil(lat / 2^k), ceil(lon / 2^k)]`): at those points the values
+/// a full-resolution inverse transform of the same bands gives, bit for
+/// bit, computed without the finest level's passes elsewhere.
 pub(crate) fn decode_preview(
     bytes: &[u8],
     dims: &[usize],
@@ -1138,21 +1176,48 @@ pub(crate) fn decode_preview(
         .collect();
     let q = coding::decode_some(&layout, &bytes[parts.streams[0].clone()], &own, &need)
         .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
-    let mut rec = reconstruct(
-        &layout,
-        &plan,
-        parts.mean,
-        parts.step,
-        parts.offset_code,
-        &q,
-    );
-    if parts.fold > 1 {
-        rec = permute(&rec, d4, parts.fold, true);
-    }
+    let step = 1usize
+        .checked_shl(k as u32)
+        .filter(|&s| s <= 1 << 16)
+        .ok_or_else(|| Error::InvalidInput(format!("preview level {k}")))?;
+    let (outer, lat, lon) = horizontal_split(dims)?;
+    let (lat2, lon2) = (lat.div_ceil(step), lon.div_ceil(step));
+    let fold_axis = d4.iter().position(|&v| v > 1).unwrap_or(0);
+    // The sampled inverse samples the block's last two axes, which are its
+    // horizontal ones when both are longer than 1; the fold must not run
+    // along them.
+    let sampled = lat > 1 && lon > 1 && (parts.fold == 1 || fold_axis < 2);
+    let mut rec = if sampled {
+        let mut data = dequantise(&layout, parts.step, parts.offset_code, &q);
+        let mut sub = transform::inverse_sampled(&mut data, &plan, step);
+        for v in &mut sub {
+            *v += parts.mean;
+        }
+        if parts.fold > 1 {
+            sub = permute(&sub, [d4[0], d4[1], lat2, lon2], parts.fold, true);
+        }
+        sub
+    } else {
+        let mut full = reconstruct(
+            &layout,
+            &plan,
+            parts.mean,
+            parts.step,
+            parts.offset_code,
+            &q,
+        );
+        if parts.fold > 1 {
+            full = permute(&full, d4, parts.fold, true);
+        }
+        subsample(&full, outer, lat, lon, step)
+    };
     if let Some(means) = parts.means {
-        let (l, plane) = (d4[1], d4[2] * d4[3]);
+        // The profile runs along d4's second axis; the kept points of a
+        // plane of it are lat2 × lon2 (the plane is lat × lon whenever the
+        // block has more than two axes longer than 1).
+        let (l, plane) = (d4[1], rec.len() / (d4[0] * d4[1]).max(1));
         for (i, r) in rec.iter_mut().enumerate() {
-            *r += means[(i / plane) % l];
+            *r += means[(i / plane.max(1)) % l];
         }
     }
     Ok(rec)
@@ -1282,6 +1347,44 @@ mod tests {
         (out, read + have)
     }
 
+    /// The preview computed the plain way: the kept bands inverse-transformed
+    /// at full resolution, fold and profile undone, then subsampled.
+    fn reference_preview(bytes: &[u8], dims: &[usize], k: usize, vertical: bool) -> Vec<f64> {
+        let d4 = squeeze(dims).unwrap();
+        let (parts, layout, plan) = parse_parts(bytes, d4, bytes.len()).unwrap().unwrap();
+        let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+        let own: Vec<&[u8]> = parts.streams[1..parts.streams.len() - 1]
+            .iter()
+            .map(|r| &bytes[r.clone()])
+            .collect();
+        let q =
+            coding::decode_some(&layout, &bytes[parts.streams[0].clone()], &own, &need).unwrap();
+        let mut rec = reconstruct(
+            &layout,
+            &plan,
+            parts.mean,
+            parts.step,
+            parts.offset_code,
+            &q,
+        );
+        if parts.fold > 1 {
+            rec = permute(&rec, d4, parts.fold, true);
+        }
+        if let Some(means) = parts.means {
+            let (l, plane) = (d4[1], d4[2] * d4[3]);
+            for (i, r) in rec.iter_mut().enumerate() {
+                *r += means[(i / plane) % l];
+            }
+        }
+        let (outer, lat, lon) = horizontal_split(dims).unwrap();
+        subsample(&rec, outer, lat, lon, 1 << k)
+    }
+
+    fn sub_of(full: &[f64], dims: &[usize], k: usize) -> Vec<f64> {
+        let (outer, lat, lon) = horizontal_split(dims).unwrap();
+        subsample(full, outer, lat, lon, 1 << k)
+    }
+
     fn rms_diff(a: &[f64], b: &[f64]) -> f64 {
         let s: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
         (s / a.len() as f64).sqrt()
@@ -1317,8 +1420,12 @@ mod tests {
             if !vertical {
                 assert!(read * 4 < bytes.len(), "{read} of {} bytes", bytes.len());
             }
+            // The sampled inverse gives the plain computation's values.
+            let r = reference_preview(&bytes, &dims, 2, vertical);
+            assert!(p.iter().zip(&r).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert_eq!(p.len(), 16 * 32 * 64);
             // Close to the full decode (the field is smooth), not equal.
-            let e = rms_diff(&p, &full);
+            let e = rms_diff(&p, &sub_of(&full, &dims, 2));
             assert!(e > 0.0 && e < 0.2 * spread, "error {e}, spread {spread}");
             errs.push(e);
         }
@@ -1362,11 +1469,14 @@ mod tests {
             // off by the level means or scrambled along the first axis).
             let (sparse, _) = sparse_copy(&bytes, &dims, 1, true);
             let p = decode_preview(&sparse, &dims, 1, true).expect("preview 1");
+            let r = reference_preview(&bytes, &dims, 1, true);
+            assert!(p.iter().zip(&r).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert_eq!(p.len(), dims[0] * 15 * 20);
             let spread = rms_diff(
                 &full,
                 &vec![full.iter().sum::<f64>() / full.len() as f64; full.len()],
             );
-            let e = rms_diff(&p, &full);
+            let e = rms_diff(&p, &sub_of(&full, &dims, 1));
             assert!(e > 0.0 && e < 0.05 * spread, "mode {mode}: {e} of {spread}");
         }
         assert_eq!(choose_fold(&y, squeeze(&[24, 30, 40]).expect("dims")), 4);

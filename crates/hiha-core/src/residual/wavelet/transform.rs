@@ -103,6 +103,60 @@ pub(crate) fn inverse(data: &mut [f64], plan: &Plan) {
     }
 }
 
+/// The inverse transform at the points whose indices along the last two
+/// axes are multiples of `step` only: every level but the finest in full,
+/// then the finest level's pass along the last axis in full, along the
+/// third axis on the kept columns only, along the first two on the kept
+/// points only. Lines are independent and computed exactly as
+/// [`inverse`] computes them, so each kept value is bit for bit the one
+/// [`inverse`] gives. Returns the kept points, row-major, dims
+/// `[d0, d1, ceil(d2 / step), ceil(d3 / step)]`; `data` is left
+/// partly transformed.
+pub(crate) fn inverse_sampled(data: &mut [f64], plan: &Plan, step: usize) -> Vec<f64> {
+    let d = plan.dims;
+    let step = step.max(1);
+    for k in (1..plan.levels()).rev() {
+        with_region(data, d, plan.region[k], |buf, rd| {
+            for a in (0..4).rev() {
+                if plan.axes[k][a] {
+                    pass(buf, rd, a, true);
+                }
+            }
+        });
+    }
+    let t = if plan.levels() > 0 {
+        plan.axes[0]
+    } else {
+        [false; 4]
+    };
+    if t[3] {
+        pass(data, d, 3, true);
+    }
+    let c3 = d[3].div_ceil(step);
+    let d1 = [d[0], d[1], d[2], c3];
+    let mut sub: Vec<f64> = Vec::with_capacity(d1.iter().product());
+    for row in data.chunks_exact(d[3]) {
+        sub.extend(row.iter().step_by(step));
+    }
+    if t[2] {
+        pass(&mut sub, d1, 2, true);
+    }
+    let c2 = d[2].div_ceil(step);
+    let d2 = [d[0], d[1], c2, c3];
+    let mut out: Vec<f64> = Vec::with_capacity(d2.iter().product());
+    for plane in sub.chunks_exact(d[2] * c3) {
+        for row in plane.chunks_exact(c3).step_by(step) {
+            out.extend_from_slice(row);
+        }
+    }
+    for a in [1, 0] {
+        if t[a] {
+            pass(&mut out, d2, a, true);
+        }
+    }
+    out
+}
+
 /// Runs `f` on the sub-box `[0, rd)` of `data` (dims `dims`) as a contiguous
 /// array, copying it out and back when it is not the whole array.
 fn with_region(
@@ -313,6 +367,43 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((*s >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
+    }
+
+    #[test]
+    fn the_sampled_inverse_is_the_inverse_at_the_kept_points() {
+        let shapes: [[usize; 4]; 6] = [
+            [1, 1, 9, 16],
+            [1, 7, 1, 33],
+            [3, 17, 8, 9],
+            [2, 2, 61, 120],
+            [9, 10, 11, 12],
+            [40, 3, 33, 49],
+        ];
+        let mut s = 3u64;
+        for d in shapes {
+            let n: usize = d.iter().product();
+            let x: Vec<f64> = (0..n).map(|_| lcg(&mut s) * 100.0).collect();
+            let plan = Plan::new(d);
+            let mut full = x.clone();
+            inverse(&mut full, &plan);
+            for step in [1, 2, 4, 8] {
+                let mut y = x.clone();
+                let got = inverse_sampled(&mut y, &plan, step);
+                let mut want: Vec<f64> = Vec::new();
+                for (r, row) in full.chunks_exact(d[3]).enumerate() {
+                    if (r % d[2]) % step == 0 {
+                        want.extend(row.iter().step_by(step));
+                    }
+                }
+                assert_eq!(got.len(), want.len(), "{d:?} step {step}");
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{d:?} step {step}"
+                );
+            }
+        }
     }
 
     #[test]
