@@ -127,15 +127,7 @@ pub fn subsample<T: Copy>(
     lon: usize,
     step: usize,
 ) -> Vec<T> {
-    let (lat2, lon2) = (lat.div_ceil(step), lon.div_ceil(step));
-    let mut out = Vec::with_capacity(outer * lat2 * lon2);
-    for o in 0..outer {
-        for i in (0..lat).step_by(step) {
-            let row = (o * lat + i) * lon;
-            out.extend((0..lon).step_by(step).map(|j| values[row + j]));
-        }
-    }
-    out
+    crate::residual::wavelet::subsample(values, outer, lat, lon, step)
 }
 
 /// The preview's metadata: the horizontal coordinates strided to match,
