@@ -96,7 +96,7 @@ impl QModels {
         let models = &mut self.len[ctx * 32..ctx * 32 + 32];
         let mut node = 1usize;
         for _ in 0..5 {
-            let bit = dec.decode_bit(&mut models[node]);
+            let bit = dec.decode_bit_select(&mut models[node]);
             node = (node << 1) | bit as usize;
         }
         (node - 32) as u32
@@ -144,7 +144,7 @@ impl QModels {
         if !dec.decode_bit(&mut self.zero[ctx]) {
             return Sym::Q(0);
         }
-        let neg = dec.decode_bit(&mut self.sign[full >> 8]);
+        let neg = dec.decode_bit_select(&mut self.sign[full >> 8]) != 0;
         let len = self.get_len(dec, ctx);
         if len == ESC_LEN {
             return Sym::Escape(dec.decode_direct(32));
@@ -160,7 +160,7 @@ impl QModels {
             let base = ((ctx / NMAG) * 32 + len as usize) * 4;
             let mut node = 1usize;
             for _ in 0..k {
-                let bit = dec.decode_bit(&mut self.mant[base + node]);
+                let bit = dec.decode_bit_select(&mut self.mant[base + node]);
                 node = (node << 1) | bit as usize;
             }
             let high = (node - (1 << k)) as u32;

@@ -161,12 +161,20 @@ fn for_rows(b: &Band, dims: [usize; 4], mut f: impl FnMut(usize, usize)) {
 /// Encoder or decoder behind one interface, so both run the same code.
 pub(crate) trait Coder {
     fn bit(&mut self, m: &mut BitModel, b: bool) -> bool;
+    /// [`Coder::bit`] for a decision the caller does not branch on (a sign):
+    /// the decoder then runs without a branch.
+    fn select(&mut self, m: &mut BitModel, b: bool) -> bool;
     fn uint(&mut self, m: &mut UintModel, v: u32) -> u32;
 }
 
 impl Coder for RangeEncoder {
     #[inline]
     fn bit(&mut self, m: &mut BitModel, b: bool) -> bool {
+        self.encode_bit(m, b);
+        b
+    }
+    #[inline]
+    fn select(&mut self, m: &mut BitModel, b: bool) -> bool {
         self.encode_bit(m, b);
         b
     }
@@ -181,6 +189,10 @@ impl Coder for RangeDecoder<'_> {
     #[inline]
     fn bit(&mut self, m: &mut BitModel, _: bool) -> bool {
         self.decode_bit(m)
+    }
+    #[inline]
+    fn select(&mut self, m: &mut BitModel, _: bool) -> bool {
+        self.decode_bit_select(m) != 0
     }
     #[inline]
     fn uint(&mut self, m: &mut UintModel, _: u32) -> u32 {
@@ -308,7 +320,7 @@ pub(crate) fn code_band<C: Coder>(
                     let nz = c.bit(&mut m.zero[zctx], v != 0);
                     let val = if nz {
                         let sctx = 3 * sgn(left) + up.map_or(0, |r| sgn(r[i3]));
-                        let neg = c.bit(&mut m.sign[sctx], v < 0);
+                        let neg = c.select(&mut m.sign[sctx], v < 0);
                         let mag_est = (l as u64
                             + u as u64
                             + p as u64
@@ -373,7 +385,7 @@ pub(crate) fn code_ll<C: Coder>(c: &mut C, m: &mut Models, b: &Band, q: &mut [i3
         let v = q[i] as i64 - pred;
         let nz = c.bit(&mut m.ll_zero, v != 0);
         let res = if nz {
-            let neg = c.bit(&mut m.ll_sign, v < 0);
+            let neg = c.select(&mut m.ll_sign, v < 0);
             let mb = log_bucket(prev_res, MAGBUCKETS);
             let mag =
                 c.uint(&mut m.ll_mag[mb], (v.unsigned_abs().wrapping_sub(1)) as u32) as i64 + 1;
