@@ -128,13 +128,11 @@ impl RangeEncoder {
     #[inline]
     pub fn encode_bit(&mut self, model: &mut BitModel, bit: bool) {
         let bound = (self.range >> PROB_BITS) * model.p0();
-        if bit {
-            self.low += bound as u64;
-            self.range -= bound;
-        } else {
-            self.range = bound;
-        }
-        model.update(bit);
+        // Selects, not branches: the decision is often unpredictable.
+        let mask = u32::from(bit).wrapping_neg();
+        self.low += (bound & mask) as u64;
+        self.range = (bound & !mask) | (self.range.wrapping_sub(bound) & mask);
+        model.update_masked(mask);
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();
