@@ -33,6 +33,7 @@
 mod interp;
 mod outliers;
 mod quantize;
+mod search;
 pub mod wavelet;
 
 use crate::error::{Error, Result};

@@ -25,6 +25,7 @@
 mod coding;
 mod transform;
 
+use super::search::Search;
 use super::Target;
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
 use crate::error::{Error, Result};
@@ -578,42 +579,21 @@ impl<'a> Encoder<'a> {
 
     /// Largest Δ whose reconstruction meets the RMSE target.
     fn rmse(&self, r: f64) -> Option<(Vec<u8>, Vec<f64>)> {
-        let mut lo = self.min_step();
-        // Near-orthonormal transform: RMSE ≈ Δ / sqrt(12) at fine steps; start
-        // above that and walk down.
-        let mut step = (r * 3.0).max(lo);
-        let mut best: Option<(Quant, Vec<f64>)> = None;
-        let mut hi = f64::INFINITY;
-        for _ in 0..60 {
+        let min = self.min_step();
+        // Near-orthonormal transform: RMSE ≈ Δ / sqrt(12) at fine steps;
+        // above 4× the largest coefficient every index is zero.
+        let search = Search {
+            target: r,
+            start: (r * 3.0).max(min),
+            min,
+            max: (4.0 * self.max_coef).max(min),
+            gamma: 1.0,
+        };
+        let (_, (qz, rec)) = search.run(|step| {
             let qz = self.quantise(step);
             let rec = self.reconstruct(&qz);
-            let e = self.rmse_of(&rec);
-            if e <= r {
-                lo = step;
-                best = Some((qz, rec));
-                if hi.is_infinite() {
-                    if step > 4.0 * self.max_coef {
-                        break;
-                    }
-                    step *= 1.6;
-                    continue;
-                }
-            } else {
-                hi = step;
-                if best.is_none() {
-                    if step <= self.min_step() {
-                        return None;
-                    }
-                    step = (step * 0.6).max(self.min_step());
-                    continue;
-                }
-            }
-            if hi / lo < 1.005 {
-                break;
-            }
-            step = (lo * hi).sqrt();
-        }
-        let (qz, rec) = best?;
+            (self.rmse_of(&rec), (qz, rec))
+        })?;
         Some((self.pack(&qz, &[]), rec))
     }
 
