@@ -19,7 +19,9 @@
 //!   per tile;
 //! - `e-extrap`: as c, prediction 2·x̂(t−1) − x̂(t−2) (x̂(0) for frame 1);
 //! - `e-mean`: as c, prediction (x̂(t−1) + extrapolation) / 2 =
-//!   1.5·x̂(t−1) − 0.5·x̂(t−2), a damped extrapolation.
+//!   1.5·x̂(t−1) − 0.5·x̂(t−2), a damped extrapolation;
+//! - `f-best`: per frame the smallest stream of intra (no prediction),
+//!   `c-prev` and `e-mean`, chosen by coding all three, 2 bits a frame.
 //!
 //! Every closed-loop approach decodes each frame at encode time (that is
 //! the reconstruction the decoder will have) and its decode pass checks
@@ -129,6 +131,8 @@ enum Pred {
     Tiles,
     Extrap,
     Mean,
+    /// Per frame the smallest of intra, `Prev` and `Mean` (2 bits a frame).
+    Best,
 }
 
 const TILE: usize = 16;
@@ -275,7 +279,7 @@ fn apply(
     lon: usize,
 ) -> Vec<f32> {
     match how {
-        Pred::Prev => p1.to_vec(),
+        Pred::Prev | Pred::Best => p1.to_vec(),
         Pred::Extrap | Pred::Mean => match p2 {
             None => p1.to_vec(),
             Some(p2) => {
@@ -313,25 +317,47 @@ fn run_closed(f: &Field, r: f64, how: Pred, name: &str) -> Run {
     let mut recon: Vec<f32> = Vec::with_capacity(f.values.len());
     let mut streams: Vec<Vec<u8>> = Vec::with_capacity(s.frames);
     let mut side = 0usize;
-    let mut chosen: Vec<Vec<(isize, isize)>> = vec![Vec::new()];
+    // Per frame: the predictor used (none for intra) and its shifts.
+    type Choice = (Option<Pred>, Vec<(isize, isize)>);
+    let mut chosen: Vec<Choice> = Vec::with_capacity(s.frames);
+    let kinds: Vec<Option<Pred>> = match how {
+        Pred::Best => vec![None, Some(Pred::Prev), Some(Pred::Mean)],
+        k => vec![Some(k)],
+    };
     let t0 = Instant::now();
     for t in 0..s.frames {
         let x = &f.values[t * fl..(t + 1) * fl];
         let mask = f.missing.as_ref().map(|m| &m[t * fl..(t + 1) * fl]);
-        let pred = (t > 0).then(|| {
-            let p1 = &recon[(t - 1) * fl..t * fl];
-            let p2 = (t > 1).then(|| &recon[(t - 2) * fl..(t - 1) * fl]);
-            let params = choose(how, x, p1, s.levels, s.lat, s.lon);
-            side += side_bytes(how, &params);
-            let p = apply(how, &params, p1, p2, s.levels, s.lat, s.lon);
-            chosen.push(params);
-            p
-        });
-        let bytes = residual::encode(x, pred.as_deref(), &dims, mask, Target::Rmse(r))
-            .expect("residual::encode");
-        let back = residual::decode(&bytes, pred.as_deref(), &dims, mask).expect("decode");
+        let mut best: Option<(Vec<u8>, Vec<f32>, Choice)> = None;
+        for &kind in if t == 0 { &[None][..] } else { &kinds[..] } {
+            let (pred, params) = match kind {
+                None => (None, Vec::new()),
+                Some(k) => {
+                    let p1 = &recon[(t - 1) * fl..t * fl];
+                    let p2 = (t > 1).then(|| &recon[(t - 2) * fl..(t - 1) * fl]);
+                    let params = choose(k, x, p1, s.levels, s.lat, s.lon);
+                    let p = apply(k, &params, p1, p2, s.levels, s.lat, s.lon);
+                    (Some(p), params)
+                }
+            };
+            let bytes = residual::encode(x, pred.as_deref(), &dims, mask, Target::Rmse(r))
+                .expect("residual::encode");
+            if best.as_ref().is_none_or(|b| bytes.len() < b.0.len()) {
+                let back = residual::decode(&bytes, pred.as_deref(), &dims, mask).expect("decode");
+                best = Some((bytes, back, (kind, params)));
+            }
+        }
+        let (bytes, back, choice) = best.expect("one candidate at least");
+        if let Some(k) = choice.0 {
+            side += side_bytes(k, &choice.1);
+        }
         recon.extend_from_slice(&back);
         streams.push(bytes);
+        chosen.push(choice);
+    }
+    if matches!(how, Pred::Best) {
+        // 2 bits per frame: which of the three.
+        side += (2 * s.frames).div_ceil(8);
     }
     let enc_s = t0.elapsed().as_secs_f64();
     // The decoder: the same predictions from its own reconstructions and
@@ -340,11 +366,14 @@ fn run_closed(f: &Field, r: f64, how: Pred, name: &str) -> Run {
     let mut out: Vec<f32> = Vec::with_capacity(f.values.len());
     for (t, bytes) in streams.iter().enumerate() {
         let mask = f.missing.as_ref().map(|m| &m[t * fl..(t + 1) * fl]);
-        let pred = (t > 0).then(|| {
-            let p1 = &out[(t - 1) * fl..t * fl];
-            let p2 = (t > 1).then(|| &out[(t - 2) * fl..(t - 1) * fl]);
-            apply(how, &chosen[t], p1, p2, s.levels, s.lat, s.lon)
-        });
+        let pred = (t > 0)
+            .then(|| {
+                let p1 = &out[(t - 1) * fl..t * fl];
+                let p2 = (t > 1).then(|| &out[(t - 2) * fl..(t - 1) * fl]);
+                let (kind, params) = &chosen[t];
+                kind.map(|k| apply(k, params, p1, p2, s.levels, s.lat, s.lon))
+            })
+            .flatten();
         out.extend(residual::decode(bytes, pred.as_deref(), &dims, mask).expect("decode"));
     }
     let dec_s = t0.elapsed().as_secs_f64();
@@ -421,6 +450,7 @@ fn main() {
                 (Pred::Tiles, "d-tiles"),
                 (Pred::Extrap, "e-extrap"),
                 (Pred::Mean, "e-mean"),
+                (Pred::Best, "f-best"),
             ] {
                 runs.push(run_closed(f, r, how, name));
             }
