@@ -14,6 +14,8 @@ Compressors (row names in the JSON and in the report):
   sperr-pwe      same, point-wise error mode
   sperr-rate     same, fixed bits-per-value mode
   zfp            zfpy 1.0.1, fixed accuracy (tolerance)
+  sperr-pwe-tight  (max-abs only) SPERR point-wise error asked for s x e, the first s of
+                 1, 0.999, 0.99, 0.9, 0.5 whose reconstruction meets e on every element
   bitround-zstd  numcodecs BitRound(keepbits) + Zstd(level=3) (Kloewer et al. 2021)
   bitround-shuffle-zstd  same with a byte Shuffle(4) before Zstd
   bitround-zlib  numcodecs BitRound(keepbits) + Shuffle(4) + Zlib(level=4), NetCDF-style
@@ -650,7 +652,8 @@ def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log, max_a
                     rec["abs_bound_checked"] = len([r for r in ev.cache.values() if "abs_bound_ok" in r])
                     rec["abs_bound_violations"] = len(bad)
         log(f"  {c.name} done in {time.perf_counter() - t_codec:.1f}s ({len(ev.cache)} settings)")
-    for c in codecs:
+    extra = [Sperr("sperr-pwe-tight", "pwe")] if any(c.name == "sperr-pwe" for c in codecs) else []
+    for c in codecs + extra:
         if max_abs and pointwise_mode(c) is not None:
             t_codec = time.perf_counter()
             records += bench_max_abs(c, a, x_filled, valid, vrange, base, max_abs, runs, iters, log)
@@ -661,6 +664,8 @@ def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log, max_a
 def pointwise_mode(c):
     """How a codec meets a max-abs bound: "native" (its own pointwise mode at e, checked),
     "search" (fewest bits whose max error <= e), "lossless", or None (not run)."""
+    if c.name.endswith("-tight"):
+        return "ladder"
     if isinstance(c, (SZ3, Zfp)) or (isinstance(c, Sperr) and c.mode == "pwe"):
         return "native"
     if isinstance(c, (BitRound, Grib2Simple)):
@@ -668,6 +673,9 @@ def pointwise_mode(c):
     if c.lossless:
         return "lossless"
     return None
+
+
+TIGHT_LADDER = (1.0, 0.999, 0.99, 0.9, 0.5)
 
 
 def bench_max_abs(c, a, x_filled, valid, vrange, base, fracs, runs, iters, log):
@@ -687,6 +695,15 @@ def bench_max_abs(c, a, x_filled, valid, vrange, base, fracs, runs, iters, log):
             best = ev(math.log10(e)) if e > 0 else {"error": "zero range"}
         elif mode == "lossless":
             best = ev(0)
+        elif mode == "ladder":
+            # the pointwise mode asked for s x e, s = 1, 0.999, 0.99, 0.9, 0.5: the first that meets e
+            # on every element (what a user does when the codec overshoots e by a rounding)
+            for scale in TIGHT_LADDER:
+                best = ev(math.log10(e * scale)) if e > 0 else {"error": "zero range"}
+                if "error" in best or feasible_abs(best, e):
+                    break
+            else:
+                best = None
         else:
             best = search(ev, e, vrange, iters, feasible=feasible_abs)
         rec["evaluations"] = len(ev.cache)
@@ -701,7 +718,8 @@ def bench_max_abs(c, a, x_filled, valid, vrange, base, fracs, runs, iters, log):
         tc, td = time_setting(c, x, best["u"], runs)
         rec.update(
             status="ok" if ok else "bound-violated", param={"bound": "max-abs", **c.describe(best["u"])},
-            search_u=best["u"], compressed_bytes=int(best["nbytes"]), ratio=a.size * 4 / best["nbytes"],
+            search_u=best["u"], param_over_bound=10.0 ** best["u"] / e if mode in ("native", "ladder") else None,
+            compressed_bytes=int(best["nbytes"]), ratio=a.size * 4 / best["nbytes"],
             bits_per_value=8.0 * best["nbytes"] / a.size,
             nrmse=best["nrmse"], psnr=best["psnr"], rmse=best["rmse"], max_abs_error=best["max_abs_error"],
             abs_bound_ok=bool(ok), abs_violations=int(best.get("abs_violations", 0)),

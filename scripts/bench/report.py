@@ -42,7 +42,7 @@ LOSSLESS = ("zlib-shuffle",)
 ORDER = [
     "hiha-full", "hiha-fic", "hiha-residual",
     "sz3", "sz3-interp", "sz3-lorenzo",
-    "sperr-psnr", "sperr-pwe", "sperr-rate",
+    "sperr-psnr", "sperr-pwe", "sperr-pwe-tight", "sperr-rate",
     "zfp",
     "bitround-zstd", "bitround-shuffle-zstd", "bitround-zlib",
     "grib2-simple", "zlib-shuffle",
