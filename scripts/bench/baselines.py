@@ -762,7 +762,7 @@ def retime(path, runs, log):
     Ratios and errors are deterministic; only the times change. Use this on a quiet machine.
     """
     d = json.loads(Path(path).read_text())
-    codecs = {c.name: c for c in all_codecs()}
+    codecs = {c.name: c for c in all_codecs() + [Sperr("sperr-pwe-tight", "pwe")]}
     loaded = {}
     for rec in d["records"]:
         if rec.get("status") != "ok" or rec["compressor"] not in codecs:

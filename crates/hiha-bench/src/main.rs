@@ -51,8 +51,8 @@ struct Args {
     inputs: Vec<(PathBuf, Option<String>)>,
 }
 
-const USAGE: &str = "usage: hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--max-abs 1e-2,1e-3,1e-4] [--runs 3] \
-[--variants residual,fic,hiha] [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3] \
+const USAGE: &str = "usage: hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] \
+[--max-abs 1e-2,1e-3,1e-4] [--variants residual,fic,hiha] [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3] \
 [--slow-s 30] [--budget-s 600] \
 --out FILE.json INPUT.nc[:VAR] ...";
 
@@ -93,7 +93,10 @@ fn parse_args() -> Result<Args, String> {
                 a.max_abs = val("--max-abs")?
                     .split(',')
                     .filter(|s| !s.is_empty())
-                    .map(|s| s.parse::<f64>().map_err(|e| format!("bad max-abs {s}: {e}")))
+                    .map(|s| {
+                        s.parse::<f64>()
+                            .map_err(|e| format!("bad max-abs {s}: {e}"))
+                    })
                     .collect::<Result<_, _>>()?
             }
             "--runs" => a.runs = val("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
@@ -363,7 +366,11 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             eprintln!("{e}");
             for (name, _) in &args.variants {
                 for (t, is_abs) in target_jobs(args) {
-                    let key = if is_abs { "target_max_abs_frac" } else { "target_nrmse" };
+                    let key = if is_abs {
+                        "target_max_abs_frac"
+                    } else {
+                        "target_nrmse"
+                    };
                     records.push(json!({
                         "tool": "hiha-bench", "file": file, "path": repo_relative(path),
                         "var": var, "field": format!("{stem}/{}", var.unwrap_or("?")),
