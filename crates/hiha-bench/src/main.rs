@@ -531,15 +531,18 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             let (c_s, d_s) = (median(tc), median(td));
             let cb = bytes.len();
             let ok = if is_abs {
-                // every valid element, in f64: |x − x̂| ≤ e (NaN counts as a violation)
+                // every valid element, in f64: |x − x̂| ≤ e (a NaN where the source
+                // has a number counts as a violation)
                 let viol = f
                     .values
                     .iter()
                     .zip(&g.values)
                     .enumerate()
                     .filter(|&(i, (&x, &y))| {
-                        !f.missing.as_ref().is_some_and(|mk| mk[i])
-                            && !((x as f64 - y as f64).abs() <= abs_e)
+                        let d = (x as f64 - y as f64).abs();
+                        let skip = f.missing.as_ref().is_some_and(|mk| mk[i])
+                            || (x.is_nan() && y.is_nan());
+                        !skip && (d.is_nan() || d > abs_e)
                     })
                     .count();
                 rec.insert("abs_violations".into(), json!(viol));
