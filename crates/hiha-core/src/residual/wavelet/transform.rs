@@ -189,11 +189,14 @@ fn with_region(
     rd: [usize; 4],
     f: impl FnOnce(&mut [f64], [usize; 4]),
 ) {
-    if rd == dims {
-        f(data, rd);
+    let n: usize = rd.iter().product();
+    // A box that is a prefix of the row-major array (leading axes of length
+    // 1, then one shortened axis, then full ones) needs no copy.
+    let a = (0..4).find(|&a| rd[a] != dims[a]).unwrap_or(4);
+    if (0..a).all(|b| dims[b] == 1) && (a + 1..4).all(|b| rd[b] == dims[b]) {
+        f(&mut data[..n], rd);
         return;
     }
-    let n: usize = rd.iter().product();
     let mut buf = vec![0.0; n];
     let (s0, s1, s2) = (dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3]);
     let mut o = 0;
