@@ -34,6 +34,11 @@ const SCALE_HI: f64 = 0.887_277_075_635_907;
 const GROUP: usize = 32;
 /// An axis is transformed at a level while its current length is at least this.
 pub(crate) const MIN_LEN: usize = 8;
+/// The packet plan splits an outer axis (frames, levels) while it is at
+/// least this long: one level more on 21 frames or 26 levels than
+/// [`MIN_LEN`] gives, which pays (GFS gh at NRMSE 1e-3: −17 % bytes,
+/// reanalysis gh at 1e-2: −5 %).
+pub(crate) const OUTER_MIN_LEN: usize = 5;
 /// Most levels along one axis.
 pub(crate) const MAX_LEVELS: usize = 8;
 
@@ -64,7 +69,7 @@ pub(crate) struct Plan {
 }
 
 /// The dyadic levels of `dims` along the axes in `group`.
-fn dyadic(dims: [usize; 4], group: [bool; 4]) -> (Vec<[usize; 4]>, Vec<[bool; 4]>) {
+fn dyadic(dims: [usize; 4], group: [bool; 4], min_len: usize) -> (Vec<[usize; 4]>, Vec<[bool; 4]>) {
     let mut region = vec![dims];
     let mut axes = Vec::new();
     loop {
@@ -72,7 +77,7 @@ fn dyadic(dims: [usize; 4], group: [bool; 4]) -> (Vec<[usize; 4]>, Vec<[bool; 4]
         let mut t = [false; 4];
         let mut next = cur;
         for a in 0..4 {
-            if group[a] && cur[a] >= MIN_LEN && axes.len() < MAX_LEVELS {
+            if group[a] && cur[a] >= min_len && axes.len() < MAX_LEVELS {
                 t[a] = true;
                 next[a] = cur[a].div_ceil(2);
             }
@@ -89,12 +94,12 @@ fn dyadic(dims: [usize; 4], group: [bool; 4]) -> (Vec<[usize; 4]>, Vec<[bool; 4]
 /// Whether the outer axes (0 and 1) of `dims` take a level, that is whether
 /// [`Plan::packet`] differs from [`Plan::new`].
 pub(crate) fn outer_levels(dims: [usize; 4]) -> bool {
-    dims[0] >= MIN_LEN || dims[1] >= MIN_LEN
+    dims[0] >= OUTER_MIN_LEN || dims[1] >= OUTER_MIN_LEN
 }
 
 impl Plan {
     pub fn new(dims: [usize; 4]) -> Self {
-        let (region, axes) = dyadic(dims, [true; 4]);
+        let (region, axes) = dyadic(dims, [true; 4], MIN_LEN);
         Self {
             dims,
             region,
@@ -105,8 +110,8 @@ impl Plan {
 
     /// The packet plan (see [`Plan`]).
     pub fn packet(dims: [usize; 4]) -> Self {
-        let (ro, ao) = dyadic(dims, [true, true, false, false]);
-        let (ri, ai) = dyadic(dims, [false, false, true, true]);
+        let (ro, ao) = dyadic(dims, [true, true, false, false], OUTER_MIN_LEN);
+        let (ri, ai) = dyadic(dims, [false, false, true, true], MIN_LEN);
         let outer = Plan {
             dims,
             region: ro,
@@ -429,16 +434,17 @@ mod tests {
 
     #[test]
     fn packet_plan_splits_outer_and_inner_axes() {
-        // Outer (21 frames): 21 -> 11 -> 6; inner 73 x 144: four levels on
-        // latitude, five on longitude.
+        // Outer (21 frames): 21 -> 11 -> 6 -> 3; inner 73 x 144: four
+        // levels on latitude, five on longitude.
         let p = Plan::packet([1, 21, 73, 144]);
         let (o, i) = p.packet.as_deref().expect("packet");
-        assert_eq!(o.levels(), 2);
-        assert_eq!(o.region[2], [1, 6, 73, 144]);
+        assert_eq!(o.levels(), 3);
+        assert_eq!(o.region[3], [1, 3, 73, 144]);
         assert_eq!(i.levels(), 5);
         assert_eq!(i.region[5], [1, 21, 5, 5]);
         assert!(outer_levels([1, 21, 73, 144]));
         assert!(!outer_levels([2, 3, 241, 480]));
+        assert!(outer_levels([2, 5, 241, 480]));
     }
 
     #[test]
