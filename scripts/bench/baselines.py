@@ -14,6 +14,8 @@ Compressors (row names in the JSON and in the report):
   sperr-pwe      same, point-wise error mode
   sperr-rate     same, fixed bits-per-value mode
   zfp            zfpy 1.0.1, fixed accuracy (tolerance)
+  sperr-pwe-tight  (max-abs only) SPERR point-wise error asked for s x e, the first s of
+                 1, 0.999, 0.99, 0.9, 0.5 whose reconstruction meets e on every element
   bitround-zstd  numcodecs BitRound(keepbits) + Zstd(level=3) (Kloewer et al. 2021)
   bitround-shuffle-zstd  same with a byte Shuffle(4) before Zstd
   bitround-zlib  numcodecs BitRound(keepbits) + Shuffle(4) + Zlib(level=4), NetCDF-style
@@ -23,8 +25,19 @@ Compressors (row names in the JSON and in the report):
 Output: one JSON record per file x variable x compressor x target (see SCHEMA in
 docs/benchmarks/README.md). The Rust bench (crates/hiha-bench) writes the same schema.
 
+Max-abs mode (--max-abs 1e-2,1e-3,1e-4): fractions f of each field's value range;
+e = f x (max - min) over valid values. Each codec runs in its pointwise mode at e
+(SZ3 ABS, SPERR point-wise error, ZFP fixed accuracy: no search, the codec is trusted
+and then checked); bit rounding (keepbits) and GRIB2 simple packing (N bits) are
+bisected to the fewest bits whose max abs error <= e; zlib-shuffle is lossless.
+SPERR's PSNR and rate modes bound no element and are not run. Every reconstruction
+is checked on every valid element: records carry max_abs_error, abs_bound,
+abs_bound_ok and abs_violations (elements with |x - x'| > e); a pointwise codec that
+breaks e gets status "bound-violated" (never counted as best). Records carry
+target_max_abs_frac instead of target_nrmse and param.bound = "max-abs".
+
 Usage:
-  baselines.py [--targets 1e-2,1e-3] [--runs 3] [--only sz3,zfp] [--iters 12]
+  baselines.py [--targets 1e-2,1e-3] [--max-abs 1e-2,1e-3,1e-4] [--runs 3] [--only sz3,zfp] [--iters 12]
                [--dump-raw DIR] --out results.json FILE[:VAR] ...
   baselines.py --retime results.json [--runs 3]   (re-measure speeds only, in place)
 """
@@ -407,8 +420,9 @@ def all_codecs():
 class Evaluator:
     """Evaluates a codec at knob u on one field, caching by u."""
 
-    def __init__(self, codec, x, orig, valid, vrange):
+    def __init__(self, codec, x, orig, valid, vrange, abs_bound=None):
         self.codec, self.x, self.orig, self.valid, self.vrange = codec, x, orig, valid, vrange
+        self.abs_bound = abs_bound  # max-abs mode: count elements with |x - x'| > abs_bound
         self.cache = {}
 
     def __call__(self, u):
@@ -424,6 +438,9 @@ class Evaluator:
             t2 = time.perf_counter()
             m = metrics(self.orig, y.reshape(self.orig.shape), self.valid, self.vrange)
             r = {"u": u, "nbytes": nb, **m, "t_c": t1 - t0, "t_d": t2 - t1}
+            if self.abs_bound is not None:
+                r["abs_violations"] = abs_violations(self.orig, y.reshape(self.orig.shape), self.valid,
+                                                     self.abs_bound)
             if isinstance(self.codec, SZ3):
                 eb = 10.0**u
                 tol = eb + float(np.spacing(np.float32(np.nanmax(np.abs(self.orig)))))
@@ -435,12 +452,30 @@ class Evaluator:
         return r
 
 
+def abs_violations(orig, recon, valid, e):
+    """Number of valid elements with |x - x'| > e (float64; NaN/inf in x' count as violations)."""
+    a = orig.reshape(-1).astype(np.float64)
+    b = recon.reshape(-1).astype(np.float64)
+    if valid is not None:
+        a, b = a[valid], b[valid]
+    d = np.abs(a - b)
+    return int(np.count_nonzero(~(d <= e)))
+
+
 def feasible(r, target):
     return "error" not in r and r["nrmse"] <= target
 
 
-def search(ev: Evaluator, target: float, vrange: float, iters: int):
-    """Largest-u feasible setting (best ratio among all feasible evaluated)."""
+def feasible_abs(r, e):
+    return "error" not in r and r["max_abs_error"] <= e and r.get("abs_violations", 0) == 0
+
+
+def search(ev: Evaluator, target: float, vrange: float, iters: int, feasible=feasible):
+    """Largest-u feasible setting (best ratio among all feasible evaluated).
+
+    `feasible(r, target)`: the NRMSE test by default; max-abs mode passes feasible_abs
+    with target = the absolute bound e.
+    """
     c = ev.codec
     if c.lossless:
         r = ev(0)
@@ -550,7 +585,7 @@ def machine():
             "loadavg": list(os.getloadavg())}
 
 
-def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log):
+def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log, max_abs=()):
     var, a, dims, info = load(path, var)
     label = field_label(path, var)
     n = a.size
@@ -617,6 +652,85 @@ def bench_variable(path, var, targets, codecs, runs, iters, dump_raw, log):
                     rec["abs_bound_checked"] = len([r for r in ev.cache.values() if "abs_bound_ok" in r])
                     rec["abs_bound_violations"] = len(bad)
         log(f"  {c.name} done in {time.perf_counter() - t_codec:.1f}s ({len(ev.cache)} settings)")
+    extra = [Sperr("sperr-pwe-tight", "pwe")] if any(c.name == "sperr-pwe" for c in codecs) else []
+    for c in codecs + extra:
+        if max_abs and pointwise_mode(c) is not None:
+            t_codec = time.perf_counter()
+            records += bench_max_abs(c, a, x_filled, valid, vrange, base, max_abs, runs, iters, log)
+            log(f"  {c.name} max-abs done in {time.perf_counter() - t_codec:.1f}s")
+    return records
+
+
+def pointwise_mode(c):
+    """How a codec meets a max-abs bound: "native" (its own pointwise mode at e, checked),
+    "search" (fewest bits whose max error <= e), "lossless", or None (not run)."""
+    if c.name.endswith("-tight"):
+        return "ladder"
+    if isinstance(c, (SZ3, Zfp)) or (isinstance(c, Sperr) and c.mode == "pwe"):
+        return "native"
+    if isinstance(c, (BitRound, Grib2Simple)):
+        return "search"
+    if c.lossless:
+        return "lossless"
+    return None
+
+
+TIGHT_LADDER = (1.0, 0.999, 0.99, 0.9, 0.5)
+
+
+def bench_max_abs(c, a, x_filled, valid, vrange, base, fracs, runs, iters, log):
+    """Records of codec c at max-abs e = frac x range for each frac (see the module doc)."""
+    records = []
+    c.has_nan = valid is not None
+    shp = c.layout(a.shape)
+    x = np.ascontiguousarray(x_filled.reshape(shp))
+    mode = pointwise_mode(c)
+    for frac in fracs:
+        e = frac * vrange
+        ev = Evaluator(c, x, a, valid, vrange, abs_bound=e)
+        rec = dict(base, compressor=c.name, target_max_abs_frac=frac, abs_bound=e, shape_used=list(shp),
+                   bound_mode=mode)
+        if mode == "native":
+            # u = log10(e) for SZ3 (ABS), SPERR pwe (absolute) and ZFP (tolerance)
+            best = ev(math.log10(e)) if e > 0 else {"error": "zero range"}
+        elif mode == "lossless":
+            best = ev(0)
+        elif mode == "ladder":
+            # the pointwise mode asked for s x e, s = 1, 0.999, 0.99, 0.9, 0.5: the first that meets e
+            # on every element (what a user does when the codec overshoots e by a rounding)
+            for scale in TIGHT_LADDER:
+                best = ev(math.log10(e * scale)) if e > 0 else {"error": "zero range"}
+                if "error" in best or feasible_abs(best, e):
+                    break
+            else:
+                best = None
+        else:
+            best = search(ev, e, vrange, iters, feasible=feasible_abs)
+        rec["evaluations"] = len(ev.cache)
+        if best is None or "error" in best:
+            errs = [r["error"] for r in ev.cache.values() if "error" in r]
+            rec.update(status="n/a" if errs else "infeasible",
+                       error=(errs[0] if errs else "no setting tried met the bound"))
+            records.append(rec)
+            log(f"  {c.name:21s} max-abs {frac:.0e}: {rec['status']} {rec['error'][:80]}")
+            continue
+        ok = feasible_abs(best, e)
+        tc, td = time_setting(c, x, best["u"], runs)
+        rec.update(
+            status="ok" if ok else "bound-violated", param={"bound": "max-abs", **c.describe(best["u"])},
+            search_u=best["u"], param_over_bound=10.0 ** best["u"] / e if mode in ("native", "ladder") else None,
+            compressed_bytes=int(best["nbytes"]), ratio=a.size * 4 / best["nbytes"],
+            bits_per_value=8.0 * best["nbytes"] / a.size,
+            nrmse=best["nrmse"], psnr=best["psnr"], rmse=best["rmse"], max_abs_error=best["max_abs_error"],
+            abs_bound_ok=bool(ok), abs_violations=int(best.get("abs_violations", 0)),
+            max_abs_over_bound=best["max_abs_error"] / e if e > 0 else None,
+            compress_s=tc, decompress_s=td, runs=runs,
+            compress_mbps=a.size * 4 / 1e6 / tc, decompress_mbps=a.size * 4 / 1e6 / td,
+        )
+        records.append(rec)
+        log(f"  {c.name:21s} max-abs {frac:.0e}: ratio {rec['ratio']:8.2f} ({rec['bits_per_value']:.2f} b/v) "
+            f"max err / e {rec['max_abs_over_bound']:.3f} violations {rec['abs_violations']}"
+            f"{'' if ok else ' BOUND VIOLATED'} c {rec['compress_mbps']:.0f} MB/s")
     return records
 
 
@@ -648,7 +762,7 @@ def retime(path, runs, log):
     Ratios and errors are deterministic; only the times change. Use this on a quiet machine.
     """
     d = json.loads(Path(path).read_text())
-    codecs = {c.name: c for c in all_codecs()}
+    codecs = {c.name: c for c in all_codecs() + [Sperr("sperr-pwe-tight", "pwe")]}
     loaded = {}
     for rec in d["records"]:
         if rec.get("status") != "ok" or rec["compressor"] not in codecs:
@@ -670,7 +784,8 @@ def retime(path, runs, log):
         n = rec["n"]
         rec.update(compress_s=tc, decompress_s=td, runs=runs,
                    compress_mbps=n * 4 / 1e6 / tc, decompress_mbps=n * 4 / 1e6 / td)
-        log(f"{rec['field']} {rec['compressor']} {rec['target_nrmse']:.0e}: c {rec['compress_mbps']:.0f} MB/s d {rec['decompress_mbps']:.0f} MB/s")
+        tgt = rec.get("target_nrmse", rec.get("target_max_abs_frac"))
+        log(f"{rec['field']} {rec['compressor']} {tgt:.0e}: c {rec['compress_mbps']:.0f} MB/s d {rec['decompress_mbps']:.0f} MB/s")
     d["retimed"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": runs,
                     "loadavg": list(os.getloadavg())}
     d["runs"] = runs
@@ -683,6 +798,9 @@ def main(argv=None):
     ap.add_argument("--retime", default="", help="only re-measure the times of the settings in this JSON (in place)")
     ap.add_argument("inputs", nargs="*", help="FILE or FILE:VAR; a file with several data variables is benched per variable")
     ap.add_argument("--targets", default=",".join(f"{t:g}" for t in DEFAULT_TARGETS))
+    ap.add_argument("--max-abs", default="",
+                    help="max-abs targets as fractions of each field's range, e.g. 1e-2,1e-3,1e-4 "
+                         "(pass --targets '' to run only these)")
     ap.add_argument("--runs", type=int, default=3, help="timing runs (median)")
     ap.add_argument("--iters", type=int, default=12, help="max evaluations per bisection")
     ap.add_argument("--only", default="", help="comma-separated compressor names")
@@ -702,6 +820,7 @@ def main(argv=None):
     if not args.out or not args.inputs:
         ap.error("--out and at least one input are required")
     targets = [float(t) for t in args.targets.split(",") if t]
+    max_abs = [float(t) for t in args.max_abs.split(",") if t]
     codecs = all_codecs()
     if args.only:
         keep = set(args.only.split(","))
@@ -726,16 +845,21 @@ def main(argv=None):
     mach = machine()
     records = []
     for path, var in jobs:
-        records += bench_variable(path, var, targets, codecs, args.runs, args.iters, args.dump_raw, log)
+        records += bench_variable(path, var, targets, codecs, args.runs, args.iters, args.dump_raw, log,
+                                  max_abs=max_abs)
     out = {
         "tool": "baselines.py", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": dict(mach, loadavg_end=list(os.getloadavg())), "versions": versions(), "targets": targets, "runs": args.runs,
+        "machine": dict(mach, loadavg_end=list(os.getloadavg())), "versions": versions(), "targets": targets, "max_abs_targets": max_abs, "runs": args.runs,
         "iters": args.iters, "elapsed_s": time.perf_counter() - t0, "records": records,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1, allow_nan=True))
     log(f"wrote {len(records)} records to {args.out} in {out['elapsed_s']:.0f}s")
 
+    broke = [r for r in records if r.get("status") == "bound-violated"]
+    if broke:
+        log("max-abs bound broken (recorded, excluded from best): "
+            + ", ".join(f"{r['field']} {r['compressor']} {r['target_max_abs_frac']:g}" for r in broke))
     viol = [r for r in records if r.get("abs_bound_violations")]
     assert not viol, f"SZ3 exceeded its absolute bound: {[(r['field'], r['compressor']) for r in viol]}"
 

@@ -8,7 +8,10 @@ Writes, under --dest:
                        cell = ratio (bits/value) and compress time (paper's Table 2)
   table1.md            per field and target: best baseline with its PSNR / RMSE / max error,
                        next to hiha's (paper's Table 1)
-  hiha_vs_best.md      hiha ratio / best baseline ratio per field and target
+  hiha_vs_best.md      hiha ratio / best baseline ratio per field and target; with max-abs
+                       records (target_max_abs_frac), also whole-file and payload-only ratios
+                       hiha / best at each max-abs target, cells >= 1.3x / >= 1.0x, speeds
+  table_maxabs.md      every compressor at each max-abs target, with max error / bound
   comparison.md        this run's baselines against the figures of --reference (BASELINES.md)
   results/merged.json  every record of every input, plus a summary
   plots/rd_<field>.png rate-distortion curves (bits/value vs PSNR)
@@ -39,7 +42,7 @@ LOSSLESS = ("zlib-shuffle",)
 ORDER = [
     "hiha-full", "hiha-fic", "hiha-residual",
     "sz3", "sz3-interp", "sz3-lorenzo",
-    "sperr-psnr", "sperr-pwe", "sperr-rate",
+    "sperr-psnr", "sperr-pwe", "sperr-pwe-tight", "sperr-rate",
     "zfp",
     "bitround-zstd", "bitround-shuffle-zstd", "bitround-zlib",
     "grib2-simple", "zlib-shuffle",
@@ -105,8 +108,15 @@ def load(paths):
     # later inputs win for the same (field, compressor, target)
     seen = {}
     for r in records:
-        seen[(r["field"], r["compressor"], float(r["target_nrmse"]))] = r
+        seen[(r["field"], r["compressor"]) + target_key(r)] = r
     return list(seen.values()), runs
+
+
+def target_key(r):
+    """("nrmse", t) for the NRMSE records, ("max-abs", fraction of the range) for the max-abs ones."""
+    if "target_max_abs_frac" in r:
+        return ("max-abs", float(r["target_max_abs_frac"]))
+    return ("nrmse", float(r["target_nrmse"]))
 
 
 def index(records):
@@ -223,6 +233,154 @@ def vs_best(by, targets):
     return "\n".join(parts)
 
 
+# --------------------------------------------------------------------------- max-abs
+
+
+def index_ma(records):
+    by = defaultdict(dict)  # field -> (compressor, fraction) -> record
+    for r in records:
+        by[r["field"]][(r["compressor"], float(r["target_max_abs_frac"]))] = r
+    return by
+
+
+def abs_ok(r):
+    return bool(r) and r.get("status") == "ok" and r.get("abs_bound_ok") is True and fnum(r.get("ratio"))
+
+
+def best_baseline_ma(cells, frac):
+    """Best classical codec at this max-abs target; one that broke the bound is never best."""
+    ok = [r for (c, t), r in cells.items() if t == frac and c not in HIHA and abs_ok(r)]
+    return max(ok, key=lambda r: r["ratio"]) if ok else None
+
+
+def payload_ratio(r):
+    payload = sum((r or {}).get("section_bytes", {}).values())
+    return r["original_bytes"] / payload if payload > 0 else None
+
+
+def fmt_mbps(x):
+    x = fnum(x)
+    return "n/a" if x is None else (f"{x:.0f}" if x >= 10 else f"{x:.1f}")
+
+
+def vs_best_maxabs(by, fracs, h="hiha-residual"):
+    """hiha ÷ best classical codec at max-abs e = frac × range: whole file and payload only."""
+    header = ["field"] + [f"{f:.0e}" for f in fracs]
+    whole, pay, names, speed = [], [], [], []
+    counts = {"whole": [0, 0, 0], "payload": [0, 0, 0]}  # cells, >= 1.3, >= 1.0
+    for field in sorted(by):
+        cells = by[field]
+        rw, rp, rn, rs = [short(field)], [short(field)], [short(field)], [short(field)]
+        for f in fracs:
+            b = best_baseline_ma(cells, f)
+            r = cells.get((h, f))
+            rn.append(f"{b['compressor']} {fmt_ratio(b)} ({b['bits_per_value']:.2f})" if b else "—")
+            if r and abs_ok(r) and b:
+                q = r["ratio"] / b["ratio"]
+                rw.append(f"**{q:.2f}** ({fmt_ratio(r)})")
+                counts["whole"][0] += 1
+                counts["whole"][1] += q >= 1.3
+                counts["whole"][2] += q >= 1.0
+                pr = payload_ratio(r)
+                if pr:
+                    qp = pr / b["ratio"]
+                    rp.append(f"**{qp:.2f}** ({pr:.1f})")
+                    counts["payload"][0] += 1
+                    counts["payload"][1] += qp >= 1.3
+                    counts["payload"][2] += qp >= 1.0
+                else:
+                    rp.append("n/a")
+                rs.append(f"{fmt_mbps(r.get('compress_mbps'))} / {fmt_mbps(r.get('decompress_mbps'))} vs "
+                          f"{fmt_mbps(b.get('compress_mbps'))} / {fmt_mbps(b.get('decompress_mbps'))}")
+            else:
+                why = (r.get("status") if r else "no record") or "n/a"
+                rw.append(f"n/a ({why})")
+                rp.append("n/a")
+                rs.append("n/a")
+        whole.append(rw)
+        pay.append(rp)
+        names.append(rn)
+        speed.append(rs)
+    def count_line(k):
+        n, a, b = counts[k]
+        return f"{a} of {n} cells ≥ 1.3×, {b} of {n} ≥ 1.0×."
+    parts = [
+        "# hiha vs the best classical codec at max-abs targets\n",
+        "Max-abs target f: every valid element must satisfy |x − x̂| ≤ e with e = f × (max − min) over the "
+        "field's valid values. Classical codecs run in their pointwise modes at e (SZ3 ABS, SPERR point-wise "
+        "error, ZFP fixed accuracy; `sperr-pwe-tight`: SPERR asked for s × e with the first s of 1, 0.999, 0.99, 0.9, 0.5 "
+        "whose output meets e), bit rounding (+ zstd, + shuffle + zstd, + shuffle + zlib) and GRIB2 simple "
+        "packing with the fewest bits whose max error ≤ e, and lossless zlib + shuffle; hiha-residual with "
+        "`Bound::MaxAbs(e)`. Every reconstruction is checked on every element; a codec that broke e is never "
+        "the best (see the list at the end).\n",
+        f"## {h} ÷ best, whole file\n",
+        "Cell: hiha's ratio (whole archive: header, index, metadata and payload) ÷ the best classical codec's "
+        "ratio (> 1: hiha wins), then hiha's ratio. " + count_line("whole") + "\n",
+        md_table(header, whole) + "\n",
+        f"## {h} ÷ best, payload only\n",
+        "Cell: hiha's payload ratio (float32 bytes ÷ its sections' bytes, header and index left out, as SZ3's "
+        "and SPERR's bare streams carry no metadata) ÷ the best classical codec's ratio, then hiha's payload "
+        "ratio. " + count_line("payload") + "\n",
+        md_table(header, pay) + "\n",
+        "## Best classical codec at each max-abs target\n",
+        "Cell: codec, ratio (bits per value).\n",
+        md_table(header, names) + "\n",
+        "## Speeds at max-abs (MB/s)\n",
+        f"Cell: {h} compress / decompress vs the best classical codec's compress / decompress (median of the "
+        "timing runs; the machine was loaded, see README.md: compare within a run only). hiha's compress "
+        "includes its verification decode and runs on rayon; the baselines are single-threaded.\n",
+        md_table(header, speed) + "\n",
+    ]
+    broke = []
+    for field in sorted(by):
+        for (c, f), r in sorted(by[field].items(), key=lambda kv: (order_key(kv[0][0]), -kv[0][1])):
+            if r.get("status") == "bound-violated" or r.get("abs_bound_ok") is False:
+                broke.append([short(field), c, f"{f:.0e}", f"{r.get('abs_bound', float('nan')):.4g}",
+                              f"{r.get('max_abs_error', float('nan')):.4g}",
+                              f"{fnum(r.get('max_abs_over_bound')) or float('nan'):.4f}",
+                              str(r.get("abs_violations", "?")), f"{r.get('n_valid', r.get('n', 0))}",
+                              fmt_ratio(r), would_be_best(by[field], f, r)])
+    parts.append("## Bounds broken\n")
+    if broke:
+        parts.append(f"{len(broke)} record(s) exceeded their max-abs bound on at least one element; they are "
+                     "excluded from \"best\" above.\n")
+        parts.append(md_table(["field", "codec", "target", "e", "max error", "max error / e", "elements > e",
+                               "valid elements", "ratio", "best if allowed?"], broke) + "\n")
+    else:
+        parts.append("None: every record met its max-abs bound on every element.\n")
+    return "\n".join(parts), counts, broke
+
+
+def would_be_best(cells, frac, r):
+    b = best_baseline_ma(cells, frac)
+    if r.get("compressor") in HIHA or not fnum(r.get("ratio")) or not b:
+        return ""
+    return f"yes ({fmt_ratio(r)} vs {b['compressor']} {fmt_ratio(b)})" if r["ratio"] > b["ratio"] else "no"
+
+
+def table_maxabs(by, fracs):
+    parts = ["# Every compressor at max-abs targets\n",
+             "Cell: ratio (bits per value), max error ÷ e, median compress time; `—`: no setting met the bound; "
+             "**violated**: the codec's pointwise mode exceeded e on some element (see hiha_vs_best.md).\n"]
+    for field in sorted(by):
+        cells = by[field]
+        any_r = next(iter(cells.values()))
+        parts.append(f"## {field}\n")
+        parts.append(f"shape {tuple(any_r.get('shape') or [])}, range {any_r.get('range', float('nan')):.6g}\n")
+        rows = []
+        for c in sorted({c for c, _ in cells}, key=order_key):
+            row = [c]
+            for f in fracs:
+                r = cells.get((c, f))
+                txt = cell(r)
+                if r and fnum(r.get("max_abs_over_bound")) is not None and r.get("status") in ("ok", "bound-violated"):
+                    txt += f", max err {r['max_abs_over_bound']:.3f} e"
+                row.append(txt)
+            rows.append(row)
+        parts.append(md_table(["compressor"] + [f"{f:.0e}" for f in fracs], rows) + "\n")
+    return "\n".join(parts)
+
+
 def best_summary(by, targets):
     rows = []
     for field in sorted(by):
@@ -335,7 +493,8 @@ def color_of(name):
     import matplotlib
 
     cmap = matplotlib.colormaps["tab20"]
-    i = ORDER.index(name) if name in ORDER else len(ORDER)
+    order = [n for n in ORDER if n != "sperr-pwe-tight"]  # (max-abs only) keeps the NRMSE plots' colours
+    i = order.index(name) if name in order else len(order)
     return cmap((i % 20) / 19.999)
 
 
@@ -513,7 +672,9 @@ def main(argv=None):
 
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
-    records, runs = load(args.inputs)
+    all_records, runs = load(args.inputs)
+    records = [r for r in all_records if "target_max_abs_frac" not in r]  # NRMSE
+    ma_records = [r for r in all_records if "target_max_abs_frac" in r]
     by = index(records)
     for h in HIHA:
         if h not in SHOWN and any(r["compressor"] == h for r in records):
@@ -522,7 +683,16 @@ def main(argv=None):
 
     (dest / "table2.md").write_text(table2(by, targets))
     (dest / "table1.md").write_text(table1(by, targets))
-    (dest / "hiha_vs_best.md").write_text(vs_best(by, targets))
+    vs_text = vs_best(by, targets)
+    ma_summary = None
+    if ma_records:
+        by_ma = index_ma(ma_records)
+        fracs = sorted({float(r["target_max_abs_frac"]) for r in ma_records}, reverse=True)
+        ma_text, ma_counts, ma_broke = vs_best_maxabs(by_ma, fracs)
+        vs_text += "\n" + ma_text.replace("# hiha vs the best classical codec at max-abs", "# Max-abs: hiha vs the best classical codec at max-abs", 1)
+        (dest / "table_maxabs.md").write_text(table_maxabs(by_ma, fracs))
+        ma_summary = (fracs, ma_counts, ma_broke)
+    (dest / "hiha_vs_best.md").write_text(vs_text)
     previews = preview_table(by, targets)
     if previews:
         (dest / "previews.md").write_text(previews)
@@ -552,7 +722,8 @@ def main(argv=None):
             }
     rdir = dest / "results"
     rdir.mkdir(parents=True, exist_ok=True)
-    (rdir / "merged.json").write_text(json.dumps({"runs": runs, "summary": summary, "records": records}, separators=(",", ":")))
+    (rdir / "merged.json").write_text(json.dumps({"runs": runs, "summary": summary, "records": all_records},
+                                                 separators=(",", ":")))
 
     per_codec = {(r["field"], r["compressor"]): r for r in records if "abs_bound_checked" in r}
     sz3_checked = sum(r["abs_bound_checked"] for r in per_codec.values())
@@ -575,6 +746,18 @@ def main(argv=None):
         "is timed as the median of the timing runs; MB/s = float32 bytes / time.",
         f"- SZ3 sanity check: every SZ3 evaluation's max abs error ≤ its ABS bound (+1 ulp): "
         f"{'all respected' if sz3_bad == 0 else f'{sz3_bad} VIOLATIONS'} ({sz3_checked} SZ3 settings checked).",
+    ]
+    if ma_summary:
+        fracs, cnt, broke = ma_summary
+        readme += [
+            f"- max-abs targets {', '.join(f'{f:g}' for f in fracs)} of each field's range: pointwise modes at "
+            f"e = f × (max − min), every element checked; hiha-residual ÷ best classical codec: whole file "
+            f"{cnt['whole'][1]} of {cnt['whole'][0]} cells ≥ 1.3×, {cnt['whole'][2]} ≥ 1.0×; payload only "
+            f"{cnt['payload'][1]} of {cnt['payload'][0]} ≥ 1.3×, {cnt['payload'][2]} ≥ 1.0×; "
+            f"{len(broke)} record(s) broke their bound (excluded from best; listed in "
+            "[hiha_vs_best.md](hiha_vs_best.md)).",
+        ]
+    readme += [
         "",
         "## Best baseline ratio per field and target (bits per value), and hiha",
         "",
@@ -584,10 +767,13 @@ def main(argv=None):
         "",
         "- [table2.md](table2.md): every compressor, ratio (bits/value) and compress time (paper's Table 2)",
         "- [table1.md](table1.md): best baseline per variable with PSNR / RMSE, beside hiha (paper's Table 1)",
-        "- [hiha_vs_best.md](hiha_vs_best.md): hiha ratio / best baseline ratio",
+        "- [hiha_vs_best.md](hiha_vs_best.md): hiha ratio / best baseline ratio (NRMSE, then max-abs: whole file, "
+        "payload only, best codec, speeds, broken bounds)",
+        "- [table_maxabs.md](table_maxabs.md): every compressor at the max-abs targets" if ma_records else "",
         "- [previews.md](previews.md): coarse previews at K = 2 (bytes read, speed, NRMSE)" if previews else "",
         "- [comparison.md](comparison.md): this run against the earlier figures of BASELINES.md" if ref_path else "",
-        "- `results/*.json`: raw records (`baselines.json`, `hiha.json`) and `merged.json`",
+        "- `results/*.json`: raw records (`baselines.json`, `hiha.json`; max-abs: `baselines_maxabs.json`, "
+        "`hiha_maxabs.json`) and `merged.json`",
         "- plots: [rd_all.png](plots/rd_all.png) (rate-distortion, all fields), one `plots/rd_<field>.png` per field"
         + (f", [errormap.png](plots/errormap.png) ({em[0]}, {em[1]})" if em else ""),
         "",

@@ -13,10 +13,16 @@
 //! subsampled the same way).
 //!
 //! ```text
-//! hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] [--variants residual,fic,hiha]
+//! hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--max-abs 1e-2,1e-3,1e-4] [--runs 3]
+//!            [--variants residual,fic,hiha]
 //!            [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3]
 //!            --out hiha.json FILE.nc[:VAR] ...
 //! ```
+//!
+//! `--max-abs F,...`: also (or, with `--targets ''`, only) a pointwise bound
+//! `Bound::MaxAbs(F × (max − min))` over valid values, the same e as
+//! `baselines.py --max-abs`; every element is checked (`abs_violations`) and the
+//! record carries `target_max_abs_frac` instead of `target_nrmse`.
 //!
 //! Input: with the `io` feature, `hiha_io::read_variable(path, var)`. Without it
 //! (or with `--raw-dir`), the raw f32 + JSON sidecar written by
@@ -34,6 +40,8 @@ use serde_json::{json, Map, Value};
 
 struct Args {
     targets: Vec<f64>,
+    /// Max-abs targets as fractions of each field's value range.
+    max_abs: Vec<f64>,
     runs: usize,
     variants: Vec<(String, PredictorKind)>,
     raw_dir: Option<PathBuf>,
@@ -49,13 +57,14 @@ struct Args {
 }
 
 const USAGE: &str = "usage: hiha-bench [--targets 1e-2,1e-3,1e-4,1e-5] [--runs 3] \
-[--variants residual,fic,hiha] [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3] \
+[--max-abs 1e-2,1e-3,1e-4] [--variants residual,fic,hiha] [--raw-dir DIR] [--dump-frame DIR] [--dump-target 1e-3] \
 [--slow-s 30] [--budget-s 600] \
 --out FILE.json INPUT.nc[:VAR] ...";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         targets: vec![1e-2, 1e-3, 1e-4, 1e-5],
+        max_abs: vec![],
         runs: 3,
         variants: vec![
             ("hiha-residual".into(), PredictorKind::None),
@@ -83,6 +92,16 @@ fn parse_args() -> Result<Args, String> {
                     .split(',')
                     .filter(|s| !s.is_empty())
                     .map(|s| s.parse::<f64>().map_err(|e| format!("bad target {s}: {e}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--max-abs" => {
+                a.max_abs = val("--max-abs")?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        s.parse::<f64>()
+                            .map_err(|e| format!("bad max-abs {s}: {e}"))
+                    })
                     .collect::<Result<_, _>>()?
             }
             "--runs" => a.runs = val("--runs")?.parse().map_err(|e| format!("--runs: {e}"))?,
@@ -351,11 +370,16 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
         Err(e) => {
             eprintln!("{e}");
             for (name, _) in &args.variants {
-                for &t in &args.targets {
+                for (t, is_abs) in target_jobs(args) {
+                    let key = if is_abs {
+                        "target_max_abs_frac"
+                    } else {
+                        "target_nrmse"
+                    };
                     records.push(json!({
                         "tool": "hiha-bench", "file": file, "path": repo_relative(path),
                         "var": var, "field": format!("{stem}/{}", var.unwrap_or("?")),
-                        "compressor": name, "target_nrmse": t, "status": "n/a",
+                        "compressor": name, key: t, "status": "n/a",
                         "error": format!("load: {e}"),
                     }));
                 }
@@ -386,10 +410,17 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
     let mb = n as f64 * 4.0 / 1e6;
     for (name, pred) in &args.variants {
         let spent = Instant::now();
-        for &t in &args.targets {
+        for (t, is_abs) in target_jobs(args) {
             let mut rec: Map<String, Value> = base.as_object().cloned().unwrap_or_default();
             rec.insert("compressor".into(), json!(name));
-            rec.insert("target_nrmse".into(), json!(t));
+            // max-abs: e = t × (max − min) over valid values, as in baselines.py
+            let abs_e = (hi - lo) * t;
+            if is_abs {
+                rec.insert("target_max_abs_frac".into(), json!(t));
+                rec.insert("abs_bound".into(), num(abs_e));
+            } else {
+                rec.insert("target_nrmse".into(), json!(t));
+            }
             if spent.elapsed().as_secs_f64() > args.budget_s {
                 let e = format!(
                     "skipped: {name} used its {} s budget on this field",
@@ -401,11 +432,21 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
                 records.push(Value::Object(rec));
                 continue;
             }
-            let mut opts = CompressOptions::new(Bound::Nrmse(t));
+            let bound = if is_abs {
+                Bound::MaxAbs(abs_e)
+            } else {
+                Bound::Nrmse(t)
+            };
+            let mut opts = CompressOptions::new(bound);
             opts.predictor = *pred;
             rec.insert(
                 "param".into(),
-                json!({"bound": "nrmse", "nrmse": t, "predictor": format!("{pred:?}")}),
+                if is_abs {
+                    json!({"bound": "max-abs", "max_abs": abs_e, "max_abs_frac": t,
+                           "predictor": format!("{pred:?}")})
+                } else {
+                    json!({"bound": "nrmse", "nrmse": t, "predictor": format!("{pred:?}")})
+                },
             );
             let fail = |rec: &mut Map<String, Value>, stage: &str, e: String| {
                 eprintln!("  {name:14} {t:.0e}: n/a ({stage}: {e})");
@@ -494,7 +535,28 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
             let n_runs = tc.len();
             let (c_s, d_s) = (median(tc), median(td));
             let cb = bytes.len();
-            let ok = m.nrmse <= t;
+            let ok = if is_abs {
+                // every valid element, in f64: |x − x̂| ≤ e (a NaN where the source
+                // has a number counts as a violation)
+                let viol = f
+                    .values
+                    .iter()
+                    .zip(&g.values)
+                    .enumerate()
+                    .filter(|&(i, (&x, &y))| {
+                        let d = (x as f64 - y as f64).abs();
+                        let skip = f.missing.as_ref().is_some_and(|mk| mk[i])
+                            || (x.is_nan() && y.is_nan());
+                        !skip && (d.is_nan() || d > abs_e)
+                    })
+                    .count();
+                rec.insert("abs_violations".into(), json!(viol));
+                rec.insert("abs_bound_ok".into(), json!(viol == 0));
+                rec.insert("max_abs_over_bound".into(), num(m.max_abs / abs_e));
+                viol == 0
+            } else {
+                m.nrmse <= t
+            };
             rec.insert(
                 "status".into(),
                 json!(if ok { "ok" } else { "bound-violated" }),
@@ -523,14 +585,17 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
                 ),
             );
             eprintln!(
-                "  {name:14} {t:.0e}: ratio {:8.2} ({:.2} b/v) nrmse {:.3e} c {:.1} MB/s d {:.1} MB/s",
+                "  {name:14} {}{t:.0e}: ratio {:8.2} ({:.2} b/v) nrmse {:.3e} max err {:.3e}{} c {:.1} MB/s d {:.1} MB/s",
+                if is_abs { "max-abs " } else { "" },
                 n as f64 * 4.0 / cb.max(1) as f64,
                 8.0 * cb as f64 / n as f64,
                 m.nrmse,
+                m.max_abs,
+                if ok { "" } else { " BOUND VIOLATED" },
                 mb / c_s,
                 mb / d_s
             );
-            if *pred == PredictorKind::None {
+            if *pred == PredictorKind::None && !is_abs {
                 for (key, vertical) in [("preview", true), ("preview_all_axes", false)] {
                     match preview(args.runs, &bytes, f, &g, PREVIEW_LEVEL, vertical, hi - lo) {
                         Ok(p) => {
@@ -555,7 +620,7 @@ fn bench_one(args: &Args, path: &Path, var: Option<&str>, records: &mut Vec<Valu
                 }
             }
             if let Some(dir) = &args.dump_frame {
-                if (t - args.dump_target).abs() <= 1e-12 * t.max(args.dump_target) {
+                if !is_abs && (t - args.dump_target).abs() <= 1e-12 * t.max(args.dump_target) {
                     if let Err(e) = dump_frame(dir, &stem, &lv.var, name, t, &g) {
                         eprintln!("  dump-frame: {e}");
                     } else {
@@ -653,6 +718,16 @@ fn preview(
     }))
 }
 
+/// The targets of one variant: the NRMSE targets (`false`), then the max-abs
+/// fractions of the range (`true`).
+fn target_jobs(args: &Args) -> Vec<(f64, bool)> {
+    args.targets
+        .iter()
+        .map(|&t| (t, false))
+        .chain(args.max_abs.iter().map(|&t| (t, true)))
+        .collect()
+}
+
 /// Writes frame 0 (levels × lat × lon) of the reconstruction as raw little-endian f32.
 fn dump_frame(
     dir: &Path,
@@ -697,7 +772,7 @@ fn main() {
         "tool": "hiha-bench", "date": date, "machine": machine(),
         "versions": {"hiha": env!("CARGO_PKG_VERSION"), "io_feature": cfg!(feature = "io"),
                      "revision": std::env::var("HIHA_BENCH_REVISION").ok()},
-        "targets": args.targets, "runs": args.runs, "elapsed_s": t0.elapsed().as_secs_f64(),
+        "targets": args.targets, "max_abs_targets": args.max_abs, "runs": args.runs, "elapsed_s": t0.elapsed().as_secs_f64(),
         "records": records,
     });
     if let Some(dir) = args.out.parent() {

@@ -380,6 +380,9 @@ struct CodedChunk {
     /// The chunk uses a coding new in format 2.1 (lattice indices, the
     /// wavelet coder's level profile).
     newer: bool,
+    /// The chunk uses a coding new in format 2.2 (the wavelet coder's
+    /// packet plan or quantised level profile).
+    newest: bool,
     /// Spread bound: corrections of the decoded chunk.
     fixes: Option<Vec<u8>>,
 }
@@ -650,13 +653,17 @@ fn code_chunks(
                 })
                 .flatten();
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
+            // The newest format minor the residual coding needs.
+            let mut minor = 0u16;
             let residual = match (&on_lattice, constant) {
                 (_, true) => None,
                 (Some((l, k)), false) => {
                     let mut out = Vec::new();
                     l.write_prefix(&mut out);
                     let t = Target::MaxAbs(crate::lattice::INDEX_TARGET);
-                    out.extend_from_slice(&residual::encode(k, None, &dims, mask, t)?);
+                    let r = residual::encode(k, None, &dims, mask, t)?;
+                    minor = residual::format_minor(&r);
+                    out.extend_from_slice(&r);
                     Some(out)
                 }
                 (None, false) => {
@@ -665,24 +672,26 @@ fn code_chunks(
                             .flat_map(|f| predicted[f].1.iter().copied())
                             .collect()
                     });
-                    Some(residual::encode(
+                    let r = residual::encode(
                         &field.values[span],
                         pred.as_deref(),
                         &dims,
                         mask,
                         target,
-                    )?)
+                    )?;
+                    minor = residual::format_minor(&r);
+                    Some(r)
                 }
             };
             progress.inc(fr.len() as u64);
-            let newer =
-                on_lattice.is_some() || residual.as_deref().is_some_and(residual::needs_format_2_1);
+            let newer = on_lattice.is_some() || minor == 1;
             Ok(CodedChunk {
                 mask: mask_bytes,
                 signs,
                 residual,
                 indices: on_lattice.is_some(),
                 newer,
+                newest: minor >= 2,
                 fixes: None,
             })
         })
@@ -986,9 +995,14 @@ fn encode_verified(
     drop(pw_rel);
     let frame_len = shape.frame_len();
     drop(zero_skip);
-    if coded.iter().any(|c| c.newer) {
+    let (newer, newest) = (
+        coded.iter().any(|c| c.newer),
+        coded.iter().any(|c| c.newest),
+    );
+    if newer || newest {
         let mut with = levels.clone();
-        with.newer_chunks = true;
+        with.newer_chunks = newer;
+        with.newest_chunks = newest;
         header.extra = with.encode();
     }
     let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
@@ -1464,8 +1478,15 @@ fn plan_decode(
             "a format 2.0 archive announces chunk codings new in 2.1".into(),
         ));
     }
+    if levels.newest_chunks && reader.version() < (2, 2) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.2",
+            reader.version().0,
+            reader.version().1
+        )));
+    }
     if chunks.iter().any(|s| s.indices) {
-        let why = if !levels.newer_chunks {
+        let why = if !levels.newer_chunks && !levels.newest_chunks {
             Some("the header announces none")
         } else if log_coded || levels.normalized || levels.keep_zeros {
             Some("its bound codes transformed values or signs")
@@ -1681,6 +1702,7 @@ fn decode_chunk(
         log_coded: plan.log_coded,
         spread: plan.spread,
         major: plan.major,
+        residual_minor: if plan.levels.newest_chunks { 2 } else { 1 },
     };
     let (vals, mask) = decode_chunk_parts(&cx, fr, &parts, pred.as_deref())?;
     if let Some(i) = slot.check {
@@ -1700,6 +1722,9 @@ struct ChunkContext<'a> {
     /// The ensemble-spread bound: chunks may carry fixes.
     spread: bool,
     major: u16,
+    /// Newest format minor whose residual codings the chunks may use: 2
+    /// when the archive is 2.2 or newer and announces them, else 1.
+    residual_minor: u16,
 }
 
 /// The payloads of a chunk's sections.
@@ -1774,7 +1799,7 @@ fn decode_chunk_parts(
                         "frames {fr:?}: a preview of a chunk with a prediction, signs or lattice"
                     )))
                 }
-                None => residual::decode(r, pred, &dims, skip)?,
+                None => residual::decode_as(r, pred, &dims, skip, cx.residual_minor)?,
             };
             if let (Some(st), true, true) = (&states, v.len() == len, cx.log_coded) {
                 crate::pw_rel::from_log(&mut v, st, mask.as_deref());

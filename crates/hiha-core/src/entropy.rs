@@ -58,6 +58,19 @@ impl BitModel {
         }
     }
 
+    /// [`BitModel::update`] with the decision as an all-ones or all-zeros
+    /// mask: no branch, for decisions the caller does not branch on.
+    #[inline(always)]
+    fn update_masked(&mut self, mask: u32) {
+        let (f, s) = (self.fast as u32, self.slow as u32);
+        let f1 = f - (f >> Self::FAST);
+        let f0 = f + ((PROB_ONE - f) >> Self::FAST);
+        let s1 = s - (s >> Self::SLOW);
+        let s0 = s + ((PROB_ONE - s) >> Self::SLOW);
+        self.fast = (f0 ^ ((f0 ^ f1) & mask)) as u16;
+        self.slow = (s0 ^ ((s0 ^ s1) & mask)) as u16;
+    }
+
     /// The cost in bits of coding `bit` with this model now (for estimates).
     pub fn cost(&self, bit: bool) -> f64 {
         let p0 = self.p0() as f64 / PROB_ONE as f64;
@@ -115,13 +128,11 @@ impl RangeEncoder {
     #[inline]
     pub fn encode_bit(&mut self, model: &mut BitModel, bit: bool) {
         let bound = (self.range >> PROB_BITS) * model.p0();
-        if bit {
-            self.low += bound as u64;
-            self.range -= bound;
-        } else {
-            self.range = bound;
-        }
-        model.update(bit);
+        // Selects, not branches: the decision is often unpredictable.
+        let mask = u32::from(bit).wrapping_neg();
+        self.low += (bound & mask) as u64;
+        self.range = (bound & !mask) | (self.range.wrapping_sub(bound) & mask);
+        model.update_masked(mask);
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();
@@ -132,9 +143,8 @@ impl RangeEncoder {
     pub fn encode_direct(&mut self, value: u32, nbits: u32) {
         for i in (0..nbits).rev() {
             self.range >>= 1;
-            if (value >> i) & 1 == 1 {
-                self.low += self.range as u64;
-            }
+            let mask = ((value >> i) & 1).wrapping_neg();
+            self.low += (self.range & mask) as u64;
             while self.range < TOP {
                 self.range <<= 8;
                 self.shift_low();
@@ -233,18 +243,36 @@ impl<'a> RangeDecoder<'a> {
     }
 
     /// Decodes `nbits` (at most 32) equiprobable bits.
+    /// [`RangeDecoder::decode_bit`] without a branch on the decision, for
+    /// decisions that only steer an index (bit trees, mantissas): the same
+    /// result, faster where the decision is hard to predict.
+    #[inline(always)]
+    pub fn decode_bit_select(&mut self, model: &mut BitModel) -> u32 {
+        let bound = (self.range >> PROB_BITS) * model.p0();
+        let bit = u32::from(self.code >= bound);
+        let mask = bit.wrapping_neg();
+        self.code -= bound & mask;
+        self.range = (bound & !mask) | (self.range.wrapping_sub(bound) & mask);
+        model.update_masked(mask);
+        while self.range < TOP {
+            self.range <<= 8;
+            self.code = (self.code << 8) | self.next_byte() as u32;
+        }
+        bit
+    }
+
     pub fn decode_direct(&mut self, nbits: u32) -> u32 {
         let mut v = 0u32;
         for _ in 0..nbits {
             self.range >>= 1;
-            let bit = if self.code >= self.range {
-                self.code -= self.range;
-                1
-            } else {
-                0
-            };
+            // Raw bits are random: a select, not a branch the CPU would
+            // mispredict half the time.
+            let bit = u32::from(self.code >= self.range);
+            self.code -= self.range & bit.wrapping_neg();
             v = (v << 1) | bit;
-            while self.range < TOP {
+            // The range was at least TOP before the halving, so one byte
+            // restores it.
+            if self.range < TOP {
                 self.range <<= 8;
                 self.code = (self.code << 8) | self.next_byte() as u32;
             }
@@ -281,7 +309,7 @@ impl BitTree {
     pub fn decode(&mut self, dec: &mut RangeDecoder) -> u32 {
         let mut node = 1usize;
         for _ in 0..self.nbits {
-            let bit = dec.decode_bit(&mut self.models[node]);
+            let bit = dec.decode_bit_select(&mut self.models[node]);
             node = (node << 1) | bit as usize;
         }
         (node - (1 << self.nbits)) as u32
@@ -352,7 +380,7 @@ impl UintModel {
         let mut node = 1usize;
         for _ in 0..m {
             let idx = ((len as usize) << self.modelled) + node;
-            let bit = dec.decode_bit(&mut self.mantissa[idx]);
+            let bit = dec.decode_bit_select(&mut self.mantissa[idx]);
             node = (node << 1) | bit as usize;
         }
         let high = (node - (1 << m)) as u32;

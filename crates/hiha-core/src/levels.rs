@@ -28,6 +28,7 @@ const TAG_LEVEL_RANGES: u8 = 1;
 const TAG_NORMALIZED: u8 = 2;
 const TAG_KEEP_ZEROS: u8 = 3;
 const TAG_NEWER_CHUNKS: u8 = 4;
+const TAG_NEWEST_CHUNKS: u8 = 5;
 
 /// The per-level ranges of a variable, and whether its residual is coded
 /// normalised by them.
@@ -42,6 +43,9 @@ pub(crate) struct LevelInfo {
     /// Some chunks use codings new in format 2.1 (lattice indices, level
     /// profiles).
     pub newer_chunks: bool,
+    /// Some chunks use codings new in format 2.2 (the wavelet coder's
+    /// packet plan and quantised level profile).
+    pub newest_chunks: bool,
 }
 
 impl LevelInfo {
@@ -74,6 +78,7 @@ impl LevelInfo {
             normalized: normalize,
             keep_zeros: false,
             newer_chunks: false,
+            newest_chunks: false,
         }
     }
 
@@ -86,6 +91,10 @@ impl LevelInfo {
         }
         if self.newer_chunks {
             out.push(TAG_NEWER_CHUNKS);
+            out.push(0);
+        }
+        if self.newest_chunks {
+            out.push(TAG_NEWEST_CHUNKS);
             out.push(0);
         }
         if self.ranges.is_empty() {
@@ -151,7 +160,11 @@ impl LevelInfo {
                 TAG_NEWER_CHUNKS if body.is_empty() && !info.newer_chunks => {
                     info.newer_chunks = true;
                 }
-                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS => {
+                TAG_NEWEST_CHUNKS if body.is_empty() && !info.newest_chunks => {
+                    info.newest_chunks = true;
+                }
+                TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS
+                | TAG_NEWEST_CHUNKS => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {

@@ -60,7 +60,7 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
     let f = gfs_t();
     let fine = compress(&f, Bound::Nrmse(1e-5));
     assert!(lattice_coded(&fine));
-    assert_eq!(ArchiveReader::open(&fine).expect("open").version(), (2, 1));
+    assert!([(2, 1), (2, 2)].contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan
     assert_bit_identical(&f, &fine);
     // The same field off its lattice (one value in three nudged by 64
     // ulps) is coded as values, and needs more bytes for the same bound.
@@ -181,7 +181,7 @@ fn a_lattice_variable_in_a_multi_variable_archive() {
         .all(|(a, b)| a.to_bits() == b.to_bits()));
     let alone = format::extract_variable(&bytes, 1).expect("extract t");
     assert!(lattice_coded(&alone));
-    assert_eq!(ArchiveReader::open(&alone).expect("open").version(), (2, 1));
+    assert!([(2, 1), (2, 2)].contains(&ArchiveReader::open(&alone).expect("open").version())); // 2.2 where a chunk uses the packet plan
     assert_bit_identical(&t, &alone);
     let other = format::extract_variable(&bytes, 0).expect("extract warm");
     assert!(!lattice_coded(&other));
@@ -264,9 +264,83 @@ fn a_level_profile_makes_the_archive_2_1() {
             && hiha_core::residual::needs_format_2_1(r.read(i).expect("read"))
     });
     assert!(profiled, "no residual uses the level profile");
-    assert_eq!(r.version(), (2, 1));
+    // The profile's means are quantised (wavelet mode 5, new in 2.2).
+    assert_eq!(r.version(), (2, 2));
     match codec::decompress(&with_minor(&bytes, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// Copies an archive with the header's extra bytes replaced.
+fn with_extra(bytes: &[u8], extra: Vec<u8>) -> Vec<u8> {
+    let r = ArchiveReader::open(bytes).expect("open");
+    let mut h = r.header().clone();
+    h.extra = extra;
+    let mut w = ArchiveWriter::new(&h).expect("header");
+    for (i, s) in r.sections().iter().enumerate() {
+        w.add_section(
+            s.kind,
+            s.frames.clone(),
+            s.depends_on,
+            r.read(i).expect("read"),
+        )
+        .expect("copy");
+    }
+    w.finish().expect("finish")
+}
+
+#[test]
+fn a_packet_stream_makes_the_archive_2_2_and_older_labels_are_refused() {
+    // The real field's 3 levels over 8 frames that drift smoothly, at a
+    // coarse bound: the frames take a level, so the wavelet coder uses its
+    // packet plan (mode 4, new in 2.2).
+    let t = gfs_t();
+    let n = 3 * 73 * 144;
+    let values: Vec<f32> = (0..8 * n)
+        .map(|i| {
+            let (fr, j) = ((i / n) as f32, i % n);
+            t.values[j] + 0.4 * fr * (1.0 + ((j % 144) as f32 * 0.05).sin())
+        })
+        .collect();
+    let f = Field::new(Shape::new(8, 3, 73, 144), values, None).expect("field");
+    let opts = CompressOptions::new(Bound::Nrmse(1e-2));
+    let (bytes, _) = codec::compress(
+        &f,
+        &common::grid_meta("t", [8, 3, 73, 144]),
+        &opts,
+        &NoProgress,
+    )
+    .expect("compress");
+    let r = ArchiveReader::open(&bytes).expect("open");
+    let newest = (0..r.sections().len()).any(|i| {
+        r.sections()[i].kind == SectionKind::Residual
+            && hiha_core::residual::format_minor(r.read(i).expect("read")) == 2
+    });
+    assert!(newest, "no residual uses a 2.2 coding");
+    assert_eq!(r.version(), (2, 2));
+    let extra = r.header().extra.clone();
+    assert!(extra.windows(2).any(|w| w == [5, 0]), "extra {extra:?}");
+    // Decodes, within the bound.
+    let (g, _) = codec::decompress(&bytes, None).expect("decode");
+    let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
+    assert!(m.nrmse <= 1e-2, "nrmse {}", m.nrmse);
+    // Labelled 2.1 (or 2.0): the announcement is refused.
+    for minor in [0, 1] {
+        match codec::decompress(&with_minor(&bytes, minor), None) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("2.2"), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+    // A 2.2 archive that does not announce them: the stream is refused.
+    let quiet: Vec<u8> = extra
+        .chunks(2)
+        .filter(|c| *c != [5, 0])
+        .flatten()
+        .copied()
+        .collect();
+    match codec::decompress(&with_extra(&bytes, quiet), None) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("2.2"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }

@@ -311,6 +311,7 @@ fn scan(
                 && (opts.keep_zeros == Some(true)
                     || zeros as f64 > super::AUTO_KEEP_ZEROS_SHARE * valid as f64),
             newer_chunks: false,
+            newest_chunks: false,
         },
         dev,
         max_log,
@@ -497,6 +498,7 @@ fn encode_pass<S: Write + Seek>(
         log_coded: pw_rel.is_some(),
         spread: false,
         major: crate::format::FORMAT_VERSION.0,
+        residual_minor: crate::format::FORMAT_VERSION.1,
     };
 
     let per_level = opts.bound.is_per_level();
@@ -528,6 +530,7 @@ fn encode_pass<S: Write + Seek>(
         && !levels.normalized
         && opts.predictor == PredictorKind::None;
     let mut any_newer = false;
+    let mut any_newest = false;
     spill.seek(SeekFrom::Start(0))?;
     let mut sections: Vec<Spilled> = Vec::new();
     let chunks = chunk_ranges(shape.frames, chunk_frames);
@@ -574,6 +577,7 @@ fn encode_pass<S: Write + Seek>(
             let frames = fr.start as u32..fr.end as u32;
             let check = check_payload(&vals);
             any_newer |= coded.newer;
+            any_newest |= coded.newest;
             let residual_kind = if coded.indices {
                 SectionKind::LatticeResidual
             } else {
@@ -599,9 +603,10 @@ fn encode_pass<S: Write + Seek>(
         }
     }
     spill.flush()?;
-    if any_newer {
+    if any_newer || any_newest {
         let mut with = levels.clone();
-        with.newer_chunks = true;
+        with.newer_chunks = any_newer;
+        with.newest_chunks = any_newest;
         header.extra = with.encode();
     }
     let metrics = acc.finish();

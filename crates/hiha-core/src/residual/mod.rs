@@ -33,6 +33,7 @@
 mod interp;
 mod outliers;
 mod quantize;
+mod search;
 pub mod wavelet;
 
 use crate::error::{Error, Result};
@@ -184,16 +185,30 @@ fn verify(
 }
 
 /// Whether a residual stream uses a coding that format 2.0 readers do not
-/// know (the wavelet coder's level profile, new in 2.1), so that the
-/// archive holding it must be labelled 2.1.
+/// know (the wavelet coder's level profile, new in 2.1, or a coding new in
+/// 2.2), so that the archive holding it must be labelled 2.1 or newer.
 pub fn needs_format_2_1(stream: &[u8]) -> bool {
+    format_minor(stream) >= 1
+}
+
+/// The wavelet mode byte of a residual stream (`None` for other methods).
+fn wavelet_mode(stream: &[u8]) -> Option<u8> {
     if stream.first() != Some(&TAG_WAVELET) {
-        return false;
+        return None;
     }
     let body = &stream[5.min(stream.len())..];
-    match get_leb128(body) {
-        Ok((_, used)) => body.get(used) == Some(&wavelet::MODE_PROFILE),
-        Err(_) => false,
+    let (_, used) = get_leb128(body).ok()?;
+    body.get(used).copied()
+}
+
+/// The oldest minor of format 2 that defines the coding of a residual
+/// stream: 2 for the wavelet coder's packet plan and quantised level
+/// profile (new in 2.2), 1 for its level profile (2.1), else 0.
+pub fn format_minor(stream: &[u8]) -> u16 {
+    match wavelet_mode(stream) {
+        Some(wavelet::MODE_PACKET | wavelet::MODE_PROFILE_Q) => 2,
+        Some(wavelet::MODE_PROFILE) => 1,
+        _ => 0,
     }
 }
 
@@ -485,6 +500,32 @@ pub fn decode(
     dims: &[usize],
     missing: Option<&[bool]>,
 ) -> Result<Vec<f32>> {
+    decode_as(
+        bytes,
+        prediction,
+        dims,
+        missing,
+        crate::format::FORMAT_VERSION.1,
+    )
+}
+
+/// [`decode`] of a stream from an archive whose codings stop at format
+/// minor `minor` (see [`format_minor`]): a stream using a newer coding is
+/// refused as corrupt.
+pub fn decode_as(
+    bytes: &[u8],
+    prediction: Option<&[f32]>,
+    dims: &[usize],
+    missing: Option<&[bool]>,
+    minor: u16,
+) -> Result<Vec<f32>> {
+    if format_minor(bytes) > minor {
+        return Err(Error::Corrupt(format!(
+            "residual stream uses a coding new in format 2.{}, in an archive whose \
+             codings stop at 2.{minor}",
+            format_minor(bytes)
+        )));
+    }
     let n = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))

@@ -15,6 +15,7 @@
 //! holds after f32 rounding, and any element whose index is out of range.
 
 use super::interp::{traverse, Grid, Predictor, Visitor, NONE};
+use super::search::Search;
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
 
@@ -96,7 +97,7 @@ impl QModels {
         let models = &mut self.len[ctx * 32..ctx * 32 + 32];
         let mut node = 1usize;
         for _ in 0..5 {
-            let bit = dec.decode_bit(&mut models[node]);
+            let bit = dec.decode_bit_select(&mut models[node]);
             node = (node << 1) | bit as usize;
         }
         (node - 32) as u32
@@ -144,7 +145,7 @@ impl QModels {
         if !dec.decode_bit(&mut self.zero[ctx]) {
             return Sym::Q(0);
         }
-        let neg = dec.decode_bit(&mut self.sign[full >> 8]);
+        let neg = dec.decode_bit_select(&mut self.sign[full >> 8]) != 0;
         let len = self.get_len(dec, ctx);
         if len == ESC_LEN {
             return Sym::Escape(dec.decode_direct(32));
@@ -160,7 +161,7 @@ impl QModels {
             let base = ((ctx / NMAG) * 32 + len as usize) * 4;
             let mut node = 1usize;
             for _ in 0..k {
-                let bit = dec.decode_bit(&mut self.mant[base + node]);
+                let bit = dec.decode_bit_select(&mut self.mant[base + node]);
                 node = (node << 1) | bit as usize;
             }
             let high = (node - (1 << k)) as u32;
@@ -550,49 +551,25 @@ pub(crate) fn search_rmse_step(b: &Block, r: f64, config: Config, hint: Option<f
     }
     let (pred, alpha, beta) = config;
     let limit = r * r * b.nvalid as f64 * (1.0 - 1e-9);
-    let ok = |base: f64| {
-        let params = Params::new(b.grid, pred, base, alpha, beta);
-        dry_run(b, &params, Accept::Rmse).sse <= limit
+    let start = match hint {
+        Some(h) if h > 0.0 => h,
+        _ => 12f64.sqrt() * r,
     };
-    let (start, factor, rounds) = match hint {
-        Some(h) if h > 0.0 => (h, 1.25f64, 4),
-        _ => (12f64.sqrt() * r, 2.0, 6),
+    // Steps this far above the values quantise every index to zero.
+    let top = max_abs(b.x, b.mask).max(b.p.map_or(0.0, |p| max_abs(p, b.mask)));
+    let search = Search {
+        target: limit,
+        start,
+        min: start * f64::EPSILON,
+        max: (64.0 * top).max(start),
+        gamma: 2.0,
     };
-    let (mut lo, mut hi);
-    if ok(start) {
-        lo = start;
-        hi = start * factor;
-        let mut it = 0;
-        while ok(hi) {
-            lo = hi;
-            hi *= factor;
-            it += 1;
-            if it > 60 {
-                return lo;
-            }
-        }
-    } else {
-        hi = start;
-        lo = start / factor;
-        let mut it = 0;
-        while !ok(lo) {
-            hi = lo;
-            lo /= factor;
-            it += 1;
-            if it > 200 {
-                return 0.0;
-            }
-        }
-    }
-    for _ in 0..rounds {
-        let mid = (lo * hi).sqrt();
-        if ok(mid) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
+    search
+        .run(|base| {
+            let params = Params::new(b.grid, pred, base, alpha, beta);
+            (dry_run(b, &params, Accept::Rmse).sse, ())
+        })
+        .map_or(0.0, |(s, ())| s)
 }
 
 /// Encodes to an RMSE budget `r`, trying the configurations, keeping the smallest.

@@ -36,6 +36,9 @@ pub(crate) struct Band {
     pub offset: usize,
     pub len: usize,
     pub own: bool,
+    /// Decoding group: bands of one group are decoded together (the own
+    /// ones in parallel) and only have parents in earlier groups.
+    pub group: usize,
 }
 
 /// All subbands of a plan, coarsest first.
@@ -48,6 +51,63 @@ pub(crate) struct Layout {
 
 impl Layout {
     pub fn new(plan: &Plan) -> Self {
+        match &plan.packet {
+            None => Self::dyadic(plan),
+            Some(p) => Self::packet(&Self::dyadic(&p.0), &Self::dyadic(&p.1)),
+        }
+    }
+
+    /// The products of the outer and inner groups' bands (packet plan), in
+    /// outer order, each with the inner bands coarsest first. A band with
+    /// inner detail has the same outer band at the next coarser inner level
+    /// as parent; an inner approximation band has the next coarser outer
+    /// band (inner approximation) as parent.
+    fn packet(outer: &Layout, inner: &Layout) -> Self {
+        let ni = inner.bands.len();
+        let ki = inner.bands[0].level;
+        let mut bands: Vec<Band> = Vec::with_capacity(outer.bands.len() * ni);
+        let mut offset = 0;
+        for (ia, a) in outer.bands.iter().enumerate() {
+            for (ib, b) in inner.bands.iter().enumerate() {
+                let mut start = a.start;
+                let mut dims = a.dims;
+                start[2..].copy_from_slice(&b.start[2..]);
+                dims[2..].copy_from_slice(&b.dims[2..]);
+                let (parent, pshift) = if ib > 0 {
+                    (b.parent.map(|p| ia * ni + p), b.pshift)
+                } else {
+                    (a.parent.map(|p| p * ni), a.pshift)
+                };
+                let level = if ib > 0 {
+                    b.level
+                } else if ia > 0 {
+                    a.level
+                } else {
+                    ki
+                };
+                let len: usize = dims.iter().product();
+                bands.push(Band {
+                    start,
+                    dims,
+                    level,
+                    parent,
+                    pshift,
+                    offset,
+                    len,
+                    own: len >= OWN_STREAM,
+                    group: ia * (ki + 1) + (ki - b.level),
+                });
+                offset += len;
+            }
+        }
+        Self {
+            bands,
+            dims: outer.dims,
+            total: offset,
+        }
+    }
+
+    fn dyadic(plan: &Plan) -> Self {
         let k_max = plan.levels();
         let mut bands = Vec::new();
         let ll = plan.region[k_max];
@@ -61,6 +121,7 @@ impl Layout {
             offset: 0,
             len,
             own: false,
+            group: k_max,
         });
         let mut offset = len;
         // (level, mask) -> band index, to find parents.
@@ -100,6 +161,7 @@ impl Layout {
                     offset,
                     len,
                     own: len >= OWN_STREAM,
+                    group: k_max + k_max - k,
                 });
                 offset += len;
             }
@@ -161,12 +223,20 @@ fn for_rows(b: &Band, dims: [usize; 4], mut f: impl FnMut(usize, usize)) {
 /// Encoder or decoder behind one interface, so both run the same code.
 pub(crate) trait Coder {
     fn bit(&mut self, m: &mut BitModel, b: bool) -> bool;
+    /// [`Coder::bit`] for a decision the caller does not branch on (a sign):
+    /// the decoder then runs without a branch.
+    fn select(&mut self, m: &mut BitModel, b: bool) -> bool;
     fn uint(&mut self, m: &mut UintModel, v: u32) -> u32;
 }
 
 impl Coder for RangeEncoder {
     #[inline]
     fn bit(&mut self, m: &mut BitModel, b: bool) -> bool {
+        self.encode_bit(m, b);
+        b
+    }
+    #[inline]
+    fn select(&mut self, m: &mut BitModel, b: bool) -> bool {
         self.encode_bit(m, b);
         b
     }
@@ -181,6 +251,10 @@ impl Coder for RangeDecoder<'_> {
     #[inline]
     fn bit(&mut self, m: &mut BitModel, _: bool) -> bool {
         self.decode_bit(m)
+    }
+    #[inline]
+    fn select(&mut self, m: &mut BitModel, _: bool) -> bool {
+        self.decode_bit_select(m) != 0
     }
     #[inline]
     fn uint(&mut self, m: &mut UintModel, _: u32) -> u32 {
@@ -308,7 +382,7 @@ pub(crate) fn code_band<C: Coder>(
                     let nz = c.bit(&mut m.zero[zctx], v != 0);
                     let val = if nz {
                         let sctx = 3 * sgn(left) + up.map_or(0, |r| sgn(r[i3]));
-                        let neg = c.bit(&mut m.sign[sctx], v < 0);
+                        let neg = c.select(&mut m.sign[sctx], v < 0);
                         let mag_est = (l as u64
                             + u as u64
                             + p as u64
@@ -373,7 +447,7 @@ pub(crate) fn code_ll<C: Coder>(c: &mut C, m: &mut Models, b: &Band, q: &mut [i3
         let v = q[i] as i64 - pred;
         let nz = c.bit(&mut m.ll_zero, v != 0);
         let res = if nz {
-            let neg = c.bit(&mut m.ll_sign, v < 0);
+            let neg = c.select(&mut m.ll_sign, v < 0);
             let mb = log_bucket(prev_res, MAGBUCKETS);
             let mag =
                 c.uint(&mut m.ll_mag[mb], (v.unsigned_abs().wrapping_sub(1)) as u32) as i64 + 1;
@@ -437,10 +511,10 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
     let mut bi = 1;
     let mut ok = true;
     while bi < layout.bands.len() {
-        let level = layout.bands[bi].level;
+        let group = layout.bands[bi].group;
         let end = layout.bands[bi..]
             .iter()
-            .position(|b| b.level != level)
+            .position(|b| b.group != group)
             .map_or(layout.bands.len(), |e| bi + e);
         let lo = layout.bands[bi].offset;
         let (coarser, this) = q.split_at_mut(lo);

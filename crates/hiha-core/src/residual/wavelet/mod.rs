@@ -25,6 +25,7 @@
 mod coding;
 mod transform;
 
+use super::search::Search;
 use super::Target;
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
 use crate::error::{Error, Result};
@@ -39,6 +40,14 @@ const MODE_WAVELET: u8 = 2;
 /// frames × levels × lat × lon block) removed first: `d[1]` f32 means,
 /// then a wavelet stream of the rest.
 pub(crate) const MODE_PROFILE: u8 = 3;
+/// Format 2.2: the wavelet stream of [`MODE_WAVELET`] over the packet plan
+/// (the outer axes and the inner axes each get their own dyadic
+/// decomposition, see [`Plan::packet`]).
+pub(crate) const MODE_PACKET: u8 = 4;
+/// Format 2.2: [`MODE_PROFILE`] with the means quantised (step `qs` f32,
+/// then the `d[1]` indices as zigzag LEB128 differences) and a
+/// [`MODE_WAVELET`] or [`MODE_PACKET`] stream of the rest.
+pub(crate) const MODE_PROFILE_Q: u8 = 5;
 
 /// A profile is tried when its means carry at least this share of the
 /// block's variance (geopotential height over 26 levels: 99 %)...
@@ -124,6 +133,8 @@ pub fn encode(
     }
     let mut best = code_block(&filled, values, valid, nvalid, d4, target);
     if let Some(means) = profile(&filled, d4) {
+        let (qs, ks) = quantise_means(&means, bound);
+        let means = dequantise_means(qs, &ks);
         // The same block less its level profile: kept when smaller, means
         // included.
         let plane = d4[2] * d4[3];
@@ -131,14 +142,15 @@ pub fn encode(
         let f: Vec<f64> = filled.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
         let v: Vec<f64> = values.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
         if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target) {
-            let len = 1 + 4 * means.len() + inner.len();
-            if best.as_ref().is_none_or(|(b, _)| len < b.len()) {
-                let mut out = Vec::with_capacity(len);
-                out.push(MODE_PROFILE);
-                for m in &means {
-                    out.extend_from_slice(&(*m as f32).to_le_bytes());
-                }
-                out.extend_from_slice(&inner);
+            let mut out = vec![MODE_PROFILE_Q];
+            out.extend_from_slice(&qs.to_le_bytes());
+            let mut prev = 0i64;
+            for &k in &ks {
+                put_varint(&mut out, zigzag(k - prev));
+                prev = k;
+            }
+            out.extend_from_slice(&inner);
+            if best.as_ref().is_none_or(|(b, _)| out.len() < b.len()) {
                 let rec = rec.iter().enumerate().map(|(i, &r)| r + at(i)).collect();
                 best = Some((out, rec));
             }
@@ -148,6 +160,33 @@ pub fn encode(
         Some((bytes, recon)) if bytes.len() < 8 * n + 1 => Ok((bytes, recon)),
         _ => Ok(raw(&filled)),
     }
+}
+
+/// Largest profile index magnitude (means beyond are not worth a profile).
+const MAX_MEAN_INDEX: i64 = 1 << 52;
+
+/// Quantises profile means to the step `qs`, the block's bound as f32 (the
+/// wavelet stream codes what the coarse means leave, so they need no more
+/// precision). Returns the step and the indices.
+fn quantise_means(means: &[f64], bound: f64) -> (f32, Vec<i64>) {
+    let qs = (bound as f32).max(f32::MIN_POSITIVE);
+    let ks = means
+        .iter()
+        .map(|&m| ((m / qs as f64).round() as i64).clamp(-MAX_MEAN_INDEX, MAX_MEAN_INDEX))
+        .collect();
+    (qs, ks)
+}
+
+fn dequantise_means(qs: f32, ks: &[i64]) -> Vec<f64> {
+    ks.iter().map(|&k| k as f64 * qs as f64).collect()
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    (u >> 1) as i64 ^ -((u & 1) as i64)
 }
 
 /// Most folds tried along the first axis.
@@ -167,15 +206,18 @@ fn code_block(
     target: Target,
 ) -> Option<(Vec<u8>, Vec<f64>)> {
     let fold = choose_fold(filled, d4);
+    // The packet plan differs from the dyadic one only when the outer axes
+    // have levels; otherwise keep the older mode.
+    let packet = transform::outer_levels(d4);
     if fold > 1 {
         let f = permute(filled, d4, fold, false);
         let v = permute(values, d4, fold, false);
         let m = valid.map(|m| permute(m, d4, fold, false));
-        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold);
+        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, packet);
         enc.run(target)
             .map(|(b, r)| (b, permute(&r, d4, fold, true)))
     } else {
-        Encoder::new(filled, values, valid, nvalid, d4, 1).run(target)
+        Encoder::new(filled, values, valid, nvalid, d4, 1, packet).run(target)
     }
 }
 
@@ -281,7 +323,43 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             }
             Ok(vec![read_f64(body); n])
         }
-        MODE_WAVELET => decode_wavelet(body, d4),
+        MODE_WAVELET => decode_wavelet(body, d4, false),
+        MODE_PACKET => decode_wavelet(body, d4, true),
+        MODE_PROFILE_Q => {
+            let l = d4[1];
+            let qs = body
+                .get(..4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .ok_or_else(|| Error::Truncated("wavelet profile".into()))?;
+            if !qs.is_finite() || qs <= 0.0 {
+                return Err(Error::Corrupt(format!("wavelet profile step {qs}")));
+            }
+            let mut pos = 4;
+            let mut ks = Vec::with_capacity(l);
+            let mut prev = 0i64;
+            for _ in 0..l {
+                let k = prev.wrapping_add(unzigzag(get_varint(body, &mut pos)?));
+                if !(-MAX_MEAN_INDEX..=MAX_MEAN_INDEX).contains(&k) {
+                    return Err(Error::Corrupt("wavelet profile index".into()));
+                }
+                ks.push(k);
+                prev = k;
+            }
+            let means = dequantise_means(qs, &ks);
+            match body[pos..].split_first() {
+                Some((&m, rest)) if m == MODE_WAVELET || m == MODE_PACKET => {
+                    let mut rec = decode_wavelet(rest, d4, m == MODE_PACKET)?;
+                    let plane = d4[2] * d4[3];
+                    for (i, r) in rec.iter_mut().enumerate() {
+                        *r += means[(i / plane) % l];
+                    }
+                    Ok(rec)
+                }
+                _ => Err(Error::Corrupt(
+                    "a quantised wavelet profile holds no wavelet stream".into(),
+                )),
+            }
+        }
         MODE_PROFILE => {
             let l = d4[1];
             let (head, inner) = (body.get(..4 * l), body.get(4 * l..));
@@ -299,7 +377,7 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             }
             match inner.split_first() {
                 Some((&MODE_WAVELET, rest)) => {
-                    let mut rec = decode_wavelet(rest, d4)?;
+                    let mut rec = decode_wavelet(rest, d4, false)?;
                     let plane = d4[2] * d4[3];
                     for (i, r) in rec.iter_mut().enumerate() {
                         *r += means[(i / plane) % l];
@@ -450,6 +528,8 @@ struct Encoder<'a> {
     max_coef: f64,
     /// Fold of the first axis (1: none), see [`choose_fold`].
     fold: usize,
+    /// Packet plan (format 2.2) rather than dyadic.
+    packet: bool,
 }
 
 /// One quantisation: step, offset code, indices.
@@ -474,8 +554,13 @@ impl<'a> Encoder<'a> {
         nvalid: usize,
         d4: [usize; 4],
         fold: usize,
+        packet: bool,
     ) -> Self {
-        let plan = Plan::new(d4);
+        let plan = if packet {
+            Plan::packet(d4)
+        } else {
+            Plan::new(d4)
+        };
         let layout = Layout::new(&plan);
         let mean = filled.iter().sum::<f64>() / filled.len() as f64;
         let mut data: Vec<f64> = filled.iter().map(|v| v - mean).collect();
@@ -492,6 +577,7 @@ impl<'a> Encoder<'a> {
             coef,
             max_coef,
             fold,
+            packet,
         }
     }
 
@@ -579,70 +665,72 @@ impl<'a> Encoder<'a> {
 
     /// Largest Δ whose reconstruction meets the RMSE target.
     fn rmse(&self, r: f64) -> Option<(Vec<u8>, Vec<f64>)> {
-        let mut lo = self.min_step();
-        // Near-orthonormal transform: RMSE ≈ Δ / sqrt(12) at fine steps; start
-        // above that and walk down.
-        let mut step = (r * 3.0).max(lo);
-        let mut best: Option<(Quant, Vec<f64>)> = None;
-        let mut hi = f64::INFINITY;
-        for _ in 0..60 {
+        let min = self.min_step();
+        // Near-orthonormal transform: RMSE ≈ Δ / sqrt(12) at fine steps;
+        // above 4× the largest coefficient every index is zero.
+        let search = Search {
+            target: r,
+            start: (r * 3.0).max(min),
+            min,
+            max: (4.0 * self.max_coef).max(min),
+            gamma: 1.0,
+        };
+        let (_, (qz, rec)) = search.run(|step| {
             let qz = self.quantise(step);
             let rec = self.reconstruct(&qz);
-            let e = self.rmse_of(&rec);
-            if e <= r {
-                lo = step;
-                best = Some((qz, rec));
-                if hi.is_infinite() {
-                    if step > 4.0 * self.max_coef {
-                        break;
-                    }
-                    step *= 1.6;
-                    continue;
-                }
-            } else {
-                hi = step;
-                if best.is_none() {
-                    if step <= self.min_step() {
-                        return None;
-                    }
-                    step = (step * 0.6).max(self.min_step());
-                    continue;
-                }
-            }
-            if hi / lo < 1.005 {
-                break;
-            }
-            step = (lo * hi).sqrt();
-        }
-        let (qz, rec) = best?;
+            (self.rmse_of(&rec), (qz, rec))
+        })?;
         Some((self.pack(&qz, &[]), rec))
     }
 
     /// Smallest output over a few Δ, each with outlier corrections.
     fn max_abs(&self, e: f64) -> Option<(Vec<u8>, Vec<f64>)> {
-        let mut best: Option<(Vec<u8>, Vec<f64>)> = None;
-        let mut prev_len = usize::MAX;
-        for mult in STEP_MULTIPLES {
-            let step = (mult * e).max(self.min_step());
-            let qz = self.quantise(step);
-            let mut rec = self.reconstruct(&qz);
-            let outliers = find_outliers(self.values, self.valid, &mut rec, e)?;
-            let bytes = self.pack(&qz, &outliers);
-            let len = bytes.len();
-            if best.as_ref().map(|b| b.0.len()).unwrap_or(usize::MAX) > len {
-                best = Some((bytes, rec));
+        // The output size against the step is about unimodal: fewer bits for
+        // the coefficients, more corrections. Probe 2 and 2.5 × e, double
+        // upwards while it shrinks, then walk to the neighbours of the best
+        // until none is smaller: 3–6 trials where a walk from the finest
+        // step took up to 9.
+        let mut search = MultipleSearch {
+            coder: self,
+            e,
+            sizes: [None; STEP_MULTIPLES.len()],
+            best: None,
+        };
+        let at_2 = search.size(2)?;
+        if search.size(3)? < at_2 {
+            let mut cur = 3;
+            for next in [5, 8] {
+                if search.size(next)? < search.size(cur)? {
+                    cur = next;
+                } else {
+                    break;
+                }
             }
-            if len > prev_len {
+        }
+        loop {
+            let b = search.best.as_ref().map(|b| b.0)?;
+            let mut moved = false;
+            for nb in [b.checked_sub(1), Some(b + 1)].into_iter().flatten() {
+                if nb < STEP_MULTIPLES.len() && search.sizes[nb].is_none() {
+                    search.size(nb)?;
+                    moved |= search.best.as_ref().map(|x| x.0) != Some(b);
+                }
+            }
+            if !moved {
                 break;
             }
-            prev_len = len;
         }
-        best
+        search.best.map(|(_, bytes, rec)| (bytes, rec))
     }
 
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
         let (shared, own) = coding::encode_all(&self.layout, &qz.q);
-        let mut out = vec![MODE_WAVELET, self.fold as u8];
+        let mode = if self.packet {
+            MODE_PACKET
+        } else {
+            MODE_WAVELET
+        };
+        let mut out = vec![mode, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
         out.push(qz.offset_code as u8);
@@ -700,6 +788,37 @@ fn dequantise(layout: &Layout, step: f64, offset_code: i8, q: &[i32]) -> Vec<f64
 /// Corrects every valid element off by more than `e`, in place, and returns
 /// the outlier stream. Corrections are `k · s` with `s` just under `2e`;
 /// where rounding would still miss, the exact value is stored.
+/// The trials of [`Encoder::max_abs`]: the stream size at each of
+/// [`STEP_MULTIPLES`], each computed once, and the smallest stream so far.
+struct MultipleSearch<'c, 'a> {
+    coder: &'c Encoder<'a>,
+    e: f64,
+    sizes: [Option<usize>; STEP_MULTIPLES.len()],
+    best: Option<(usize, Vec<u8>, Vec<f64>)>,
+}
+
+impl MultipleSearch<'_, '_> {
+    /// The stream size with step `STEP_MULTIPLES[i] × e` (`None` when the
+    /// corrections cannot be coded).
+    fn size(&mut self, i: usize) -> Option<usize> {
+        if let Some(len) = self.sizes[i] {
+            return Some(len);
+        }
+        let c = self.coder;
+        let step = (STEP_MULTIPLES[i] * self.e).max(c.min_step());
+        let qz = c.quantise(step);
+        let mut rec = c.reconstruct(&qz);
+        let outliers = find_outliers(c.values, c.valid, &mut rec, self.e)?;
+        let bytes = c.pack(&qz, &outliers);
+        let len = bytes.len();
+        self.sizes[i] = Some(len);
+        if self.best.as_ref().is_none_or(|b| len < b.1.len()) {
+            self.best = Some((i, bytes, rec));
+        }
+        Some(len)
+    }
+}
+
 fn find_outliers(
     values: &[f64],
     valid: Option<&[bool]>,
@@ -832,7 +951,7 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Result<u64> {
     Err(Error::Corrupt("wavelet stream length overflows".into()))
 }
 
-fn decode_wavelet(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool) -> Result<Vec<f64>> {
     let (&fold, body) = body
         .split_first()
         .ok_or_else(|| Error::Truncated("wavelet header".into()))?;
@@ -841,7 +960,7 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
     if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
         return Err(Error::Corrupt(format!("wavelet fold {fold}")));
     }
-    let rec = decode_folded(body, d4)?;
+    let rec = decode_folded(body, d4, packet)?;
     Ok(if fold > 1 {
         permute(&rec, d4, fold, true)
     } else {
@@ -849,7 +968,7 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
     })
 }
 
-fn decode_folded(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool) -> Result<Vec<f64>> {
     if body.len() < 17 {
         return Err(Error::Truncated("wavelet header".into()));
     }
@@ -861,7 +980,11 @@ fn decode_folded(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
             "wavelet header: mean {mean}, step {step}"
         )));
     }
-    let plan = Plan::new(d4);
+    let plan = if packet {
+        Plan::packet(d4)
+    } else {
+        Plan::new(d4)
+    };
     let layout = Layout::new(&plan);
     let nown = coding::own_count(&layout);
     let mut pos = 17;
@@ -918,7 +1041,9 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
     let trunc = || Error::Truncated("wavelet header".into());
     let mode = *head.first().ok_or_else(trunc)?;
     let (means, mut pos) = match mode {
-        MODE_RAW | MODE_CONST => return Ok(None),
+        // The packet plan (format 2.2) has no progressive reading yet: a
+        // preview decodes such a chunk whole.
+        MODE_RAW | MODE_CONST | MODE_PACKET | MODE_PROFILE_Q => return Ok(None),
         MODE_WAVELET => (None, 1usize),
         MODE_PROFILE => {
             let l = d4[1];
@@ -1521,7 +1646,7 @@ mod tests {
         for t in [Target::Rmse(0.5), Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             check(&x, None, &dims, t);
             let (bytes, _) = encode(&x, None, &dims, t).expect("encode");
-            assert_eq!(bytes[0], MODE_PROFILE, "{t:?}");
+            assert_eq!(bytes[0], MODE_PROFILE_Q, "{t:?}");
         }
         // With a mask too.
         let (_, m) = field(&dims, 0.2, true, 9);
@@ -1534,19 +1659,80 @@ mod tests {
         check(&xm, m.as_deref(), &dims, Target::Rmse(0.05));
         // Damaged profile streams are errors, not panics.
         let (bytes, _) = encode(&x, None, &dims, Target::Rmse(0.05)).expect("encode");
-        for cut in [1, 50, 4 * 26, 4 * 26 + 1, bytes.len() - 1] {
+        // Where the inner stream starts: after the step and 26 indices.
+        let mut inner = 5;
+        for _ in 0..26 {
+            get_varint(&bytes, &mut inner).expect("index");
+        }
+        assert_eq!(bytes[inner], MODE_PACKET);
+        for cut in [1, 3, 5, 6, inner, inner + 1, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], &dims).is_err(), "cut at {cut}");
         }
-        let mut nan = bytes.clone();
-        nan[1..5].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert!(decode(&nan, &dims).is_err());
-        let mut nested = bytes.clone();
-        nested[1 + 4 * 26] = MODE_PROFILE;
-        assert!(decode(&nested, &dims).is_err());
-        // A field without such a profile keeps the plain stream.
+        for bad in [f32::NAN, 0.0, -1.0] {
+            let mut b = bytes.clone();
+            b[1..5].copy_from_slice(&bad.to_le_bytes());
+            assert!(decode(&b, &dims).is_err(), "step {bad}");
+        }
+        for m in [MODE_PROFILE, MODE_PROFILE_Q, MODE_RAW, MODE_CONST] {
+            let mut nested = bytes.clone();
+            nested[inner] = m;
+            assert!(decode(&nested, &dims).is_err(), "inner mode {m}");
+        }
+        // A field without such a profile keeps the plain stream (over the
+        // packet plan: the 26 levels take a level).
         let (y, _) = field(&dims, 0.2, false, 9);
         let (plain, _) = encode(&y, None, &dims, Target::Rmse(0.05)).expect("encode");
-        assert_eq!(plain[0], MODE_WAVELET);
+        assert_eq!(plain[0], MODE_PACKET);
+    }
+
+    /// Streams of the 2.0/2.1 modes (dyadic plan, f32 profile), which the
+    /// encoder no longer writes for blocks whose outer axes take a level,
+    /// still decode to exactly what their encoder reconstructed.
+    #[test]
+    fn older_modes_still_decode() {
+        let dims = [26, 30, 40];
+        let d4 = squeeze(&dims).expect("dims");
+        let (mut x, _) = field(&dims, 0.2, false, 9);
+        for t in [Target::Rmse(0.05), Target::MaxAbs(0.2)] {
+            let n = x.len();
+            let enc = Encoder::new(&x, &x, None, n, d4, 1, false);
+            let (bytes, rec) = enc.run(t).expect("encode");
+            assert_eq!(bytes[0], MODE_WAVELET);
+            let dec = decode(&bytes, &dims).expect("decode");
+            assert!(rec
+                .iter()
+                .zip(&dec)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            // The same stream read as the packet plan is another stream.
+            let mut other = bytes.clone();
+            other[0] = MODE_PACKET;
+            if let Ok(d) = decode(&other, &dims) {
+                assert!(d.iter().zip(&dec).any(|(a, b)| a.to_bits() != b.to_bits()));
+            }
+        }
+        // Mode 3: f32 means, then a mode 2 stream of the rest.
+        for (i, v) in x.iter_mut().enumerate() {
+            let level = (i / 1200) as f64;
+            *v += 1200.0 * level * (1.0 + 0.04 * level);
+        }
+        let means = profile(&x, d4).expect("profile");
+        let rest: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v - means[i / 1200])
+            .collect();
+        let n = x.len();
+        let enc = Encoder::new(&rest, &rest, None, n, d4, 1, false);
+        let (inner, rec) = enc.run(Target::Rmse(0.05)).expect("encode");
+        let mut bytes = vec![MODE_PROFILE];
+        for m in &means {
+            bytes.extend_from_slice(&(*m as f32).to_le_bytes());
+        }
+        bytes.extend_from_slice(&inner);
+        let dec = decode(&bytes, &dims).expect("decode");
+        for (i, (r, d)) in rec.iter().zip(&dec).enumerate() {
+            assert_eq!((r + means[i / 1200]).to_bits(), d.to_bits());
+        }
     }
 
     #[test]
