@@ -8,7 +8,9 @@
 use hiha_core::bound::Bound;
 use hiha_core::codec::{self, CompressOptions, NoProgress};
 use hiha_core::field::{Field, Shape};
-use hiha_core::meta::{DType, DatasetMeta, Dim, VarLayout, VarMeta};
+use hiha_core::meta::DatasetMeta;
+
+mod common;
 
 /// The real ERA5 u series of the fixtures (6 frames × 2 levels × 41 × 41),
 /// tiled 16 times along time with a small drift per tile: 96 frames, large
@@ -29,35 +31,7 @@ fn tiled_u() -> (Field, DatasetMeta) {
         values.extend(u.iter().map(|&v| v + 0.37 * t as f32));
     }
     let frames = 6 * tiles;
-    let dim = |name: &str, len: usize| Dim {
-        name: name.into(),
-        len,
-        unlimited: false,
-    };
-    let meta = DatasetMeta {
-        dims: vec![
-            dim("time", frames),
-            dim("level", 2),
-            dim("latitude", 41),
-            dim("longitude", 41),
-        ],
-        global_attrs: vec![],
-        aux_vars: vec![],
-        var: VarMeta {
-            name: "u".into(),
-            layout: VarLayout {
-                dims: ["time", "level", "latitude", "longitude"]
-                    .map(String::from)
-                    .to_vec(),
-                frame_dims: 1,
-                level_dim: Some("level".into()),
-                lat_dim: "latitude".into(),
-                lon_dim: "longitude".into(),
-            },
-            dtype: DType::F32,
-            attrs: vec![],
-        },
-    };
+    let meta = common::grid_meta("u", [frames, 2, 41, 41]);
     let field = Field::new(Shape::new(frames, 2, 41, 41), values, None).expect("field");
     (field, meta)
 }

@@ -131,7 +131,7 @@ pub fn encode(
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
-    let mut best = code_block(&filled, values, valid, nvalid, d4, target);
+    let mut best = code_block(&filled, values, valid, nvalid, d4, target, true);
     if let Some(means) = profile(&filled, d4) {
         let (qs, ks) = quantise_means(&means, bound);
         let means = dequantise_means(qs, &ks);
@@ -141,7 +141,7 @@ pub fn encode(
         let at = |i: usize| means[(i / plane) % d4[1]];
         let f: Vec<f64> = filled.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
         let v: Vec<f64> = values.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
-        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target) {
+        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target, true) {
             let mut out = vec![MODE_PROFILE_Q];
             out.extend_from_slice(&qs.to_le_bytes());
             let mut prev = 0i64;
@@ -204,11 +204,12 @@ fn code_block(
     nvalid: usize,
     d4: [usize; 4],
     target: Target,
+    packet_allowed: bool,
 ) -> Option<(Vec<u8>, Vec<f64>)> {
     let fold = choose_fold(filled, d4);
     // The packet plan differs from the dyadic one only when the outer axes
     // have levels; otherwise keep the older mode.
-    let packet = transform::outer_levels(d4);
+    let packet = packet_allowed && transform::outer_levels(d4);
     if fold > 1 {
         let f = permute(filled, d4, fold, false);
         let v = permute(values, d4, fold, false);
@@ -1449,6 +1450,34 @@ mod tests {
     /// The bytes a preview plan names, found as the codec finds them (the
     /// shared stream's prefix doubled until it suffices); every other byte
     /// garbage. Returns the sparse copy and how many bytes it holds.
+    /// A stream over the dyadic plan (mode 2, as format 2.0/2.1 wrote it):
+    /// the preview reads these progressively.
+    fn encode_dyadic(x: &[f64], dims: &[usize], target: Target) -> Vec<u8> {
+        let d4 = squeeze(dims).unwrap();
+        code_block(x, x, None, x.len(), d4, target, false)
+            .expect("coded")
+            .0
+    }
+
+    /// A level-profile stream of format 2.1 (mode 3: f32 means, then a
+    /// mode 2 stream of the rest).
+    fn encode_dyadic_profile(x: &[f64], dims: &[usize], target: Target) -> Vec<u8> {
+        let d4 = squeeze(dims).unwrap();
+        let means = profile(x, d4).expect("a profile");
+        let plane = d4[2] * d4[3];
+        let rest: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v - means[(i / plane) % d4[1]])
+            .collect();
+        let mut out = vec![MODE_PROFILE];
+        for m in &means {
+            out.extend_from_slice(&(*m as f32).to_le_bytes());
+        }
+        out.extend_from_slice(&encode_dyadic(&rest, dims, target));
+        out
+    }
+
     fn sparse_copy(bytes: &[u8], dims: &[usize], k: usize, vertical: bool) -> (Vec<u8>, usize) {
         let head = &bytes[..preview_header_len(dims).unwrap().min(bytes.len())];
         let plan = preview_plan(head, dims, bytes.len(), k, vertical)
@@ -1520,7 +1549,7 @@ mod tests {
         // time × lat × lon; every level-0 band has its own stream.
         let dims = [16, 1, 128, 256];
         let (x, _) = field(&dims, 0.5, false, 7);
-        let (bytes, _) = encode(&x, None, &dims, Target::Rmse(0.05)).expect("encode");
+        let bytes = encode_dyadic(&x, &dims, Target::Rmse(0.05));
         assert_eq!(bytes[0], MODE_WAVELET);
         let full = decode(&bytes, &dims).expect("decode");
         // Level 0 keeps every band (and an RMSE target has no outliers):
@@ -1581,7 +1610,11 @@ mod tests {
             (&x, [26, 30, 40], MODE_PROFILE),
             (&y, [24, 30, 40], MODE_WAVELET),
         ] {
-            let (bytes, _) = encode(x, None, &dims, Target::Rmse(0.05)).expect("encode");
+            let bytes = if mode == MODE_PROFILE {
+                encode_dyadic_profile(x, &dims, Target::Rmse(0.05))
+            } else {
+                encode_dyadic(x, &dims, Target::Rmse(0.05))
+            };
             assert_eq!(bytes[0], mode);
             let full = decode(&bytes, &dims).expect("decode");
             // Every band: the full decode, bit for bit.
