@@ -1229,16 +1229,7 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
         })
         .collect();
     let t1 = Instant::now();
-    let written = match format {
-        FormatArg::Nc4 => {
-            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc4, existing)
-        }
-        FormatArg::Nc3 => {
-            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc3, existing)
-        }
-        FormatArg::Zarr => hiha_io::zarr::write_store(&a.output, &items, existing),
-    }
-    .with_context(|| format!("writing {}", a.output.display()))?;
+    let written = write_output(&a.output, &items, format, existing)?;
     let dw = t1.elapsed();
     if !quiet {
         let values: usize = decoded.iter().map(|(f, _)| f.values.len()).sum();
@@ -1338,16 +1329,7 @@ fn decompress_preview(a: &DecompressArgs, level: u32, quiet: bool) -> Result<()>
         })
         .collect();
     let t1 = Instant::now();
-    let written = match format {
-        FormatArg::Nc4 => {
-            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc4, existing)
-        }
-        FormatArg::Nc3 => {
-            hiha_io::write_netcdf(&a.output, &items, hiha_io::OutputFormat::Nc3, existing)
-        }
-        FormatArg::Zarr => hiha_io::zarr::write_store(&a.output, &items, existing),
-    }
-    .with_context(|| format!("writing {}", a.output.display()))?;
+    let written = write_output(&a.output, &items, format, existing)?;
     let dw = t1.elapsed();
     if !quiet {
         let read = file.bytes_read();
@@ -1838,4 +1820,23 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// Writes decoded variables to `output` in `format`.
+fn write_output(
+    output: &Path,
+    items: &[hiha_io::OutputVar],
+    format: FormatArg,
+    existing: hiha_io::Existing,
+) -> Result<hiha_io::Written> {
+    match format {
+        FormatArg::Nc4 => {
+            hiha_io::write_netcdf(output, items, hiha_io::OutputFormat::Nc4, existing)
+        }
+        FormatArg::Nc3 => {
+            hiha_io::write_netcdf(output, items, hiha_io::OutputFormat::Nc3, existing)
+        }
+        FormatArg::Zarr => hiha_io::zarr::write_store(output, items, existing),
+    }
+    .with_context(|| format!("writing {}", output.display()))
 }
