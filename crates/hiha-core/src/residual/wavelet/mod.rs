@@ -1277,8 +1277,8 @@ pub(crate) struct PreviewPlan {
 
 /// What a preview at level `k` reads of a wavelet stream of `total` bytes
 /// whose first bytes are `head` (at least [`preview_header_len`] of them,
-/// or all). `None`: the stream is not progressive (raw or constant): read
-/// it all.
+/// or all). `None`: the stream is not progressive (raw or constant), or a
+/// preview would read about as much (85 % or more): read it all.
 pub(crate) fn preview_plan(
     head: &[u8],
     dims: &[usize],
@@ -1303,10 +1303,18 @@ pub(crate) fn preview_plan(
     }
     let shared = parts.streams[0].clone();
     let (all, used) = coding::shared_share(&layout, &need);
-    let guess = (shared.len() as f64 * used as f64 / all.max(1) as f64 * 1.25) as usize + 64;
+    let part = shared.len() as f64 * used as f64 / all.max(1) as f64;
+    // When the kept bands lie all over the stream (the packet plan keeps
+    // every outer band's coarse inner bands, coded in outer order), reading
+    // in part saves little: read it whole (and checked) instead.
+    let guess = ((part * 1.25) as usize + 64).min(shared.len());
+    let own_len: usize = own.iter().map(|r| r.len()).sum();
+    if (shared.start + own_len + guess) as f64 >= 0.85 * total as f64 {
+        return Ok(None);
+    }
     Ok(Some(PreviewPlan {
         header: 0..shared.start,
-        shared_guess: guess.min(shared.len()),
+        shared_guess: guess,
         shared,
         own,
     }))
