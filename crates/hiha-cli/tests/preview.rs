@@ -59,16 +59,19 @@ fn bytes_read(out: &str) -> (u64, u64) {
     (w[at + 1].parse().expect("N"), w[at + 3].parse().expect("M"))
 }
 
-/// A field of 2 levels is coded with the dyadic wavelet plan (read in
-/// part); one of 26 levels with the packet plan of format 2.2, which a
-/// preview still decodes whole (docs/ALGORITHM.md "Progressive preview").
+/// A field of 2 levels is coded with the dyadic wavelet plan, one of 26
+/// levels with the packet plan of format 2.2: both are read in part
+/// (docs/ALGORITHM.md "Progressive preview"; the packet plan keeps every
+/// outer band's coarse inner bands, spread over the shared stream, so
+/// less is saved there).
 #[test]
 fn preview_writes_the_coarse_grid_and_reads_part_of_the_archive() {
-    check_preview("gfs_t_pl2_2p5deg_global_cdf1.nc", true);
-    check_preview("gfs_t_pl26_2p5deg_global_2011101100_f072.nc", false);
+    check_preview("gfs_t_pl2_2p5deg_global_cdf1.nc", true, 0.5);
+    check_preview("gfs_t_pl26_2p5deg_global_2011101100_f072.nc", true, 0.85);
 }
 
-fn check_preview(file: &str, in_part: bool) {
+/// `in_part`: read in part, at most `fraction` of the archive.
+fn check_preview(file: &str, in_part: bool, fraction: f64) {
     let src = repo().join("data/samples").join(file);
     let archive = compress(&src, &format!("{file}.hiha"), "1e-3");
     let out = tmp(&format!("{file}_preview.nc"));
@@ -88,7 +91,7 @@ fn check_preview(file: &str, in_part: bool) {
     let (read, size) = bytes_read(&text);
     assert_eq!(size, std::fs::metadata(&archive).expect("archive").len());
     if in_part {
-        assert!(read < size / 2, "{text}");
+        assert!((read as f64) < fraction * size as f64, "{text}");
         assert!(text.contains("1 read in part"), "{text}");
     } else {
         assert!(read >= size, "{text}");

@@ -1041,11 +1041,42 @@ struct Parts {
 fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Parts, Layout, Plan)>> {
     let trunc = || Error::Truncated("wavelet header".into());
     let mode = *head.first().ok_or_else(trunc)?;
-    let (means, mut pos) = match mode {
-        // The packet plan (format 2.2) has no progressive reading yet: a
-        // preview decodes such a chunk whole.
-        MODE_RAW | MODE_CONST | MODE_PACKET | MODE_PROFILE_Q => return Ok(None),
-        MODE_WAVELET => (None, 1usize),
+    let (means, mut pos, packet) = match mode {
+        MODE_RAW | MODE_CONST => return Ok(None),
+        MODE_WAVELET => (None, 1usize, false),
+        MODE_PACKET => (None, 1usize, true),
+        MODE_PROFILE_Q => {
+            let l = d4[1];
+            let qs = head
+                .get(1..5)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .ok_or_else(trunc)?;
+            if !qs.is_finite() || qs <= 0.0 {
+                return Err(Error::Corrupt(format!("wavelet profile step {qs}")));
+            }
+            let mut pos = 5;
+            let mut ks = Vec::with_capacity(l.min(head.len()));
+            let mut prev = 0i64;
+            for _ in 0..l {
+                let k = prev.wrapping_add(unzigzag(get_varint(head, &mut pos)?));
+                if !(-MAX_MEAN_INDEX..=MAX_MEAN_INDEX).contains(&k) {
+                    return Err(Error::Corrupt("wavelet profile index".into()));
+                }
+                ks.push(k);
+                prev = k;
+            }
+            let packet = match head.get(pos) {
+                Some(&MODE_WAVELET) => false,
+                Some(&MODE_PACKET) => true,
+                Some(_) => {
+                    return Err(Error::Corrupt(
+                        "a quantised wavelet profile holds no wavelet stream".into(),
+                    ))
+                }
+                None => return Err(trunc()),
+            };
+            (Some(dequantise_means(qs, &ks)), pos + 1, packet)
+        }
         MODE_PROFILE => {
             let l = d4[1];
             let end = l
@@ -1067,7 +1098,7 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
                     "a wavelet profile holds no wavelet stream".into(),
                 ));
             }
-            (Some(means), end + 1)
+            (Some(means), end + 1, false)
         }
         m => return Err(Error::Corrupt(format!("unknown wavelet mode {m}"))),
     };
@@ -1087,7 +1118,11 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
         )));
     }
     pos += 17;
-    let plan = Plan::new(d4);
+    let plan = if packet {
+        Plan::packet(d4)
+    } else {
+        Plan::new(d4)
+    };
     let layout = Layout::new(&plan);
     let nown = coding::own_count(&layout);
     let mut lens = Vec::with_capacity(nown + 2);
@@ -1136,10 +1171,14 @@ pub(crate) fn preview_header_len(dims: &[usize]) -> Result<usize> {
             "wavelet block dims {dims:?} hold no elements"
         )));
     }
-    let nown = coding::own_count(&Layout::new(&Plan::new(d4)));
+    // The dyadic or the packet plan, whichever has more own streams; the
+    // profile takes at most 4 bytes a level (mode 3) or a step and a
+    // varint of at most 10 bytes a level (mode 5).
+    let nown = coding::own_count(&Layout::new(&Plan::new(d4)))
+        .max(coding::own_count(&Layout::new(&Plan::packet(d4))));
     d4[1]
-        .checked_mul(4)
-        .and_then(|p| p.checked_add(20 + 10 * (nown + 2)))
+        .checked_mul(10)
+        .and_then(|p| p.checked_add(25 + 10 * (nown + 2)))
         .ok_or_else(|| Error::InvalidInput("block too large".into()))
 }
 
@@ -1161,7 +1200,30 @@ fn horizontal_axes(dims: &[usize]) -> [bool; 4] {
 /// finer bands that are high-pass along no horizontal axis (detail along
 /// time and levels only), so that those axes stay sharp. The set holds every
 /// kept band's parent (same orientation, one level coarser).
-fn preview_need(layout: &Layout, horizontal: [bool; 4], k: usize, vertical: bool) -> Vec<bool> {
+///
+/// Packet plan (format 2.2): every band is an outer band (axes 0 and 1)
+/// times an inner one (axes 2 and 3). The preview keeps, for each outer
+/// band, the inner approximation and the inner details of inner level ≥ `k`;
+/// without `vertical` only for the outer approximation and the outer
+/// details of outer level ≥ `k`. Both sets hold every kept band's parent.
+fn preview_need(
+    layout: &Layout,
+    plan: &Plan,
+    horizontal: [bool; 4],
+    k: usize,
+    vertical: bool,
+) -> Vec<bool> {
+    if let Some(p) = &plan.packet {
+        let (outer, inner) = (Layout::new(&p.0), Layout::new(&p.1));
+        let ni = inner.bands.len();
+        return (0..layout.bands.len())
+            .map(|i| {
+                let (ia, ib) = (i / ni, i % ni);
+                let o = vertical || ia == 0 || outer.bands[ia].level >= k;
+                o && (ib == 0 || inner.bands[ib].level >= k)
+            })
+            .collect();
+    }
     layout
         .bands
         .iter()
@@ -1215,8 +1277,8 @@ pub(crate) struct PreviewPlan {
 
 /// What a preview at level `k` reads of a wavelet stream of `total` bytes
 /// whose first bytes are `head` (at least [`preview_header_len`] of them,
-/// or all). `None`: the stream is not progressive (raw or constant): read
-/// it all.
+/// or all). `None`: the stream is not progressive (raw or constant), or a
+/// preview would read about as much (85 % or more): read it all.
 pub(crate) fn preview_plan(
     head: &[u8],
     dims: &[usize],
@@ -1225,10 +1287,10 @@ pub(crate) fn preview_plan(
     vertical: bool,
 ) -> Result<Option<PreviewPlan>> {
     let d4 = squeeze(dims)?;
-    let Some((parts, layout, _)) = parse_parts(head, d4, total)? else {
+    let Some((parts, layout, plan)) = parse_parts(head, d4, total)? else {
         return Ok(None);
     };
-    let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+    let need = preview_need(&layout, &plan, horizontal_axes(dims), k, vertical);
     let mut own: Vec<Range<usize>> = Vec::new();
     let bands = layout.bands.iter().zip(&need).filter(|(b, _)| b.own);
     for ((_, &n), r) in bands.zip(&parts.streams[1..]) {
@@ -1241,10 +1303,18 @@ pub(crate) fn preview_plan(
     }
     let shared = parts.streams[0].clone();
     let (all, used) = coding::shared_share(&layout, &need);
-    let guess = (shared.len() as f64 * used as f64 / all.max(1) as f64 * 1.25) as usize + 64;
+    let part = shared.len() as f64 * used as f64 / all.max(1) as f64;
+    // When the kept bands lie all over the stream (the packet plan keeps
+    // every outer band's coarse inner bands, coded in outer order), reading
+    // in part saves little: read it whole (and checked) instead.
+    let guess = ((part * 1.25) as usize + 64).min(shared.len());
+    let own_len: usize = own.iter().map(|r| r.len()).sum();
+    if (shared.start + own_len + guess) as f64 >= 0.85 * total as f64 {
+        return Ok(None);
+    }
     Ok(Some(PreviewPlan {
         header: 0..shared.start,
-        shared_guess: guess.min(shared.len()),
+        shared_guess: guess,
         shared,
         own,
     }))
@@ -1261,10 +1331,10 @@ pub(crate) fn preview_shared_ok(
     prefix: usize,
 ) -> Result<bool> {
     let d4 = squeeze(dims)?;
-    let Some((parts, layout, _)) = parse_parts(bytes, d4, bytes.len())? else {
+    let Some((parts, layout, plan)) = parse_parts(bytes, d4, bytes.len())? else {
         return Ok(true);
     };
-    let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+    let need = preview_need(&layout, &plan, horizontal_axes(dims), k, vertical);
     let s = &parts.streams[0];
     let shared = &bytes[s.start..s.start + prefix.min(s.len())];
     Ok(coding::shared_prefix_suffices(&layout, shared, &need))
@@ -1295,7 +1365,7 @@ pub(crate) fn decode_preview(
             "a raw or constant wavelet block has no preview: decode it whole".into(),
         ));
     };
-    let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+    let need = preview_need(&layout, &plan, horizontal_axes(dims), k, vertical);
     let own: Vec<&[u8]> = parts.streams[1..parts.streams.len() - 1]
         .iter()
         .map(|r| &bytes[r.clone()])
@@ -1506,7 +1576,7 @@ mod tests {
     fn reference_preview(bytes: &[u8], dims: &[usize], k: usize, vertical: bool) -> Vec<f64> {
         let d4 = squeeze(dims).unwrap();
         let (parts, layout, plan) = parse_parts(bytes, d4, bytes.len()).unwrap().unwrap();
-        let need = preview_need(&layout, horizontal_axes(dims), k, vertical);
+        let need = preview_need(&layout, &plan, horizontal_axes(dims), k, vertical);
         let own: Vec<&[u8]> = parts.streams[1..parts.streams.len() - 1]
             .iter()
             .map(|r| &bytes[r.clone()])
@@ -1589,6 +1659,78 @@ mod tests {
         let mut bad = bytes.clone();
         bad[1 + 1 + 17] ^= 0x7f;
         assert!(decode_preview(&bad, &dims, 2, false).is_err());
+    }
+
+    /// Checks a packet-plan stream's preview: level 0 the full decode, and
+    /// at `k` only the named bytes read, the sampled inverse equal to the
+    /// plain computation, close to the full decode. Returns the bytes read.
+    fn check_packet_preview(bytes: &[u8], dims: &[usize], k: usize, vertical: bool) -> usize {
+        let full = decode(bytes, dims).expect("decode");
+        let all = decode_preview(bytes, dims, 0, vertical).expect("preview 0");
+        assert!(all
+            .iter()
+            .zip(&full)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        let (sparse, read) = sparse_copy(bytes, dims, k, vertical);
+        let p = decode_preview(&sparse, dims, k, vertical).expect("sparse preview");
+        let q = decode_preview(bytes, dims, k, vertical).expect("preview");
+        assert!(p.iter().zip(&q).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let r = reference_preview(bytes, dims, k, vertical);
+        assert!(p.iter().zip(&r).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let spread = rms_diff(
+            &full,
+            &vec![full.iter().sum::<f64>() / full.len() as f64; full.len()],
+        );
+        let e = rms_diff(&p, &sub_of(&full, dims, k));
+        assert!(e > 0.0 && e < 0.2 * spread, "error {e}, spread {spread}");
+        assert!(read < bytes.len(), "{read} of {} bytes", bytes.len());
+        // Truncated or damaged: errors, never panics.
+        for cut in [0, 1, 5, 20, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode_preview(&bytes[..cut], dims, k, vertical).is_err());
+            let head = &bytes[..cut.min(preview_header_len(dims).unwrap())];
+            let _ = preview_plan(head, dims, bytes.len(), k, vertical);
+        }
+        let mut s = 3u64;
+        for _ in 0..40 {
+            let mut bad = bytes.to_vec();
+            let i = ((lcg(&mut s) + 1.0) * 0.5 * 40.0) as usize % bad.len();
+            bad[i] ^= 0x5a;
+            let _ = decode_preview(&bad, dims, k, vertical);
+            let _ = preview_shared_ok(&bad, dims, k, vertical, bad.len() / 3);
+        }
+        read
+    }
+
+    #[test]
+    fn packet_plan_previews_read_only_the_coarse_bands() {
+        let dims = [16, 1, 128, 256];
+        let (x, _) = field(&dims, 0.5, false, 7);
+        let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
+            .expect("encode")
+            .0;
+        assert_eq!(bytes[0], MODE_PACKET);
+        let a = check_packet_preview(&bytes, &dims, 2, true);
+        let b = check_packet_preview(&bytes, &dims, 2, false);
+        assert!(b <= a && a * 2 < bytes.len(), "{a}, {b} of {}", bytes.len());
+        check_packet_preview(&bytes, &dims, 1, true);
+    }
+
+    #[test]
+    fn quantised_profile_previews_read_only_the_coarse_bands() {
+        let dims = [26, 96, 192];
+        let (mut x, _) = field(&dims, 0.2, false, 9);
+        for (i, v) in x.iter_mut().enumerate() {
+            let level = (i / (96 * 192)) as f64;
+            *v += 1200.0 * level * (1.0 + 0.04 * level);
+        }
+        let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
+            .expect("encode")
+            .0;
+        assert_eq!(bytes[0], MODE_PROFILE_Q);
+        for (k, vertical) in [(1, true), (2, true), (2, false)] {
+            let read = check_packet_preview(&bytes, &dims, k, vertical);
+            assert!(read < bytes.len());
+        }
     }
 
     #[test]

@@ -195,9 +195,31 @@ pub(crate) fn inverse(data: &mut [f64], plan: &Plan) {
 /// [`inverse`] gives. Returns the kept points, row-major, dims
 /// `[d0, d1, ceil(d2 / step), ceil(d3 / step)]`; `data` is left
 /// partly transformed.
+///
+/// Packet plan: the inner (lat, lon) levels but the finest in full, the
+/// finest inner level's passes as above, then every outer level (passes
+/// along time and levels only, over full lat × lon) on the kept points only.
 pub(crate) fn inverse_sampled(data: &mut [f64], plan: &Plan, step: usize) -> Vec<f64> {
     let d = plan.dims;
     let step = step.max(1);
+    if let Some(p) = &plan.packet {
+        let (outer, inner) = (&p.0, &p.1);
+        if inner.levels() > 0 {
+            let mut out = inverse_sampled(data, inner, step);
+            let d2 = [d[0], d[1], d[2].div_ceil(step), d[3].div_ceil(step)];
+            for k in (0..outer.levels()).rev() {
+                let r = outer.region[k];
+                with_region(&mut out, d2, [r[0], r[1], d2[2], d2[3]], |buf, rd| {
+                    for a in (0..4).rev() {
+                        if outer.axes[k][a] {
+                            pass(buf, rd, a, true);
+                        }
+                    }
+                });
+            }
+            return out;
+        }
+    }
     for k in (1..plan.levels()).rev() {
         with_region(data, d, plan.region[k], |buf, rd| {
             for a in (0..4).rev() {
@@ -457,7 +479,9 @@ mod tests {
 
     #[test]
     fn the_sampled_inverse_is_the_inverse_at_the_kept_points() {
-        let shapes: [[usize; 4]; 6] = [
+        let shapes: [[usize; 4]; 8] = [
+            [16, 1, 64, 96],
+            [1, 26, 73, 144],
             [1, 1, 9, 16],
             [1, 7, 1, 33],
             [3, 17, 8, 9],
@@ -469,25 +493,26 @@ mod tests {
         for d in shapes {
             let n: usize = d.iter().product();
             let x: Vec<f64> = (0..n).map(|_| lcg(&mut s) * 100.0).collect();
-            let plan = Plan::new(d);
-            let mut full = x.clone();
-            inverse(&mut full, &plan);
-            for step in [1, 2, 4, 8] {
-                let mut y = x.clone();
-                let got = inverse_sampled(&mut y, &plan, step);
-                let mut want: Vec<f64> = Vec::new();
-                for (r, row) in full.chunks_exact(d[3]).enumerate() {
-                    if (r % d[2]) % step == 0 {
-                        want.extend(row.iter().step_by(step));
+            for plan in [Plan::new(d), Plan::packet(d)] {
+                let mut full = x.clone();
+                inverse(&mut full, &plan);
+                for step in [1, 2, 4, 8] {
+                    let mut y = x.clone();
+                    let got = inverse_sampled(&mut y, &plan, step);
+                    let mut want: Vec<f64> = Vec::new();
+                    for (r, row) in full.chunks_exact(d[3]).enumerate() {
+                        if (r % d[2]) % step == 0 {
+                            want.extend(row.iter().step_by(step));
+                        }
                     }
+                    assert_eq!(got.len(), want.len(), "{d:?} step {step}");
+                    assert!(
+                        got.iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{d:?} step {step}"
+                    );
                 }
-                assert_eq!(got.len(), want.len(), "{d:?} step {step}");
-                assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{d:?} step {step}"
-                );
             }
         }
     }
