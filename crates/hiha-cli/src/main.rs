@@ -1117,16 +1117,7 @@ fn decompress(a: &DecompressArgs, quiet: bool) -> Result<()> {
     }
     let frames = a.frames.as_deref().map(parse_frames).transpose()?;
     let opts = decode_options(a.max_memory)?;
-    let format = a.format.unwrap_or(
-        if a.output
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
-        {
-            FormatArg::Zarr
-        } else {
-            FormatArg::Nc4
-        },
-    );
+    let format = output_format(a);
     let existing = check_paths_for(&a.input, &a.output, a.force, format == FormatArg::Zarr)?;
     // The header and frame index only: a streamed decompression reads the
     // sections of a few chunks at a time, the in-memory one all of them.
@@ -1265,16 +1256,7 @@ fn decompress_preview(a: &DecompressArgs, level: u32, quiet: bool) -> Result<()>
         )));
     }
     let opts = decode_options(a.max_memory)?;
-    let format = a.format.unwrap_or(
-        if a.output
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
-        {
-            FormatArg::Zarr
-        } else {
-            FormatArg::Nc4
-        },
-    );
+    let format = output_format(a);
     let existing = check_paths_for(&a.input, &a.output, a.force, format == FormatArg::Zarr)?;
     let t0 = Instant::now();
     let file = hiha_core::format::ArchiveFile::open(&a.input).map_err(|e| match e {
@@ -1839,4 +1821,18 @@ fn write_output(
         FormatArg::Zarr => hiha_io::zarr::write_store(output, items, existing),
     }
     .with_context(|| format!("writing {}", output.display()))
+}
+
+/// The output format: `--format`, else Zarr for a `.zarr` path, else NetCDF-4.
+fn output_format(a: &DecompressArgs) -> FormatArg {
+    a.format.unwrap_or(
+        if a.output
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zarr"))
+        {
+            FormatArg::Zarr
+        } else {
+            FormatArg::Nc4
+        },
+    )
 }
