@@ -383,6 +383,9 @@ struct CodedChunk {
     /// The chunk uses a coding new in format 2.2 (the wavelet coder's
     /// packet plan or quantised level profile).
     newest: bool,
+    /// The chunk uses a coding new in format 2.3 (the wavelet coder's
+    /// primed models).
+    v2_3: bool,
     /// Spread bound: corrections of the decoded chunk.
     fixes: Option<Vec<u8>>,
 }
@@ -692,6 +695,7 @@ fn code_chunks(
                 indices: on_lattice.is_some(),
                 newer,
                 newest: minor >= 2,
+                v2_3: minor >= 3,
                 fixes: None,
             })
         })
@@ -995,14 +999,16 @@ fn encode_verified(
     drop(pw_rel);
     let frame_len = shape.frame_len();
     drop(zero_skip);
-    let (newer, newest) = (
+    let (newer, newest, v2_3) = (
         coded.iter().any(|c| c.newer),
         coded.iter().any(|c| c.newest),
+        coded.iter().any(|c| c.v2_3),
     );
-    if newer || newest {
+    if newer || newest || v2_3 {
         let mut with = levels.clone();
         with.newer_chunks = newer;
         with.newest_chunks = newest;
+        with.chunks_2_3 = v2_3;
         header.extra = with.encode();
     }
     let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
@@ -1478,6 +1484,13 @@ fn plan_decode(
             "a format 2.0 archive announces chunk codings new in 2.1".into(),
         ));
     }
+    if levels.chunks_2_3 && reader.version() < (2, 3) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.3",
+            reader.version().0,
+            reader.version().1
+        )));
+    }
     if levels.newest_chunks && reader.version() < (2, 2) {
         return Err(Error::Corrupt(format!(
             "a format {}.{} archive announces chunk codings new in 2.2",
@@ -1486,7 +1499,7 @@ fn plan_decode(
         )));
     }
     if chunks.iter().any(|s| s.indices) {
-        let why = if !levels.newer_chunks && !levels.newest_chunks {
+        let why = if !levels.newer_chunks && !levels.newest_chunks && !levels.chunks_2_3 {
             Some("the header announces none")
         } else if log_coded || levels.normalized || levels.keep_zeros {
             Some("its bound codes transformed values or signs")
@@ -1702,7 +1715,7 @@ fn decode_chunk(
         log_coded: plan.log_coded,
         spread: plan.spread,
         major: plan.major,
-        residual_minor: if plan.levels.newest_chunks { 2 } else { 1 },
+        residual_minor: plan.levels.residual_minor(),
     };
     let (vals, mask) = decode_chunk_parts(&cx, fr, &parts, pred.as_deref())?;
     if let Some(i) = slot.check {

@@ -33,6 +33,19 @@ impl BitModel {
     const FAST: u32 = 4;
     const SLOW: u32 = 7;
 
+    /// A model that starts at probability `p0` of a zero, in units of 2^-16
+    /// (kept within the range [`BitModel::new`]'s updates can reach).
+    pub const fn with_p0(p0: u16) -> Self {
+        let p0 = if p0 < 1024 {
+            1024
+        } else if p0 > 64512 {
+            64512
+        } else {
+            p0
+        };
+        Self { fast: p0, slow: p0 }
+    }
+
     /// A model that starts at probability 1/2.
     pub const fn new() -> Self {
         Self {
@@ -297,6 +310,16 @@ impl BitTree {
         }
     }
 
+    /// A tree whose node `k` (1 ≤ k < 2^nbits, the root is 1) starts at
+    /// probability `p0[k]` of a zero (see [`BitModel::with_p0`]).
+    pub fn with_p0(nbits: u32, p0: &[u16]) -> Self {
+        let mut t = Self::new(nbits);
+        for (m, &p) in t.models.iter_mut().zip(p0).skip(1) {
+            *m = BitModel::with_p0(p);
+        }
+        t
+    }
+
     pub fn encode(&mut self, enc: &mut RangeEncoder, symbol: u32) {
         let mut node = 1usize;
         for i in (0..self.nbits).rev() {
@@ -343,6 +366,15 @@ impl UintModel {
             length: BitTree::new(6),
             mantissa: vec![BitModel::new(); 33 << m],
             modelled: m,
+        }
+    }
+
+    /// A model whose bit-length tree starts at the probabilities `p0` (per
+    /// node, see [`BitTree::with_p0`]).
+    pub fn with_length_p0(p0: &[u16; 64]) -> Self {
+        Self {
+            length: BitTree::with_p0(6, p0),
+            ..Self::new()
         }
     }
 

@@ -12,6 +12,8 @@
 //! | 2 | empty: the residual coder saw each valid value as `(x − lo) / (hi − lo)` of its level (`hi − lo` taken as 1 for a constant level) |
 //! | 3 | empty: `keep-zeros` (format 2.1): every chunk has a signs section (kind 8); the residual skips the elements coded zero (and the flagged ones); the decoder sets each zero to exactly 0 and clamps the others to their coded sign (0 at worst) |
 //! | 4 | empty (format 2.1): some chunks of the variable use codings new in 2.1: lattice indices (sections of kind lattice-residual, `lattice.rs`) or the wavelet coder's level profile |
+//! | 5 | empty (format 2.2): some chunks use codings new in 2.2 (the wavelet coder's packet plan and quantised level profile) |
+//! | 6 | empty (format 2.3): some chunks use codings new in 2.3 (the wavelet coder's primed models) |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -29,6 +31,7 @@ const TAG_NORMALIZED: u8 = 2;
 const TAG_KEEP_ZEROS: u8 = 3;
 const TAG_NEWER_CHUNKS: u8 = 4;
 const TAG_NEWEST_CHUNKS: u8 = 5;
+const TAG_CHUNKS_2_3: u8 = 6;
 
 /// The per-level ranges of a variable, and whether its residual is coded
 /// normalised by them.
@@ -46,6 +49,9 @@ pub(crate) struct LevelInfo {
     /// Some chunks use codings new in format 2.2 (the wavelet coder's
     /// packet plan and quantised level profile).
     pub newest_chunks: bool,
+    /// Some chunks use codings new in format 2.3 (the wavelet coder's
+    /// primed models).
+    pub chunks_2_3: bool,
 }
 
 impl LevelInfo {
@@ -79,6 +85,7 @@ impl LevelInfo {
             keep_zeros: false,
             newer_chunks: false,
             newest_chunks: false,
+            chunks_2_3: false,
         }
     }
 
@@ -91,6 +98,10 @@ impl LevelInfo {
         }
         if self.newer_chunks {
             out.push(TAG_NEWER_CHUNKS);
+            out.push(0);
+        }
+        if self.chunks_2_3 {
+            out.push(TAG_CHUNKS_2_3);
             out.push(0);
         }
         if self.newest_chunks {
@@ -163,8 +174,11 @@ impl LevelInfo {
                 TAG_NEWEST_CHUNKS if body.is_empty() && !info.newest_chunks => {
                     info.newest_chunks = true;
                 }
+                TAG_CHUNKS_2_3 if body.is_empty() && !info.chunks_2_3 => {
+                    info.chunks_2_3 = true;
+                }
                 TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS
-                | TAG_NEWEST_CHUNKS => {
+                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {
@@ -175,6 +189,18 @@ impl LevelInfo {
             }
         }
         Ok(info)
+    }
+
+    /// The newest format 2 minor whose residual codings the variable's
+    /// chunks may use, as announced (tags 4, 5 and 6).
+    pub fn residual_minor(&self) -> u16 {
+        if self.chunks_2_3 {
+            3
+        } else if self.newest_chunks {
+            2
+        } else {
+            1
+        }
     }
 
     /// The smallest non-zero level span (hi − lo), for turning an absolute

@@ -78,12 +78,13 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
         fine.len(),
         lossy.len()
     );
-    // A coarse bound gains nothing from exactness: values, format 2.0.
+    // A coarse bound gains nothing from exactness: values (a wavelet
+    // stream with primed models, format 2.3), no lattice.
     let coarse = compress(&f, Bound::Nrmse(1e-2));
     assert!(!lattice_coded(&coarse));
     assert_eq!(
         ArchiveReader::open(&coarse).expect("open").version(),
-        (2, 0)
+        (2, 3)
     );
 }
 
@@ -230,11 +231,12 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
         .expect("copy");
     }
     let announced = w.finish().expect("finish");
+    // 2.3: the residual streams use primed models (2.3) as well.
     assert_eq!(
         ArchiveReader::open(&announced).expect("open").version(),
-        (2, 1)
+        (2, 3)
     );
-    assert!(codec::decompress(&announced, None).is_ok(), "2.1 allows it");
+    assert!(codec::decompress(&announced, None).is_ok(), "2.3 allows it");
     match codec::decompress(&with_minor(&announced, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -264,8 +266,9 @@ fn a_level_profile_makes_the_archive_2_1() {
             && hiha_core::residual::needs_format_2_1(r.read(i).expect("read"))
     });
     assert!(profiled, "no residual uses the level profile");
-    // The profile's means are quantised (wavelet mode 5, new in 2.2).
-    assert_eq!(r.version(), (2, 2));
+    // The profile's means are quantised (wavelet mode 5, new in 2.2), over
+    // a stream with primed models (mode 12, new in 2.3).
+    assert_eq!(r.version(), (2, 3));
     match codec::decompress(&with_minor(&bytes, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -291,10 +294,10 @@ fn with_extra(bytes: &[u8], extra: Vec<u8>) -> Vec<u8> {
 }
 
 #[test]
-fn a_packet_stream_makes_the_archive_2_2_and_older_labels_are_refused() {
+fn a_primed_packet_stream_makes_the_archive_2_3_and_older_labels_are_refused() {
     // The real field's 3 levels over 8 frames that drift smoothly, at a
     // coarse bound: the frames take a level, so the wavelet coder uses its
-    // packet plan (mode 4, new in 2.2).
+    // packet plan (new in 2.2) with primed models (mode 11, new in 2.3).
     let t = gfs_t();
     let n = 3 * 73 * 144;
     let values: Vec<f32> = (0..8 * n)
@@ -315,32 +318,32 @@ fn a_packet_stream_makes_the_archive_2_2_and_older_labels_are_refused() {
     let r = ArchiveReader::open(&bytes).expect("open");
     let newest = (0..r.sections().len()).any(|i| {
         r.sections()[i].kind == SectionKind::Residual
-            && hiha_core::residual::format_minor(r.read(i).expect("read")) == 2
+            && hiha_core::residual::format_minor(r.read(i).expect("read")) == 3
     });
-    assert!(newest, "no residual uses a 2.2 coding");
-    assert_eq!(r.version(), (2, 2));
+    assert!(newest, "no residual uses a 2.3 coding");
+    assert_eq!(r.version(), (2, 3));
     let extra = r.header().extra.clone();
-    assert!(extra.windows(2).any(|w| w == [5, 0]), "extra {extra:?}");
+    assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
     // Decodes, within the bound.
     let (g, _) = codec::decompress(&bytes, None).expect("decode");
     let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
     assert!(m.nrmse <= 1e-2, "nrmse {}", m.nrmse);
-    // Labelled 2.1 (or 2.0): the announcement is refused.
-    for minor in [0, 1] {
+    // Labelled 2.2, 2.1 or 2.0: the announcement is refused.
+    for minor in [0, 1, 2] {
         match codec::decompress(&with_minor(&bytes, minor), None) {
-            Err(Error::Corrupt(m)) => assert!(m.contains("2.2"), "{m}"),
+            Err(Error::Corrupt(m)) => assert!(m.contains("2.3") || m.contains("2.2"), "{m}"),
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }
-    // A 2.2 archive that does not announce them: the stream is refused.
+    // A 2.3 archive that does not announce them: the stream is refused.
     let quiet: Vec<u8> = extra
         .chunks(2)
-        .filter(|c| *c != [5, 0])
+        .filter(|c| *c != [6, 0])
         .flatten()
         .copied()
         .collect();
     match codec::decompress(&with_extra(&bytes, quiet), None) {
-        Err(Error::Corrupt(m)) => assert!(m.contains("2.2"), "{m}"),
+        Err(Error::Corrupt(m)) => assert!(m.contains("2.3"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }

@@ -51,7 +51,7 @@ pub const END_MAGIC: [u8; 4] = *b"hiha";
 
 /// The format version this build writes, `(major, minor)`. It reads every
 /// archive of the same major version; see `docs/FORMAT.md` for the policy.
-pub const FORMAT_VERSION: (u16, u16) = (2, 2);
+pub const FORMAT_VERSION: (u16, u16) = (2, 3);
 
 /// The minor version of major 2 that added multi-variable archives. Writers
 /// write the oldest minor that can hold the archive: one-variable archives
@@ -145,8 +145,9 @@ impl Header {
         }
     }
 
-    /// The format version this header needs: 2.2 for an `extra` field of
-    /// tag 5 or more (chunk codings new in 2.2); 2.1 for more than one
+    /// The format version this header needs: 2.3 for an `extra` field of
+    /// tag 6 or more (chunk codings new in 2.3); 2.2 for tag 5 (chunk
+    /// codings new in 2.2); 2.1 for more than one
     /// variable, a bound new in 2.1 (per-level, pointwise relative,
     /// ensemble spread), or an `extra` field of tag 3 or 4; else 2.0.
     /// An archive holding sections of a kind new in 2.1 needs 2.1 too: see
@@ -161,8 +162,15 @@ impl Header {
                 .variables
                 .iter()
                 .any(|v| new_bound(&v.bound) || new_extra(&v.extra));
-        let newest = |e: &[u8]| extra_tags(e).any(|t| t >= 5);
-        if newest(&self.extra) || self.variables.iter().any(|v| newest(&v.extra)) {
+        let tag_at_least = |e: &[u8], t0: u8| extra_tags(e).any(|t| t >= t0);
+        let any_tag = |t0: u8| {
+            tag_at_least(&self.extra, t0)
+                || self.variables.iter().any(|v| tag_at_least(&v.extra, t0))
+        };
+        if any_tag(6) {
+            return (FORMAT_VERSION.0, 3);
+        }
+        if any_tag(5) {
             return (FORMAT_VERSION.0, 2);
         }
         if self.variables.is_empty() && !per_level {
@@ -183,7 +191,8 @@ impl Header {
 
 /// The tags of the fields of a variable's `extra` bytes (a list of
 /// `u8 tag, varint length, payload`; see FORMAT.md 3), as far as they parse.
-/// Tags 1 and 2 are defined by format 2.0, tags 3 and 4 by 2.1, tag 5 by 2.2.
+/// Tags 1 and 2 are defined by format 2.0, tags 3 and 4 by 2.1, tag 5 by 2.2,
+/// tag 6 by 2.3.
 pub fn extra_tags(extra: &[u8]) -> impl Iterator<Item = u8> + '_ {
     let mut rest = extra;
     std::iter::from_fn(move || {

@@ -47,6 +47,9 @@ pub(crate) struct Layout {
     pub bands: Vec<Band>,
     pub dims: [usize; 4],
     pub total: usize,
+    /// Format 2.3: the coefficient models start at [`super::priors`]'
+    /// probabilities instead of 1/2.
+    pub primed: bool,
 }
 
 impl Layout {
@@ -104,6 +107,7 @@ impl Layout {
             bands,
             dims: outer.dims,
             total: offset,
+            primed: false,
         }
     }
 
@@ -170,6 +174,15 @@ impl Layout {
             bands,
             dims: plan.dims,
             total: offset,
+            primed: false,
+        }
+    }
+
+    /// The layout of `plan`, with primed models when `primed` (format 2.3).
+    pub fn with_models(plan: &Plan, primed: bool) -> Self {
+        Self {
+            primed,
+            ..Self::new(plan)
         }
     }
 
@@ -277,6 +290,26 @@ pub(crate) struct Models {
 }
 
 impl Models {
+    /// The models of a stream of `layout`: primed (format 2.3) or all at 1/2.
+    pub fn for_layout(layout: &Layout) -> Self {
+        if layout.primed {
+            Self::primed()
+        } else {
+            Self::new()
+        }
+    }
+
+    /// Models that start at the probabilities of [`super::priors`].
+    pub fn primed() -> Self {
+        use super::priors::{GT1, LENGTH, ZERO};
+        Self {
+            zero: ZERO.iter().map(|&p| BitModel::with_p0(p)).collect(),
+            gt1: GT1.iter().map(|&p| BitModel::with_p0(p)).collect(),
+            mag: LENGTH.iter().map(UintModel::with_length_p0).collect(),
+            ..Self::new()
+        }
+    }
+
     pub fn new() -> Self {
         Self {
             zero: vec![BitModel::new(); 3 * 3 * ZBUCKETS],
@@ -468,7 +501,7 @@ pub(crate) fn code_ll<C: Coder>(c: &mut C, m: &mut Models, b: &Band, q: &mut [i3
 /// stream per own band, in band order.
 pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut shared = RangeEncoder::new();
-    let mut models = Models::new();
+    let mut models = Models::for_layout(layout);
     let mut scratch = q.to_vec();
     let ll = &layout.bands[0];
     code_ll(&mut shared, &mut models, ll, &mut scratch[..ll.len]);
@@ -491,7 +524,7 @@ pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) 
             let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
             let mut cur = q[b.offset..b.offset + b.len].to_vec();
             let mut enc = RangeEncoder::new();
-            let mut m = Models::new();
+            let mut m = Models::for_layout(layout);
             code_band(&mut enc, &mut m, b, pb, &mut cur, parent);
             enc.finish()
         })
@@ -504,7 +537,7 @@ pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) 
 pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Option<Vec<i32>> {
     let mut q = vec![0i32; layout.total];
     let mut dec = RangeDecoder::new(shared);
-    let mut models = Models::new();
+    let mut models = Models::for_layout(layout);
     let ll = &layout.bands[0];
     code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
     let mut own_iter = 0usize;
@@ -555,7 +588,7 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
                 let pb = b.parent.map(|p| &layout.bands[p]);
                 let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
                 let mut d = RangeDecoder::new(bytes);
-                let mut m = Models::new();
+                let mut m = Models::for_layout(layout);
                 code_band(&mut d, &mut m, b, pb, out, parent);
                 !d.overrun()
             })
@@ -591,7 +624,7 @@ fn last_shared(layout: &Layout, need: &[bool]) -> usize {
 /// when the stream ends early.
 fn decode_shared(layout: &Layout, shared: &[u8], need: &[bool], q: &mut [i32]) -> bool {
     let mut dec = RangeDecoder::new(shared);
-    let mut models = Models::new();
+    let mut models = Models::for_layout(layout);
     let ll = &layout.bands[0];
     code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
     let last = last_shared(layout, need);
@@ -678,7 +711,7 @@ pub(crate) fn decode_some(
                 let pb = b.parent.map(|p| &layout.bands[p]);
                 let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
                 let mut d = RangeDecoder::new(bytes);
-                let mut m = Models::new();
+                let mut m = Models::for_layout(layout);
                 code_band(&mut d, &mut m, b, pb, out, parent);
                 !d.overrun()
             })

@@ -23,6 +23,7 @@
 //! outlier stream. See `docs/ALGORITHM.md`, "Wavelet residual coder".
 
 mod coding;
+mod priors;
 mod transform;
 
 use super::search::Search;
@@ -48,6 +49,30 @@ pub(crate) const MODE_PACKET: u8 = 4;
 /// then the `d[1]` indices as zigzag LEB128 differences) and a
 /// [`MODE_WAVELET`] or [`MODE_PACKET`] stream of the rest.
 pub(crate) const MODE_PROFILE_Q: u8 = 5;
+/// Format 2.3: [`MODE_WAVELET`]'s layout with the coefficient models
+/// started at the probabilities of [`priors`] (modes 6–9 are left to other
+/// codings).
+pub(crate) const MODE_WAVELET_P: u8 = 10;
+/// Format 2.3: [`MODE_PACKET`] with primed models.
+pub(crate) const MODE_PACKET_P: u8 = 11;
+/// Format 2.3: [`MODE_PROFILE_Q`] whose inner stream is a
+/// [`MODE_WAVELET_P`] or [`MODE_PACKET_P`] stream.
+pub(crate) const MODE_PROFILE_QP: u8 = 12;
+
+/// Which codings a block may use.
+#[derive(Debug, Clone, Copy)]
+struct Codings {
+    /// The packet plan (format 2.2), where it differs from the dyadic one.
+    packet: bool,
+    /// Primed models (format 2.3).
+    primed: bool,
+}
+
+/// What [`encode`] writes: the packet plan and primed models.
+const NEWEST: Codings = Codings {
+    packet: true,
+    primed: true,
+};
 
 /// A profile is tried when its means carry at least this share of the
 /// block's variance (geopotential height over 26 levels: 99 %)...
@@ -131,7 +156,7 @@ pub fn encode(
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
-    let mut best = code_block(&filled, values, valid, nvalid, d4, target, true);
+    let mut best = code_block(&filled, values, valid, nvalid, d4, target, NEWEST);
     if let Some(means) = profile(&filled, d4) {
         let (qs, ks) = quantise_means(&means, bound);
         let means = dequantise_means(qs, &ks);
@@ -141,8 +166,12 @@ pub fn encode(
         let at = |i: usize| means[(i / plane) % d4[1]];
         let f: Vec<f64> = filled.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
         let v: Vec<f64> = values.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
-        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target, true) {
-            let mut out = vec![MODE_PROFILE_Q];
+        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target, NEWEST) {
+            let mut out = vec![if NEWEST.primed {
+                MODE_PROFILE_QP
+            } else {
+                MODE_PROFILE_Q
+            }];
             out.extend_from_slice(&qs.to_le_bytes());
             let mut prev = 0i64;
             for &k in &ks {
@@ -204,21 +233,24 @@ fn code_block(
     nvalid: usize,
     d4: [usize; 4],
     target: Target,
-    packet_allowed: bool,
+    allowed: Codings,
 ) -> Option<(Vec<u8>, Vec<f64>)> {
     let fold = choose_fold(filled, d4);
     // The packet plan differs from the dyadic one only when the outer axes
     // have levels; otherwise keep the older mode.
-    let packet = packet_allowed && transform::outer_levels(d4);
+    let codings = Codings {
+        packet: allowed.packet && transform::outer_levels(d4),
+        ..allowed
+    };
     if fold > 1 {
         let f = permute(filled, d4, fold, false);
         let v = permute(values, d4, fold, false);
         let m = valid.map(|m| permute(m, d4, fold, false));
-        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, packet);
+        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, codings);
         enc.run(target)
             .map(|(b, r)| (b, permute(&r, d4, fold, true)))
     } else {
-        Encoder::new(filled, values, valid, nvalid, d4, 1, packet).run(target)
+        Encoder::new(filled, values, valid, nvalid, d4, 1, codings).run(target)
     }
 }
 
@@ -324,9 +356,17 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             }
             Ok(vec![read_f64(body); n])
         }
-        MODE_WAVELET => decode_wavelet(body, d4, false),
-        MODE_PACKET => decode_wavelet(body, d4, true),
-        MODE_PROFILE_Q => {
+        MODE_WAVELET => decode_wavelet(body, d4, false, false),
+        MODE_PACKET => decode_wavelet(body, d4, true, false),
+        MODE_WAVELET_P => decode_wavelet(body, d4, false, true),
+        MODE_PACKET_P => decode_wavelet(body, d4, true, true),
+        MODE_PROFILE_Q | MODE_PROFILE_QP => {
+            let primed = mode == MODE_PROFILE_QP;
+            let inner = if primed {
+                [MODE_WAVELET_P, MODE_PACKET_P]
+            } else {
+                [MODE_WAVELET, MODE_PACKET]
+            };
             let l = d4[1];
             let qs = body
                 .get(..4)
@@ -348,8 +388,8 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             }
             let means = dequantise_means(qs, &ks);
             match body[pos..].split_first() {
-                Some((&m, rest)) if m == MODE_WAVELET || m == MODE_PACKET => {
-                    let mut rec = decode_wavelet(rest, d4, m == MODE_PACKET)?;
+                Some((&m, rest)) if inner.contains(&m) => {
+                    let mut rec = decode_wavelet(rest, d4, m == inner[1], primed)?;
                     let plane = d4[2] * d4[3];
                     for (i, r) in rec.iter_mut().enumerate() {
                         *r += means[(i / plane) % l];
@@ -378,7 +418,7 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             }
             match inner.split_first() {
                 Some((&MODE_WAVELET, rest)) => {
-                    let mut rec = decode_wavelet(rest, d4, false)?;
+                    let mut rec = decode_wavelet(rest, d4, false, false)?;
                     let plane = d4[2] * d4[3];
                     for (i, r) in rec.iter_mut().enumerate() {
                         *r += means[(i / plane) % l];
@@ -555,14 +595,15 @@ impl<'a> Encoder<'a> {
         nvalid: usize,
         d4: [usize; 4],
         fold: usize,
-        packet: bool,
+        codings: Codings,
     ) -> Self {
+        let Codings { packet, primed } = codings;
         let plan = if packet {
             Plan::packet(d4)
         } else {
             Plan::new(d4)
         };
-        let layout = Layout::new(&plan);
+        let layout = Layout::with_models(&plan, primed);
         let mean = filled.iter().sum::<f64>() / filled.len() as f64;
         let mut data: Vec<f64> = filled.iter().map(|v| v - mean).collect();
         transform::forward(&mut data, &plan);
@@ -726,10 +767,11 @@ impl<'a> Encoder<'a> {
 
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
         let (shared, own) = coding::encode_all(&self.layout, &qz.q);
-        let mode = if self.packet {
-            MODE_PACKET
-        } else {
-            MODE_WAVELET
+        let mode = match (self.packet, self.layout.primed) {
+            (false, false) => MODE_WAVELET,
+            (true, false) => MODE_PACKET,
+            (false, true) => MODE_WAVELET_P,
+            (true, true) => MODE_PACKET_P,
         };
         let mut out = vec![mode, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
@@ -952,7 +994,7 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Result<u64> {
     Err(Error::Corrupt("wavelet stream length overflows".into()))
 }
 
-fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool) -> Result<Vec<f64>> {
+fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Result<Vec<f64>> {
     let (&fold, body) = body
         .split_first()
         .ok_or_else(|| Error::Truncated("wavelet header".into()))?;
@@ -961,7 +1003,7 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool) -> Result<Vec<f64>>
     if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
         return Err(Error::Corrupt(format!("wavelet fold {fold}")));
     }
-    let rec = decode_folded(body, d4, packet)?;
+    let rec = decode_folded(body, d4, packet, primed)?;
     Ok(if fold > 1 {
         permute(&rec, d4, fold, true)
     } else {
@@ -969,7 +1011,7 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool) -> Result<Vec<f64>>
     })
 }
 
-fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool) -> Result<Vec<f64>> {
+fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Result<Vec<f64>> {
     if body.len() < 17 {
         return Err(Error::Truncated("wavelet header".into()));
     }
@@ -986,7 +1028,7 @@ fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool) -> Result<Vec<f64>> 
     } else {
         Plan::new(d4)
     };
-    let layout = Layout::new(&plan);
+    let layout = Layout::with_models(&plan, primed);
     let nown = coding::own_count(&layout);
     let mut pos = 17;
     let mut lens = Vec::with_capacity(nown + 2);
@@ -1041,11 +1083,12 @@ struct Parts {
 fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Parts, Layout, Plan)>> {
     let trunc = || Error::Truncated("wavelet header".into());
     let mode = *head.first().ok_or_else(trunc)?;
+    let primed = matches!(mode, MODE_WAVELET_P | MODE_PACKET_P | MODE_PROFILE_QP);
     let (means, mut pos, packet) = match mode {
         MODE_RAW | MODE_CONST => return Ok(None),
-        MODE_WAVELET => (None, 1usize, false),
-        MODE_PACKET => (None, 1usize, true),
-        MODE_PROFILE_Q => {
+        MODE_WAVELET | MODE_WAVELET_P => (None, 1usize, false),
+        MODE_PACKET | MODE_PACKET_P => (None, 1usize, true),
+        MODE_PROFILE_Q | MODE_PROFILE_QP => {
             let l = d4[1];
             let qs = head
                 .get(1..5)
@@ -1066,8 +1109,10 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
                 prev = k;
             }
             let packet = match head.get(pos) {
-                Some(&MODE_WAVELET) => false,
-                Some(&MODE_PACKET) => true,
+                Some(&MODE_WAVELET) if !primed => false,
+                Some(&MODE_PACKET) if !primed => true,
+                Some(&MODE_WAVELET_P) if primed => false,
+                Some(&MODE_PACKET_P) if primed => true,
                 Some(_) => {
                     return Err(Error::Corrupt(
                         "a quantised wavelet profile holds no wavelet stream".into(),
@@ -1123,7 +1168,7 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
     } else {
         Plan::new(d4)
     };
-    let layout = Layout::new(&plan);
+    let layout = Layout::with_models(&plan, primed);
     let nown = coding::own_count(&layout);
     let mut lens = Vec::with_capacity(nown + 2);
     for _ in 0..nown + 2 {
@@ -1486,6 +1531,12 @@ mod tests {
         (x, masked.then_some(m))
     }
 
+    /// The codings of format 2.0/2.1 (dyadic plan, models at 1/2).
+    const OLDEST: Codings = Codings {
+        packet: false,
+        primed: false,
+    };
+
     fn check(x: &[f64], mask: Option<&[bool]>, dims: &[usize], t: Target) -> usize {
         let (bytes, rec) = encode(x, mask, dims, t).expect("encode");
         let dec = decode(&bytes, dims).expect("decode");
@@ -1524,7 +1575,7 @@ mod tests {
     /// the preview reads these progressively.
     fn encode_dyadic(x: &[f64], dims: &[usize], target: Target) -> Vec<u8> {
         let d4 = squeeze(dims).unwrap();
-        code_block(x, x, None, x.len(), d4, target, false)
+        code_block(x, x, None, x.len(), d4, target, OLDEST)
             .expect("coded")
             .0
     }
@@ -1708,7 +1759,7 @@ mod tests {
         let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
             .expect("encode")
             .0;
-        assert_eq!(bytes[0], MODE_PACKET);
+        assert_eq!(bytes[0], MODE_PACKET_P);
         let a = check_packet_preview(&bytes, &dims, 2, true);
         let b = check_packet_preview(&bytes, &dims, 2, false);
         assert!(b <= a && a * 2 < bytes.len(), "{a}, {b} of {}", bytes.len());
@@ -1726,7 +1777,7 @@ mod tests {
         let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
             .expect("encode")
             .0;
-        assert_eq!(bytes[0], MODE_PROFILE_Q);
+        assert_eq!(bytes[0], MODE_PROFILE_QP);
         for (k, vertical) in [(1, true), (2, true), (2, false)] {
             let read = check_packet_preview(&bytes, &dims, k, vertical);
             assert!(read < bytes.len());
@@ -1821,7 +1872,7 @@ mod tests {
         for t in [Target::Rmse(0.5), Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             check(&x, None, &dims, t);
             let (bytes, _) = encode(&x, None, &dims, t).expect("encode");
-            assert_eq!(bytes[0], MODE_PROFILE_Q, "{t:?}");
+            assert_eq!(bytes[0], MODE_PROFILE_QP, "{t:?}");
         }
         // With a mask too.
         let (_, m) = field(&dims, 0.2, true, 9);
@@ -1839,7 +1890,7 @@ mod tests {
         for _ in 0..26 {
             get_varint(&bytes, &mut inner).expect("index");
         }
-        assert_eq!(bytes[inner], MODE_PACKET);
+        assert_eq!(bytes[inner], MODE_PACKET_P);
         for cut in [1, 3, 5, 6, inner, inner + 1, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], &dims).is_err(), "cut at {cut}");
         }
@@ -1848,7 +1899,16 @@ mod tests {
             b[1..5].copy_from_slice(&bad.to_le_bytes());
             assert!(decode(&b, &dims).is_err(), "step {bad}");
         }
-        for m in [MODE_PROFILE, MODE_PROFILE_Q, MODE_RAW, MODE_CONST] {
+        // An inner stream without primed models, or of another mode.
+        for m in [
+            MODE_PROFILE,
+            MODE_PROFILE_Q,
+            MODE_PROFILE_QP,
+            MODE_RAW,
+            MODE_CONST,
+            MODE_PACKET,
+            MODE_WAVELET,
+        ] {
             let mut nested = bytes.clone();
             nested[inner] = m;
             assert!(decode(&nested, &dims).is_err(), "inner mode {m}");
@@ -1857,11 +1917,59 @@ mod tests {
         // packet plan: the 26 levels take a level).
         let (y, _) = field(&dims, 0.2, false, 9);
         let (plain, _) = encode(&y, None, &dims, Target::Rmse(0.05)).expect("encode");
-        assert_eq!(plain[0], MODE_PACKET);
+        assert_eq!(plain[0], MODE_PACKET_P);
     }
 
     /// Streams of the 2.0/2.1 modes (dyadic plan, f32 profile), which the
     /// encoder no longer writes for blocks whose outer axes take a level,
+    /// Primed models (format 2.3): both plans round-trip bit for bit with
+    /// and without them, the primed stream is smaller on a smooth block at
+    /// a coarse bound (the models need not learn that fine coefficients
+    /// are zero), and a primed stream read with unprimed models (or the
+    /// reverse) is another stream.
+    #[test]
+    fn primed_models_round_trip_and_pay_at_coarse_bounds() {
+        let dims = [6, 3, 60, 90];
+        let d4 = squeeze(&dims).expect("dims");
+        let (x, _) = field(&dims, 0.5, false, 3);
+        let n = x.len();
+        for packet in [false, true] {
+            for t in [Target::Rmse(0.2), Target::Rmse(0.01), Target::MaxAbs(0.3)] {
+                let mut sizes = [0usize; 2];
+                for (k, primed) in [false, true].into_iter().enumerate() {
+                    let enc = Encoder::new(&x, &x, None, n, d4, 1, Codings { packet, primed });
+                    let (bytes, rec) = enc.run(t).expect("encode");
+                    let want = match (packet, primed) {
+                        (false, false) => MODE_WAVELET,
+                        (true, false) => MODE_PACKET,
+                        (false, true) => MODE_WAVELET_P,
+                        (true, true) => MODE_PACKET_P,
+                    };
+                    assert_eq!(bytes[0], want);
+                    let dec = decode(&bytes, &dims).expect("decode");
+                    assert!(rec
+                        .iter()
+                        .zip(&dec)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()));
+                    let mut other = bytes.clone();
+                    other[0] = match want {
+                        MODE_WAVELET => MODE_WAVELET_P,
+                        MODE_PACKET => MODE_PACKET_P,
+                        MODE_WAVELET_P => MODE_WAVELET,
+                        _ => MODE_PACKET,
+                    };
+                    if let Ok(d) = decode(&other, &dims) {
+                        assert!(d.iter().zip(&dec).any(|(a, b)| a.to_bits() != b.to_bits()));
+                    }
+                    sizes[k] = bytes.len();
+                }
+                if t == Target::Rmse(0.2) {
+                    assert!(sizes[1] < sizes[0], "{packet} {t:?}: {sizes:?}");
+                }
+            }
+        }
+    }
+
     /// still decode to exactly what their encoder reconstructed.
     #[test]
     fn older_modes_still_decode() {
@@ -1870,7 +1978,7 @@ mod tests {
         let (mut x, _) = field(&dims, 0.2, false, 9);
         for t in [Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             let n = x.len();
-            let enc = Encoder::new(&x, &x, None, n, d4, 1, false);
+            let enc = Encoder::new(&x, &x, None, n, d4, 1, OLDEST);
             let (bytes, rec) = enc.run(t).expect("encode");
             assert_eq!(bytes[0], MODE_WAVELET);
             let dec = decode(&bytes, &dims).expect("decode");
@@ -1897,7 +2005,7 @@ mod tests {
             .map(|(i, &v)| v - means[i / 1200])
             .collect();
         let n = x.len();
-        let enc = Encoder::new(&rest, &rest, None, n, d4, 1, false);
+        let enc = Encoder::new(&rest, &rest, None, n, d4, 1, OLDEST);
         let (inner, rec) = enc.run(Target::Rmse(0.05)).expect("encode");
         let mut bytes = vec![MODE_PROFILE];
         for m in &means {
