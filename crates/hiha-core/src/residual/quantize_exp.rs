@@ -10,8 +10,9 @@
 //! bytes and compared with the trace.
 //!
 //! Data: raw little-endian f32 dumps `NAME.f32` with `NAME.dims` (four axes,
-//! `frames levels lat lon`, as `hiha_io::read_any_variable` gives the
-//! field's shape) in `$HIHA_SZX_DATA` (default /tmp/szx_raw). Run:
+//! `frames levels lat lon`; made with a few lines around
+//! `hiha_io::read_any_variable`: `field.values` and `field.shape`) in
+//! `$HIHA_SZX_DATA` (default /tmp/szx_raw). Run:
 //! `cargo test -p hiha-core --release --lib szx_measure -- --ignored --nocapture`.
 //! Options: `HIHA_SZX_FILTER=substring`; `HIHA_SZX_FULL=1` also runs the full
 //! residual coder to say which path it keeps per cell; `HIHA_SZX_TIME=1`
