@@ -666,3 +666,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "quantize_exp.rs"]
+mod exp;
