@@ -49,6 +49,12 @@ pub enum Target {
     Rmse(f64),
 }
 
+/// The SZ-style path is coded only when its estimated payload is below this
+/// factor times the wavelet stream's size: the estimate is within about 1 %
+/// of the coded size (docs/ALGORITHM.md, "Speed of the entropy coder and of
+/// the step search"), so a path estimated this far behind cannot win.
+const SZ_CODED_BELOW: f64 = 1.06;
+
 const TAG_EMPTY: u8 = 0;
 const TAG_SZ: u8 = 1;
 const TAG_WAVELET: u8 = 2;
@@ -241,21 +247,28 @@ pub fn encode(
         mask: missing,
         nvalid,
     };
-    let (sz, wv) = rayon::join(
-        || -> Result<Vec<u8>> {
-            let (payload, pass) = match target {
-                Target::MaxAbs(e) => quantize::encode_max_abs(&block, e, &quantize::CONFIGS),
-                Target::Rmse(r) => quantize::encode_rmse(&block, r, &quantize::CONFIGS),
-            };
-            guarantee(TAG_SZ, &payload, pass.recon, data, missing, target, nvalid)
+    // Both paths run in parallel, the SZ path up to its size estimates
+    // only: it is coded when its best estimate comes near the wavelet
+    // stream (it rarely wins), so most blocks never pay for its coding.
+    let (candidates, wv) = rayon::join(
+        || match target {
+            Target::MaxAbs(e) => quantize::candidates_max_abs(&block, e, &quantize::CONFIGS),
+            Target::Rmse(r) => quantize::candidates_rmse(&block, r, &quantize::CONFIGS),
         },
         || encode_wavelet(data, prediction, dims, missing, target, nvalid),
     );
-    let sz = sz?;
-    Ok(match wv {
-        Some(w) if w.len() < sz.len() => w,
-        _ => sz,
-    })
+    let best = quantize::best_estimate(&candidates);
+    match wv {
+        Some(w) if best > w.len() as f64 * SZ_CODED_BELOW => return Ok(w),
+        wv => {
+            let (payload, pass) = quantize::encode_candidates(&block, &candidates);
+            let sz = guarantee(TAG_SZ, &payload, pass.recon, data, missing, target, nvalid)?;
+            Ok(match wv {
+                Some(w) if w.len() < sz.len() => w,
+                _ => sz,
+            })
+        }
+    }
 }
 
 /// Corrects any element of the method's final reconstruction `recon` that
