@@ -259,7 +259,7 @@ pub fn encode(
     );
     let best = quantize::best_estimate(&candidates);
     match wv {
-        Some(w) if best > w.len() as f64 * SZ_CODED_BELOW => return Ok(w),
+        Some(w) if best > w.len() as f64 * SZ_CODED_BELOW => Ok(w),
         wv => {
             let (payload, pass) = quantize::encode_candidates(&block, &candidates);
             let sz = guarantee(TAG_SZ, &payload, pass.recon, data, missing, target, nvalid)?;
