@@ -174,21 +174,12 @@ impl QModels {
     }
 }
 
-/// Where the encoder's decisions go: a real coder, or nowhere (dry runs that
-/// only measure the error).
+/// Where the encoder's decisions go: a real coder, or a counter that
+/// estimates the coded size ([`EstimateSink`], the step search's trials).
 trait Sink {
     fn put(&mut self, ctx: usize, q: i32);
     fn escape(&mut self, ctx: usize, bits: u32);
     const CODES: bool;
-}
-
-struct NullSink;
-impl Sink for NullSink {
-    #[inline(always)]
-    fn put(&mut self, _: usize, _: i32) {}
-    #[inline(always)]
-    fn escape(&mut self, _: usize, _: u32) {}
-    const CODES: bool = false;
 }
 
 struct CoderSink {
@@ -490,11 +481,6 @@ fn run<S: Sink>(b: &Block, params: &Params, accept: Accept, sink: S) -> (Pass, S
     )
 }
 
-/// Quantises without coding: the reconstruction and its error only.
-pub(crate) fn dry_run(b: &Block, params: &Params, accept: Accept) -> Pass {
-    run(b, params, accept, NullSink).0
-}
-
 /// Quantises and counts the decisions: the estimated size of the coded
 /// indices in bytes (see [`EstimateSink`]) and the error, without coding.
 pub(crate) fn estimate(b: &Block, params: &Params, accept: Accept) -> (f64, f64) {
@@ -673,56 +659,80 @@ pub(crate) fn encode_candidates(b: &Block, candidates: &[Candidate]) -> (Vec<u8>
     })
 }
 
-/// The largest base step (for the given configuration) whose f32
-/// reconstruction has RMSE ≤ `r`, to about 1 %; 0 means "lossless". `hint`
-/// (the answer for a similar configuration) narrows the first bracket.
-pub(crate) fn search_rmse_step(b: &Block, r: f64, config: Config, hint: Option<f64>) -> f64 {
-    if r <= 0.0 {
-        return 0.0;
-    }
+/// The candidate of one configuration for an RMSE budget `r`: the largest
+/// base step that meets it (to about 1 %, 0 meaning lossless) with the
+/// size estimate there. Each trial of the step search is an estimate pass,
+/// so the answer's estimate comes free; `cut` stops the search (`None`) at
+/// a trial that misses `r` with an estimate above `cut`: the step must
+/// then shrink, which only adds bits, so the configuration cannot come
+/// within `cut` (the best estimate so far times [`CODE_WITHIN`]). Returns
+/// the candidate, its base step and its sum of squared errors.
+fn candidate_rmse(
+    b: &Block,
+    r: f64,
+    config: Config,
+    hint: Option<f64>,
+    cut: f64,
+) -> Option<(Candidate, f64, f64)> {
     let (pred, alpha, beta) = config;
     let limit = r * r * b.nvalid as f64 * (1.0 - 1e-9);
-    let start = match hint {
-        Some(h) if h > 0.0 => h,
-        _ => 12f64.sqrt() * r,
+    let trial = |base: f64| {
+        let params = Params::new(b.grid, pred, base, alpha, beta);
+        let (estimate, sse) = estimate(b, &params, Accept::Rmse);
+        (sse, (params, estimate, sse, base))
     };
-    // Steps this far above the values quantise every index to zero.
-    let top = max_abs(b.x, b.mask).max(b.p.map_or(0.0, |p| max_abs(p, b.mask)));
-    let search = Search {
-        target: limit,
-        start,
-        min: start * f64::EPSILON,
-        max: (64.0 * top).max(start),
-        gamma: 2.0,
+    let found = if r <= 0.0 {
+        None
+    } else {
+        let start = match hint {
+            Some(h) if h > 0.0 => h,
+            _ => 12f64.sqrt() * r,
+        };
+        // Steps this far above the values quantise every index to zero.
+        let top = max_abs(b.x, b.mask).max(b.p.map_or(0.0, |p| max_abs(p, b.mask)));
+        let search = Search {
+            target: limit,
+            start,
+            min: start * f64::EPSILON,
+            max: (64.0 * top).max(start),
+            gamma: 2.0,
+        };
+        search.run_or_stop(|base| {
+            let (sse, value) = trial(base);
+            (sse <= limit || value.1 <= cut).then_some((sse, value))
+        })?
     };
-    search
-        .run(|base| {
-            let params = Params::new(b.grid, pred, base, alpha, beta);
-            (dry_run(b, &params, Accept::Rmse).sse, ())
-        })
-        .map_or(0.0, |(s, ())| s)
+    let (params, estimate, sse, base) = match found {
+        Some((_, v)) => v,
+        None => trial(0.0).1,
+    };
+    let candidate = Candidate {
+        params,
+        accept: Accept::Rmse,
+        estimate,
+    };
+    Some((candidate, base, sse))
 }
 
 /// The candidates for an RMSE budget `r`: per configuration, the largest
 /// step that meets it and the estimated size there; configurations that
-/// cannot meet it are left out (then the lossless fallback stands alone).
+/// cannot meet it, or whose search shows they cannot come near the best
+/// estimate (see [`candidate_rmse`]), are left out (when none is left, the
+/// lossless fallback stands alone).
 pub(crate) fn candidates_rmse(b: &Block, r: f64, configs: &[Config]) -> Vec<Candidate> {
     let limit = r * r * b.nvalid as f64;
-    let mut out = Vec::new();
+    let mut out: Vec<Candidate> = Vec::new();
     let mut hint = None;
-    for &(pred, alpha, beta) in configs {
-        let base = search_rmse_step(b, r, (pred, alpha, beta), hint);
+    for &config in configs {
+        let cut = best_estimate(&out) * CODE_WITHIN;
+        let Some((c, base, sse)) = candidate_rmse(b, r, config, hint, cut) else {
+            continue;
+        };
         hint = Some(base);
-        let params = Params::new(b.grid, pred, base, alpha, beta);
-        let (estimate, sse) = estimate(b, &params, Accept::Rmse);
         if sse > limit {
             continue;
         }
-        out.push(Candidate {
-            params,
-            accept: Accept::Rmse,
-            estimate,
-        });
+        out.push(c);
     }
     if out.is_empty() {
         out.push(Candidate {
@@ -813,7 +823,8 @@ mod tests {
                         }
                     }
                     let r = 0.3;
-                    let base = search_rmse_step(&b, r, (pred, 1.5, 4.0), None);
+                    let (_, base, _) = candidate_rmse(&b, r, (pred, 1.5, 4.0), None, f64::INFINITY)
+                        .expect("no cut");
                     assert!(base > 0.0);
                     let params = Params::new(&grid, pred, base, 1.5, 4.0);
                     let (bytes, pass) = encode(&b, &params, Accept::Rmse);
