@@ -1917,7 +1917,7 @@ mod tests {
         for t in [Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             let n = x.len();
             let enc = Encoder::new(&x, &x, None, n, d4, 1, false);
-            let (bytes, rec) = enc.run(t).expect("encode");
+            let (bytes, rec, _) = enc.run(t, None).expect("encode");
             assert_eq!(bytes[0], MODE_WAVELET);
             let dec = decode(&bytes, &dims).expect("decode");
             assert!(rec
