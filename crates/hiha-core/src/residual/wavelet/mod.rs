@@ -1944,7 +1944,7 @@ mod tests {
             .collect();
         let n = x.len();
         let enc = Encoder::new(&rest, &rest, None, n, d4, 1, false);
-        let (inner, rec) = enc.run(Target::Rmse(0.05)).expect("encode");
+        let (inner, rec, _) = enc.run(Target::Rmse(0.05), None).expect("encode");
         let mut bytes = vec![MODE_PROFILE];
         for m in &means {
             bytes.extend_from_slice(&(*m as f32).to_le_bytes());
