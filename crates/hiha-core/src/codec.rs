@@ -624,6 +624,7 @@ fn code_chunks(
     constant: bool,
     signs_of: Option<(&Field, &[bool])>,
     lattice: bool,
+    self_check: bool,
     progress: &dyn Progress,
 ) -> Result<Vec<CodedChunk>> {
     let shape = field.shape;
@@ -664,7 +665,7 @@ fn code_chunks(
                     let mut out = Vec::new();
                     l.write_prefix(&mut out);
                     let t = Target::MaxAbs(crate::lattice::INDEX_TARGET);
-                    let r = residual::encode(k, None, &dims, mask, t)?;
+                    let r = residual::encode_with(k, None, &dims, mask, t, self_check)?;
                     minor = residual::format_minor(&r);
                     out.extend_from_slice(&r);
                     Some(out)
@@ -675,12 +676,13 @@ fn code_chunks(
                             .flat_map(|f| predicted[f].1.iter().copied())
                             .collect()
                     });
-                    let r = residual::encode(
+                    let r = residual::encode_with(
                         &field.values[span],
                         pred.as_deref(),
                         &dims,
                         mask,
                         target,
+                        self_check,
                     )?;
                     minor = residual::format_minor(&r);
                     Some(r)
@@ -876,11 +878,12 @@ pub fn compress(
     unreachable!("the loop returns on its last try")
 }
 
-/// Codes the field once with the residual target scaled by `scale`, writes
-/// the archive, decodes it and verifies it. Returns the archive, the
-/// metrics of the whole, and for a per-level bound the largest ratio of a
-/// level's error to what the bound allows it (0 otherwise); a plain bound
-/// that fails is an error.
+/// [`encode_verified_once`] without the residual coder's own re-decode of
+/// its wavelet streams: the verification decode of the whole archive, which
+/// checks every element, covers it. Should that verification fail (a
+/// decoder that disagrees with its encoder, a bug), the field is coded again
+/// with the re-decode on, which drops such a wavelet stream for the SZ-style
+/// one, as every encode did before.
 fn encode_verified(
     field: &Field,
     meta: &DatasetMeta,
@@ -889,6 +892,39 @@ fn encode_verified(
     scale: f64,
     spread: Option<(&crate::spread::SpreadMap, f64)>,
     progress: &dyn Progress,
+) -> Result<(Vec<u8>, Metrics, f64)> {
+    let once = |self_check| {
+        encode_verified_once(
+            field, meta, opts, levels, scale, spread, progress, self_check,
+        )
+    };
+    match once(false) {
+        Err(
+            Error::BoundViolated(_)
+            | Error::Corrupt(_)
+            | Error::Truncated(_)
+            | Error::Checksum { .. },
+        ) => once(true),
+        r => r,
+    }
+}
+
+/// Codes the field once with the residual target scaled by `scale`, writes
+/// the archive, decodes it and verifies it (`self_check`: the residual
+/// coder re-decodes its wavelet streams too, see [`residual::encode_with`]). Returns the archive, the
+/// metrics of the whole, and for a per-level bound the largest ratio of a
+/// level's error to what the bound allows it (0 otherwise); a plain bound
+/// that fails is an error.
+#[allow(clippy::too_many_arguments)] // each is one independent choice of the caller
+fn encode_verified_once(
+    field: &Field,
+    meta: &DatasetMeta,
+    opts: &CompressOptions,
+    levels: &LevelInfo,
+    scale: f64,
+    spread: Option<(&crate::spread::SpreadMap, f64)>,
+    progress: &dyn Progress,
+    self_check: bool,
 ) -> Result<(Vec<u8>, Metrics, f64)> {
     let shape = field.shape;
     let (lo, hi) = field.value_range().unwrap_or((0.0, 0.0));
@@ -993,6 +1029,7 @@ fn encode_verified(
             .map(|(_, skip)| (field, skip.as_slice()))
             .or(zero_skip.as_ref().map(|skip| (field, skip.as_slice()))),
         lattice,
+        self_check,
         progress,
     )?;
     drop(normalized);

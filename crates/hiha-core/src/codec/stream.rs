@@ -679,6 +679,7 @@ fn code_and_decode(
             .map(|(_, skip)| (piece, skip.as_slice()))
             .or(zero_skip.as_ref().map(|skip| (piece, skip.as_slice()))),
         lattice,
+        true,
         &super::NoProgress,
     )?;
     drop(logs);

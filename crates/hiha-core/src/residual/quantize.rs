@@ -174,21 +174,12 @@ impl QModels {
     }
 }
 
-/// Where the encoder's decisions go: a real coder, or nowhere (dry runs that
-/// only measure the error).
+/// Where the encoder's decisions go: a real coder, or a counter that
+/// estimates the coded size ([`EstimateSink`], the step search's trials).
 trait Sink {
     fn put(&mut self, ctx: usize, q: i32);
     fn escape(&mut self, ctx: usize, bits: u32);
     const CODES: bool;
-}
-
-struct NullSink;
-impl Sink for NullSink {
-    #[inline(always)]
-    fn put(&mut self, _: usize, _: i32) {}
-    #[inline(always)]
-    fn escape(&mut self, _: usize, _: u32) {}
-    const CODES: bool = false;
 }
 
 struct CoderSink {
@@ -202,6 +193,90 @@ impl Sink for CoderSink {
     }
     fn escape(&mut self, ctx: usize, bits: u32) {
         self.models.encode_escape(&mut self.enc, ctx, bits);
+    }
+    const CODES: bool = true;
+}
+
+/// Counts the decisions a [`CoderSink`] would code, to estimate the size of
+/// a stream without coding it: the empirical entropy of each adaptive model's
+/// decisions (per context) plus the raw bits. The adaptive coder pays a
+/// little more (it learns the probabilities), the same for every
+/// configuration, so the estimate ranks configurations the way their real
+/// sizes do (measured within about 1 % of the coded size on the shared
+/// fields, see docs/ALGORITHM.md).
+struct EstimateSink {
+    zero: Vec<[u32; 2]>,
+    sign: Vec<[u32; 2]>,
+    /// Histogram of the length code, per context.
+    len: Vec<[u32; 32]>,
+    /// Histogram of the two modelled bits below the leading one, per (class, length).
+    mant: Vec<[u32; 4]>,
+    /// Bits coded raw (low mantissa bits, escaped values).
+    raw: u64,
+}
+
+impl EstimateSink {
+    fn new() -> Self {
+        Self {
+            zero: vec![[0; 2]; NCTX],
+            sign: vec![[0; 2]; NCLASS * 9],
+            len: vec![[0; 32]; NCTX],
+            mant: vec![[0; 4]; NCLASS * 32],
+            raw: 0,
+        }
+    }
+
+    /// The estimated size of the coded indices, in bytes.
+    fn bytes(&self) -> f64 {
+        fn entropy(counts: &[u32]) -> f64 {
+            let n: u64 = counts.iter().map(|&c| c as u64).sum();
+            if n == 0 {
+                return 0.0;
+            }
+            let nf = n as f64;
+            counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| c as f64 * (nf / c as f64).log2())
+                .sum()
+        }
+        let bits: f64 = self.zero.iter().map(|c| entropy(c)).sum::<f64>()
+            + self.sign.iter().map(|c| entropy(c)).sum::<f64>()
+            + self.len.iter().map(|c| entropy(c)).sum::<f64>()
+            + self.mant.iter().map(|c| entropy(c)).sum::<f64>()
+            + self.raw as f64;
+        bits / 8.0
+    }
+}
+
+impl Sink for EstimateSink {
+    #[inline(always)]
+    fn put(&mut self, full: usize, q: i32) {
+        let ctx = full & 0xff;
+        self.zero[ctx][(q != 0) as usize] += 1;
+        if q == 0 {
+            return;
+        }
+        self.sign[full >> 8][(q < 0) as usize] += 1;
+        let m = q.unsigned_abs() - 1;
+        let len = 32 - m.leading_zeros();
+        self.len[ctx][len as usize] += 1;
+        if len >= 2 {
+            let below = len - 1;
+            let k = below.min(2);
+            // The k modelled bits (k is fixed per length).
+            let top = (m >> (below - k)) & ((1 << k) - 1);
+            let row = (ctx / NMAG) * 32 + len as usize;
+            self.mant[row][top as usize] += 1;
+            self.raw += (below - k) as u64;
+        }
+    }
+    fn escape(&mut self, full: usize, _: u32) {
+        let ctx = full & 0xff;
+        self.zero[ctx][1] += 1;
+        self.sign[full >> 8][0] += 1;
+        self.len[ctx][ESC_LEN as usize] += 1;
+        self.raw += 32;
     }
     const CODES: bool = true;
 }
@@ -406,9 +481,11 @@ fn run<S: Sink>(b: &Block, params: &Params, accept: Accept, sink: S) -> (Pass, S
     )
 }
 
-/// Quantises without coding: the reconstruction and its error only.
-pub(crate) fn dry_run(b: &Block, params: &Params, accept: Accept) -> Pass {
-    run(b, params, accept, NullSink).0
+/// Quantises and counts the decisions: the estimated size of the coded
+/// indices in bytes (see [`EstimateSink`]) and the error, without coding.
+pub(crate) fn estimate(b: &Block, params: &Params, accept: Accept) -> (f64, f64) {
+    let (pass, sink) = run(b, params, accept, EstimateSink::new());
+    (sink.bytes(), pass.sse)
 }
 
 /// Encodes fully: the payload and the reconstruction the decoder will produce.
@@ -514,78 +591,65 @@ pub(crate) const CONFIGS: [Config; 3] = [
     (Predictor::Lorenzo, 1.0, 1.0),
 ];
 
-fn smaller(best: &Option<(Vec<u8>, Pass)>, len: usize) -> bool {
-    match best {
-        None => true,
-        Some(b) => len < b.0.len(),
-    }
+/// One configuration ready to code: its parameters, how it accepts a value,
+/// and the estimated size of its payload in bytes.
+pub(crate) struct Candidate {
+    pub params: Params,
+    pub accept: Accept,
+    pub estimate: f64,
 }
 
-/// Encodes to a pointwise bound `e`, trying the configurations and keeping
-/// the smallest payload.
-pub(crate) fn encode_max_abs(b: &Block, e: f64, configs: &[Config]) -> (Vec<u8>, Pass) {
+/// Candidates whose estimate is within this factor of the best one are
+/// coded for real (the estimate ranks configurations to within about 1 %).
+pub(crate) const CODE_WITHIN: f64 = 1.03;
+
+/// The candidates for a pointwise bound `e`, one per configuration, each
+/// with its estimated size (a quantisation pass without coding).
+pub(crate) fn candidates_max_abs(b: &Block, e: f64, configs: &[Config]) -> Vec<Candidate> {
     // Leave room for the f32 rounding of the final value (|fl(y) − y| ≤ |y|·2^-24).
     let amax = max_abs(b.x, b.mask);
     let margin = amax * f64::powi(2.0, -24) * 1.0001;
     let eq = if e - margin >= 0.5 * e { e - margin } else { e };
-    let mut best: Option<(Vec<u8>, Pass)> = None;
-    for &(pred, alpha, beta) in configs {
-        let params = Params::new(b.grid, pred, 2.0 * eq, alpha, beta);
-        let (bytes, pass) = encode(b, &params, Accept::MaxAbs(e));
-        if smaller(&best, bytes.len()) {
-            best = Some((bytes, pass));
-        }
-    }
-    best.unwrap_or_else(|| {
-        let params = Params::new(b.grid, Predictor::Linear, 2.0 * eq, 1.0, 1.0);
-        encode(b, &params, Accept::MaxAbs(e))
-    })
-}
-
-/// The largest base step (for the given configuration) whose f32
-/// reconstruction has RMSE ≤ `r`, to about 1 %; 0 means "lossless". `hint`
-/// (the answer for a similar configuration) narrows the first bracket.
-pub(crate) fn search_rmse_step(b: &Block, r: f64, config: Config, hint: Option<f64>) -> f64 {
-    if r <= 0.0 {
-        return 0.0;
-    }
-    let (pred, alpha, beta) = config;
-    let limit = r * r * b.nvalid as f64 * (1.0 - 1e-9);
-    let start = match hint {
-        Some(h) if h > 0.0 => h,
-        _ => 12f64.sqrt() * r,
-    };
-    // Steps this far above the values quantise every index to zero.
-    let top = max_abs(b.x, b.mask).max(b.p.map_or(0.0, |p| max_abs(p, b.mask)));
-    let search = Search {
-        target: limit,
-        start,
-        min: start * f64::EPSILON,
-        max: (64.0 * top).max(start),
-        gamma: 2.0,
-    };
-    search
-        .run(|base| {
-            let params = Params::new(b.grid, pred, base, alpha, beta);
-            (dry_run(b, &params, Accept::Rmse).sse, ())
+    let mut out: Vec<Candidate> = configs
+        .iter()
+        .map(|&(pred, alpha, beta)| {
+            let params = Params::new(b.grid, pred, 2.0 * eq, alpha, beta);
+            let accept = Accept::MaxAbs(e);
+            let (estimate, _) = estimate(b, &params, accept);
+            Candidate {
+                params,
+                accept,
+                estimate,
+            }
         })
-        .map_or(0.0, |(s, ())| s)
+        .collect();
+    if out.is_empty() {
+        out.push(Candidate {
+            params: Params::new(b.grid, Predictor::Linear, 2.0 * eq, 1.0, 1.0),
+            accept: Accept::MaxAbs(e),
+            estimate: 0.0,
+        });
+    }
+    out
 }
 
-/// Encodes to an RMSE budget `r`, trying the configurations, keeping the smallest.
-pub(crate) fn encode_rmse(b: &Block, r: f64, configs: &[Config]) -> (Vec<u8>, Pass) {
-    let limit = r * r * b.nvalid as f64;
+/// The smallest estimate of `candidates` (infinite when there is none).
+pub(crate) fn best_estimate(candidates: &[Candidate]) -> f64 {
+    candidates
+        .iter()
+        .map(|c| c.estimate)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Codes the candidates whose estimate is within [`CODE_WITHIN`] of the
+/// best one and keeps the smallest payload (the first on a tie, in the
+/// order of the configurations).
+pub(crate) fn encode_candidates(b: &Block, candidates: &[Candidate]) -> (Vec<u8>, Pass) {
+    let cut = best_estimate(candidates) * CODE_WITHIN;
     let mut best: Option<(Vec<u8>, Pass)> = None;
-    let mut hint = None;
-    for &(pred, alpha, beta) in configs {
-        let base = search_rmse_step(b, r, (pred, alpha, beta), hint);
-        hint = Some(base);
-        let params = Params::new(b.grid, pred, base, alpha, beta);
-        let (bytes, pass) = encode(b, &params, Accept::Rmse);
-        if pass.sse > limit {
-            continue;
-        }
-        if smaller(&best, bytes.len()) {
+    for c in candidates.iter().filter(|c| c.estimate <= cut) {
+        let (bytes, pass) = encode(b, &c.params, c.accept);
+        if best.as_ref().is_none_or(|b| bytes.len() < b.0.len()) {
             best = Some((bytes, pass));
         }
     }
@@ -593,6 +657,91 @@ pub(crate) fn encode_rmse(b: &Block, r: f64, configs: &[Config]) -> (Vec<u8>, Pa
         let params = Params::new(b.grid, Predictor::Linear, 0.0, 1.0, 1.0);
         encode(b, &params, Accept::Rmse)
     })
+}
+
+/// The candidate of one configuration for an RMSE budget `r`: the largest
+/// base step that meets it (to about 1 %, 0 meaning lossless) with the
+/// size estimate there. Each trial of the step search is an estimate pass,
+/// so the answer's estimate comes free; `cut` stops the search (`None`) at
+/// a trial that misses `r` with an estimate above `cut`: the step must
+/// then shrink, which only adds bits, so the configuration cannot come
+/// within `cut` (the best estimate so far times [`CODE_WITHIN`]). Returns
+/// the candidate, its base step and its sum of squared errors.
+fn candidate_rmse(
+    b: &Block,
+    r: f64,
+    config: Config,
+    hint: Option<f64>,
+    cut: f64,
+) -> Option<(Candidate, f64, f64)> {
+    let (pred, alpha, beta) = config;
+    let limit = r * r * b.nvalid as f64 * (1.0 - 1e-9);
+    let trial = |base: f64| {
+        let params = Params::new(b.grid, pred, base, alpha, beta);
+        let (estimate, sse) = estimate(b, &params, Accept::Rmse);
+        (sse, (params, estimate, sse, base))
+    };
+    let found = if r <= 0.0 {
+        None
+    } else {
+        let start = match hint {
+            Some(h) if h > 0.0 => h,
+            _ => 12f64.sqrt() * r,
+        };
+        // Steps this far above the values quantise every index to zero.
+        let top = max_abs(b.x, b.mask).max(b.p.map_or(0.0, |p| max_abs(p, b.mask)));
+        let search = Search {
+            target: limit,
+            start,
+            min: start * f64::EPSILON,
+            max: (64.0 * top).max(start),
+            gamma: 2.0,
+        };
+        search.run_or_stop(|base| {
+            let (sse, value) = trial(base);
+            (sse <= limit || value.1 <= cut).then_some((sse, value))
+        })?
+    };
+    let (params, estimate, sse, base) = match found {
+        Some((_, v)) => v,
+        None => trial(0.0).1,
+    };
+    let candidate = Candidate {
+        params,
+        accept: Accept::Rmse,
+        estimate,
+    };
+    Some((candidate, base, sse))
+}
+
+/// The candidates for an RMSE budget `r`: per configuration, the largest
+/// step that meets it and the estimated size there; configurations that
+/// cannot meet it, or whose search shows they cannot come near the best
+/// estimate (see [`candidate_rmse`]), are left out (when none is left, the
+/// lossless fallback stands alone).
+pub(crate) fn candidates_rmse(b: &Block, r: f64, configs: &[Config]) -> Vec<Candidate> {
+    let limit = r * r * b.nvalid as f64;
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut hint = None;
+    for &config in configs {
+        let cut = best_estimate(&out) * CODE_WITHIN;
+        let Some((c, base, sse)) = candidate_rmse(b, r, config, hint, cut) else {
+            continue;
+        };
+        hint = Some(base);
+        if sse > limit {
+            continue;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push(Candidate {
+            params: Params::new(b.grid, Predictor::Linear, 0.0, 1.0, 1.0),
+            accept: Accept::Rmse,
+            estimate: 0.0,
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -611,6 +760,32 @@ mod tests {
                 (i as f32 * 0.013).sin() * 20.0 + (i as f32 * 0.0007).cos() * 50.0 + noise
             })
             .collect()
+    }
+
+    /// The size estimate tracks the coded size (it ranks the
+    /// configurations), and the candidates keep the error of the search.
+    #[test]
+    fn estimates_track_coded_sizes() {
+        let dims = [4, 40, 50];
+        let x = field(&dims);
+        let grid = Grid::new(&dims);
+        let b = Block {
+            grid: &grid,
+            x: &x,
+            p: None,
+            mask: None,
+            nvalid: x.len(),
+        };
+        let r = 0.02;
+        let cands = candidates_rmse(&b, r, &CONFIGS);
+        assert_eq!(cands.len(), CONFIGS.len());
+        for c in cands.iter().chain(&candidates_max_abs(&b, 0.05, &CONFIGS)) {
+            let (bytes, _) = encode(&b, &c.params, c.accept);
+            let ratio = c.estimate / bytes.len() as f64;
+            assert!((0.8..1.2).contains(&ratio), "{ratio}");
+        }
+        let (_, pass) = encode_candidates(&b, &cands);
+        assert!(pass.sse <= r * r * x.len() as f64);
     }
 
     /// Every predictor, both acceptance rules: the payload decodes to exactly
@@ -648,7 +823,8 @@ mod tests {
                         }
                     }
                     let r = 0.3;
-                    let base = search_rmse_step(&b, r, (pred, 1.5, 4.0), None);
+                    let (_, base, _) = candidate_rmse(&b, r, (pred, 1.5, 4.0), None, f64::INFINITY)
+                        .expect("no cut");
                     assert!(base > 0.0);
                     let params = Params::new(&grid, pred, base, 1.5, 4.0);
                     let (bytes, pass) = encode(&b, &params, Accept::Rmse);

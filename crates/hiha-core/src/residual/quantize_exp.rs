@@ -832,8 +832,14 @@ fn szx_measure() {
             ("m1e-4", Target::MaxAbs(1e-4 * range)),
         ] {
             let (payload, accept) = match t {
-                Target::Rmse(r) => (encode_rmse(&blk, r, &CONFIGS).0, Accept::Rmse),
-                Target::MaxAbs(e) => (encode_max_abs(&blk, e, &CONFIGS).0, Accept::MaxAbs(e)),
+                Target::Rmse(r) => (
+                    encode_candidates(&blk, &candidates_rmse(&blk, r, &CONFIGS)).0,
+                    Accept::Rmse,
+                ),
+                Target::MaxAbs(e) => (
+                    encode_candidates(&blk, &candidates_max_abs(&blk, e, &CONFIGS)).0,
+                    Accept::MaxAbs(e),
+                ),
             };
             let pred = Predictor::from_u8(payload[0]).unwrap();
             let k = payload[1] as usize;

@@ -39,6 +39,16 @@ impl Search {
     /// tried whose error is at most the target, with its result; `None`
     /// when even [`Search::min`] fails.
     pub(crate) fn run<T>(&self, mut trial: impl FnMut(f64) -> (f64, T)) -> Option<(f64, T)> {
+        self.run_or_stop(|s| Some(trial(s)))
+            .unwrap_or_else(|| unreachable!("the trials never stop the search"))
+    }
+
+    /// [`Search::run`] with trials that may stop the search (`None`): then
+    /// the answer is `None` too, else `Some` of what `run` returns.
+    pub(crate) fn run_or_stop<T>(
+        &self,
+        mut trial: impl FnMut(f64) -> Option<(f64, T)>,
+    ) -> Option<Option<(f64, T)>> {
         let close = CLOSE_RMSE.powf(self.gamma);
         // Aim a little below the target so that a good guess lands inside.
         let aim = self.target * 0.999f64.powf(self.gamma);
@@ -47,7 +57,7 @@ impl Search {
         let mut last: Option<(f64, f64)> = None;
         let mut step = self.start.max(self.min);
         for _ in 0..MAX_TRIALS {
-            let (e, value) = trial(step);
+            let (e, value) = trial(step)?;
             // The exponent seen between this trial and the previous one.
             let mut gamma = self.gamma;
             if let Some((s0, e0)) = last {
@@ -71,7 +81,7 @@ impl Search {
                     hi = Some((step, e));
                 }
                 if lo.is_none() && step <= self.min {
-                    return None;
+                    return Some(None);
                 }
             }
             step = match (&lo, hi) {
@@ -107,7 +117,7 @@ impl Search {
                 (None, None) => unreachable!("every trial sets lo or hi"),
             };
         }
-        lo.map(|(s, _, v)| (s, v))
+        Some(lo.map(|(s, _, v)| (s, v)))
     }
 }
 

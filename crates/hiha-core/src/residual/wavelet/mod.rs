@@ -156,7 +156,12 @@ pub fn encode(
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
-    let mut best = code_block(&filled, values, valid, nvalid, d4, target, NEWEST);
+    let mut best = None;
+    let mut found = None;
+    if let Some(c) = code_block(&filled, values, valid, nvalid, d4, target, NEWEST, None) {
+        found = Some(c.2);
+        best = Some((c.0, c.1));
+    }
     if let Some(means) = profile(&filled, d4) {
         let (qs, ks) = quantise_means(&means, bound);
         let means = dequantise_means(qs, &ks);
@@ -166,7 +171,11 @@ pub fn encode(
         let at = |i: usize| means[(i / plane) % d4[1]];
         let f: Vec<f64> = filled.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
         let v: Vec<f64> = values.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
-        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target, NEWEST) {
+        // Warm-started from the plain block's answer: the same field less
+        // its level means needs about the same step (RMSE), and its stream
+        // size has its minimum near the same multiple (max-abs).
+        let warm = found.zip(best.as_ref().map(|b| b.0.len()));
+        if let Some((inner, rec, _)) = code_block(&f, &v, valid, nvalid, d4, target, NEWEST, warm) {
             let mut out = vec![if NEWEST.primed {
                 MODE_PROFILE_QP
             } else {
@@ -226,6 +235,11 @@ const MAX_FOLD: usize = 16;
 /// mean absolute difference is clearly the smallest (1: keep the order).
 /// Codes a filled, non-constant block with the wavelet coder (folding the
 /// first axis when that pays).
+///
+/// `warm`: the answer of a similar block (see [`Found`]) and the size of its
+/// stream, to start the rate search from. Returns the stream, the
+/// reconstruction and this block's answer.
+#[allow(clippy::too_many_arguments)] // each is one independent choice of the caller
 fn code_block(
     filled: &[f64],
     values: &[f64],
@@ -234,7 +248,8 @@ fn code_block(
     d4: [usize; 4],
     target: Target,
     allowed: Codings,
-) -> Option<(Vec<u8>, Vec<f64>)> {
+    warm: Option<(Found, usize)>,
+) -> Option<(Vec<u8>, Vec<f64>, Found)> {
     let fold = choose_fold(filled, d4);
     // The packet plan differs from the dyadic one only when the outer axes
     // have levels; otherwise keep the older mode.
@@ -247,10 +262,10 @@ fn code_block(
         let v = permute(values, d4, fold, false);
         let m = valid.map(|m| permute(m, d4, fold, false));
         let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, codings);
-        enc.run(target)
-            .map(|(b, r)| (b, permute(&r, d4, fold, true)))
+        enc.run(target, warm)
+            .map(|(b, r, w)| (b, permute(&r, d4, fold, true), w))
     } else {
-        Encoder::new(filled, values, valid, nvalid, d4, 1, codings).run(target)
+        Encoder::new(filled, values, valid, nvalid, d4, 1, codings).run(target, warm)
     }
 }
 
@@ -556,6 +571,19 @@ fn fill(values: &[f64], valid: Option<&[bool]>, d: [usize; 4]) -> Vec<f64> {
     x
 }
 
+/// What a block's rate search settled on: the step (RMSE) or the index
+/// into [`STEP_MULTIPLES`] (max-abs); a warm start for a similar block.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    Step(f64),
+    Multiple(usize),
+}
+
+/// A warm-started max-abs search whose first stream is this much larger
+/// than the other block's stops there: its walk to the neighbours gains
+/// a few per cent at most.
+const WARM_GIVE_UP: f64 = 1.05;
+
 /// Everything the rate search needs, computed once.
 struct Encoder<'a> {
     values: &'a [f64],
@@ -581,10 +609,14 @@ struct Quant {
 }
 
 impl<'a> Encoder<'a> {
-    fn run(&self, target: Target) -> Option<(Vec<u8>, Vec<f64>)> {
+    fn run(
+        &self,
+        target: Target,
+        warm: Option<(Found, usize)>,
+    ) -> Option<(Vec<u8>, Vec<f64>, Found)> {
         match target {
-            Target::Rmse(r) => self.rmse(r),
-            Target::MaxAbs(e) => self.max_abs(e),
+            Target::Rmse(r) => self.rmse(r, warm.map(|w| w.0)),
+            Target::MaxAbs(e) => self.max_abs(e, warm),
         }
     }
 
@@ -706,27 +738,36 @@ impl<'a> Encoder<'a> {
     }
 
     /// Largest Δ whose reconstruction meets the RMSE target.
-    fn rmse(&self, r: f64) -> Option<(Vec<u8>, Vec<f64>)> {
+    fn rmse(&self, r: f64, warm: Option<Found>) -> Option<(Vec<u8>, Vec<f64>, Found)> {
         let min = self.min_step();
         // Near-orthonormal transform: RMSE ≈ Δ / sqrt(12) at fine steps;
         // above 4× the largest coefficient every index is zero.
         let search = Search {
             target: r,
-            start: (r * 3.0).max(min),
+            start: match warm {
+                Some(Found::Step(s)) if s > 0.0 => s,
+                _ => r * 3.0,
+            }
+            .max(min),
             min,
             max: (4.0 * self.max_coef).max(min),
             gamma: 1.0,
         };
-        let (_, (qz, rec)) = search.run(|step| {
+        let (step, (qz, rec)) = search.run(|step| {
             let qz = self.quantise(step);
             let rec = self.reconstruct(&qz);
             (self.rmse_of(&rec), (qz, rec))
         })?;
-        Some((self.pack(&qz, &[]), rec))
+        Some((self.pack(&qz, &[]), rec, Found::Step(step)))
     }
 
     /// Smallest output over a few Δ, each with outlier corrections.
-    fn max_abs(&self, e: f64) -> Option<(Vec<u8>, Vec<f64>)> {
+    ///
+    /// `warm`: a similar block's best multiple and stream size. The search
+    /// then starts at that multiple and walks to its neighbours; a stream
+    /// there more than [`WARM_GIVE_UP`] times the other block's is given up
+    /// (`None`: that block is kept).
+    fn max_abs(&self, e: f64, warm: Option<(Found, usize)>) -> Option<(Vec<u8>, Vec<f64>, Found)> {
         // The output size against the step is about unimodal: fewer bits for
         // the coefficients, more corrections. Probe 2 and 2.5 × e, double
         // upwards while it shrinks, then walk to the neighbours of the best
@@ -738,8 +779,11 @@ impl<'a> Encoder<'a> {
             sizes: [None; STEP_MULTIPLES.len()],
             best: None,
         };
-        let at_2 = search.size(2)?;
-        if search.size(3)? < at_2 {
+        if let Some((Found::Multiple(m), other)) = warm {
+            if search.size(m)? as f64 > other as f64 * WARM_GIVE_UP {
+                return None;
+            }
+        } else if search.size(3)? < search.size(2)? {
             let mut cur = 3;
             for next in [5, 8] {
                 if search.size(next)? < search.size(cur)? {
@@ -762,7 +806,9 @@ impl<'a> Encoder<'a> {
                 break;
             }
         }
-        search.best.map(|(_, bytes, rec)| (bytes, rec))
+        search
+            .best
+            .map(|(i, bytes, rec)| (bytes, rec, Found::Multiple(i)))
     }
 
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
@@ -1575,7 +1621,7 @@ mod tests {
     /// the preview reads these progressively.
     fn encode_dyadic(x: &[f64], dims: &[usize], target: Target) -> Vec<u8> {
         let d4 = squeeze(dims).unwrap();
-        code_block(x, x, None, x.len(), d4, target, OLDEST)
+        code_block(x, x, None, x.len(), d4, target, OLDEST, None)
             .expect("coded")
             .0
     }
@@ -1938,7 +1984,7 @@ mod tests {
                 let mut sizes = [0usize; 2];
                 for (k, primed) in [false, true].into_iter().enumerate() {
                     let enc = Encoder::new(&x, &x, None, n, d4, 1, Codings { packet, primed });
-                    let (bytes, rec) = enc.run(t).expect("encode");
+                    let (bytes, rec, _) = enc.run(t, None).expect("encode");
                     let want = match (packet, primed) {
                         (false, false) => MODE_WAVELET,
                         (true, false) => MODE_PACKET,
@@ -1979,7 +2025,7 @@ mod tests {
         for t in [Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             let n = x.len();
             let enc = Encoder::new(&x, &x, None, n, d4, 1, OLDEST);
-            let (bytes, rec) = enc.run(t).expect("encode");
+            let (bytes, rec, _) = enc.run(t, None).expect("encode");
             assert_eq!(bytes[0], MODE_WAVELET);
             let dec = decode(&bytes, &dims).expect("decode");
             assert!(rec
@@ -2006,7 +2052,7 @@ mod tests {
             .collect();
         let n = x.len();
         let enc = Encoder::new(&rest, &rest, None, n, d4, 1, OLDEST);
-        let (inner, rec) = enc.run(Target::Rmse(0.05)).expect("encode");
+        let (inner, rec, _) = enc.run(Target::Rmse(0.05), None).expect("encode");
         let mut bytes = vec![MODE_PROFILE];
         for m in &means {
             bytes.extend_from_slice(&(*m as f32).to_le_bytes());
