@@ -58,6 +58,13 @@ const SZ_CODED_BELOW: f64 = 1.06;
 const TAG_EMPTY: u8 = 0;
 const TAG_SZ: u8 = 1;
 const TAG_WAVELET: u8 = 2;
+/// Format 2.3: the wavelet path, its max-abs corrections coded as a
+/// significance map (see `wavelet::uses_map`); otherwise as tag 2.
+const TAG_WAVELET_MAP: u8 = 3;
+
+fn is_wavelet(tag: u8) -> bool {
+    tag == TAG_WAVELET || tag == TAG_WAVELET_MAP
+}
 
 fn check_shape(
     n: usize,
@@ -199,7 +206,7 @@ pub fn needs_format_2_1(stream: &[u8]) -> bool {
 
 /// The wavelet mode byte of a residual stream (`None` for other methods).
 fn wavelet_mode(stream: &[u8]) -> Option<u8> {
-    if stream.first() != Some(&TAG_WAVELET) {
+    if !stream.first().is_some_and(|&t| is_wavelet(t)) {
         return None;
     }
     let body = &stream[5.min(stream.len())..];
@@ -208,15 +215,21 @@ fn wavelet_mode(stream: &[u8]) -> Option<u8> {
 }
 
 /// The oldest minor of format 2 that defines the coding of a residual
-/// stream: 3 for the wavelet coder's primed models (new in 2.3), 2 for its
+/// stream: 3 for the wavelet coder's primed models and for max-abs
+/// corrections as a significance map (tag 3; both new in 2.3), 2 for its
 /// packet plan and quantised level profile (new in 2.2), 1 for its level
 /// profile (2.1), else 0.
 pub fn format_minor(stream: &[u8]) -> u16 {
-    match wavelet_mode(stream) {
+    let mode = match wavelet_mode(stream) {
         Some(wavelet::MODE_WAVELET_P | wavelet::MODE_PACKET_P | wavelet::MODE_PROFILE_QP) => 3,
         Some(wavelet::MODE_PACKET | wavelet::MODE_PROFILE_Q) => 2,
         Some(wavelet::MODE_PROFILE) => 1,
         _ => 0,
+    };
+    if stream.first() == Some(&TAG_WAVELET_MAP) {
+        mode.max(3)
+    } else {
+        mode
     }
 }
 
@@ -352,7 +365,12 @@ fn encode_wavelet(
         }
     }
     let recon = final_values(&rec, prediction, missing);
-    guarantee(TAG_WAVELET, &payload, recon, data, missing, target, nvalid).ok()
+    let tag = if wavelet::uses_map(&payload, dims).ok()? {
+        TAG_WAVELET_MAP
+    } else {
+        TAG_WAVELET
+    };
+    guarantee(tag, &payload, recon, data, missing, target, nvalid).ok()
 }
 
 /// [`wavelet::decode`], with any panic on a malformed (but checksummed)
@@ -434,7 +452,7 @@ fn payload_span(head: &[u8], total: usize) -> Result<Option<(usize, usize)>> {
     if head.len() < 5 || total < 5 {
         return Err(Error::Truncated("residual stream header".into()));
     }
-    if head[0] != TAG_WAVELET {
+    if !is_wavelet(head[0]) {
         return Ok(None);
     }
     let (len, used) = get_leb128(&head[5..])?;
@@ -494,7 +512,7 @@ pub fn decode_preview(
     if bytes.len() < 5 {
         return Err(Error::Truncated("residual stream header".into()));
     }
-    if bytes[0] != TAG_WAVELET {
+    if !is_wavelet(bytes[0]) {
         return Err(Error::InvalidInput(
             "only a wavelet residual stream has a preview".into(),
         ));
@@ -594,7 +612,7 @@ pub fn decode_as(
             }
             Ok(vec![f32::NAN; n])
         }
-        TAG_SZ | TAG_WAVELET => {
+        TAG_SZ | TAG_WAVELET | TAG_WAVELET_MAP => {
             let (len, used) = get_leb128(body)?;
             let rest = &body[used..];
             if len > rest.len() as u64 {
@@ -606,6 +624,12 @@ pub fn decode_as(
                 quantize::decode(payload, &grid, prediction, missing)?
             } else {
                 let rec = wavelet_decode(payload, dims)?;
+                // A map only under tag 3, and tag 3 only with a map.
+                if (tag == TAG_WAVELET_MAP) != wavelet::uses_map(payload, dims).unwrap_or(false) {
+                    return Err(Error::Corrupt(format!(
+                        "residual tag {tag} and its wavelet corrections disagree"
+                    )));
+                }
                 if rec.len() != n {
                     return Err(Error::Corrupt("wavelet block has the wrong size".into()));
                 }
@@ -620,5 +644,72 @@ pub fn decode_as(
             Ok(out)
         }
         t => Err(Error::Unsupported(format!("residual method {t}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Format 2.3: a wavelet stream whose corrections are a significance map
+    /// is framed with tag 3 and decodes only for 2.3 (masked, bound on every
+    /// valid element); tag 2 around a map is refused.
+    #[test]
+    fn map_streams_need_format_2_3() {
+        let dims = [6usize, 20, 30];
+        let n = 3600;
+        let data: Vec<f32> = (0..n)
+            .map(|i| {
+                let (a, b, c) = ((i / 600) as f32, ((i / 30) % 20) as f32, (i % 30) as f32);
+                280.0
+                    + 5.0 * (0.3 * b).sin() * (0.2 * c).cos()
+                    + a
+                    + (i * 7919 % 101) as f32 * 0.001
+            })
+            .collect();
+        let mask: Vec<bool> = (0..n).map(|i| i % 37 == 5).collect();
+        let e = 0.01;
+        let t = Target::MaxAbs(e);
+        let values: Vec<f64> = data
+            .iter()
+            .zip(&mask)
+            .map(|(&v, &m)| if m { 0.0 } else { v as f64 })
+            .collect();
+        let valid: Vec<bool> = mask.iter().map(|&m| !m).collect();
+        let (payload, rec) =
+            wavelet::encode_opts(&values, Some(&valid), &dims, t, true).expect("encode");
+        assert!(wavelet::uses_map(&payload, &dims).expect("parts"));
+        let recon = final_values(&rec, None, Some(&mask));
+        let nvalid = valid_count(n, Some(&mask));
+        let s = guarantee(
+            TAG_WAVELET_MAP,
+            &payload,
+            recon,
+            &data,
+            Some(&mask),
+            t,
+            nvalid,
+        )
+        .expect("frame");
+        assert_eq!(format_minor(&s), 3);
+        let out = decode_as(&s, None, &dims, Some(&mask), 3).expect("2.3");
+        for i in 0..n {
+            if mask[i] {
+                assert!(out[i].is_nan());
+            } else {
+                assert!((out[i] as f64 - data[i] as f64).abs() <= e, "at {i}");
+            }
+        }
+        assert!(decode_as(&s, None, &dims, Some(&mask), 2).is_err());
+        // The same body under tag 2: refused.
+        let mut relabelled = vec![TAG_WAVELET];
+        relabelled.extend_from_slice(&crc32fast::hash(&s[5..]).to_le_bytes());
+        relabelled.extend_from_slice(&s[5..]);
+        assert!(decode_as(&relabelled, None, &dims, Some(&mask), 3).is_err());
+        // A stream without a map under tag 3: refused.
+        let (plain, _) =
+            wavelet::encode_opts(&values, Some(&valid), &dims, t, false).expect("encode");
+        let framed = frame(TAG_WAVELET_MAP, &plain, &[]);
+        assert!(decode_as(&framed, None, &dims, Some(&mask), 3).is_err());
     }
 }

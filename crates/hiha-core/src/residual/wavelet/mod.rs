@@ -26,6 +26,7 @@ mod coding;
 mod priors;
 mod transform;
 
+use super::outliers::{self, Fix};
 use super::search::Search;
 use super::Target;
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
@@ -66,12 +67,15 @@ struct Codings {
     packet: bool,
     /// Primed models (format 2.3).
     primed: bool,
+    /// Max-abs corrections as a significance map where smaller (format 2.3).
+    maps: bool,
 }
 
 /// What [`encode`] writes: the packet plan and primed models.
 const NEWEST: Codings = Codings {
     packet: true,
     primed: true,
+    maps: MAPS,
 };
 
 /// A profile is tried when its means carry at least this share of the
@@ -82,7 +86,14 @@ const PROFILE_VALUES_PER_MEAN: usize = 64;
 
 /// Quantisation steps tried for a pointwise bound, as multiples of it, in
 /// order; the search stops when the output grows.
-const STEP_MULTIPLES: [f64; 9] = [1.2, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.4, 8.0];
+const STEP_MULTIPLES: [f64; 12] = [
+    1.2, 1.6, 2.0, 2.5, 3.2, 4.0, 5.0, 6.4, 8.0, 10.0, 12.8, 16.0,
+];
+
+/// Whether [`encode`] may code max-abs corrections as a significance map
+/// ([`outliers::encode_map`], new in format 2.3; the outlier step is then
+/// stored negated).
+pub(crate) const MAPS: bool = crate::format::FORMAT_VERSION.1 >= 3;
 
 /// Lone ±1 detail indices whose coefficient is below this many Δ are set
 /// to zero (a rate-distortion trim: +2–4% ratio at NRMSE 1e-2, neutral at
@@ -101,6 +112,17 @@ pub fn encode(
     valid: Option<&[bool]>,
     dims: &[usize],
     target: Target,
+) -> Result<(Vec<u8>, Vec<f64>)> {
+    encode_opts(values, valid, dims, target, MAPS)
+}
+
+/// [`encode`], with `maps`: whether corrections may be a significance map.
+pub(crate) fn encode_opts(
+    values: &[f64],
+    valid: Option<&[bool]>,
+    dims: &[usize],
+    target: Target,
+    maps: bool,
 ) -> Result<(Vec<u8>, Vec<f64>)> {
     let d4 = squeeze(dims)?;
     let n: usize = d4.iter().product();
@@ -156,9 +178,10 @@ pub fn encode(
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
+    let newest = Codings { maps, ..NEWEST };
     let mut best = None;
     let mut found = None;
-    if let Some(c) = code_block(&filled, values, valid, nvalid, d4, target, NEWEST, None) {
+    if let Some(c) = code_block(&filled, values, valid, nvalid, d4, target, newest, None) {
         found = Some(c.2);
         best = Some((c.0, c.1));
     }
@@ -175,8 +198,8 @@ pub fn encode(
         // its level means needs about the same step (RMSE), and its stream
         // size has its minimum near the same multiple (max-abs).
         let warm = found.zip(best.as_ref().map(|b| b.0.len()));
-        if let Some((inner, rec, _)) = code_block(&f, &v, valid, nvalid, d4, target, NEWEST, warm) {
-            let mut out = vec![if NEWEST.primed {
+        if let Some((inner, rec, _)) = code_block(&f, &v, valid, nvalid, d4, target, newest, warm) {
+            let mut out = vec![if newest.primed {
                 MODE_PROFILE_QP
             } else {
                 MODE_PROFILE_Q
@@ -261,11 +284,14 @@ fn code_block(
         let f = permute(filled, d4, fold, false);
         let v = permute(values, d4, fold, false);
         let m = valid.map(|m| permute(m, d4, fold, false));
-        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, codings);
+        let mut enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, codings);
+        enc.maps = codings.maps.then_some(d4);
         enc.run(target, warm)
             .map(|(b, r, w)| (b, permute(&r, d4, fold, true), w))
     } else {
-        Encoder::new(filled, values, valid, nvalid, d4, 1, codings).run(target, warm)
+        let mut enc = Encoder::new(filled, values, valid, nvalid, d4, 1, codings);
+        enc.maps = codings.maps.then_some(d4);
+        enc.run(target, warm)
     }
 }
 
@@ -599,6 +625,8 @@ struct Encoder<'a> {
     fold: usize,
     /// Packet plan (format 2.2) rather than dyadic.
     packet: bool,
+    /// The block's dims when corrections may be a significance map (2.3).
+    maps: Option<[usize; 4]>,
 }
 
 /// One quantisation: step, offset code, indices.
@@ -629,7 +657,7 @@ impl<'a> Encoder<'a> {
         fold: usize,
         codings: Codings,
     ) -> Self {
-        let Codings { packet, primed } = codings;
+        let Codings { packet, primed, .. } = codings;
         let plan = if packet {
             Plan::packet(d4)
         } else {
@@ -652,6 +680,7 @@ impl<'a> Encoder<'a> {
             max_coef,
             fold,
             packet,
+            maps: None,
         }
     }
 
@@ -785,7 +814,7 @@ impl<'a> Encoder<'a> {
             }
         } else if search.size(3)? < search.size(2)? {
             let mut cur = 3;
-            for next in [5, 8] {
+            for next in [5, 8, 11] {
                 if search.size(next)? < search.size(cur)? {
                     cur = next;
                 } else {
@@ -897,7 +926,7 @@ impl MultipleSearch<'_, '_> {
         let step = (STEP_MULTIPLES[i] * self.e).max(c.min_step());
         let qz = c.quantise(step);
         let mut rec = c.reconstruct(&qz);
-        let outliers = find_outliers(c.values, c.valid, &mut rec, self.e)?;
+        let outliers = find_outliers(c.values, c.valid, &mut rec, self.e, c.maps)?;
         let bytes = c.pack(&qz, &outliers);
         let len = bytes.len();
         self.sizes[i] = Some(len);
@@ -913,12 +942,14 @@ fn find_outliers(
     valid: Option<&[bool]>,
     rec: &mut [f64],
     e: f64,
+    maps: Option<[usize; 4]>,
 ) -> Option<Vec<u8>> {
     let s = outlier_step(e);
     let mut enc = RangeEncoder::new();
     let mut m = OutlierModels::new();
     let mut last = 0usize;
     let mut count = 0u64;
+    let mut fixes = Vec::new();
     for (i, &x) in values.iter().enumerate() {
         if !is_valid_at(valid, i) || (x - rec[i]).abs() <= e {
             continue;
@@ -933,6 +964,16 @@ fn find_outliers(
             kk = 0;
         }
         m.code(&mut enc, i - last, kk, x.to_bits());
+        if maps.is_some() {
+            fixes.push((
+                i,
+                if kk == 0 {
+                    Fix::Exact(x.to_bits())
+                } else {
+                    Fix::Step(kk)
+                },
+            ));
+        }
         rec[i] = if kk == 0 { x } else { apply(rec[i], kk, s) };
         last = i + 1;
         count += 1;
@@ -944,6 +985,15 @@ fn find_outliers(
     m.code(&mut enc, values.len() + 1 - last, 1, 0);
     let mut out = s.to_le_bytes().to_vec();
     out.extend_from_slice(&enc.finish());
+    // Format 2.3: the same corrections as a significance map, when smaller;
+    // the step negated says so.
+    if let Some(d) = maps {
+        let map = outliers::encode_map(&fixes, d);
+        if 8 + map.len() < out.len() {
+            out = (-s).to_le_bytes().to_vec();
+            out.extend_from_slice(&map);
+        }
+    }
     Some(out)
 }
 
@@ -1106,9 +1156,20 @@ fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Res
     let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
     let out = streams[nown + 1];
     if !out.is_empty() {
-        apply_outliers(out, &mut rec)?;
+        apply_outliers(out, &mut rec, d4)?;
     }
     Ok(rec)
+}
+
+/// Whether a wavelet stream for `dims` codes its max-abs corrections as a
+/// significance map (format 2.3).
+pub(crate) fn uses_map(bytes: &[u8], dims: &[usize]) -> Result<bool> {
+    let d4 = squeeze(dims)?;
+    let Some((parts, _, _)) = parse_parts(bytes, d4, bytes.len())? else {
+        return Ok(false);
+    };
+    let out = parts.streams.last().and_then(|r| bytes.get(r.clone()));
+    Ok(out.is_some_and(|o| o.len() >= 8 && read_f64(&o[..8]) < 0.0))
 }
 
 /// Where the parts of a wavelet-mode stream lie, from its first byte.
@@ -1510,12 +1571,23 @@ pub(crate) fn decode_preview(
     Ok(rec)
 }
 
-/// Applies the outlier stream: the step (f64), then the range-coded list.
-fn apply_outliers(out: &[u8], rec: &mut [f64]) -> Result<()> {
+/// Applies the outlier stream: the step (f64), then the range-coded list
+/// (a negative step: the significance map of format 2.3, for the block
+/// `d4`).
+fn apply_outliers(out: &[u8], rec: &mut [f64], d4: [usize; 4]) -> Result<()> {
     if out.len() < 8 {
         return Err(Error::Truncated("outlier stream".into()));
     }
     let s = read_f64(&out[..8]);
+    if s < 0.0 && s.is_finite() {
+        for (i, fix) in outliers::decode_map(&out[8..], d4)? {
+            rec[i] = match fix {
+                Fix::Step(k) => apply(rec[i], k, -s),
+                Fix::Exact(bits) => f64::from_bits(bits),
+            };
+        }
+        return Ok(());
+    }
     if !s.is_finite() || s <= 0.0 {
         return Err(Error::Corrupt(format!("outlier step {s}")));
     }
@@ -1581,6 +1653,7 @@ mod tests {
     const OLDEST: Codings = Codings {
         packet: false,
         primed: false,
+        maps: false,
     };
 
     fn check(x: &[f64], mask: Option<&[bool]>, dims: &[usize], t: Target) -> usize {
@@ -1983,7 +2056,19 @@ mod tests {
             for t in [Target::Rmse(0.2), Target::Rmse(0.01), Target::MaxAbs(0.3)] {
                 let mut sizes = [0usize; 2];
                 for (k, primed) in [false, true].into_iter().enumerate() {
-                    let enc = Encoder::new(&x, &x, None, n, d4, 1, Codings { packet, primed });
+                    let enc = Encoder::new(
+                        &x,
+                        &x,
+                        None,
+                        n,
+                        d4,
+                        1,
+                        Codings {
+                            packet,
+                            primed,
+                            maps: false,
+                        },
+                    );
                     let (bytes, rec, _) = enc.run(t, None).expect("encode");
                     let want = match (packet, primed) {
                         (false, false) => MODE_WAVELET,
@@ -2113,6 +2198,59 @@ mod tests {
         assert!(encode(&[1.0, 2.0], None, &[3], Target::Rmse(1.0)).is_err());
         assert!(encode(&[1.0, 2.0], None, &[2], Target::Rmse(-1.0)).is_err());
         assert!(encode(&[1.0, 2.0], None, &[2], Target::MaxAbs(f64::NAN)).is_err());
+    }
+
+    /// Format 2.3 significance maps: the bound on every valid element, the
+    /// reconstruction equal to what decode gives, masks, odd shapes, a bound
+    /// tiny beside the values; damaged streams give errors, not panics.
+    #[test]
+    fn correction_maps_meet_the_bound() {
+        let mut maps = 0;
+        let cases: [(&[usize], bool); 5] = [
+            (&[37, 23], false),
+            (&[5, 9, 31], true),
+            (&[3, 4, 17, 19], true),
+            (&[301], false),
+            (&[24, 30, 40], false),
+        ];
+        for (dims, masked) in cases {
+            for noise in [0.0, 3.0] {
+                let (x, m) = field(dims, noise, masked, 11);
+                for e in [0.3, 0.02, 1e-9] {
+                    let t = Target::MaxAbs(e);
+                    let (bytes, rec) =
+                        encode_opts(&x, m.as_deref(), dims, t, true).expect("encode");
+                    let dec = decode(&bytes, dims).expect("decode");
+                    assert!(rec
+                        .iter()
+                        .zip(&dec)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()));
+                    for i in 0..x.len() {
+                        if is_valid_at(m.as_deref(), i) {
+                            assert!((x[i] - dec[i]).abs() <= e, "{dims:?} e {e} at {i}");
+                        }
+                    }
+                    if !uses_map(&bytes, dims).expect("parts") {
+                        continue;
+                    }
+                    maps += 1;
+                    let (old, _) = encode_opts(&x, m.as_deref(), dims, t, false).expect("encode");
+                    assert!(!uses_map(&old, dims).expect("parts"));
+                    for cut in [bytes.len() / 2, bytes.len() - 1] {
+                        assert!(decode(&bytes[..cut], dims).is_err());
+                    }
+                    let mut s = 5u64;
+                    let mut pick = |len: usize| ((lcg(&mut s) + 0.5) * len as f64) as usize % len;
+                    for _ in 0..200 {
+                        let mut b = bytes.clone();
+                        let i = pick(b.len());
+                        b[i] ^= 1 << (pick(8) as u32);
+                        let _ = decode(&b, dims);
+                    }
+                }
+            }
+        }
+        assert!(maps >= 3, "{maps} streams used a map");
     }
 
     #[test]
