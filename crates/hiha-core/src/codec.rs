@@ -383,6 +383,9 @@ struct CodedChunk {
     /// The chunk uses a coding new in format 2.2 (the wavelet coder's
     /// packet plan or quantised level profile).
     newest: bool,
+    /// The chunk uses a coding new in format 2.3 (the wavelet coder's
+    /// segmented streams).
+    minor3: bool,
     /// Spread bound: corrections of the decoded chunk.
     fixes: Option<Vec<u8>>,
 }
@@ -692,6 +695,7 @@ fn code_chunks(
                 indices: on_lattice.is_some(),
                 newer,
                 newest: minor >= 2,
+                minor3: minor >= 3,
                 fixes: None,
             })
         })
@@ -1003,6 +1007,7 @@ fn encode_verified(
         let mut with = levels.clone();
         with.newer_chunks = newer;
         with.newest_chunks = newest;
+        with.chunks_2_3 = coded.iter().any(|c| c.minor3);
         header.extra = with.encode();
     }
     let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
@@ -1485,6 +1490,13 @@ fn plan_decode(
             reader.version().1
         )));
     }
+    if levels.chunks_2_3 && (reader.version() < (2, 3) || !levels.newest_chunks) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.3",
+            reader.version().0,
+            reader.version().1
+        )));
+    }
     if chunks.iter().any(|s| s.indices) {
         let why = if !levels.newer_chunks && !levels.newest_chunks {
             Some("the header announces none")
@@ -1702,7 +1714,7 @@ fn decode_chunk(
         log_coded: plan.log_coded,
         spread: plan.spread,
         major: plan.major,
-        residual_minor: if plan.levels.newest_chunks { 2 } else { 1 },
+        residual_minor: plan.levels.residual_minor(),
     };
     let (vals, mask) = decode_chunk_parts(&cx, fr, &parts, pred.as_deref())?;
     if let Some(i) = slot.check {

@@ -29,6 +29,7 @@ const TAG_NORMALIZED: u8 = 2;
 const TAG_KEEP_ZEROS: u8 = 3;
 const TAG_NEWER_CHUNKS: u8 = 4;
 const TAG_NEWEST_CHUNKS: u8 = 5;
+const TAG_CHUNKS_2_3: u8 = 6;
 
 /// The per-level ranges of a variable, and whether its residual is coded
 /// normalised by them.
@@ -46,6 +47,9 @@ pub(crate) struct LevelInfo {
     /// Some chunks use codings new in format 2.2 (the wavelet coder's
     /// packet plan and quantised level profile).
     pub newest_chunks: bool,
+    /// Some chunks use codings new in format 2.3 (the wavelet coder's
+    /// segmented streams).
+    pub chunks_2_3: bool,
 }
 
 impl LevelInfo {
@@ -79,6 +83,18 @@ impl LevelInfo {
             keep_zeros: false,
             newer_chunks: false,
             newest_chunks: false,
+            chunks_2_3: false,
+        }
+    }
+
+    /// The newest format minor whose residual codings the chunks may use.
+    pub fn residual_minor(&self) -> u16 {
+        if self.chunks_2_3 {
+            3
+        } else if self.newest_chunks {
+            2
+        } else {
+            1
         }
     }
 
@@ -95,6 +111,10 @@ impl LevelInfo {
         }
         if self.newest_chunks {
             out.push(TAG_NEWEST_CHUNKS);
+            out.push(0);
+        }
+        if self.chunks_2_3 {
+            out.push(TAG_CHUNKS_2_3);
             out.push(0);
         }
         if self.ranges.is_empty() {
@@ -163,8 +183,11 @@ impl LevelInfo {
                 TAG_NEWEST_CHUNKS if body.is_empty() && !info.newest_chunks => {
                     info.newest_chunks = true;
                 }
+                TAG_CHUNKS_2_3 if body.is_empty() && !info.chunks_2_3 => {
+                    info.chunks_2_3 = true;
+                }
                 TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS
-                | TAG_NEWEST_CHUNKS => {
+                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {

@@ -235,7 +235,7 @@ pub fn preview_variable(
         log_coded: plan.log_coded,
         spread: plan.spread,
         major: plan.major,
-        residual_minor: if plan.levels.newest_chunks { 2 } else { 1 },
+        residual_minor: plan.levels.residual_minor(),
     };
     let (lat2, lon2) = (shape.lat.div_ceil(step), shape.lon.div_ceil(step));
     let frame_out = shape.levels * lat2 * lon2;

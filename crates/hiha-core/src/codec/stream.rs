@@ -312,6 +312,7 @@ fn scan(
                     || zeros as f64 > super::AUTO_KEEP_ZEROS_SHARE * valid as f64),
             newer_chunks: false,
             newest_chunks: false,
+            chunks_2_3: false,
         },
         dev,
         max_log,
@@ -531,6 +532,7 @@ fn encode_pass<S: Write + Seek>(
         && opts.predictor == PredictorKind::None;
     let mut any_newer = false;
     let mut any_newest = false;
+    let mut any_2_3 = false;
     spill.seek(SeekFrom::Start(0))?;
     let mut sections: Vec<Spilled> = Vec::new();
     let chunks = chunk_ranges(shape.frames, chunk_frames);
@@ -578,6 +580,7 @@ fn encode_pass<S: Write + Seek>(
             let check = check_payload(&vals);
             any_newer |= coded.newer;
             any_newest |= coded.newest;
+            any_2_3 |= coded.minor3;
             let residual_kind = if coded.indices {
                 SectionKind::LatticeResidual
             } else {
@@ -607,6 +610,7 @@ fn encode_pass<S: Write + Seek>(
         let mut with = levels.clone();
         with.newer_chunks = any_newer;
         with.newest_chunks = any_newest;
+        with.chunks_2_3 = any_2_3;
         header.extra = with.encode();
     }
     let metrics = acc.finish();

@@ -51,7 +51,7 @@ pub const END_MAGIC: [u8; 4] = *b"hiha";
 
 /// The format version this build writes, `(major, minor)`. It reads every
 /// archive of the same major version; see `docs/FORMAT.md` for the policy.
-pub const FORMAT_VERSION: (u16, u16) = (2, 2);
+pub const FORMAT_VERSION: (u16, u16) = (2, 3);
 
 /// The minor version of major 2 that added multi-variable archives. Writers
 /// write the oldest minor that can hold the archive: one-variable archives
@@ -161,7 +161,12 @@ impl Header {
                 .variables
                 .iter()
                 .any(|v| new_bound(&v.bound) || new_extra(&v.extra));
-        let newest = |e: &[u8]| extra_tags(e).any(|t| t >= 5);
+        let tag_at_least = |e: &[u8], t0: u8| extra_tags(e).any(|t| t >= t0);
+        if tag_at_least(&self.extra, 6) || self.variables.iter().any(|v| tag_at_least(&v.extra, 6))
+        {
+            return (FORMAT_VERSION.0, 3);
+        }
+        let newest = |e: &[u8]| tag_at_least(e, 5);
         if newest(&self.extra) || self.variables.iter().any(|v| newest(&v.extra)) {
             return (FORMAT_VERSION.0, 2);
         }

@@ -202,10 +202,12 @@ fn wavelet_mode(stream: &[u8]) -> Option<u8> {
 }
 
 /// The oldest minor of format 2 that defines the coding of a residual
-/// stream: 2 for the wavelet coder's packet plan and quantised level
-/// profile (new in 2.2), 1 for its level profile (2.1), else 0.
+/// stream: 3 for the wavelet coder's segmented streams (new in 2.3), 2 for
+/// its packet plan and quantised level profile (2.2), 1 for its level
+/// profile (2.1), else 0.
 pub fn format_minor(stream: &[u8]) -> u16 {
     match wavelet_mode(stream) {
+        Some(wavelet::MODE_SEG | wavelet::MODE_PROFILE_Q_SEG) => 3,
         Some(wavelet::MODE_PACKET | wavelet::MODE_PROFILE_Q) => 2,
         Some(wavelet::MODE_PROFILE) => 1,
         _ => 0,

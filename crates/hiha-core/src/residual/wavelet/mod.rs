@@ -48,6 +48,14 @@ pub(crate) const MODE_PACKET: u8 = 4;
 /// then the `d[1]` indices as zigzag LEB128 differences) and a
 /// [`MODE_WAVELET`] or [`MODE_PACKET`] stream of the rest.
 pub(crate) const MODE_PROFILE_Q: u8 = 5;
+/// Format 2.3: the dyadic or packet plan (a byte, 0 or 1) with segmented
+/// streams: subbands of at least [`coding::SEG_OWN`] coefficients have
+/// streams of their own, cut into segments of rows that the decoder runs in
+/// parallel, and the low bits of magnitudes lie outside the range coder
+/// (see [`coding::encode_segmented`]).
+pub(crate) const MODE_SEG: u8 = 6;
+/// Format 2.3: [`MODE_PROFILE_Q`] around a [`MODE_SEG`] stream.
+pub(crate) const MODE_PROFILE_Q_SEG: u8 = 7;
 
 /// A profile is tried when its means carry at least this share of the
 /// block's variance (geopotential height over 26 levels: 99 %)...
@@ -76,6 +84,18 @@ pub fn encode(
     valid: Option<&[bool]>,
     dims: &[usize],
     target: Target,
+) -> Result<(Vec<u8>, Vec<f64>)> {
+    encode_with(values, valid, dims, target, true)
+}
+
+/// [`encode`], with `segmented` false writing the streams of format 2.2
+/// (modes 2, 4, 5) instead of the segmented ones of 2.3 (modes 6, 7).
+pub(crate) fn encode_with(
+    values: &[f64],
+    valid: Option<&[bool]>,
+    dims: &[usize],
+    target: Target,
+    segmented: bool,
 ) -> Result<(Vec<u8>, Vec<f64>)> {
     let d4 = squeeze(dims)?;
     let n: usize = d4.iter().product();
@@ -131,7 +151,7 @@ pub fn encode(
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
-    let mut best = code_block(&filled, values, valid, nvalid, d4, target, true);
+    let mut best = code_block(&filled, values, valid, nvalid, d4, target, true, segmented);
     if let Some(means) = profile(&filled, d4) {
         let (qs, ks) = quantise_means(&means, bound);
         let means = dequantise_means(qs, &ks);
@@ -141,8 +161,12 @@ pub fn encode(
         let at = |i: usize| means[(i / plane) % d4[1]];
         let f: Vec<f64> = filled.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
         let v: Vec<f64> = values.iter().enumerate().map(|(i, &x)| x - at(i)).collect();
-        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target, true) {
-            let mut out = vec![MODE_PROFILE_Q];
+        if let Some((inner, rec)) = code_block(&f, &v, valid, nvalid, d4, target, true, segmented) {
+            let mut out = vec![if inner.first() == Some(&MODE_SEG) {
+                MODE_PROFILE_Q_SEG
+            } else {
+                MODE_PROFILE_Q
+            }];
             out.extend_from_slice(&qs.to_le_bytes());
             let mut prev = 0i64;
             for &k in &ks {
@@ -197,6 +221,7 @@ const MAX_FOLD: usize = 16;
 /// mean absolute difference is clearly the smallest (1: keep the order).
 /// Codes a filled, non-constant block with the wavelet coder (folding the
 /// first axis when that pays).
+#[allow(clippy::too_many_arguments)]
 fn code_block(
     filled: &[f64],
     values: &[f64],
@@ -205,6 +230,7 @@ fn code_block(
     d4: [usize; 4],
     target: Target,
     packet_allowed: bool,
+    seg: bool,
 ) -> Option<(Vec<u8>, Vec<f64>)> {
     let fold = choose_fold(filled, d4);
     // The packet plan differs from the dyadic one only when the outer axes
@@ -214,11 +240,11 @@ fn code_block(
         let f = permute(filled, d4, fold, false);
         let v = permute(values, d4, fold, false);
         let m = valid.map(|m| permute(m, d4, fold, false));
-        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, packet);
+        let enc = Encoder::new(&f, &v, m.as_deref(), nvalid, d4, fold, packet, seg);
         enc.run(target)
             .map(|(b, r)| (b, permute(&r, d4, fold, true)))
     } else {
-        Encoder::new(filled, values, valid, nvalid, d4, 1, packet).run(target)
+        Encoder::new(filled, values, valid, nvalid, d4, 1, packet, seg).run(target)
     }
 }
 
@@ -326,7 +352,8 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
         }
         MODE_WAVELET => decode_wavelet(body, d4, false),
         MODE_PACKET => decode_wavelet(body, d4, true),
-        MODE_PROFILE_Q => {
+        MODE_SEG => decode_segmented(body, d4),
+        MODE_PROFILE_Q | MODE_PROFILE_Q_SEG => {
             let l = d4[1];
             let qs = body
                 .get(..4)
@@ -347,9 +374,20 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
                 prev = k;
             }
             let means = dequantise_means(qs, &ks);
+            let inner_ok = |m: u8| {
+                if mode == MODE_PROFILE_Q {
+                    m == MODE_WAVELET || m == MODE_PACKET
+                } else {
+                    m == MODE_SEG
+                }
+            };
             match body[pos..].split_first() {
-                Some((&m, rest)) if m == MODE_WAVELET || m == MODE_PACKET => {
-                    let mut rec = decode_wavelet(rest, d4, m == MODE_PACKET)?;
+                Some((&m, rest)) if inner_ok(m) => {
+                    let mut rec = if m == MODE_SEG {
+                        decode_segmented(rest, d4)?
+                    } else {
+                        decode_wavelet(rest, d4, m == MODE_PACKET)?
+                    };
                     let plane = d4[2] * d4[3];
                     for (i, r) in rec.iter_mut().enumerate() {
                         *r += means[(i / plane) % l];
@@ -531,6 +569,8 @@ struct Encoder<'a> {
     fold: usize,
     /// Packet plan (format 2.2) rather than dyadic.
     packet: bool,
+    /// Segmented streams (format 2.3, [`MODE_SEG`]).
+    seg: bool,
 }
 
 /// One quantisation: step, offset code, indices.
@@ -556,13 +596,18 @@ impl<'a> Encoder<'a> {
         d4: [usize; 4],
         fold: usize,
         packet: bool,
+        seg: bool,
     ) -> Self {
         let plan = if packet {
             Plan::packet(d4)
         } else {
             Plan::new(d4)
         };
-        let layout = Layout::new(&plan);
+        let layout = if seg {
+            coding::segmented(Layout::new(&plan))
+        } else {
+            Layout::new(&plan)
+        };
         let mean = filled.iter().sum::<f64>() / filled.len() as f64;
         let mut data: Vec<f64> = filled.iter().map(|v| v - mean).collect();
         transform::forward(&mut data, &plan);
@@ -579,6 +624,7 @@ impl<'a> Encoder<'a> {
             max_coef,
             fold,
             packet,
+            seg,
         }
     }
 
@@ -725,6 +771,9 @@ impl<'a> Encoder<'a> {
     }
 
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
+        if self.seg {
+            return self.pack_segmented(qz, outliers);
+        }
         let (shared, own) = coding::encode_all(&self.layout, &qz.q);
         let mode = if self.packet {
             MODE_PACKET
@@ -747,6 +796,133 @@ impl<'a> Encoder<'a> {
         out.extend_from_slice(outliers);
         out
     }
+}
+
+impl Encoder<'_> {
+    /// A [`MODE_SEG`] stream: mode, plan, fold, mean, step, offset, the
+    /// segment count − 1 of every own band, the lengths of the shared
+    /// stream's range-coded and plain parts, of every segment's two parts
+    /// and of the outlier stream, then those bytes in the same order.
+    fn pack_segmented(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
+        let s = coding::encode_segmented(&self.layout, &qz.q);
+        let mut out = vec![MODE_SEG, self.packet as u8, self.fold as u8];
+        out.extend_from_slice(&self.mean.to_le_bytes());
+        out.extend_from_slice(&qz.step.to_le_bytes());
+        out.push(qz.offset_code as u8);
+        for &k in &s.counts {
+            put_varint(&mut out, k as u64 - 1);
+        }
+        let parts = std::iter::once(&s.shared).chain(&s.segments);
+        for (rc, raw) in parts.clone() {
+            put_varint(&mut out, rc.len() as u64);
+            put_varint(&mut out, raw.len() as u64);
+        }
+        put_varint(&mut out, outliers.len() as u64);
+        for (rc, raw) in parts {
+            out.extend_from_slice(rc);
+            out.extend_from_slice(raw);
+        }
+        out.extend_from_slice(outliers);
+        out
+    }
+}
+
+/// Decodes a [`MODE_SEG`] stream (after its mode byte).
+fn decode_segmented(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+    let trunc = || Error::Truncated("wavelet header".into());
+    let packet = match body.first() {
+        Some(0) => false,
+        Some(1) => true,
+        Some(p) => return Err(Error::Corrupt(format!("wavelet plan {p}"))),
+        None => return Err(trunc()),
+    };
+    let fold = *body.get(1).ok_or_else(trunc)? as usize;
+    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
+    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
+        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
+    }
+    let body = &body[2..];
+    if body.len() < 17 {
+        return Err(trunc());
+    }
+    let mean = read_f64(&body[0..8]);
+    let step = read_f64(&body[8..16]);
+    let offset_code = body[16] as i8;
+    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
+        return Err(Error::Corrupt(format!(
+            "wavelet header: mean {mean}, step {step}"
+        )));
+    }
+    let plan = if packet {
+        Plan::packet(d4)
+    } else {
+        Plan::new(d4)
+    };
+    let layout = coding::segmented(Layout::new(&plan));
+    let mut pos = 17;
+    let mut counts = Vec::new();
+    let mut nseg = 0usize;
+    for max in coding::max_segments(&layout) {
+        let k = get_varint(body, &mut pos)?;
+        if k >= max as u64 {
+            return Err(Error::Corrupt(format!(
+                "{} segments for a band of {max} rows",
+                k.saturating_add(1)
+            )));
+        }
+        counts.push(k as usize + 1);
+        nseg = nseg
+            .checked_add(k as usize + 1)
+            .ok_or_else(|| Error::Corrupt("segment count".into()))?;
+    }
+    // Two lengths a stream (shared, segments), then the outliers'; each
+    // takes at least a byte, so a count beyond the bytes is truncation.
+    let nlen = nseg
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(2))
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(|| Error::Corrupt("segment count".into()))?;
+    if nlen > body.len() - pos {
+        return Err(Error::Truncated("wavelet stream lengths".into()));
+    }
+    let mut lens = Vec::with_capacity(nlen);
+    for _ in 0..nlen {
+        lens.push(get_varint(body, &mut pos)?);
+    }
+    let total = lens
+        .iter()
+        .try_fold(0u64, |a, &l| a.checked_add(l))
+        .ok_or_else(|| Error::Corrupt("stream lengths".into()))?;
+    let have = (body.len() - pos) as u64;
+    if have != total {
+        return Err(short_or_corrupt(
+            have as usize,
+            total as usize,
+            "wavelet streams",
+        ));
+    }
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(nlen);
+    for &l in &lens {
+        // Every length is at most `total`, which fits the body.
+        parts.push(&body[pos..pos + l as usize]);
+        pos += l as usize;
+    }
+    let pairs: Vec<(&[u8], &[u8])> = parts[..nlen - 1]
+        .chunks_exact(2)
+        .map(|c| (c[0], c[1]))
+        .collect();
+    let q = coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
+        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
+    let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
+    let out = parts[nlen - 1];
+    if !out.is_empty() {
+        apply_outliers(out, &mut rec)?;
+    }
+    Ok(if fold > 1 {
+        permute(&rec, d4, fold, true)
+    } else {
+        rec
+    })
 }
 
 /// Dequantises, scatters and inverse-transforms: the one reconstruction path.
@@ -1042,7 +1218,8 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
     let trunc = || Error::Truncated("wavelet header".into());
     let mode = *head.first().ok_or_else(trunc)?;
     let (means, mut pos, packet) = match mode {
-        MODE_RAW | MODE_CONST => return Ok(None),
+        // Segmented streams (format 2.3) are read whole for a preview.
+        MODE_RAW | MODE_CONST | MODE_SEG | MODE_PROFILE_Q_SEG => return Ok(None),
         MODE_WAVELET => (None, 1usize, false),
         MODE_PACKET => (None, 1usize, true),
         MODE_PROFILE_Q => {
@@ -1524,7 +1701,7 @@ mod tests {
     /// the preview reads these progressively.
     fn encode_dyadic(x: &[f64], dims: &[usize], target: Target) -> Vec<u8> {
         let d4 = squeeze(dims).unwrap();
-        code_block(x, x, None, x.len(), d4, target, false)
+        code_block(x, x, None, x.len(), d4, target, false, false)
             .expect("coded")
             .0
     }
