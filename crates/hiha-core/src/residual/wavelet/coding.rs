@@ -760,6 +760,16 @@ fn segment_count(b: &Band, q: &[i32]) -> usize {
         .max(1)
 }
 
+/// Whether some own band of a [`segmented`] layout gets more than one
+/// segment for these indices.
+pub(crate) fn cuts_segments(layout: &Layout, q: &[i32]) -> bool {
+    layout
+        .bands
+        .iter()
+        .filter(|b| b.own)
+        .any(|b| segment_count(b, &q[b.offset..b.offset + b.len]) > 1)
+}
+
 /// A range-coded stream and its plain bits.
 pub(crate) struct SegEnc {
     rc: RangeEncoder,

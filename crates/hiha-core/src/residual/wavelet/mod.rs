@@ -569,7 +569,8 @@ struct Encoder<'a> {
     fold: usize,
     /// Packet plan (format 2.2) rather than dyadic.
     packet: bool,
-    /// Segmented streams (format 2.3, [`MODE_SEG`]).
+    /// Segmented streams (format 2.3, [`MODE_SEG`]) allowed: written when
+    /// they cut some band into segments (see [`Encoder::pack`]).
     seg: bool,
 }
 
@@ -603,11 +604,7 @@ impl<'a> Encoder<'a> {
         } else {
             Plan::new(d4)
         };
-        let layout = if seg {
-            coding::segmented(Layout::new(&plan))
-        } else {
-            Layout::new(&plan)
-        };
+        let layout = Layout::new(&plan);
         let mean = filled.iter().sum::<f64>() / filled.len() as f64;
         let mut data: Vec<f64> = filled.iter().map(|v| v - mean).collect();
         transform::forward(&mut data, &plan);
@@ -770,9 +767,15 @@ impl<'a> Encoder<'a> {
         search.best.map(|(_, bytes, rec)| (bytes, rec))
     }
 
+    /// The stream of `qz`: segmented (format 2.3) where that cuts a band
+    /// into segments (high rates, where decoding takes longest), else the
+    /// format 2.2 modes, which a preview reads in part.
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
         if self.seg {
-            return self.pack_segmented(qz, outliers);
+            let layout = coding::segmented(self.layout.clone());
+            if coding::cuts_segments(&layout, &qz.q) {
+                return self.pack_segmented(&layout, qz, outliers);
+            }
         }
         let (shared, own) = coding::encode_all(&self.layout, &qz.q);
         let mode = if self.packet {
@@ -803,8 +806,8 @@ impl Encoder<'_> {
     /// segment count − 1 of every own band, the lengths of the shared
     /// stream's range-coded and plain parts, of every segment's two parts
     /// and of the outlier stream, then those bytes in the same order.
-    fn pack_segmented(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
-        let s = coding::encode_segmented(&self.layout, &qz.q);
+    fn pack_segmented(&self, layout: &Layout, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
+        let s = coding::encode_segmented(layout, &qz.q);
         let mut out = vec![MODE_SEG, self.packet as u8, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
@@ -1882,7 +1885,16 @@ mod tests {
     fn packet_plan_previews_read_only_the_coarse_bands() {
         let dims = [16, 1, 128, 256];
         let (x, _) = field(&dims, 0.5, false, 7);
-        let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
+        // Segmented streams (2.3) are read whole for a preview.
+        let seg = encode(&x, None, &dims, Target::Rmse(0.05))
+            .expect("encode")
+            .0;
+        assert_eq!(seg[0], MODE_SEG);
+        let head = &seg[..preview_header_len(&dims).unwrap().min(seg.len())];
+        assert!(preview_plan(head, &dims, seg.len(), 2, true)
+            .unwrap()
+            .is_none());
+        let bytes = encode_with(&x, None, &dims, Target::Rmse(0.05), false)
             .expect("encode")
             .0;
         assert_eq!(bytes[0], MODE_PACKET);
@@ -1998,6 +2010,7 @@ mod tests {
         for t in [Target::Rmse(0.5), Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             check(&x, None, &dims, t);
             let (bytes, _) = encode(&x, None, &dims, t).expect("encode");
+            // Too small to be cut into segments: the 2.2 mode.
             assert_eq!(bytes[0], MODE_PROFILE_Q, "{t:?}");
         }
         // With a mask too.
@@ -2025,11 +2038,15 @@ mod tests {
             b[1..5].copy_from_slice(&bad.to_le_bytes());
             assert!(decode(&b, &dims).is_err(), "step {bad}");
         }
-        for m in [MODE_PROFILE, MODE_PROFILE_Q, MODE_RAW, MODE_CONST] {
+        for m in [MODE_PROFILE, MODE_PROFILE_Q, MODE_SEG, MODE_RAW, MODE_CONST] {
             let mut nested = bytes.clone();
             nested[inner] = m;
             assert!(decode(&nested, &dims).is_err(), "inner mode {m}");
         }
+        // Mode 7 holds a mode 6 stream and nothing else.
+        let mut b = bytes.clone();
+        b[0] = MODE_PROFILE_Q_SEG;
+        assert!(decode(&b, &dims).is_err());
         // A field without such a profile keeps the plain stream (over the
         // packet plan: the 26 levels take a level).
         let (y, _) = field(&dims, 0.2, false, 9);
@@ -2047,7 +2064,7 @@ mod tests {
         let (mut x, _) = field(&dims, 0.2, false, 9);
         for t in [Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             let n = x.len();
-            let enc = Encoder::new(&x, &x, None, n, d4, 1, false);
+            let enc = Encoder::new(&x, &x, None, n, d4, 1, false, false);
             let (bytes, rec) = enc.run(t).expect("encode");
             assert_eq!(bytes[0], MODE_WAVELET);
             let dec = decode(&bytes, &dims).expect("decode");
@@ -2074,7 +2091,7 @@ mod tests {
             .map(|(i, &v)| v - means[i / 1200])
             .collect();
         let n = x.len();
-        let enc = Encoder::new(&rest, &rest, None, n, d4, 1, false);
+        let enc = Encoder::new(&rest, &rest, None, n, d4, 1, false, false);
         let (inner, rec) = enc.run(Target::Rmse(0.05)).expect("encode");
         let mut bytes = vec![MODE_PROFILE];
         for m in &means {
@@ -2179,6 +2196,121 @@ mod tests {
         for mode in 0..4u8 {
             let mut g = garbage.clone();
             g[0] = mode;
+            let _ = decode(&g, &dims);
+        }
+    }
+
+    /// The segment counts of a [`MODE_SEG`] stream's own bands.
+    fn segment_counts(bytes: &[u8], dims: &[usize]) -> Vec<u64> {
+        assert_eq!(bytes[0], MODE_SEG);
+        let d4 = squeeze(dims).unwrap();
+        let plan = if bytes[1] == 1 {
+            Plan::packet(d4)
+        } else {
+            Plan::new(d4)
+        };
+        let layout = coding::segmented(Layout::new(&plan));
+        let mut pos = 20;
+        coding::max_segments(&layout)
+            .iter()
+            .map(|_| get_varint(bytes, &mut pos).unwrap() + 1)
+            .collect()
+    }
+
+    /// Segmented streams (format 2.3): round trips on odd shapes, masks and
+    /// both plans with bands cut into several segments; the same bytes and
+    /// values for any thread count; damage gives errors, not panics.
+    #[test]
+    fn segmented_streams_round_trip_and_fail_cleanly() {
+        let pool = |n: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("pool")
+        };
+        let cases: [(&[usize], bool, u8); 5] = [
+            (&[9, 197, 131], true, 1),
+            (&[3, 180, 203], false, 0),
+            (&[301, 257], true, 0),
+            (&[10, 2, 61, 120], false, 1),
+            // With a level profile: mode 7.
+            (&[26, 96, 128], false, 1),
+        ];
+        for (dims, masked, plan) in cases {
+            let (mut x, m) = field(dims, 2.0, masked, 11);
+            let profiled = dims[0] == 26;
+            if profiled {
+                for (i, v) in x.iter_mut().enumerate() {
+                    let level = (i / (96 * 128)) as f64;
+                    *v += 1200.0 * level * (1.0 + 0.04 * level);
+                }
+            }
+            for t in [
+                Target::Rmse(0.0005),
+                Target::MaxAbs(0.002),
+                Target::Rmse(0.5),
+            ] {
+                let len = check(&x, m.as_deref(), dims, t);
+                let (bytes, rec) = pool(1).install(|| encode(&x, m.as_deref(), dims, t).unwrap());
+                assert_eq!(bytes.len(), len);
+                if matches!(t, Target::Rmse(r) if r < 0.01) {
+                    // Fine enough to be cut into segments.
+                    let at = if profiled {
+                        assert_eq!(bytes[0], MODE_PROFILE_Q_SEG);
+                        let mut inner = 5;
+                        for _ in 0..26 {
+                            get_varint(&bytes, &mut inner).expect("index");
+                        }
+                        inner
+                    } else {
+                        0
+                    };
+                    assert_eq!(bytes[at + 1], plan, "{dims:?}");
+                    let counts = segment_counts(&bytes[at..], dims);
+                    assert!(counts.iter().any(|&k| k >= 2), "{dims:?}: {counts:?}");
+                }
+                for threads in [2, 3] {
+                    let (b, r) =
+                        pool(threads).install(|| encode(&x, m.as_deref(), dims, t).unwrap());
+                    assert_eq!(b, bytes, "{threads} threads");
+                    let d = pool(threads).install(|| decode(&bytes, dims).unwrap());
+                    assert!(r.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()));
+                    assert!(rec.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()));
+                }
+                // Damage: cuts, an extra byte, bit flips (also in the
+                // counts and lengths), a bad plan byte.
+                for cut in [1, 2, 3, 20, 21, 30, bytes.len() / 2, bytes.len() - 1] {
+                    assert!(decode(&bytes[..cut], dims).is_err(), "cut {cut}");
+                }
+                let mut longer = bytes.clone();
+                longer.push(0);
+                assert!(decode(&longer, dims).is_err());
+                if bytes[0] == MODE_SEG {
+                    let mut b = bytes.clone();
+                    b[1] = 2;
+                    assert!(decode(&b, dims).is_err());
+                }
+                let mut s = 5u64;
+                let mut pick = |n: usize| ((lcg(&mut s) + 0.5) * n as f64) as usize % n;
+                for trial in 0..40 {
+                    let mut b = bytes.clone();
+                    let i = if trial % 2 == 0 {
+                        pick(b.len().min(60))
+                    } else {
+                        pick(b.len())
+                    };
+                    b[i] ^= 1 << (pick(8) as u32);
+                    let _ = decode(&b, dims);
+                }
+            }
+        }
+        let dims = [4, 64, 64];
+        let garbage: Vec<u8> = (0..4000u32).map(|i| (i * 131 % 251) as u8).collect();
+        for (mode, plan) in [(MODE_SEG, 0u8), (MODE_SEG, 1), (MODE_PROFILE_Q_SEG, 0)] {
+            let mut g = garbage.clone();
+            g[0] = mode;
+            g[1] = plan;
+            g[2] = 1;
             let _ = decode(&g, &dims);
         }
     }
