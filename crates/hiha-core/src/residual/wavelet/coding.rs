@@ -909,6 +909,9 @@ pub(crate) fn max_segments(layout: &Layout) -> Vec<usize> {
     layout.bands.iter().filter(|b| b.own).map(rows_of).collect()
 }
 
+/// A segment to decode: its band, first row, stream parts and indices.
+type SegJob<'a, 'b> = (&'a Band, usize, (&'b [u8], &'b [u8]), &'b mut [i32]);
+
 /// Decodes segmented streams: `counts` per own band (each from 1 to its
 /// [`max_segments`]), `segments` in band order. Bands are decoded group by
 /// group; in each group the shared stream's bands and all segments of the
@@ -941,7 +944,7 @@ pub(crate) fn decode_segmented(
         // Split this group's indices into the shared bands' slices and the
         // own bands' segments.
         let mut shared_jobs: Vec<(&Band, &mut [i32])> = Vec::new();
-        let mut seg_jobs: Vec<(&Band, usize, (&[u8], &[u8]), &mut [i32])> = Vec::new();
+        let mut seg_jobs: Vec<SegJob> = Vec::new();
         let mut rest: &mut [i32] = this;
         let mut at = lo;
         for b in &layout.bands[bi..end] {

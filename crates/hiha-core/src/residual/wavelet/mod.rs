@@ -589,6 +589,7 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new(
         filled: &[f64],
         values: &'a [f64],
