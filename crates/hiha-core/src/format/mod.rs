@@ -145,8 +145,9 @@ impl Header {
         }
     }
 
-    /// The format version this header needs: 2.2 for an `extra` field of
-    /// tag 5 or more (chunk codings new in 2.2); 2.1 for more than one
+    /// The format version this header needs: 2.3 for an `extra` field of
+    /// tag 6 or more (chunk codings new in 2.3); 2.2 for one of tag 5
+    /// (chunk codings new in 2.2); 2.1 for more than one
     /// variable, a bound new in 2.1 (per-level, pointwise relative,
     /// ensemble spread), or an `extra` field of tag 3 or 4; else 2.0.
     /// An archive holding sections of a kind new in 2.1 needs 2.1 too: see
