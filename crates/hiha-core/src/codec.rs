@@ -384,7 +384,7 @@ struct CodedChunk {
     /// packet plan or quantised level profile).
     newest: bool,
     /// The chunk uses a coding new in format 2.3 (the wavelet coder's
-    /// primed models).
+    /// primed models, segmented streams, significance maps).
     v2_3: bool,
     /// Spread bound: corrections of the decoded chunk.
     fixes: Option<Vec<u8>>,
@@ -1531,6 +1531,13 @@ fn plan_decode(
     if levels.newest_chunks && reader.version() < (2, 2) {
         return Err(Error::Corrupt(format!(
             "a format {}.{} archive announces chunk codings new in 2.2",
+            reader.version().0,
+            reader.version().1
+        )));
+    }
+    if levels.chunks_2_3 && (reader.version() < (2, 3) || !levels.newest_chunks) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.3",
             reader.version().0,
             reader.version().1
         )));

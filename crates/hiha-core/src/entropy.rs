@@ -423,6 +423,178 @@ impl UintModel {
     }
 }
 
+/// Plain bits outside the range coder (MSB first), for the equiprobable low
+/// bits of magnitudes: the wavelet coder's segmented streams (format 2.3)
+/// keep them in a buffer of their own, read without the range coder's
+/// arithmetic.
+#[derive(Debug, Clone, Default)]
+pub struct BitWriter {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl BitWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes the low `nbits` bits of `value` (at most 32).
+    #[inline]
+    pub fn put(&mut self, value: u32, nbits: u32) {
+        if nbits == 0 {
+            return;
+        }
+        let v = value as u64 & ((1u64 << nbits) - 1);
+        self.acc = (self.acc << nbits) | v;
+        self.n += nbits;
+        while self.n >= 8 {
+            self.n -= 8;
+            self.out.push((self.acc >> self.n) as u8);
+        }
+    }
+
+    /// The bytes, the last one padded with zeros.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push((self.acc << (8 - self.n)) as u8);
+        }
+        self.out
+    }
+}
+
+/// Reads what [`BitWriter`] wrote. Past the end it reads zeros and
+/// remembers it ([`BitReader::overrun`]).
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Bits not yet consumed, aligned to the top.
+    acc: u64,
+    /// How many of them are valid.
+    n: u32,
+    /// Bits read past the end.
+    past: u64,
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            pos: 0,
+            acc: 0,
+            n: 0,
+            past: 0,
+        }
+    }
+
+    #[inline]
+    fn refill(&mut self) {
+        if let Some(c) = self.data.get(self.pos..self.pos + 8) {
+            // The next 8 bytes under the valid bits; the bits past the
+            // whole bytes taken are the right ones too, and OR-ing them in
+            // again later changes nothing. `n` < 32 here.
+            let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.acc |= w >> self.n;
+            let take = (63 - self.n) >> 3;
+            self.pos += take as usize;
+            self.n += 8 * take;
+        } else {
+            while self.n <= 56 {
+                let b = match self.data.get(self.pos) {
+                    Some(&b) => {
+                        self.pos += 1;
+                        b
+                    }
+                    None => {
+                        self.past += 8;
+                        0
+                    }
+                };
+                self.acc |= (b as u64) << (56 - self.n);
+                self.n += 8;
+            }
+        }
+    }
+
+    /// Reads `nbits` bits (at most 32).
+    #[inline]
+    pub fn get(&mut self, nbits: u32) -> u32 {
+        if nbits == 0 {
+            return 0;
+        }
+        if self.n < nbits {
+            self.refill();
+        }
+        let v = (self.acc >> (64 - nbits)) as u32;
+        self.acc <<= nbits;
+        self.n -= nbits;
+        v
+    }
+
+    /// True when more bits were consumed than the buffer holds.
+    pub fn overrun(&self) -> bool {
+        // Zero bytes appended past the end are only consumed in part; the
+        // reader overran when the bits consumed exceed the real ones.
+        self.past > 0 && self.past > self.n as u64
+    }
+}
+
+impl UintModel {
+    /// [`UintModel::encode`] for values below 2^31, with the bit length's
+    /// always-zero top decision left out and the raw low bits written to
+    /// `raw` (the segmented wavelet streams of format 2.3).
+    pub fn encode_split(&mut self, enc: &mut RangeEncoder, raw: &mut BitWriter, v: u32) {
+        debug_assert!(v < 1 << 31);
+        let len = 32 - v.leading_zeros();
+        let mut node = 2usize;
+        for i in (0..5).rev() {
+            let bit = (len >> i) & 1 == 1;
+            enc.encode_bit(&mut self.length.models[node], bit);
+            node = (node << 1) | bit as usize;
+        }
+        if len <= 1 {
+            return;
+        }
+        let below = len - 1;
+        let m = self.modelled.min(below);
+        let mut node = 1usize;
+        for i in 0..m {
+            let bit = (v >> (below - 1 - i)) & 1 == 1;
+            let idx = ((len as usize) << self.modelled) + node;
+            enc.encode_bit(&mut self.mantissa[idx], bit);
+            node = (node << 1) | bit as usize;
+        }
+        raw.put(v, below - m);
+    }
+
+    /// Decodes what [`UintModel::encode_split`] wrote (at most 2^31 − 1).
+    #[inline]
+    pub fn decode_split(&mut self, dec: &mut RangeDecoder, raw: &mut BitReader) -> u32 {
+        let mut node = 2usize;
+        for _ in 0..5 {
+            let bit = dec.decode_bit_select(&mut self.length.models[node]);
+            node = (node << 1) | bit as usize;
+        }
+        let len = (node - 64) as u32;
+        if len <= 1 {
+            return len;
+        }
+        let below = len - 1;
+        let m = self.modelled.min(below);
+        let mut node = 1usize;
+        for _ in 0..m {
+            let idx = ((len as usize) << self.modelled) + node;
+            let bit = dec.decode_bit_select(&mut self.mantissa[idx]);
+            node = (node << 1) | bit as usize;
+        }
+        let high = (node - (1 << m)) as u32;
+        let rawn = below - m;
+        let low = raw.get(rawn);
+        (1u32 << below) | (high << rawn) | low
+    }
+}
+
 /// Adaptive model of a signed integer: a zero flag, a sign, and a magnitude.
 #[derive(Debug, Clone, Default)]
 pub struct IntModel {

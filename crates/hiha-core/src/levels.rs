@@ -50,7 +50,7 @@ pub(crate) struct LevelInfo {
     /// packet plan and quantised level profile).
     pub newest_chunks: bool,
     /// Some chunks use codings new in format 2.3 (the wavelet coder's
-    /// primed models).
+    /// primed models, segmented streams, significance maps).
     pub chunks_2_3: bool,
 }
 
@@ -106,6 +106,10 @@ impl LevelInfo {
         }
         if self.newest_chunks {
             out.push(TAG_NEWEST_CHUNKS);
+            out.push(0);
+        }
+        if self.chunks_2_3 {
+            out.push(TAG_CHUNKS_2_3);
             out.push(0);
         }
         if self.ranges.is_empty() {

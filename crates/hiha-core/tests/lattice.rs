@@ -349,3 +349,57 @@ fn a_primed_packet_stream_makes_the_archive_2_3_and_older_labels_are_refused() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+#[test]
+fn a_segmented_stream_makes_the_archive_2_3_and_older_labels_are_refused() {
+    // The same drifting frames at a fine bound: the big subbands are cut
+    // into segments (wavelet mode 6, new in 2.3).
+    let t = gfs_t();
+    let n = 3 * 73 * 144;
+    let values: Vec<f32> = (0..8 * n)
+        .map(|i| {
+            let (fr, j) = ((i / n) as f32, i % n);
+            t.values[j] + 0.4 * fr * (1.0 + ((j % 144) as f32 * 0.05).sin())
+        })
+        .collect();
+    let f = Field::new(Shape::new(8, 3, 73, 144), values, None).expect("field");
+    let mut opts = CompressOptions::new(Bound::Nrmse(1e-5));
+    opts.chunk_frames = Some(8);
+    let (bytes, _) = codec::compress(
+        &f,
+        &common::grid_meta("t", [8, 3, 73, 144]),
+        &opts,
+        &NoProgress,
+    )
+    .expect("compress");
+    let r = ArchiveReader::open(&bytes).expect("open");
+    let newest = (0..r.sections().len()).any(|i| {
+        r.sections()[i].kind == SectionKind::Residual
+            && hiha_core::residual::format_minor(r.read(i).expect("read")) == 3
+    });
+    assert!(newest, "no residual uses a 2.3 coding");
+    assert_eq!(r.version(), (2, 3));
+    let extra = r.header().extra.clone();
+    assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
+    let (g, _) = codec::decompress(&bytes, None).expect("decode");
+    let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
+    assert!(m.nrmse <= 1e-5, "nrmse {}", m.nrmse);
+    // Labelled 2.2 or older: the announcement is refused.
+    for minor in [0, 1, 2] {
+        match codec::decompress(&with_minor(&bytes, minor), None) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("2."), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+    // A 2.3 archive that does not announce them: the stream is refused.
+    let quiet: Vec<u8> = extra
+        .chunks(2)
+        .filter(|c| *c != [6, 0])
+        .flatten()
+        .copied()
+        .collect();
+    match codec::decompress(&with_extra(&bytes, quiet), None) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("2.3"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}

@@ -215,13 +215,19 @@ fn wavelet_mode(stream: &[u8]) -> Option<u8> {
 }
 
 /// The oldest minor of format 2 that defines the coding of a residual
-/// stream: 3 for the wavelet coder's primed models and for max-abs
-/// corrections as a significance map (tag 3; both new in 2.3), 2 for its
-/// packet plan and quantised level profile (new in 2.2), 1 for its level
-/// profile (2.1), else 0.
+/// stream: 3 for the wavelet coder's primed models, its segmented streams
+/// and max-abs corrections as a significance map (tag 3; all new in 2.3), 2
+/// for its packet plan and quantised level profile (new in 2.2), 1 for its
+/// level profile (2.1), else 0.
 pub fn format_minor(stream: &[u8]) -> u16 {
     let mode = match wavelet_mode(stream) {
-        Some(wavelet::MODE_WAVELET_P | wavelet::MODE_PACKET_P | wavelet::MODE_PROFILE_QP) => 3,
+        Some(
+            wavelet::MODE_WAVELET_P
+            | wavelet::MODE_PACKET_P
+            | wavelet::MODE_PROFILE_QP
+            | wavelet::MODE_SEG
+            | wavelet::MODE_PROFILE_Q_SEG,
+        ) => 3,
         Some(wavelet::MODE_PACKET | wavelet::MODE_PROFILE_Q) => 2,
         Some(wavelet::MODE_PROFILE) => 1,
         _ => 0,

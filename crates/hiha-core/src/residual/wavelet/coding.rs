@@ -13,7 +13,7 @@
 //! depends on the dims, so the split does not depend on the thread count.
 
 use super::transform::Plan;
-use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
+use crate::entropy::{BitModel, BitReader, BitWriter, RangeDecoder, RangeEncoder, UintModel};
 use rayon::prelude::*;
 
 /// A subband with at least this many coefficients gets its own stream.
@@ -279,6 +279,7 @@ const ZBUCKETS: usize = 10;
 const MAGBUCKETS: usize = 14;
 
 /// The adaptive models of one stream.
+#[derive(Clone)]
 pub(crate) struct Models {
     zero: Vec<BitModel>,
     sign: [BitModel; 9],
@@ -349,8 +350,9 @@ fn sgn(q: i32) -> usize {
     }
 }
 
-/// Codes a detail band. `q` is the band's indices (input for the encoder,
-/// output for the decoder), `parent` the parent band's indices.
+/// Codes a detail band, or the rows of it from row `r0` on (a row: the
+/// last axis). `q` is those rows' indices (input for the encoder, output
+/// for the decoder), `parent` the parent band's indices.
 pub(crate) fn code_band<C: Coder>(
     c: &mut C,
     m: &mut Models,
@@ -358,6 +360,7 @@ pub(crate) fn code_band<C: Coder>(
     pb: Option<&Band>,
     q: &mut [i32],
     parent: &[i32],
+    r0: usize,
 ) {
     let d = b.dims;
     let lc = b.level.min(2);
@@ -369,79 +372,87 @@ pub(crate) fn code_band<C: Coder>(
             .collect(),
         None => Vec::new(),
     };
-    let mut row = 0usize;
-    for i0 in 0..d[0] {
-        for i1 in 0..d[1] {
-            for i2 in 0..d[2] {
-                let prow: Option<&[i32]> = pb.map(|p| {
-                    let j0 = (i0 >> b.pshift[0]).min(p.dims[0] - 1);
-                    let j1 = (i1 >> b.pshift[1]).min(p.dims[1] - 1);
-                    let j2 = (i2 >> b.pshift[2]).min(p.dims[2] - 1);
-                    let o = ((j0 * p.dims[1] + j1) * p.dims[2] + j2) * p.dims[3];
-                    &parent[o..o + p.dims[3]]
-                });
-                let base = row * s2;
-                let (done, cur) = q.split_at_mut(base);
-                let cur = &mut cur[..s2];
-                let up: Option<&[i32]> = (i2 > 0).then(|| &done[base - s2..base]);
-                let o1: Option<&[i32]> = (i1 > 0).then(|| &done[base - s1..base - s1 + s2]);
-                let o0: Option<&[i32]> = (i0 > 0).then(|| &done[base - s0..base - s0 + s2]);
-                let mut left = 0i32;
-                for i3 in 0..s2 {
-                    let l = left.unsigned_abs();
-                    let (u, ul, ur) = match up {
-                        Some(r) => (
-                            r[i3].unsigned_abs(),
-                            if i3 > 0 { r[i3 - 1].unsigned_abs() } else { 0 },
-                            if i3 + 1 < s2 {
-                                r[i3 + 1].unsigned_abs()
-                            } else {
-                                0
-                            },
-                        ),
-                        None => (0, 0, 0),
-                    };
-                    let a1 = o1.map_or(0, |r| r[i3].unsigned_abs());
-                    let a0 = o0.map_or(0, |r| r[i3].unsigned_abs());
-                    let p = match prow {
-                        Some(r) => r[pcol[i3]].unsigned_abs(),
-                        None => 0,
-                    };
-                    let near =
-                        2 * (l.min(3) + u.min(3)) + ul.min(2) + ur.min(2) + a1.min(2) + a0.min(2);
-                    let pb_ = (p.min(2)) as usize;
-                    let zctx = (lc * 3 + pb_) * ZBUCKETS + zbucket(near);
-                    let v = cur[i3];
-                    let nz = c.bit(&mut m.zero[zctx], v != 0);
-                    let val = if nz {
-                        let sctx = 3 * sgn(left) + up.map_or(0, |r| sgn(r[i3]));
-                        let neg = c.select(&mut m.sign[sctx], v < 0);
-                        let mag_est = (l as u64
-                            + u as u64
-                            + p as u64
-                            + (ul as u64 + ur as u64 + a1 as u64 + a0 as u64) / 2)
-                            .min(u32::MAX as u64) as u32;
-                        let g = lc * 6 + (mag_est.min(5)) as usize;
-                        let big = c.bit(&mut m.gt1[g], v.unsigned_abs() > 1);
-                        let mag = if big {
-                            let mb = log_bucket(mag_est, MAGBUCKETS);
-                            let r = c.uint(&mut m.mag[mb], v.unsigned_abs().wrapping_sub(2));
-                            (r as i64 + 2).min(MAX_INDEX) as i32
-                        } else {
-                            1
-                        };
-                        if neg {
-                            -mag
-                        } else {
-                            mag
-                        }
+    let (d1, d2) = (d[1], d[2]);
+    let rows = q.len() / s2.max(1);
+    let (mut i0, mut i1, mut i2) = (r0 / (d1 * d2), (r0 / d2) % d1, r0 % d2);
+    for local in 0..rows {
+        let prow: Option<&[i32]> = pb.map(|p| {
+            let j0 = (i0 >> b.pshift[0]).min(p.dims[0] - 1);
+            let j1 = (i1 >> b.pshift[1]).min(p.dims[1] - 1);
+            let j2 = (i2 >> b.pshift[2]).min(p.dims[2] - 1);
+            let o = ((j0 * p.dims[1] + j1) * p.dims[2] + j2) * p.dims[3];
+            &parent[o..o + p.dims[3]]
+        });
+        let base = local * s2;
+        let (done, cur) = q.split_at_mut(base);
+        let cur = &mut cur[..s2];
+        // Neighbour rows exist only inside this segment (rows from `r0`):
+        // a segment boundary is an edge.
+        let up: Option<&[i32]> = (i2 > 0 && local >= 1).then(|| &done[base - s2..base]);
+        let o1: Option<&[i32]> = (i1 > 0 && local >= d2).then(|| &done[base - s1..base - s1 + s2]);
+        let o0: Option<&[i32]> =
+            (i0 > 0 && local >= d1 * d2).then(|| &done[base - s0..base - s0 + s2]);
+        let mut left = 0i32;
+        for i3 in 0..s2 {
+            let l = left.unsigned_abs();
+            let (u, ul, ur) = match up {
+                Some(r) => (
+                    r[i3].unsigned_abs(),
+                    if i3 > 0 { r[i3 - 1].unsigned_abs() } else { 0 },
+                    if i3 + 1 < s2 {
+                        r[i3 + 1].unsigned_abs()
                     } else {
                         0
-                    };
-                    cur[i3] = val;
-                    left = val;
+                    },
+                ),
+                None => (0, 0, 0),
+            };
+            let a1 = o1.map_or(0, |r| r[i3].unsigned_abs());
+            let a0 = o0.map_or(0, |r| r[i3].unsigned_abs());
+            let p = match prow {
+                Some(r) => r[pcol[i3]].unsigned_abs(),
+                None => 0,
+            };
+            let near = 2 * (l.min(3) + u.min(3)) + ul.min(2) + ur.min(2) + a1.min(2) + a0.min(2);
+            let pb_ = (p.min(2)) as usize;
+            let zctx = (lc * 3 + pb_) * ZBUCKETS + zbucket(near);
+            let v = cur[i3];
+            let nz = c.bit(&mut m.zero[zctx], v != 0);
+            let val = if nz {
+                let sctx = 3 * sgn(left) + up.map_or(0, |r| sgn(r[i3]));
+                let neg = c.select(&mut m.sign[sctx], v < 0);
+                let mag_est = (l as u64
+                    + u as u64
+                    + p as u64
+                    + (ul as u64 + ur as u64 + a1 as u64 + a0 as u64) / 2)
+                    .min(u32::MAX as u64) as u32;
+                let g = lc * 6 + (mag_est.min(5)) as usize;
+                let big = c.bit(&mut m.gt1[g], v.unsigned_abs() > 1);
+                let mag = if big {
+                    let mb = log_bucket(mag_est, MAGBUCKETS);
+                    let r = c.uint(&mut m.mag[mb], v.unsigned_abs().wrapping_sub(2));
+                    (r as i64 + 2).min(MAX_INDEX) as i32
+                } else {
+                    1
+                };
+                if neg {
+                    -mag
+                } else {
+                    mag
                 }
-                row += 1;
+            } else {
+                0
+            };
+            cur[i3] = val;
+            left = val;
+        }
+        i2 += 1;
+        if i2 == d2 {
+            i2 = 0;
+            i1 += 1;
+            if i1 == d1 {
+                i1 = 0;
+                i0 += 1;
             }
         }
     }
@@ -514,7 +525,7 @@ pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) 
         let pb = b.parent.map(|p| &layout.bands[p]);
         let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
         let mut cur = q[b.offset..b.offset + b.len].to_vec();
-        code_band(&mut shared, &mut models, b, pb, &mut cur, parent);
+        code_band(&mut shared, &mut models, b, pb, &mut cur, parent, 0);
     }
     let own: Vec<Vec<u8>> = own_jobs
         .par_iter()
@@ -525,7 +536,7 @@ pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) 
             let mut cur = q[b.offset..b.offset + b.len].to_vec();
             let mut enc = RangeEncoder::new();
             let mut m = Models::for_layout(layout);
-            code_band(&mut enc, &mut m, b, pb, &mut cur, parent);
+            code_band(&mut enc, &mut m, b, pb, &mut cur, parent, 0);
             enc.finish()
         })
         .collect();
@@ -566,6 +577,7 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
                 pb,
                 &mut this[b.offset - lo..b.offset - lo + b.len],
                 parent,
+                0,
             );
         }
         // Own bands of this level, in parallel.
@@ -589,7 +601,7 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
                 let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
                 let mut d = RangeDecoder::new(bytes);
                 let mut m = Models::for_layout(layout);
-                code_band(&mut d, &mut m, b, pb, out, parent);
+                code_band(&mut d, &mut m, b, pb, out, parent, 0);
                 !d.overrun()
             })
             .collect();
@@ -635,7 +647,7 @@ fn decode_shared(layout: &Layout, shared: &[u8], need: &[bool], q: &mut [i32]) -
         let (coarser, this) = q.split_at_mut(b.offset);
         let pb = b.parent.map(|p| &layout.bands[p]);
         let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
-        code_band(&mut dec, &mut models, b, pb, &mut this[..b.len], parent);
+        code_band(&mut dec, &mut models, b, pb, &mut this[..b.len], parent, 0);
     }
     !dec.overrun()
 }
@@ -712,7 +724,7 @@ pub(crate) fn decode_some(
                 let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
                 let mut d = RangeDecoder::new(bytes);
                 let mut m = Models::for_layout(layout);
-                code_band(&mut d, &mut m, b, pb, out, parent);
+                code_band(&mut d, &mut m, b, pb, out, parent, 0);
                 !d.overrun()
             })
             .collect();
@@ -724,5 +736,301 @@ pub(crate) fn decode_some(
             q[b.offset..b.offset + b.len].fill(0);
         }
     }
+    ok.then_some(q)
+}
+
+// ---------------------------------------------------------------------------
+// Segmented streams (format 2.3, wavelet modes 6 and 7).
+
+/// Segmented streams: a subband with at least this many coefficients gets
+/// streams of its own.
+pub(crate) const SEG_OWN: usize = 1 << 14;
+/// A segment holds at least this many coefficients...
+const SEG_MIN_COEFS: usize = 1 << 13;
+/// ...and about this many bytes of coded stream, by [`estimate_bytes`].
+const SEG_MIN_BYTES: usize = 1 << 12;
+
+/// The layout with [`SEG_OWN`] as the threshold of own streams.
+pub(crate) fn segmented(mut layout: Layout) -> Layout {
+    // Segmented streams are new in 2.3, like primed models: always primed.
+    layout.primed = true;
+    for b in layout.bands.iter_mut().skip(1) {
+        b.own = b.len >= SEG_OWN;
+    }
+    layout
+}
+
+/// Rows (runs along the last axis) of a band.
+fn rows_of(b: &Band) -> usize {
+    b.dims[0] * b.dims[1] * b.dims[2]
+}
+
+/// The first row of segment `j` of `k` of a band of `rows` rows.
+fn seg_row(rows: usize, j: usize, k: usize) -> usize {
+    (rows as u128 * j as u128 / k as u128) as usize
+}
+
+/// A rough size of a band's coded indices, for the segment count only.
+fn estimate_bytes(q: &[i32]) -> usize {
+    let bits: u64 = q
+        .iter()
+        .map(|&v| {
+            if v == 0 {
+                0
+            } else {
+                3 + u64::from(32 - v.unsigned_abs().leading_zeros())
+            }
+        })
+        .sum();
+    (bits / 8) as usize
+}
+
+/// How many segments an own band of these indices gets: one per
+/// [`SEG_MIN_BYTES`] of estimated stream, each of at least
+/// [`SEG_MIN_COEFS`] coefficients and one row.
+fn segment_count(b: &Band, q: &[i32]) -> usize {
+    (estimate_bytes(q) / SEG_MIN_BYTES)
+        .min(b.len / SEG_MIN_COEFS)
+        .min(rows_of(b))
+        .max(1)
+}
+
+/// Whether some own band of a [`segmented`] layout gets more than one
+/// segment for these indices.
+pub(crate) fn cuts_segments(layout: &Layout, q: &[i32]) -> bool {
+    layout
+        .bands
+        .iter()
+        .filter(|b| b.own)
+        .any(|b| segment_count(b, &q[b.offset..b.offset + b.len]) > 1)
+}
+
+/// A range-coded stream and its plain bits.
+pub(crate) struct SegEnc {
+    rc: RangeEncoder,
+    raw: BitWriter,
+}
+
+impl SegEnc {
+    fn new() -> Self {
+        Self {
+            rc: RangeEncoder::new(),
+            raw: BitWriter::new(),
+        }
+    }
+
+    fn finish(self) -> (Vec<u8>, Vec<u8>) {
+        (self.rc.finish(), self.raw.finish())
+    }
+}
+
+pub(crate) struct SegDec<'a> {
+    rc: RangeDecoder<'a>,
+    raw: BitReader<'a>,
+}
+
+impl<'a> SegDec<'a> {
+    fn new(s: (&'a [u8], &'a [u8])) -> Self {
+        Self {
+            rc: RangeDecoder::new(s.0),
+            raw: BitReader::new(s.1),
+        }
+    }
+
+    fn overrun(&self) -> bool {
+        self.rc.overrun() || self.raw.overrun()
+    }
+}
+
+impl Coder for SegEnc {
+    #[inline]
+    fn bit(&mut self, m: &mut BitModel, b: bool) -> bool {
+        self.rc.encode_bit(m, b);
+        b
+    }
+    #[inline]
+    fn select(&mut self, m: &mut BitModel, b: bool) -> bool {
+        self.rc.encode_bit(m, b);
+        b
+    }
+    #[inline]
+    fn uint(&mut self, m: &mut UintModel, v: u32) -> u32 {
+        // Detail magnitudes are below 2^30, approximation residuals at
+        // most 2^31 − 1 after the −1.
+        m.encode_split(&mut self.rc, &mut self.raw, v.min((1 << 31) - 1));
+        v
+    }
+}
+
+impl Coder for SegDec<'_> {
+    #[inline]
+    fn bit(&mut self, m: &mut BitModel, _: bool) -> bool {
+        self.rc.decode_bit(m)
+    }
+    #[inline]
+    fn select(&mut self, m: &mut BitModel, _: bool) -> bool {
+        self.rc.decode_bit_select(m) != 0
+    }
+    #[inline]
+    fn uint(&mut self, m: &mut UintModel, _: u32) -> u32 {
+        m.decode_split(&mut self.rc, &mut self.raw)
+    }
+}
+
+/// The coded streams of a segmented layout: the shared stream, then per own
+/// band (band order) its segment count and segments, each a range-coded
+/// part and a plain-bits part.
+pub(crate) struct Segmented {
+    pub shared: (Vec<u8>, Vec<u8>),
+    pub counts: Vec<usize>,
+    pub segments: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Encodes all indices (band order) into segmented streams; `layout` from
+/// [`segmented`].
+pub(crate) fn encode_segmented(layout: &Layout, q: &[i32]) -> Segmented {
+    let mut shared = SegEnc::new();
+    let mut models = Models::for_layout(layout);
+    let mut scratch = q[..layout.bands[0].len].to_vec();
+    code_ll(&mut shared, &mut models, &layout.bands[0], &mut scratch);
+    let mut jobs: Vec<(usize, usize, usize, usize)> = Vec::new();
+    let mut counts = Vec::new();
+    // The shared stream's models at the start of each group: the segments
+    // of the group start from them.
+    let mut snaps: Vec<Models> = Vec::new();
+    let mut group = usize::MAX;
+    for (bi, b) in layout.bands.iter().enumerate().skip(1) {
+        if b.group != group {
+            group = b.group;
+            snaps.push(models.clone());
+        }
+        let band = &q[b.offset..b.offset + b.len];
+        if b.own {
+            let k = segment_count(b, band);
+            counts.push(k);
+            jobs.extend((0..k).map(|j| (bi, j, k, snaps.len() - 1)));
+            continue;
+        }
+        let pb = b.parent.map(|p| &layout.bands[p]);
+        let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
+        let mut cur = band.to_vec();
+        code_band(&mut shared, &mut models, b, pb, &mut cur, parent, 0);
+    }
+    let segments = jobs
+        .par_iter()
+        .map(|&(bi, j, k, si)| {
+            let b = &layout.bands[bi];
+            let pb = b.parent.map(|p| &layout.bands[p]);
+            let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
+            let rows = rows_of(b);
+            let (r0, r1) = (seg_row(rows, j, k), seg_row(rows, j + 1, k));
+            let s3 = b.dims[3];
+            let mut cur = q[b.offset + r0 * s3..b.offset + r1 * s3].to_vec();
+            let mut enc = SegEnc::new();
+            let mut m = snaps[si].clone();
+            code_band(&mut enc, &mut m, b, pb, &mut cur, parent, r0);
+            enc.finish()
+        })
+        .collect();
+    Segmented {
+        shared: shared.finish(),
+        counts,
+        segments,
+    }
+}
+
+/// The largest segment count an own band may have (one row each).
+pub(crate) fn max_segments(layout: &Layout) -> Vec<usize> {
+    layout.bands.iter().filter(|b| b.own).map(rows_of).collect()
+}
+
+/// A segment to decode: its band, first row, stream parts and indices.
+type SegJob<'a, 'b> = (&'a Band, usize, (&'b [u8], &'b [u8]), &'b mut [i32]);
+
+/// Decodes segmented streams: `counts` per own band (each from 1 to its
+/// [`max_segments`]), `segments` in band order. Bands are decoded group by
+/// group; in each group the shared stream's bands and all segments of the
+/// own bands run in parallel (results independent of the thread count).
+/// `None` when a stream ends early.
+pub(crate) fn decode_segmented(
+    layout: &Layout,
+    shared: (&[u8], &[u8]),
+    counts: &[usize],
+    segments: &[(&[u8], &[u8])],
+) -> Option<Vec<i32>> {
+    let mut q = vec![0i32; layout.total];
+    let mut dec = SegDec::new(shared);
+    let mut models = Models::for_layout(layout);
+    let ll = &layout.bands[0];
+    code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
+    let mut own_at = 0usize;
+    let mut seg_at = 0usize;
+    let mut bi = 1;
+    let mut ok = true;
+    while bi < layout.bands.len() {
+        let group = layout.bands[bi].group;
+        let end = layout.bands[bi..]
+            .iter()
+            .position(|b| b.group != group)
+            .map_or(layout.bands.len(), |e| bi + e);
+        let lo = layout.bands[bi].offset;
+        let (coarser, this) = q.split_at_mut(lo);
+        let coarser: &[i32] = coarser;
+        // Split this group's indices into the shared bands' slices and the
+        // own bands' segments.
+        let mut shared_jobs: Vec<(&Band, &mut [i32])> = Vec::new();
+        let mut seg_jobs: Vec<SegJob> = Vec::new();
+        let mut rest: &mut [i32] = this;
+        let mut at = lo;
+        for b in &layout.bands[bi..end] {
+            let (_, tail) = rest.split_at_mut(b.offset - at);
+            let (mut mine, tail) = tail.split_at_mut(b.len);
+            rest = tail;
+            at = b.offset + b.len;
+            if !b.own {
+                shared_jobs.push((b, mine));
+                continue;
+            }
+            let k = counts.get(own_at).copied().unwrap_or(1);
+            own_at += 1;
+            let rows = rows_of(b);
+            for j in 0..k {
+                let n = (seg_row(rows, j + 1, k) - seg_row(rows, j, k)) * b.dims[3];
+                let (seg, tail) = mine.split_at_mut(n);
+                mine = tail;
+                let bytes = segments.get(seg_at).copied().unwrap_or((&[], &[]));
+                seg_at += 1;
+                seg_jobs.push((b, seg_row(rows, j, k), bytes, seg));
+            }
+        }
+        let parent_of = |b: &Band| -> (Option<&Band>, &[i32]) {
+            let pb = b.parent.map(|p| &layout.bands[p]);
+            (pb, pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]))
+        };
+        let snap = models.clone();
+        let (_, segs_ok) = rayon::join(
+            || {
+                for (b, out) in shared_jobs {
+                    let (pb, parent) = parent_of(b);
+                    code_band(&mut dec, &mut models, b, pb, out, parent, 0);
+                }
+            },
+            || {
+                seg_jobs
+                    .into_par_iter()
+                    .map(|(b, r0, bytes, out)| {
+                        let (pb, parent) = parent_of(b);
+                        let mut d = SegDec::new(bytes);
+                        let mut m = snap.clone();
+                        code_band(&mut d, &mut m, b, pb, out, parent, r0);
+                        !d.overrun()
+                    })
+                    .reduce(|| true, |a, b| a && b)
+            },
+        );
+        ok &= segs_ok;
+        bi = end;
+    }
+    ok &= !dec.overrun();
     ok.then_some(q)
 }

@@ -51,14 +51,22 @@ pub(crate) const MODE_PACKET: u8 = 4;
 /// [`MODE_WAVELET`] or [`MODE_PACKET`] stream of the rest.
 pub(crate) const MODE_PROFILE_Q: u8 = 5;
 /// Format 2.3: [`MODE_WAVELET`]'s layout with the coefficient models
-/// started at the probabilities of [`priors`] (modes 6–9 are left to other
-/// codings).
+/// started at the probabilities of [`priors`] (modes 6 and 7 are the
+/// segmented streams below; 8 and 9 are left free).
 pub(crate) const MODE_WAVELET_P: u8 = 10;
 /// Format 2.3: [`MODE_PACKET`] with primed models.
 pub(crate) const MODE_PACKET_P: u8 = 11;
 /// Format 2.3: [`MODE_PROFILE_Q`] whose inner stream is a
 /// [`MODE_WAVELET_P`] or [`MODE_PACKET_P`] stream.
 pub(crate) const MODE_PROFILE_QP: u8 = 12;
+/// Format 2.3: the dyadic or packet plan (a byte, 0 or 1) with segmented
+/// streams: subbands of at least [`coding::SEG_OWN`] coefficients have
+/// streams of their own, cut into segments of rows that the decoder runs in
+/// parallel, the low bits of magnitudes lie outside the range coder (see
+/// [`coding::encode_segmented`]), and the models are primed.
+pub(crate) const MODE_SEG: u8 = 6;
+/// Format 2.3: [`MODE_PROFILE_Q`] around a [`MODE_SEG`] stream.
+pub(crate) const MODE_PROFILE_Q_SEG: u8 = 7;
 
 /// Which codings a block may use.
 #[derive(Debug, Clone, Copy)]
@@ -69,13 +77,16 @@ struct Codings {
     primed: bool,
     /// Max-abs corrections as a significance map where smaller (format 2.3).
     maps: bool,
+    /// Segmented streams where they cut a band (format 2.3).
+    seg: bool,
 }
 
-/// What [`encode`] writes: the packet plan and primed models.
+/// What [`encode`] writes: every coding of format 2.3.
 const NEWEST: Codings = Codings {
     packet: true,
     primed: true,
     maps: MAPS,
+    seg: MAPS,
 };
 
 /// A profile is tried when its means carry at least this share of the
@@ -113,16 +124,50 @@ pub fn encode(
     dims: &[usize],
     target: Target,
 ) -> Result<(Vec<u8>, Vec<f64>)> {
-    encode_opts(values, valid, dims, target, MAPS)
+    encode_codings(values, valid, dims, target, NEWEST)
 }
 
 /// [`encode`], with `maps`: whether corrections may be a significance map.
+#[cfg(test)]
 pub(crate) fn encode_opts(
     values: &[f64],
     valid: Option<&[bool]>,
     dims: &[usize],
     target: Target,
     maps: bool,
+) -> Result<(Vec<u8>, Vec<f64>)> {
+    encode_codings(values, valid, dims, target, Codings { maps, ..NEWEST })
+}
+
+/// [`encode`], with `segmented` false writing unsegmented streams (modes
+/// 10, 11, 12) instead of the segmented ones (modes 6, 7).
+#[cfg(test)]
+pub(crate) fn encode_with(
+    values: &[f64],
+    valid: Option<&[bool]>,
+    dims: &[usize],
+    target: Target,
+    segmented: bool,
+) -> Result<(Vec<u8>, Vec<f64>)> {
+    encode_codings(
+        values,
+        valid,
+        dims,
+        target,
+        Codings {
+            seg: segmented,
+            ..NEWEST
+        },
+    )
+}
+
+/// [`encode`] with the codings `newest` allowed.
+fn encode_codings(
+    values: &[f64],
+    valid: Option<&[bool]>,
+    dims: &[usize],
+    target: Target,
+    newest: Codings,
 ) -> Result<(Vec<u8>, Vec<f64>)> {
     let d4 = squeeze(dims)?;
     let n: usize = d4.iter().product();
@@ -178,7 +223,6 @@ pub(crate) fn encode_opts(
     if bound == 0.0 {
         return Ok(raw(&filled));
     }
-    let newest = Codings { maps, ..NEWEST };
     let mut best = None;
     let mut found = None;
     if let Some(c) = code_block(&filled, values, valid, nvalid, d4, target, newest, None) {
@@ -199,7 +243,9 @@ pub(crate) fn encode_opts(
         // size has its minimum near the same multiple (max-abs).
         let warm = found.zip(best.as_ref().map(|b| b.0.len()));
         if let Some((inner, rec, _)) = code_block(&f, &v, valid, nvalid, d4, target, newest, warm) {
-            let mut out = vec![if newest.primed {
+            let mut out = vec![if inner.first() == Some(&MODE_SEG) {
+                MODE_PROFILE_Q_SEG
+            } else if newest.primed {
                 MODE_PROFILE_QP
             } else {
                 MODE_PROFILE_Q
@@ -401,13 +447,8 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
         MODE_PACKET => decode_wavelet(body, d4, true, false),
         MODE_WAVELET_P => decode_wavelet(body, d4, false, true),
         MODE_PACKET_P => decode_wavelet(body, d4, true, true),
-        MODE_PROFILE_Q | MODE_PROFILE_QP => {
-            let primed = mode == MODE_PROFILE_QP;
-            let inner = if primed {
-                [MODE_WAVELET_P, MODE_PACKET_P]
-            } else {
-                [MODE_WAVELET, MODE_PACKET]
-            };
+        MODE_SEG => decode_segmented(body, d4),
+        MODE_PROFILE_Q | MODE_PROFILE_QP | MODE_PROFILE_Q_SEG => {
             let l = d4[1];
             let qs = body
                 .get(..4)
@@ -428,9 +469,19 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
                 prev = k;
             }
             let means = dequantise_means(qs, &ks);
+            let primed = mode == MODE_PROFILE_QP;
+            let inner_ok = |m: u8| match mode {
+                MODE_PROFILE_Q => m == MODE_WAVELET || m == MODE_PACKET,
+                MODE_PROFILE_QP => m == MODE_WAVELET_P || m == MODE_PACKET_P,
+                _ => m == MODE_SEG,
+            };
             match body[pos..].split_first() {
-                Some((&m, rest)) if inner.contains(&m) => {
-                    let mut rec = decode_wavelet(rest, d4, m == inner[1], primed)?;
+                Some((&m, rest)) if inner_ok(m) => {
+                    let mut rec = if m == MODE_SEG {
+                        decode_segmented(rest, d4)?
+                    } else {
+                        decode_wavelet(rest, d4, m == MODE_PACKET || m == MODE_PACKET_P, primed)?
+                    };
                     let plane = d4[2] * d4[3];
                     for (i, r) in rec.iter_mut().enumerate() {
                         *r += means[(i / plane) % l];
@@ -627,6 +678,9 @@ struct Encoder<'a> {
     packet: bool,
     /// The block's dims when corrections may be a significance map (2.3).
     maps: Option<[usize; 4]>,
+    /// Segmented streams (format 2.3, [`MODE_SEG`]) allowed: written when
+    /// they cut some band into segments (see [`Encoder::pack`]).
+    seg: bool,
 }
 
 /// One quantisation: step, offset code, indices.
@@ -648,6 +702,7 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn new(
         filled: &[f64],
         values: &'a [f64],
@@ -681,6 +736,7 @@ impl<'a> Encoder<'a> {
             fold,
             packet,
             maps: None,
+            seg: codings.seg,
         }
     }
 
@@ -840,7 +896,16 @@ impl<'a> Encoder<'a> {
             .map(|(i, bytes, rec)| (bytes, rec, Found::Multiple(i)))
     }
 
+    /// The stream of `qz`: segmented (format 2.3) where that cuts a band
+    /// into segments (high rates, where decoding takes longest), else the
+    /// format 2.2 modes, which a preview reads in part.
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
+        if self.seg {
+            let layout = coding::segmented(self.layout.clone());
+            if coding::cuts_segments(&layout, &qz.q) {
+                return self.pack_segmented(&layout, qz, outliers);
+            }
+        }
         let (shared, own) = coding::encode_all(&self.layout, &qz.q);
         let mode = match (self.packet, self.layout.primed) {
             (false, false) => MODE_WAVELET,
@@ -864,6 +929,133 @@ impl<'a> Encoder<'a> {
         out.extend_from_slice(outliers);
         out
     }
+}
+
+impl Encoder<'_> {
+    /// A [`MODE_SEG`] stream: mode, plan, fold, mean, step, offset, the
+    /// segment count − 1 of every own band, the lengths of the shared
+    /// stream's range-coded and plain parts, of every segment's two parts
+    /// and of the outlier stream, then those bytes in the same order.
+    fn pack_segmented(&self, layout: &Layout, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
+        let s = coding::encode_segmented(layout, &qz.q);
+        let mut out = vec![MODE_SEG, self.packet as u8, self.fold as u8];
+        out.extend_from_slice(&self.mean.to_le_bytes());
+        out.extend_from_slice(&qz.step.to_le_bytes());
+        out.push(qz.offset_code as u8);
+        for &k in &s.counts {
+            put_varint(&mut out, k as u64 - 1);
+        }
+        let parts = std::iter::once(&s.shared).chain(&s.segments);
+        for (rc, raw) in parts.clone() {
+            put_varint(&mut out, rc.len() as u64);
+            put_varint(&mut out, raw.len() as u64);
+        }
+        put_varint(&mut out, outliers.len() as u64);
+        for (rc, raw) in parts {
+            out.extend_from_slice(rc);
+            out.extend_from_slice(raw);
+        }
+        out.extend_from_slice(outliers);
+        out
+    }
+}
+
+/// Decodes a [`MODE_SEG`] stream (after its mode byte).
+fn decode_segmented(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+    let trunc = || Error::Truncated("wavelet header".into());
+    let packet = match body.first() {
+        Some(0) => false,
+        Some(1) => true,
+        Some(p) => return Err(Error::Corrupt(format!("wavelet plan {p}"))),
+        None => return Err(trunc()),
+    };
+    let fold = *body.get(1).ok_or_else(trunc)? as usize;
+    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
+    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
+        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
+    }
+    let body = &body[2..];
+    if body.len() < 17 {
+        return Err(trunc());
+    }
+    let mean = read_f64(&body[0..8]);
+    let step = read_f64(&body[8..16]);
+    let offset_code = body[16] as i8;
+    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
+        return Err(Error::Corrupt(format!(
+            "wavelet header: mean {mean}, step {step}"
+        )));
+    }
+    let plan = if packet {
+        Plan::packet(d4)
+    } else {
+        Plan::new(d4)
+    };
+    let layout = coding::segmented(Layout::new(&plan));
+    let mut pos = 17;
+    let mut counts = Vec::new();
+    let mut nseg = 0usize;
+    for max in coding::max_segments(&layout) {
+        let k = get_varint(body, &mut pos)?;
+        if k >= max as u64 {
+            return Err(Error::Corrupt(format!(
+                "{} segments for a band of {max} rows",
+                k.saturating_add(1)
+            )));
+        }
+        counts.push(k as usize + 1);
+        nseg = nseg
+            .checked_add(k as usize + 1)
+            .ok_or_else(|| Error::Corrupt("segment count".into()))?;
+    }
+    // Two lengths a stream (shared, segments), then the outliers'; each
+    // takes at least a byte, so a count beyond the bytes is truncation.
+    let nlen = nseg
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(2))
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(|| Error::Corrupt("segment count".into()))?;
+    if nlen > body.len() - pos {
+        return Err(Error::Truncated("wavelet stream lengths".into()));
+    }
+    let mut lens = Vec::with_capacity(nlen);
+    for _ in 0..nlen {
+        lens.push(get_varint(body, &mut pos)?);
+    }
+    let total = lens
+        .iter()
+        .try_fold(0u64, |a, &l| a.checked_add(l))
+        .ok_or_else(|| Error::Corrupt("stream lengths".into()))?;
+    let have = (body.len() - pos) as u64;
+    if have != total {
+        return Err(short_or_corrupt(
+            have as usize,
+            total as usize,
+            "wavelet streams",
+        ));
+    }
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(nlen);
+    for &l in &lens {
+        // Every length is at most `total`, which fits the body.
+        parts.push(&body[pos..pos + l as usize]);
+        pos += l as usize;
+    }
+    let pairs: Vec<(&[u8], &[u8])> = parts[..nlen - 1]
+        .chunks_exact(2)
+        .map(|c| (c[0], c[1]))
+        .collect();
+    let q = coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
+        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
+    let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
+    let out = parts[nlen - 1];
+    if !out.is_empty() {
+        apply_outliers(out, &mut rec, d4)?;
+    }
+    Ok(if fold > 1 {
+        permute(&rec, d4, fold, true)
+    } else {
+        rec
+    })
 }
 
 /// Dequantises, scatters and inverse-transforms: the one reconstruction path.
@@ -1192,7 +1384,8 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
     let mode = *head.first().ok_or_else(trunc)?;
     let primed = matches!(mode, MODE_WAVELET_P | MODE_PACKET_P | MODE_PROFILE_QP);
     let (means, mut pos, packet) = match mode {
-        MODE_RAW | MODE_CONST => return Ok(None),
+        // Segmented streams (format 2.3) are read whole for a preview.
+        MODE_RAW | MODE_CONST | MODE_SEG | MODE_PROFILE_Q_SEG => return Ok(None),
         MODE_WAVELET | MODE_WAVELET_P => (None, 1usize, false),
         MODE_PACKET | MODE_PACKET_P => (None, 1usize, true),
         MODE_PROFILE_Q | MODE_PROFILE_QP => {
@@ -1654,6 +1847,7 @@ mod tests {
         packet: false,
         primed: false,
         maps: false,
+        seg: false,
     };
 
     fn check(x: &[f64], mask: Option<&[bool]>, dims: &[usize], t: Target) -> usize {
@@ -1875,7 +2069,16 @@ mod tests {
     fn packet_plan_previews_read_only_the_coarse_bands() {
         let dims = [16, 1, 128, 256];
         let (x, _) = field(&dims, 0.5, false, 7);
-        let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
+        // Segmented streams (2.3) are read whole for a preview.
+        let seg = encode(&x, None, &dims, Target::Rmse(0.05))
+            .expect("encode")
+            .0;
+        assert_eq!(seg[0], MODE_SEG);
+        let head = &seg[..preview_header_len(&dims).unwrap().min(seg.len())];
+        assert!(preview_plan(head, &dims, seg.len(), 2, true)
+            .unwrap()
+            .is_none());
+        let bytes = encode_with(&x, None, &dims, Target::Rmse(0.05), false)
             .expect("encode")
             .0;
         assert_eq!(bytes[0], MODE_PACKET_P);
@@ -2023,6 +2226,7 @@ mod tests {
             MODE_PROFILE,
             MODE_PROFILE_Q,
             MODE_PROFILE_QP,
+            MODE_SEG,
             MODE_RAW,
             MODE_CONST,
             MODE_PACKET,
@@ -2032,6 +2236,10 @@ mod tests {
             nested[inner] = m;
             assert!(decode(&nested, &dims).is_err(), "inner mode {m}");
         }
+        // Mode 7 holds a mode 6 stream and nothing else.
+        let mut b = bytes.clone();
+        b[0] = MODE_PROFILE_Q_SEG;
+        assert!(decode(&b, &dims).is_err());
         // A field without such a profile keeps the plain stream (over the
         // packet plan: the 26 levels take a level).
         let (y, _) = field(&dims, 0.2, false, 9);
@@ -2067,6 +2275,7 @@ mod tests {
                             packet,
                             primed,
                             maps: false,
+                            seg: false,
                         },
                     );
                     let (bytes, rec, _) = enc.run(t, None).expect("encode");
@@ -2294,6 +2503,121 @@ mod tests {
         for mode in 0..4u8 {
             let mut g = garbage.clone();
             g[0] = mode;
+            let _ = decode(&g, &dims);
+        }
+    }
+
+    /// The segment counts of a [`MODE_SEG`] stream's own bands.
+    fn segment_counts(bytes: &[u8], dims: &[usize]) -> Vec<u64> {
+        assert_eq!(bytes[0], MODE_SEG);
+        let d4 = squeeze(dims).unwrap();
+        let plan = if bytes[1] == 1 {
+            Plan::packet(d4)
+        } else {
+            Plan::new(d4)
+        };
+        let layout = coding::segmented(Layout::new(&plan));
+        let mut pos = 20;
+        coding::max_segments(&layout)
+            .iter()
+            .map(|_| get_varint(bytes, &mut pos).unwrap() + 1)
+            .collect()
+    }
+
+    /// Segmented streams (format 2.3): round trips on odd shapes, masks and
+    /// both plans with bands cut into several segments; the same bytes and
+    /// values for any thread count; damage gives errors, not panics.
+    #[test]
+    fn segmented_streams_round_trip_and_fail_cleanly() {
+        let pool = |n: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("pool")
+        };
+        let cases: [(&[usize], bool, u8); 5] = [
+            (&[9, 197, 131], true, 1),
+            (&[3, 180, 203], false, 0),
+            (&[301, 257], true, 0),
+            (&[10, 2, 61, 120], false, 1),
+            // With a level profile: mode 7.
+            (&[26, 96, 128], false, 1),
+        ];
+        for (dims, masked, plan) in cases {
+            let (mut x, m) = field(dims, 2.0, masked, 11);
+            let profiled = dims[0] == 26;
+            if profiled {
+                for (i, v) in x.iter_mut().enumerate() {
+                    let level = (i / (96 * 128)) as f64;
+                    *v += 1200.0 * level * (1.0 + 0.04 * level);
+                }
+            }
+            for t in [
+                Target::Rmse(0.0005),
+                Target::MaxAbs(0.002),
+                Target::Rmse(0.5),
+            ] {
+                let len = check(&x, m.as_deref(), dims, t);
+                let (bytes, rec) = pool(1).install(|| encode(&x, m.as_deref(), dims, t).unwrap());
+                assert_eq!(bytes.len(), len);
+                if matches!(t, Target::Rmse(r) if r < 0.01) {
+                    // Fine enough to be cut into segments.
+                    let at = if profiled {
+                        assert_eq!(bytes[0], MODE_PROFILE_Q_SEG);
+                        let mut inner = 5;
+                        for _ in 0..26 {
+                            get_varint(&bytes, &mut inner).expect("index");
+                        }
+                        inner
+                    } else {
+                        0
+                    };
+                    assert_eq!(bytes[at + 1], plan, "{dims:?}");
+                    let counts = segment_counts(&bytes[at..], dims);
+                    assert!(counts.iter().any(|&k| k >= 2), "{dims:?}: {counts:?}");
+                }
+                for threads in [2, 3] {
+                    let (b, r) =
+                        pool(threads).install(|| encode(&x, m.as_deref(), dims, t).unwrap());
+                    assert_eq!(b, bytes, "{threads} threads");
+                    let d = pool(threads).install(|| decode(&bytes, dims).unwrap());
+                    assert!(r.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()));
+                    assert!(rec.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()));
+                }
+                // Damage: cuts, an extra byte, bit flips (also in the
+                // counts and lengths), a bad plan byte.
+                for cut in [1, 2, 3, 20, 21, 30, bytes.len() / 2, bytes.len() - 1] {
+                    assert!(decode(&bytes[..cut], dims).is_err(), "cut {cut}");
+                }
+                let mut longer = bytes.clone();
+                longer.push(0);
+                assert!(decode(&longer, dims).is_err());
+                if bytes[0] == MODE_SEG {
+                    let mut b = bytes.clone();
+                    b[1] = 2;
+                    assert!(decode(&b, dims).is_err());
+                }
+                let mut s = 5u64;
+                let mut pick = |n: usize| ((lcg(&mut s) + 0.5) * n as f64) as usize % n;
+                for trial in 0..40 {
+                    let mut b = bytes.clone();
+                    let i = if trial % 2 == 0 {
+                        pick(b.len().min(60))
+                    } else {
+                        pick(b.len())
+                    };
+                    b[i] ^= 1 << (pick(8) as u32);
+                    let _ = decode(&b, dims);
+                }
+            }
+        }
+        let dims = [4, 64, 64];
+        let garbage: Vec<u8> = (0..4000u32).map(|i| (i * 131 % 251) as u8).collect();
+        for (mode, plan) in [(MODE_SEG, 0u8), (MODE_SEG, 1), (MODE_PROFILE_Q_SEG, 0)] {
+            let mut g = garbage.clone();
+            g[0] = mode;
+            g[1] = plan;
+            g[2] = 1;
             let _ = decode(&g, &dims);
         }
     }
