@@ -1521,13 +1521,6 @@ fn plan_decode(
             "a format 2.0 archive announces chunk codings new in 2.1".into(),
         ));
     }
-    if levels.chunks_2_3 && reader.version() < (2, 3) {
-        return Err(Error::Corrupt(format!(
-            "a format {}.{} archive announces chunk codings new in 2.3",
-            reader.version().0,
-            reader.version().1
-        )));
-    }
     if levels.newest_chunks && reader.version() < (2, 2) {
         return Err(Error::Corrupt(format!(
             "a format {}.{} archive announces chunk codings new in 2.2",

@@ -100,10 +100,6 @@ impl LevelInfo {
             out.push(TAG_NEWER_CHUNKS);
             out.push(0);
         }
-        if self.chunks_2_3 {
-            out.push(TAG_CHUNKS_2_3);
-            out.push(0);
-        }
         if self.newest_chunks {
             out.push(TAG_NEWEST_CHUNKS);
             out.push(0);

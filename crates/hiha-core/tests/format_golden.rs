@@ -224,6 +224,106 @@ fn golden_v2_2_codec_streams_decode_to_the_same_values() {
     }
 }
 
+/// Format 2.3: real codec streams with primed models (ERA5 u at an RMSE
+/// bound, mode 11), max-abs corrections (ERA5 u, pointwise), and segmented
+/// streams (mode 6: the GFS t fixture over 8 frames that drift smoothly, as
+/// in `tests/lattice.rs`, at NRMSE 1e-4). The stored archives must keep
+/// decoding to the same values, bit for bit, within their bounds. Bless new
+/// files with `HIHA_BLESS=1` only for a new format version.
+#[test]
+fn golden_v2_3_codec_streams_decode_to_the_same_values() {
+    use hiha_core::bound::Bound;
+    use hiha_core::field::{Field, Shape};
+
+    let read = |name: &str| -> Vec<f32> {
+        std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
+            .expect("fixture")
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let u = read("era5_u_6x2x41x41.f32");
+    let u = Field::new(Shape::new(6, 2, 41, 41), u, None).expect("field");
+    let t = read("gfs_t_lev10-12_3x73x144.f32");
+    let n = t.len();
+    let drift: Vec<f32> = (0..8 * n)
+        .map(|i| {
+            let (fr, j) = ((i / n) as f32, i % n);
+            t[j] + 0.4 * fr * (1.0 + ((j % 144) as f32 * 0.05).sin())
+        })
+        .collect();
+    let t8 = Field::new(Shape::new(8, 3, 73, 144), drift, None).expect("field");
+    let cases = [
+        ("codec23_u_nrmse.hiha", &u, "u", Bound::Nrmse(1e-3)),
+        ("codec23_u_maxabs.hiha", &u, "u", Bound::MaxAbs(0.05)),
+        ("codec23_t_seg.hiha", &t8, "t", Bound::Nrmse(1e-4)),
+    ];
+    for (name, field, var, bound) in cases {
+        let s = field.shape;
+        let meta = common::grid_meta(var, [s.frames, s.levels, s.lat, s.lon]);
+        check_codec_golden(name, field, &meta, bound, (2, 3));
+    }
+    // The wavelet modes the files hold: primed packet (11), segmented (6).
+    let modes = |name: &str| -> Vec<u8> {
+        let bytes = std::fs::read(golden_path(2).with_file_name(name)).expect("golden");
+        let r = ArchiveReader::open(&bytes).expect("opens");
+        (0..r.sections().len())
+            .filter(|&i| r.sections()[i].kind == hiha_core::format::SectionKind::Residual)
+            .filter_map(|i| hiha_core::residual::wavelet_mode(r.read(i).expect("read")))
+            .collect()
+    };
+    assert!(modes("codec23_u_nrmse.hiha").contains(&11));
+    assert!(modes("codec23_t_seg.hiha").contains(&6));
+}
+
+/// Compresses `field` (with `HIHA_BLESS=1`) or reads the golden archive
+/// `name`, and checks its version, that it decodes to the stored CRC32 of
+/// values, and its bound on every element.
+fn check_codec_golden(
+    name: &str,
+    field: &hiha_core::field::Field,
+    meta: &hiha_core::meta::DatasetMeta,
+    bound: hiha_core::bound::Bound,
+    version: (u16, u16),
+) {
+    use hiha_core::bound::Bound;
+    use hiha_core::codec::{self, CompressOptions, NoProgress};
+    let path = golden_path(2).with_file_name(name);
+    let sums = path.with_extension("crc32");
+    if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
+        let (bytes, _) = codec::compress(field, meta, &CompressOptions::new(bound), &NoProgress)
+            .expect("compress");
+        let (g, _) = codec::decompress(&bytes, None).expect("decode");
+        std::fs::write(&path, &bytes).expect("write golden");
+        std::fs::write(&sums, format!("{:08x}\n", values_crc(&g.values))).expect("write crc");
+    }
+    let golden = std::fs::read(&path).expect("golden file (bless with HIHA_BLESS=1)");
+    let r = ArchiveReader::open(&golden).expect("opens");
+    assert_eq!(r.version(), version, "{name}");
+    let (g, _) = codec::decompress(&golden, None).expect("decodes");
+    let want = std::fs::read_to_string(&sums).expect("crc file");
+    assert_eq!(
+        format!("{:08x}", values_crc(&g.values)),
+        want.trim(),
+        "{name}: the decoded values changed"
+    );
+    let x = &field.values;
+    let range =
+        x.iter().fold(f32::MIN, |a, &b| a.max(b)) - x.iter().fold(f32::MAX, |a, &b| a.min(b));
+    let mut sse = 0.0f64;
+    let mut worst = 0.0f64;
+    for (a, b) in x.iter().zip(&g.values) {
+        let d = (*a as f64 - *b as f64).abs();
+        sse += d * d;
+        worst = worst.max(d);
+    }
+    match bound {
+        Bound::Nrmse(t) => assert!((sse / x.len() as f64).sqrt() / range as f64 <= t, "{name}"),
+        Bound::MaxAbs(e) => assert!(worst <= e, "{name}: {worst}"),
+        _ => unreachable!(),
+    }
+}
+
 /// CRC32 of the values' bits.
 fn values_crc(v: &[f32]) -> u32 {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect();

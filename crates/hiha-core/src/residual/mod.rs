@@ -204,8 +204,9 @@ pub fn needs_format_2_1(stream: &[u8]) -> bool {
     format_minor(stream) >= 1
 }
 
-/// The wavelet mode byte of a residual stream (`None` for other methods).
-fn wavelet_mode(stream: &[u8]) -> Option<u8> {
+/// The wavelet mode byte of a residual stream (`None` for other methods;
+/// for diagnostics and tests).
+pub fn wavelet_mode(stream: &[u8]) -> Option<u8> {
     if !stream.first().is_some_and(|&t| is_wavelet(t)) {
         return None;
     }
