@@ -86,7 +86,7 @@ const NEWEST: Codings = Codings {
     packet: true,
     primed: true,
     maps: MAPS,
-    seg: MAPS,
+    seg: true,
 };
 
 /// A profile is tried when its means carry at least this share of the
@@ -960,8 +960,53 @@ impl Encoder<'_> {
     }
 }
 
+/// A [`MODE_SEG`] stream's header, checked, and its parts: the shared
+/// stream's two parts, each segment's two, then the outlier stream.
+struct SegStream<'a> {
+    fold: usize,
+    mean: f64,
+    step: f64,
+    offset_code: i8,
+    plan: Plan,
+    layout: Layout,
+    counts: Vec<usize>,
+    parts: Vec<&'a [u8]>,
+}
+
 /// Decodes a [`MODE_SEG`] stream (after its mode byte).
 fn decode_segmented(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+    let SegStream {
+        fold,
+        mean,
+        step,
+        offset_code,
+        plan,
+        layout,
+        counts,
+        parts,
+    } = split_segmented(body, d4)?;
+    let nlen = parts.len();
+    let pairs: Vec<(&[u8], &[u8])> = parts[..nlen - 1]
+        .chunks_exact(2)
+        .map(|c| (c[0], c[1]))
+        .collect();
+    let q = coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
+        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
+    let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
+    let out = parts[nlen - 1];
+    if !out.is_empty() {
+        apply_outliers(out, &mut rec, d4)?;
+    }
+    Ok(if fold > 1 {
+        permute(&rec, d4, fold, true)
+    } else {
+        rec
+    })
+}
+
+/// Splits a [`MODE_SEG`] stream (after its mode byte), checking every
+/// length.
+fn split_segmented(body: &[u8], d4: [usize; 4]) -> Result<SegStream<'_>> {
     let trunc = || Error::Truncated("wavelet header".into());
     let packet = match body.first() {
         Some(0) => false,
@@ -1040,22 +1085,29 @@ fn decode_segmented(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
         parts.push(&body[pos..pos + l as usize]);
         pos += l as usize;
     }
-    let pairs: Vec<(&[u8], &[u8])> = parts[..nlen - 1]
-        .chunks_exact(2)
-        .map(|c| (c[0], c[1]))
-        .collect();
-    let q = coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
-        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
-    let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
-    let out = parts[nlen - 1];
-    if !out.is_empty() {
-        apply_outliers(out, &mut rec, d4)?;
-    }
-    Ok(if fold > 1 {
-        permute(&rec, d4, fold, true)
-    } else {
-        rec
+    Ok(SegStream {
+        fold,
+        mean,
+        step,
+        offset_code,
+        plan,
+        layout,
+        counts,
+        parts,
     })
+}
+
+/// Where the inner stream of a quantised-profile stream (modes 5, 7, 12)
+/// starts: after the mode byte, `f32 qs` and the `levels` index deltas.
+fn profile_q_end(bytes: &[u8], levels: usize) -> Result<usize> {
+    let mut pos = 5;
+    if bytes.len() < pos {
+        return Err(Error::Truncated("wavelet profile".into()));
+    }
+    for _ in 0..levels {
+        get_varint(bytes, &mut pos)?;
+    }
+    Ok(pos)
 }
 
 /// Dequantises, scatters and inverse-transforms: the one reconstruction path.
@@ -1357,11 +1409,24 @@ fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Res
 /// significance map (format 2.3).
 pub(crate) fn uses_map(bytes: &[u8], dims: &[usize]) -> Result<bool> {
     let d4 = squeeze(dims)?;
+    let is_map = |o: &[u8]| o.len() >= 8 && read_f64(&o[..8]) < 0.0;
+    let seg = match bytes.first() {
+        Some(&MODE_SEG) => Some(1),
+        Some(&MODE_PROFILE_Q_SEG) => Some(profile_q_end(bytes, d4[1])? + 1),
+        _ => None,
+    };
+    if let Some(at) = seg {
+        let body = bytes
+            .get(at..)
+            .ok_or_else(|| Error::Truncated("wavelet stream".into()))?;
+        let s = split_segmented(body, d4)?;
+        return Ok(s.parts.last().is_some_and(|o| is_map(o)));
+    }
     let Some((parts, _, _)) = parse_parts(bytes, d4, bytes.len())? else {
         return Ok(false);
     };
     let out = parts.streams.last().and_then(|r| bytes.get(r.clone()));
-    Ok(out.is_some_and(|o| o.len() >= 8 && read_f64(&o[..8]) < 0.0))
+    Ok(out.is_some_and(is_map))
 }
 
 /// Where the parts of a wavelet-mode stream lie, from its first byte.
