@@ -1229,17 +1229,24 @@ fn find_outliers(
     m.code(&mut enc, values.len() + 1 - last, 1, 0);
     let mut out = s.to_le_bytes().to_vec();
     out.extend_from_slice(&enc.finish());
-    // Format 2.3: the same corrections as a significance map, when smaller;
-    // the step negated says so.
+    // Format 2.3: the same corrections as a significance map, when smaller
+    // by at least a byte per MAP_ELEMENTS_PER_BYTE elements (a map costs
+    // decode time on every element); the step negated says so.
     if let Some(d) = maps {
         let map = outliers::encode_map(&fixes, d);
-        if 8 + map.len() < out.len() {
+        if 8 + map.len() + values.len() / MAP_ELEMENTS_PER_BYTE < out.len() {
             out = (-s).to_le_bytes().to_vec();
             out.extend_from_slice(&map);
         }
     }
     Some(out)
 }
+
+/// A correction map is kept only when it saves at least one byte per this
+/// many elements over the gap list: decoding a map reads a flag per element,
+/// +10–25 % decode CPU at max-abs 1e-2 (ERA5 u 0.46 → 0.58 s for 20 decodes,
+/// 2.2 % smaller; GFS t at 1e-3 0.18 → 0.38 s for 33 bytes of 114 kB).
+const MAP_ELEMENTS_PER_BYTE: usize = 4096;
 
 fn outlier_step(e: f64) -> f64 {
     2.0 * e * (1.0 - 1.0 / (1u64 << 24) as f64)
