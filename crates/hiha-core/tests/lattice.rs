@@ -295,11 +295,9 @@ fn with_extra(bytes: &[u8], extra: Vec<u8>) -> Vec<u8> {
     w.finish().expect("finish")
 }
 
-#[test]
-fn a_primed_packet_stream_makes_the_archive_2_3_and_older_labels_are_refused() {
-    // The real field's 3 levels over 8 frames that drift smoothly, at a
-    // coarse bound: the frames take a level, so the wavelet coder uses its
-    // packet plan (new in 2.2) with primed models (mode 11, new in 2.3).
+/// The real field's 3 levels over 8 frames that drift smoothly: the frames
+/// take a level, so the wavelet coder uses its packet plan (new in 2.2).
+fn drifting_frames() -> Field {
     let t = gfs_t();
     let n = 3 * 73 * 144;
     let values: Vec<f32> = (0..8 * n)
@@ -308,98 +306,56 @@ fn a_primed_packet_stream_makes_the_archive_2_3_and_older_labels_are_refused() {
             t.values[j] + 0.4 * fr * (1.0 + ((j % 144) as f32 * 0.05).sin())
         })
         .collect();
-    let f = Field::new(Shape::new(8, 3, 73, 144), values, None).expect("field");
-    let opts = CompressOptions::new(Bound::Nrmse(1e-2));
-    let (bytes, _) = codec::compress(
-        &f,
-        &common::grid_meta("t", [8, 3, 73, 144]),
-        &opts,
-        &NoProgress,
-    )
-    .expect("compress");
-    let r = ArchiveReader::open(&bytes).expect("open");
-    let newest = (0..r.sections().len()).any(|i| {
-        r.sections()[i].kind == SectionKind::Residual
-            && hiha_core::residual::format_minor(r.read(i).expect("read")) == 3
-    });
-    assert!(newest, "no residual uses a 2.3 coding");
-    assert_eq!(r.version(), (2, 3));
-    let extra = r.header().extra.clone();
-    assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
-    // Decodes, within the bound.
-    let (g, _) = codec::decompress(&bytes, None).expect("decode");
-    let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
-    assert!(m.nrmse <= 1e-2, "nrmse {}", m.nrmse);
-    // Labelled 2.2, 2.1 or 2.0: the announcement is refused.
-    for minor in [0, 1, 2] {
-        match codec::decompress(&with_minor(&bytes, minor), None) {
-            Err(Error::Corrupt(m)) => assert!(m.contains("2.3") || m.contains("2.2"), "{m}"),
-            other => panic!("expected Corrupt, got {other:?}"),
-        }
-    }
-    // A 2.3 archive that does not announce them: the stream is refused.
-    let quiet: Vec<u8> = extra
-        .chunks(2)
-        .filter(|c| *c != [6, 0])
-        .flatten()
-        .copied()
-        .collect();
-    match codec::decompress(&with_extra(&bytes, quiet), None) {
-        Err(Error::Corrupt(m)) => assert!(m.contains("2.3"), "{m}"),
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
+    Field::new(Shape::new(8, 3, 73, 144), values, None).expect("field")
 }
 
+/// Codings new in 2.3 make the archive 2.3 and announce them (extra field
+/// 6): at a coarse bound the primed models (wavelet mode 11), at a fine one
+/// segmented streams (mode 6). Labelled older, or without the announcement,
+/// the archive is refused.
 #[test]
-fn a_segmented_stream_makes_the_archive_2_3_and_older_labels_are_refused() {
-    // The same drifting frames at a fine bound: the big subbands are cut
-    // into segments (wavelet mode 6, new in 2.3).
-    let t = gfs_t();
-    let n = 3 * 73 * 144;
-    let values: Vec<f32> = (0..8 * n)
-        .map(|i| {
-            let (fr, j) = ((i / n) as f32, i % n);
-            t.values[j] + 0.4 * fr * (1.0 + ((j % 144) as f32 * 0.05).sin())
-        })
-        .collect();
-    let f = Field::new(Shape::new(8, 3, 73, 144), values, None).expect("field");
-    let mut opts = CompressOptions::new(Bound::Nrmse(1e-5));
-    opts.chunk_frames = Some(8);
-    let (bytes, _) = codec::compress(
-        &f,
-        &common::grid_meta("t", [8, 3, 73, 144]),
-        &opts,
-        &NoProgress,
-    )
-    .expect("compress");
-    let r = ArchiveReader::open(&bytes).expect("open");
-    let newest = (0..r.sections().len()).any(|i| {
-        r.sections()[i].kind == SectionKind::Residual
-            && hiha_core::residual::format_minor(r.read(i).expect("read")) == 3
-    });
-    assert!(newest, "no residual uses a 2.3 coding");
-    assert_eq!(r.version(), (2, 3));
-    let extra = r.header().extra.clone();
-    assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
-    let (g, _) = codec::decompress(&bytes, None).expect("decode");
-    let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
-    assert!(m.nrmse <= 1e-5, "nrmse {}", m.nrmse);
-    // Labelled 2.2 or older: the announcement is refused.
-    for minor in [0, 1, 2] {
-        match codec::decompress(&with_minor(&bytes, minor), None) {
-            Err(Error::Corrupt(m)) => assert!(m.contains("2."), "{m}"),
+fn codings_new_in_2_3_make_the_archive_2_3_and_older_labels_are_refused() {
+    let f = drifting_frames();
+    for (t, mode) in [(1e-2, 11u8), (1e-5, 6)] {
+        let mut opts = CompressOptions::new(Bound::Nrmse(t));
+        opts.chunk_frames = Some(8);
+        let (bytes, _) = codec::compress(
+            &f,
+            &common::grid_meta("t", [8, 3, 73, 144]),
+            &opts,
+            &NoProgress,
+        )
+        .expect("compress");
+        let r = ArchiveReader::open(&bytes).expect("open");
+        let modes: Vec<u8> = (0..r.sections().len())
+            .filter(|&i| r.sections()[i].kind == SectionKind::Residual)
+            .filter_map(|i| hiha_core::residual::wavelet_mode(r.read(i).expect("read")))
+            .collect();
+        assert!(modes.contains(&mode), "{t}: modes {modes:?}");
+        assert_eq!(r.version(), (2, 3));
+        let extra = r.header().extra.clone();
+        assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
+        // Decodes, within the bound.
+        let (g, _) = codec::decompress(&bytes, None).expect("decode");
+        let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
+        assert!(m.nrmse <= t, "nrmse {}", m.nrmse);
+        // Labelled 2.2, 2.1 or 2.0: the announcement is refused.
+        for minor in [0, 1, 2] {
+            match codec::decompress(&with_minor(&bytes, minor), None) {
+                Err(Error::Corrupt(m)) => assert!(m.contains("2.3") || m.contains("2.2"), "{m}"),
+                other => panic!("expected Corrupt, got {other:?}"),
+            }
+        }
+        // A 2.3 archive that does not announce them: the stream is refused.
+        let quiet: Vec<u8> = extra
+            .chunks(2)
+            .filter(|c| *c != [6, 0])
+            .flatten()
+            .copied()
+            .collect();
+        match codec::decompress(&with_extra(&bytes, quiet), None) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("2.3"), "{m}"),
             other => panic!("expected Corrupt, got {other:?}"),
         }
-    }
-    // A 2.3 archive that does not announce them: the stream is refused.
-    let quiet: Vec<u8> = extra
-        .chunks(2)
-        .filter(|c| *c != [6, 0])
-        .flatten()
-        .copied()
-        .collect();
-    match codec::decompress(&with_extra(&bytes, quiet), None) {
-        Err(Error::Corrupt(m)) => assert!(m.contains("2.3"), "{m}"),
-        other => panic!("expected Corrupt, got {other:?}"),
     }
 }
