@@ -594,22 +594,29 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
                 own_iter += 1;
             }
         }
-        let results: Vec<bool> = jobs
-            .into_par_iter()
-            .map(|(b, bytes, out)| {
-                let pb = b.parent.map(|p| &layout.bands[p]);
-                let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
-                let mut d = RangeDecoder::new(bytes);
-                let mut m = Models::for_layout(layout);
-                code_band(&mut d, &mut m, b, pb, out, parent, 0);
-                !d.overrun()
-            })
-            .collect();
-        ok &= results.iter().all(|&r| r);
+        ok &= decode_own(layout, coarser, jobs);
         bi = end;
     }
     ok &= !dec.overrun();
     ok.then_some(q)
+}
+
+/// Decodes own-stream bands in parallel: each job is a band, its stream
+/// and its indices; `coarser` holds every band before them. `false` when a
+/// stream ends early.
+fn decode_own(layout: &Layout, coarser: &[i32], jobs: Vec<(&Band, &[u8], &mut [i32])>) -> bool {
+    jobs.into_par_iter()
+        .map(|(b, bytes, out)| {
+            let pb = b.parent.map(|p| &layout.bands[p]);
+            let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
+            let mut d = RangeDecoder::new(bytes);
+            let mut m = Models::for_layout(layout);
+            code_band(&mut d, &mut m, b, pb, out, parent, 0);
+            !d.overrun()
+        })
+        .collect::<Vec<bool>>()
+        .iter()
+        .all(|&r| r)
 }
 
 /// Number of own-stream bands.
@@ -717,18 +724,7 @@ pub(crate) fn decode_some(
                 own_iter += 1;
             }
         }
-        let results: Vec<bool> = jobs
-            .into_par_iter()
-            .map(|(b, bytes, out)| {
-                let pb = b.parent.map(|p| &layout.bands[p]);
-                let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
-                let mut d = RangeDecoder::new(bytes);
-                let mut m = Models::for_layout(layout);
-                code_band(&mut d, &mut m, b, pb, out, parent, 0);
-                !d.overrun()
-            })
-            .collect();
-        ok &= results.iter().all(|&r| r);
+        ok &= decode_own(layout, coarser, jobs);
         bi = end;
     }
     for (i, b) in layout.bands.iter().enumerate() {

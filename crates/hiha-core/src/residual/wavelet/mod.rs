@@ -526,6 +526,28 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
     }
 }
 
+/// The fixed part of a wavelet header (17 bytes): mean, step and
+/// reconstruction-offset code, checked.
+fn read_fixed(fixed: &[u8]) -> Result<(f64, f64, i8)> {
+    let mean = read_f64(&fixed[0..8]);
+    let step = read_f64(&fixed[8..16]);
+    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
+        return Err(Error::Corrupt(format!(
+            "wavelet header: mean {mean}, step {step}"
+        )));
+    }
+    Ok((mean, step, fixed[16] as i8))
+}
+
+/// Checks a stored fold of the first axis longer than 1 of `d4`.
+fn check_fold(fold: usize, d4: [usize; 4]) -> Result<()> {
+    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
+    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
+        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
+    }
+    Ok(())
+}
+
 fn short_or_corrupt(have: usize, want: usize, what: &str) -> Error {
     if have < want {
         Error::Truncated(format!("{what}: {have} of {want} bytes"))
@@ -713,11 +735,7 @@ impl<'a> Encoder<'a> {
         codings: Codings,
     ) -> Self {
         let Codings { packet, primed, .. } = codings;
-        let plan = if packet {
-            Plan::packet(d4)
-        } else {
-            Plan::new(d4)
-        };
+        let plan = Plan::of(d4, packet);
         let layout = Layout::with_models(&plan, primed);
         let mean = filled.iter().sum::<f64>() / filled.len() as f64;
         let mut data: Vec<f64> = filled.iter().map(|v| v - mean).collect();
@@ -1033,27 +1051,13 @@ fn split_segmented(body: &[u8], d4: [usize; 4]) -> Result<SegStream<'_>> {
         None => return Err(trunc()),
     };
     let fold = *body.get(1).ok_or_else(trunc)? as usize;
-    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
-    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
-        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
-    }
+    check_fold(fold, d4)?;
     let body = &body[2..];
     if body.len() < 17 {
         return Err(trunc());
     }
-    let mean = read_f64(&body[0..8]);
-    let step = read_f64(&body[8..16]);
-    let offset_code = body[16] as i8;
-    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
-        return Err(Error::Corrupt(format!(
-            "wavelet header: mean {mean}, step {step}"
-        )));
-    }
-    let plan = if packet {
-        Plan::packet(d4)
-    } else {
-        Plan::new(d4)
-    };
+    let (mean, step, offset_code) = read_fixed(&body[..17])?;
+    let plan = Plan::of(d4, packet);
     let layout = coding::segmented(Layout::new(&plan));
     let mut pos = 17;
     let mut counts = Vec::new();
@@ -1370,10 +1374,7 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Re
         .split_first()
         .ok_or_else(|| Error::Truncated("wavelet header".into()))?;
     let fold = fold as usize;
-    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
-    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
-        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
-    }
+    check_fold(fold, d4)?;
     let rec = decode_folded(body, d4, packet, primed)?;
     Ok(if fold > 1 {
         permute(&rec, d4, fold, true)
@@ -1386,19 +1387,8 @@ fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Res
     if body.len() < 17 {
         return Err(Error::Truncated("wavelet header".into()));
     }
-    let mean = read_f64(&body[0..8]);
-    let step = read_f64(&body[8..16]);
-    let offset_code = body[16] as i8;
-    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
-        return Err(Error::Corrupt(format!(
-            "wavelet header: mean {mean}, step {step}"
-        )));
-    }
-    let plan = if packet {
-        Plan::packet(d4)
-    } else {
-        Plan::new(d4)
-    };
+    let (mean, step, offset_code) = read_fixed(&body[..17])?;
+    let plan = Plan::of(d4, packet);
     let layout = Layout::with_models(&plan, primed);
     let nown = coding::own_count(&layout);
     let mut pos = 17;
@@ -1544,26 +1534,12 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
         m => return Err(Error::Corrupt(format!("unknown wavelet mode {m}"))),
     };
     let fold = *head.get(pos).ok_or_else(trunc)? as usize;
-    let first = d4.iter().copied().find(|&v| v > 1).unwrap_or(1);
-    if fold == 0 || fold > MAX_FOLD || first % fold != 0 {
-        return Err(Error::Corrupt(format!("wavelet fold {fold}")));
-    }
+    check_fold(fold, d4)?;
     pos += 1;
     let fixed = head.get(pos..pos + 17).ok_or_else(trunc)?;
-    let mean = read_f64(&fixed[0..8]);
-    let step = read_f64(&fixed[8..16]);
-    let offset_code = fixed[16] as i8;
-    if !mean.is_finite() || !step.is_finite() || step <= 0.0 {
-        return Err(Error::Corrupt(format!(
-            "wavelet header: mean {mean}, step {step}"
-        )));
-    }
+    let (mean, step, offset_code) = read_fixed(fixed)?;
     pos += 17;
-    let plan = if packet {
-        Plan::packet(d4)
-    } else {
-        Plan::new(d4)
-    };
+    let plan = Plan::of(d4, packet);
     let layout = Layout::with_models(&plan, primed);
     let nown = coding::own_count(&layout);
     let mut lens = Vec::with_capacity(nown + 2);

@@ -98,6 +98,15 @@ pub(crate) fn outer_levels(dims: [usize; 4]) -> bool {
 }
 
 impl Plan {
+    /// The packet plan when `packet`, else the dyadic one.
+    pub fn of(dims: [usize; 4], packet: bool) -> Self {
+        if packet {
+            Self::packet(dims)
+        } else {
+            Self::new(dims)
+        }
+    }
+
     pub fn new(dims: [usize; 4]) -> Self {
         let (region, axes) = dyadic(dims, [true; 4], MIN_LEN);
         Self {
