@@ -840,6 +840,9 @@ pub fn compress(
     }
     let n = checked_field_len(field)?;
     let mut levels = LevelInfo::measure(field, per_level);
+    if let Some((lo, hi)) = field.value_range() {
+        levels.coarsen(lo as f64, hi as f64);
+    }
     // The pointwise relative bound keeps zeros and signs already.
     levels.keep_zeros =
         keeps_zeros(field, opts.keep_zeros) && !matches!(opts.bound, Bound::PwRel(_));
@@ -1531,6 +1534,13 @@ fn plan_decode(
     if levels.chunks_2_3 && (reader.version() < (2, 3) || !levels.newest_chunks) {
         return Err(Error::Corrupt(format!(
             "a format {}.{} archive announces chunk codings new in 2.3",
+            reader.version().0,
+            reader.version().1
+        )));
+    }
+    if !levels.coarse.is_empty() && reader.version() < (2, 4) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive has coarse per-level ranges, new in 2.4",
             reader.version().0,
             reader.version().1
         )));

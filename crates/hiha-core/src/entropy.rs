@@ -152,6 +152,25 @@ impl RangeEncoder {
         }
     }
 
+    /// Codes one decision with a probability given by the caller: `p0`, the
+    /// probability of a zero in units of 2^-16, must lie in [1, 65535]
+    /// (models that predict outside of [`BitModel`], e.g. mixed predictions).
+    #[inline]
+    pub fn encode_with_p0(&mut self, p0: u32, bit: bool) {
+        debug_assert!((1..PROB_ONE).contains(&p0));
+        let bound = (self.range >> PROB_BITS) * p0;
+        if bit {
+            self.low += bound as u64;
+            self.range -= bound;
+        } else {
+            self.range = bound;
+        }
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
     /// Codes the low `nbits` bits of `value` (at most 32) with probability 1/2 each.
     pub fn encode_direct(&mut self, value: u32, nbits: u32) {
         for i in (0..nbits).rev() {
@@ -248,6 +267,26 @@ impl<'a> RangeDecoder<'a> {
             true
         };
         model.update(bit);
+        while self.range < TOP {
+            self.range <<= 8;
+            self.code = (self.code << 8) | self.next_byte() as u32;
+        }
+        bit
+    }
+
+    /// Decodes a decision coded by [`RangeEncoder::encode_with_p0`] with
+    /// the same `p0`.
+    #[inline]
+    pub fn decode_with_p0(&mut self, p0: u32) -> bool {
+        let bound = (self.range >> PROB_BITS) * p0;
+        let bit = if self.code < bound {
+            self.range = bound;
+            false
+        } else {
+            self.code -= bound;
+            self.range -= bound;
+            true
+        };
         while self.range < TOP {
             self.range <<= 8;
             self.code = (self.code << 8) | self.next_byte() as u32;

@@ -14,6 +14,7 @@
 //! | 4 | empty (format 2.1): some chunks of the variable use codings new in 2.1: lattice indices (sections of kind lattice-residual, `lattice.rs`) or the wavelet coder's level profile |
 //! | 5 | empty (format 2.2): some chunks use codings new in 2.2 (the wavelet coder's packet plan and quantised level profile) |
 //! | 6 | empty (format 2.3): some chunks use codings new in 2.3 (the wavelet coder's primed models) |
+//! | 7 | (format 2.4) coarse per-level ranges: per level, in level order, u16 `a`, u16 `b` (little-endian), the high halves of f32s (bfloat16): the level range is [`a`, `b`] as f32s, each clamped into the variable's [min, max]. The writer rounds each end outwards (by 2^-7 of its magnitude at most), so the range holds the level's values. Written instead of tag 1 when the residual is not normalised per level: 4 bytes a level instead of 8 |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -32,6 +33,32 @@ const TAG_KEEP_ZEROS: u8 = 3;
 const TAG_NEWER_CHUNKS: u8 = 4;
 const TAG_NEWEST_CHUNKS: u8 = 5;
 const TAG_CHUNKS_2_3: u8 = 6;
+const TAG_COARSE_RANGES: u8 = 7;
+/// The 16-bit float (the high half of an f32, as bfloat16) nearest to `x`
+/// on the side away from the values it bounds: at or below `x` for a lower
+/// end (`up` false), at or above it for an upper end.
+fn bf16_outwards(x: f32, up: bool) -> u16 {
+    let bits = x.to_bits();
+    let high = (bits >> 16) as u16;
+    if bits & 0xFFFF == 0 {
+        return high;
+    }
+    // Dropping the low half moves towards zero; one more step moves away.
+    let towards_zero_is_outwards = (x > 0.0) != up;
+    if towards_zero_is_outwards {
+        high
+    } else {
+        high + 1
+    }
+}
+
+/// A coarse range end as stored (tag 7), kept within the variable's
+/// `[vmin, vmax]`; `None` for a NaN (or an empty variable range).
+fn bf16_value(b: u16, vmin: f64, vmax: f64) -> Option<f32> {
+    let v = f32::from_bits(u32::from(b) << 16);
+    let (lo, hi) = (vmin as f32, vmax as f32);
+    (!v.is_nan() && lo <= hi).then(|| v.clamp(lo, hi))
+}
 
 /// The per-level ranges of a variable, and whether its residual is coded
 /// normalised by them.
@@ -52,6 +79,9 @@ pub(crate) struct LevelInfo {
     /// Some chunks use codings new in format 2.3 (the wavelet coder's
     /// primed models, segmented streams, significance maps).
     pub chunks_2_3: bool,
+    /// The ranges are the coarse ones of tag 7 (format 2.4): per level, the
+    /// 16-bit floats stored (lower, upper).
+    pub coarse: Vec<(u16, u16)>,
 }
 
 impl LevelInfo {
@@ -86,7 +116,34 @@ impl LevelInfo {
             newer_chunks: false,
             newest_chunks: false,
             chunks_2_3: false,
+            coarse: Vec::new(),
         }
+    }
+
+    /// Widens exact per-level ranges to the coarse ones of tag 7 (16-bit
+    /// floats, rounded outwards; the variable's valid range is
+    /// `[vmin, vmax]`): clamping into them still never increases an error,
+    /// a level stays within 2^-7 of its own range's ends (a non-negative one
+    /// non-negative), and they cost 4 bytes a level instead of 8.
+    /// Normalised ranges (per-level bounds) stay exact: they define the
+    /// bound.
+    pub fn coarsen(&mut self, vmin: f64, vmax: f64) {
+        if self.normalized || self.ranges.is_empty() {
+            return;
+        }
+        self.coarse = self
+            .ranges
+            .iter()
+            .map(|&(lo, hi)| (bf16_outwards(lo, false), bf16_outwards(hi, true)))
+            .collect();
+        self.ranges = self
+            .coarse
+            .iter()
+            .map(|&(a, b)| {
+                let at = |x| bf16_value(x, vmin, vmax).expect("rounded from a finite value");
+                (at(a), at(b))
+            })
+            .collect();
     }
 
     /// The `extra` bytes that store this (empty when there is nothing).
@@ -109,6 +166,15 @@ impl LevelInfo {
             out.push(0);
         }
         if self.ranges.is_empty() {
+            return out;
+        }
+        if !self.coarse.is_empty() {
+            out.push(TAG_COARSE_RANGES);
+            put_varint(&mut out, (self.coarse.len() * 4) as u64);
+            for &(a, b) in &self.coarse {
+                out.extend_from_slice(&a.to_le_bytes());
+                out.extend_from_slice(&b.to_le_bytes());
+            }
             return out;
         }
         out.push(TAG_LEVEL_RANGES);
@@ -162,7 +228,38 @@ impl LevelInfo {
                         info.ranges.push((lo, hi));
                     }
                 }
-                TAG_NORMALIZED if body.is_empty() && !info.ranges.is_empty() => {
+                TAG_COARSE_RANGES if info.ranges.is_empty() => {
+                    if body.len() != levels.saturating_mul(4) {
+                        return Err(Error::Corrupt(format!(
+                            "coarse per-level ranges of {} bytes for {levels} levels",
+                            body.len()
+                        )));
+                    }
+                    for c in body.chunks_exact(4) {
+                        let (a, b) = (
+                            u16::from_le_bytes([c[0], c[1]]),
+                            u16::from_le_bytes([c[2], c[3]]),
+                        );
+                        match (
+                            bf16_value(a, value_min, value_max),
+                            bf16_value(b, value_min, value_max),
+                        ) {
+                            (Some(lo), Some(hi)) if lo <= hi => {
+                                info.coarse.push((a, b));
+                                info.ranges.push((lo, hi));
+                            }
+                            _ => {
+                                return Err(Error::Corrupt(format!(
+                                    "a coarse per-level range {a:#06x}..{b:#06x} that is empty \
+                                     or not a number"
+                                )))
+                            }
+                        }
+                    }
+                }
+                TAG_NORMALIZED
+                    if body.is_empty() && !info.ranges.is_empty() && info.coarse.is_empty() =>
+                {
                     info.normalized = true;
                 }
                 TAG_KEEP_ZEROS if body.is_empty() && !info.keep_zeros => {
@@ -178,7 +275,7 @@ impl LevelInfo {
                     info.chunks_2_3 = true;
                 }
                 TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS
-                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 => {
+                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 | TAG_COARSE_RANGES => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {
@@ -298,6 +395,52 @@ mod tests {
         let mut r = vec![f32::NAN, 2e-6, 9.0, 90.0, 200.0, 301.0];
         info.restore(&mut r, Some(&[true, false, false, false, false, false]), 3);
         assert!(r[0].is_nan());
+    }
+
+    #[test]
+    fn coarse_ranges_hold_each_level_and_cost_half() {
+        // Magnitudes from 1e-7 to 1e5, negative and positive, exact zeros.
+        let v = vec![
+            1.234_567e-7,
+            3.3e-6,
+            0.0,
+            -1.0e5,
+            -3.7,
+            12_345.678,
+            -0.1,
+            -0.099_99,
+            -0.05,
+        ];
+        let f = Field::new(Shape::new(1, 3, 1, 3), v.clone(), None).expect("field");
+        let exact = LevelInfo::measure(&f, false);
+        let mut info = exact.clone();
+        let (vmin, vmax) = (-1.0e5f32 as f64, 12_345.678f32 as f64);
+        info.coarsen(vmin, vmax);
+        assert_eq!(info.coarse.len(), 3);
+        for (l, (&(lo, hi), &(elo, ehi))) in info.ranges.iter().zip(&exact.ranges).enumerate() {
+            assert!(
+                lo <= elo && hi >= ehi,
+                "level {l}: [{lo}, {hi}] vs [{elo}, {ehi}]"
+            );
+            assert!(elo - lo <= elo.abs() / 128.0 && hi - ehi <= ehi.abs() / 128.0);
+            assert!(lo as f64 >= vmin && hi as f64 <= vmax);
+        }
+        // A level whose least value is 0 keeps 0 as its lower end.
+        assert_eq!(info.ranges[0].0, 0.0);
+        let bytes = info.encode();
+        assert_eq!(bytes.len(), 2 + 3 * 4, "tag, length, 4 bytes a level");
+        assert!(bytes.len() < exact.encode().len());
+        let back = LevelInfo::decode(&bytes, 3, vmin, vmax).expect("decode");
+        assert_eq!(back, info);
+        // Normalised ranges stay exact.
+        let mut n = LevelInfo::measure(&f, true);
+        n.coarsen(vmin, vmax);
+        assert!(n.coarse.is_empty());
+        // Hostile: wrong length, NaN, an empty range.
+        assert!(LevelInfo::decode(&bytes[..bytes.len() - 1], 3, vmin, vmax).is_err());
+        assert!(LevelInfo::decode(&[7, 4, 0xC0, 0x7F, 0, 0], 1, vmin, vmax).is_err());
+        assert!(LevelInfo::decode(&[7, 4, 0x80, 0x3F, 0, 0], 1, vmin, vmax).is_err());
+        assert!(LevelInfo::decode(&[7, 4, 0, 0, 0x80, 0x3F], 1, vmin, vmax).is_ok());
     }
 
     #[test]

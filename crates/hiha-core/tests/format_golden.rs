@@ -21,7 +21,41 @@ mod fixtures;
 use std::path::PathBuf;
 
 use fixtures::*;
-use hiha_core::format::{ArchiveReader, ArchiveWriter, SectionKind, FORMAT_VERSION};
+use hiha_core::format::{
+    crc32, squeeze_v1, unsqueeze, ArchiveReader, ArchiveWriter, SectionKind, FORMAT_VERSION,
+    MIXING_MINOR,
+};
+
+/// `bytes` (an archive this build wrote) with its header block coded as
+/// formats before 2.4 code it (codings 0 and 1) and labelled `minor`: what
+/// this build's writer wrote before header coding 2, byte for byte.
+fn with_v1_header_coding(bytes: &[u8], minor: u16) -> Vec<u8> {
+    let (mut len, mut shift, mut pos) = (0usize, 0, 12);
+    loop {
+        let b = bytes[pos];
+        len |= ((b & 0x7F) as usize) << shift;
+        shift += 7;
+        pos += 1;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    let raw = unsqueeze(&bytes[pos..pos + len], 1 << 28).expect("header block");
+    let block = squeeze_v1(&raw);
+    let mut out = bytes[..10].to_vec();
+    out.extend_from_slice(&minor.to_le_bytes());
+    let mut n = block.len();
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(&block);
+    let crc = crc32(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&bytes[pos + len + 4..]);
+    out
+}
 
 fn golden_path(major: u16) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{major}/sample.hiha"))
@@ -86,7 +120,9 @@ fn golden_v2_decodes_and_re_encodes_byte_for_byte() {
     let summary = std::fs::read_to_string(path.with_extension("txt")).expect("summary file");
     assert_eq!(r.summary(), summary);
 
-    // (b) Encoding the same input gives the same bytes.
+    // (b) Encoding the same input gives the same bytes (with the header
+    // coded as 2.0 coded it; the 2.4 golden below covers header coding 2).
+    let built = with_v1_header_coding(&built, 0);
     if built != golden {
         let at = built.iter().zip(&golden).position(|(a, b)| a != b);
         panic!(
@@ -132,13 +168,59 @@ fn golden_v2_multi_variable_decodes_and_re_encodes_byte_for_byte() {
     let specs = multi_sections();
     assert_eq!(v1.read(1).expect("read"), &specs[9].1 .3[..]);
     assert!(r.for_variable(2).is_err());
-    if built != golden {
+    if with_v1_header_coding(&built, 1) != golden {
         panic!("the v2.1 encoding changed; if intended, this is a new format version");
     }
     // Taking variable 0 out gives the one-variable golden file itself.
     let alone = hiha_core::format::extract_variable(&golden, 0).expect("extract");
-    assert_eq!(alone, std::fs::read(golden_path(2)).expect("v2 sample"));
-    assert_eq!(ArchiveReader::open(&alone).expect("open").version(), (2, 0));
+    assert_eq!(
+        with_v1_header_coding(&alone, 0),
+        std::fs::read(golden_path(2)).expect("v2 sample")
+    );
+    assert_eq!(
+        alone,
+        std::fs::read(golden_path(2).with_file_name("sample24.hiha")).expect("v2.4 sample")
+    );
+}
+
+/// Format 2.4: the one-variable sample as this build writes it, its header
+/// block in header coding 2 (context mixing over a primer).
+#[test]
+fn golden_v2_4_header_coding_decodes_and_re_encodes_byte_for_byte() {
+    let built = sample_archive();
+    let path = golden_path(2).with_file_name("sample24.hiha");
+    if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &built).expect("write golden");
+    }
+    let golden = std::fs::read(&path).expect("golden file (bless with HIHA_BLESS=1)");
+    let r = ArchiveReader::open(&golden).expect("opens");
+    assert_eq!(r.version(), (2, MIXING_MINOR));
+    assert_eq!(r.header(), &small_header());
+    assert_eq!(r.layout().header, 486, "the coded header's size");
+    let v1 = std::fs::read(golden_path(2)).expect("v2 sample");
+    assert!(
+        golden.len() + 300 < v1.len(),
+        "{} vs {} bytes",
+        golden.len(),
+        v1.len()
+    );
+    if built != golden {
+        let at = built.iter().zip(&golden).position(|(a, b)| a != b);
+        panic!(
+            "the v2.4 encoding changed (first difference at byte {at:?}); if intended, this \
+             is a new format version: see the module docs"
+        );
+    }
+    // Labelled older (its checksum redone), the header coding is refused.
+    let mut old = golden.clone();
+    old[10..12].copy_from_slice(&3u16.to_le_bytes());
+    let h1 = r.layout().header as usize - 4;
+    let crc = crc32(&old[..h1]);
+    old[h1..h1 + 4].copy_from_slice(&crc.to_le_bytes());
+    match ArchiveReader::open(&old) {
+        Err(hiha_core::Error::Corrupt(m)) => assert!(m.contains("new in 2.4"), "{m}"),
+        other => panic!("expected Corrupt, got {:?}", other.map(|r| r.version())),
+    }
 }
 
 /// Sections may not reach across variables, and variable ids must exist.

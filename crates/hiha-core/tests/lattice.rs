@@ -60,7 +60,8 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
     let f = gfs_t();
     let fine = compress(&f, Bound::Nrmse(1e-5));
     assert!(lattice_coded(&fine));
-    assert!([(2, 1), (2, 2), (2, 3)].contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models
+    assert!([(2, 1), (2, 2), (2, 3), (2, 4)]
+        .contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding
     assert_bit_identical(&f, &fine);
     // The same field off its lattice (one value in three nudged by 64
     // ulps) is coded as values, and needs more bytes for the same bound.
@@ -79,12 +80,13 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
         lossy.len()
     );
     // A coarse bound gains nothing from exactness: values (a wavelet
-    // stream with primed models, format 2.3), no lattice.
+    // stream with primed models, format 2.3; coarse level ranges and the
+    // header coding, 2.4), no lattice.
     let coarse = compress(&f, Bound::Nrmse(1e-2));
     assert!(!lattice_coded(&coarse));
     assert_eq!(
         ArchiveReader::open(&coarse).expect("open").version(),
-        (2, 3)
+        (2, 4)
     );
 }
 
@@ -182,35 +184,49 @@ fn a_lattice_variable_in_a_multi_variable_archive() {
         .all(|(a, b)| a.to_bits() == b.to_bits()));
     let alone = format::extract_variable(&bytes, 1).expect("extract t");
     assert!(lattice_coded(&alone));
-    assert!(
-        [(2, 1), (2, 2), (2, 3)].contains(&ArchiveReader::open(&alone).expect("open").version())
-    ); // 2.2 where a chunk uses the packet plan, 2.3 its primed models
+    assert!([(2, 1), (2, 2), (2, 3), (2, 4)]
+        .contains(&ArchiveReader::open(&alone).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding
     assert_bit_identical(&t, &alone);
     let other = format::extract_variable(&bytes, 0).expect("extract warm");
     assert!(!lattice_coded(&other));
-    assert_eq!(ArchiveReader::open(&other).expect("open").version(), (2, 0));
+    // 2.4 for its header coding (2.0 otherwise).
+    assert_eq!(ArchiveReader::open(&other).expect("open").version(), (2, 4));
 }
 
-/// The archive with its version set to `minor`, the header CRC redone.
+/// The archive with its version set to `minor`, the header block stored
+/// raw (header coding 0, which every version reads: so that only what the
+/// test is about decides) and its CRC redone.
 fn with_minor(bytes: &[u8], minor: u16) -> Vec<u8> {
-    let mut b = bytes.to_vec();
-    b[10..12].copy_from_slice(&minor.to_le_bytes());
     let (mut len, mut used) = (0usize, 0usize);
-    while b[12 + used] & 0x80 != 0 {
-        len |= ((b[12 + used] & 0x7f) as usize) << (7 * used);
+    while bytes[12 + used] & 0x80 != 0 {
+        len |= ((bytes[12 + used] & 0x7f) as usize) << (7 * used);
         used += 1;
     }
-    len |= (b[12 + used] as usize) << (7 * used);
-    let h1 = 12 + used + 1 + len;
-    let crc = crc32fast::hash(&b[..h1]);
-    b[h1..h1 + 4].copy_from_slice(&crc.to_le_bytes());
+    len |= (bytes[12 + used] as usize) << (7 * used);
+    let h0 = 12 + used + 1;
+    let mut block = vec![0u8];
+    block.extend(format::unsqueeze(&bytes[h0..h0 + len], 1 << 28).expect("header"));
+    let mut b = bytes[..10].to_vec();
+    b.extend_from_slice(&minor.to_le_bytes());
+    let mut n = block.len();
+    while n >= 0x80 {
+        b.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    b.push(n as u8);
+    b.extend_from_slice(&block);
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b.extend_from_slice(&bytes[h0 + len + 4..]);
     b
 }
 
 #[test]
 fn a_lattice_archive_labelled_2_0_is_refused() {
     let bytes = compress(&gfs_t(), Bound::Nrmse(1e-5));
-    assert!(codec::decompress(&with_minor(&bytes, 1), None).is_ok());
+    // Its own label, the header stored raw, decodes (its coarse per-level
+    // ranges make it 2.4).
+    assert!(codec::decompress(&with_minor(&bytes, 4), None).is_ok());
     let old = with_minor(&bytes, 0);
     match codec::decompress(&old, None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("0x0a"), "{m}"),
@@ -233,12 +249,13 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
         .expect("copy");
     }
     let announced = w.finish().expect("finish");
-    // 2.3: the residual streams use primed models (2.3) as well.
+    // 2.4: the residual streams use primed models (2.3), the header coarse
+    // level ranges (2.4) as well.
     assert_eq!(
         ArchiveReader::open(&announced).expect("open").version(),
-        (2, 3)
+        (2, 4)
     );
-    assert!(codec::decompress(&announced, None).is_ok(), "2.3 allows it");
+    assert!(codec::decompress(&announced, None).is_ok(), "2.4 allows it");
     match codec::decompress(&with_minor(&announced, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -269,8 +286,9 @@ fn a_level_profile_makes_the_archive_2_1() {
     });
     assert!(profiled, "no residual uses the level profile");
     // The profile's means are quantised (wavelet mode 5, new in 2.2), over
-    // a stream with primed models (mode 12, new in 2.3).
-    assert_eq!(r.version(), (2, 3));
+    // a stream with primed models (mode 12, new in 2.3); coarse level
+    // ranges, 2.4.
+    assert_eq!(r.version(), (2, 4));
     match codec::decompress(&with_minor(&bytes, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -332,7 +350,8 @@ fn codings_new_in_2_3_make_the_archive_2_3_and_older_labels_are_refused() {
             .filter_map(|i| hiha_core::residual::wavelet_mode(r.read(i).expect("read")))
             .collect();
         assert!(modes.contains(&mode), "{t}: modes {modes:?}");
-        assert_eq!(r.version(), (2, 3));
+        // 2.4 for the coarse level ranges.
+        assert_eq!(r.version(), (2, 4));
         let extra = r.header().extra.clone();
         assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
         // Decodes, within the bound.

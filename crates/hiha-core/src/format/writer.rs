@@ -80,6 +80,7 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let (major, minor) = header.needed_version_with(kinds);
         let body = squeeze::squeeze(&header::encode(header)?);
+        let minor = minor.max(squeeze::coding_minor(&body));
         let mut head = Vec::with_capacity(body.len() + 24);
         head.extend_from_slice(&MAGIC);
         head.extend_from_slice(&major.to_le_bytes());
