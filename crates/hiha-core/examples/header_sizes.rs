@@ -3,7 +3,9 @@
 //!
 //! Usage: `cargo run --release -p hiha-core --example header_sizes -- A.hiha...`
 //! With `HEADER_COSTS=1`, also each run of text or binary bytes of the raw
-//! header with its cost under header coding 2.
+//! header with its cost under header coding 2; with `HEADER_DUMP=DIR`, the
+//! raw headers are written to DIR as `NAME.raw`, which the example also
+//! reads (to compare models on the same headers).
 
 use std::time::Instant;
 
@@ -41,7 +43,18 @@ fn main() {
     let mut totals = [0usize; 3];
     println!("archive  raw  coding-1  best(coding)  decode-ms coding-1 / best");
     for path in std::env::args().skip(1) {
-        let raw = raw_header(&std::fs::read(&path).expect("read archive"));
+        // An archive, or a raw header as `HEADER_DUMP` writes them.
+        let bytes = std::fs::read(&path).expect("read archive");
+        let raw = if path.ends_with(".raw") {
+            bytes
+        } else {
+            raw_header(&bytes)
+        };
+        if let Some(dir) = std::env::var_os("HEADER_DUMP") {
+            let name = std::path::Path::new(&path).with_extension("raw");
+            let name = name.file_name().expect("a file name");
+            std::fs::write(std::path::Path::new(&dir).join(name), &raw).expect("write raw header");
+        }
         let new = squeeze(&raw);
         let old = squeeze_v1(&raw);
         assert_eq!(unsqueeze(&new, 1 << 28).expect("decodes"), raw);
