@@ -188,4 +188,40 @@ mod tests {
         assert!(unsqueeze(&s, 10).is_err());
         assert!(unsqueeze(&s[..s.len() / 2], 1 << 20).is_err());
     }
+
+    #[test]
+    fn mixing_codes_headers_smaller_than_order_1_and_survives_hostile_bytes() {
+        let raw = corpus::primer_2(); // header-like bytes, 12.7 KB
+        let two = squeeze(&raw[3000..9000]);
+        let one = squeeze_v1(&raw[3000..9000]);
+        assert_eq!(two[0], MIXING);
+        assert_eq!(coding_minor(&two), MIXING_MINOR);
+        assert_eq!(coding_minor(&one), 0);
+        assert!(two.len() * 2 < one.len(), "{} vs {}", two.len(), one.len());
+        assert_eq!(unsqueeze(&two, 1 << 20).unwrap(), &raw[3000..9000]);
+        // Truncated anywhere: an error, never a panic or a wrong header.
+        for cut in [3, 10, two.len() / 3, two.len() - 8] {
+            assert!(unsqueeze(&two[..cut], 1 << 20).is_err(), "cut at {cut}");
+        }
+        // Random bytes after coding byte 2 (a small length, then noise):
+        // decoded or refused, within the length bound.
+        let mut x = 0x1234_5678u32;
+        for n in [1usize, 5, 40, 300] {
+            let mut block = vec![MIXING, 0x80, 0x02];
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                block.push(x as u8);
+            }
+            if let Ok(out) = unsqueeze(&block, 1 << 20) {
+                assert_eq!(out.len(), 256);
+            }
+        }
+        // A length the coded bytes cannot justify is refused before decoding.
+        let mut huge = vec![MIXING];
+        put_varint(&mut huge, 1 << 27);
+        huge.extend_from_slice(&[0; 16]);
+        assert!(matches!(unsqueeze(&huge, 1 << 28), Err(Error::Corrupt(_))));
+    }
 }
