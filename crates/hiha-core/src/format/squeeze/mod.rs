@@ -68,7 +68,7 @@ pub fn squeeze_v1(raw: &[u8]) -> Vec<u8> {
 /// coding.
 pub fn squeeze(raw: &[u8]) -> Vec<u8> {
     let old = squeeze_v1(raw);
-    let coded = Mixing::primed().encode(raw);
+    let coded = Mixing::with_primed(|m| m.encode(raw));
     let mut out = Vec::with_capacity(coded.len() + 6);
     out.push(MIXING);
     put_varint(&mut out, raw.len() as u64);
@@ -83,7 +83,7 @@ pub fn squeeze(raw: &[u8]) -> Vec<u8> {
 /// The cost in bits of each byte of `raw` under header coding 2 (for
 /// measurements: `examples/header_sizes.rs`).
 pub fn mixing_costs(raw: &[u8]) -> Vec<f64> {
-    Mixing::primed().costs(raw)
+    Mixing::with_primed(|m| m.costs(raw))
 }
 
 /// The oldest format minor version (of major 2) that defines the coding of
@@ -133,7 +133,7 @@ pub fn unsqueeze(block: &[u8], max_raw: usize) -> Result<Vec<u8>> {
         )));
     }
     let (out, overrun) = if coding == MIXING {
-        Mixing::primed().decode(coded, len as usize)
+        Mixing::with_primed(|m| m.decode(coded, len as usize))
     } else {
         ByteModel::primed().decode_all(coded, len as usize)
     };
@@ -187,6 +187,22 @@ mod tests {
         let s = squeeze(text);
         assert!(unsqueeze(&s, 10).is_err());
         assert!(unsqueeze(&s[..s.len() / 2], 1 << 20).is_err());
+    }
+
+    #[test]
+    fn the_reused_working_model_codes_as_a_fresh_one() {
+        let raw = corpus::primer_2();
+        let (a, b) = (&raw[100..900], &raw[5000..6500]);
+        // A fresh thread starts from a fresh copy of the primed state.
+        let fresh = |x: Vec<u8>| std::thread::spawn(move || squeeze(&x)).join().unwrap();
+        let (fa, fb) = (fresh(a.to_vec()), fresh(b.to_vec()));
+        // This thread codes and decodes them in turn with one working model.
+        for _ in 0..2 {
+            assert_eq!(squeeze(a), fa);
+            assert_eq!(squeeze(b), fb);
+            assert_eq!(unsqueeze(&fa, 1 << 20).unwrap(), a);
+            assert_eq!(unsqueeze(&fb, 1 << 20).unwrap(), b);
+        }
     }
 
     #[test]
