@@ -9,7 +9,7 @@
 //! |---|---|
 //! | order 0 | the bits of the current byte seen so far |
 //! | order 1 | the previous byte, and those bits |
-//! | orders 2, 3, 4, 6 | a hash of the previous 2, 3, 4, 6 bytes, and those bits |
+//! | orders 2, 3 | a hash of the previous 2 or 3 bytes, and those bits |
 //! | word | a hash of the letters, digits and underscores since the last other byte |
 //! | match | the byte that followed the latest earlier occurrence of the last [`MATCH_MIN`] bytes (in the primer or the header so far), trusted by how long that match has run |
 //!
@@ -29,7 +29,7 @@ use crate::entropy::{RangeDecoder, RangeEncoder};
 /// Table size (log2) of each hashed context model.
 const HASH_BITS: u32 = 16;
 /// The orders of the hashed byte contexts.
-const ORDERS: [usize; 4] = [2, 3, 4, 6];
+const ORDERS: [usize; 2] = [2, 3];
 /// Bytes a match must share before the match model predicts from it.
 const MATCH_MIN: usize = 5;
 /// Table size (log2) of the match model's positions.
