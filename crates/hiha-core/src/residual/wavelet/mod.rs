@@ -31,7 +31,8 @@ use super::search::Search;
 use super::Target;
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
 use crate::error::{Error, Result};
-use coding::{Coder, Layout, MAX_INDEX};
+use coding::{Band, Coder, Layout, MAX_INDEX};
+use rayon::prelude::*;
 use std::ops::Range;
 use transform::Plan;
 
@@ -768,7 +769,7 @@ impl<'a> Encoder<'a> {
         let offset_code = ((RECON_POINT - (1.0 - DEAD_ZONE)) * 128.0).round() as i8;
         let mut q: Vec<i32> = self
             .coef
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(i, &c)| {
                 let a = c.abs() * inv;
@@ -798,9 +799,19 @@ impl<'a> Encoder<'a> {
     /// inner axes) and parent are all zero costs more bits than the error it
     /// saves; set it to zero.
     fn drop_isolated(&self, q: &mut [i32], inv: f64, tau: f64) {
+        // Each band on its own (they are disjoint), side by side.
+        let mut bands: Vec<(&Band, &mut [i32])> = Vec::new();
+        let mut rest = q;
+        let mut at = 0;
         for b in self.layout.bands.iter().skip(1) {
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(b.offset - at);
+            let (band, tail) = tail.split_at_mut(b.len);
+            bands.push((b, band));
+            rest = tail;
+            at = b.offset + b.len;
+        }
+        bands.into_par_iter().for_each(|(b, band)| {
             let (s3, s2) = (b.dims[3], b.dims[2]);
-            let band = &mut q[b.offset..b.offset + b.len];
             let coef = &self.coef[b.offset..b.offset + b.len];
             for i in 0..b.len {
                 if band[i].unsigned_abs() != 1 || coef[i].abs() * inv >= tau {
@@ -834,7 +845,7 @@ impl<'a> Encoder<'a> {
                     band[i] = 0;
                 }
             }
-        }
+        });
     }
 
     fn reconstruct(&self, qz: &Quant) -> Vec<f64> {
@@ -1268,30 +1279,42 @@ fn find_outliers(
     maps: Option<[usize; 4]>,
 ) -> Option<Vec<u8>> {
     let s = outlier_step(e);
-    let mut fixes = Vec::new();
-    for (i, &x) in values.iter().enumerate() {
-        if !is_valid_at(valid, i) || (x - rec[i]).abs() <= e {
-            continue;
-        }
-        let k = ((x - rec[i]) / s).round();
-        let mut kk = if k.abs() < (1u64 << 30) as f64 {
-            k as i64
-        } else {
-            0
-        };
-        if kk != 0 && (x - apply(rec[i], kk, s)).abs() > e {
-            kk = 0;
-        }
-        fixes.push((
-            i,
-            if kk == 0 {
-                Fix::Exact(x.to_bits())
-            } else {
-                Fix::Step(kk)
-            },
-        ));
-        rec[i] = if kk == 0 { x } else { apply(rec[i], kk, s) };
-    }
+    // The corrections, found in pieces side by side (in index order).
+    const PIECE: usize = 1 << 16;
+    let pieces: Vec<Vec<(usize, Fix)>> = rec
+        .par_chunks_mut(PIECE)
+        .enumerate()
+        .map(|(p, rec)| {
+            let mut fixes = Vec::new();
+            let first = p * PIECE;
+            for (j, r) in rec.iter_mut().enumerate() {
+                let (i, x) = (first + j, values[first + j]);
+                if !is_valid_at(valid, i) || (x - *r).abs() <= e {
+                    continue;
+                }
+                let k = ((x - *r) / s).round();
+                let mut kk = if k.abs() < (1u64 << 30) as f64 {
+                    k as i64
+                } else {
+                    0
+                };
+                if kk != 0 && (x - apply(*r, kk, s)).abs() > e {
+                    kk = 0;
+                }
+                fixes.push((
+                    i,
+                    if kk == 0 {
+                        Fix::Exact(x.to_bits())
+                    } else {
+                        Fix::Step(kk)
+                    },
+                ));
+                *r = if kk == 0 { x } else { apply(*r, kk, s) };
+            }
+            fixes
+        })
+        .collect();
+    let fixes: Vec<(usize, Fix)> = pieces.concat();
     if fixes.is_empty() {
         return Some(Vec::new());
     }
