@@ -31,7 +31,8 @@ use super::search::Search;
 use super::Target;
 use crate::entropy::{BitModel, RangeDecoder, RangeEncoder, UintModel};
 use crate::error::{Error, Result};
-use coding::{Coder, Layout, MAX_INDEX};
+use coding::{Band, Coder, Layout, MAX_INDEX};
+use rayon::prelude::*;
 use std::ops::Range;
 use transform::Plan;
 
@@ -768,7 +769,7 @@ impl<'a> Encoder<'a> {
         let offset_code = ((RECON_POINT - (1.0 - DEAD_ZONE)) * 128.0).round() as i8;
         let mut q: Vec<i32> = self
             .coef
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(i, &c)| {
                 let a = c.abs() * inv;
@@ -798,9 +799,19 @@ impl<'a> Encoder<'a> {
     /// inner axes) and parent are all zero costs more bits than the error it
     /// saves; set it to zero.
     fn drop_isolated(&self, q: &mut [i32], inv: f64, tau: f64) {
+        // Each band on its own (they are disjoint), side by side.
+        let mut bands: Vec<(&Band, &mut [i32])> = Vec::new();
+        let mut rest = q;
+        let mut at = 0;
         for b in self.layout.bands.iter().skip(1) {
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(b.offset - at);
+            let (band, tail) = tail.split_at_mut(b.len);
+            bands.push((b, band));
+            rest = tail;
+            at = b.offset + b.len;
+        }
+        bands.into_par_iter().for_each(|(b, band)| {
             let (s3, s2) = (b.dims[3], b.dims[2]);
-            let band = &mut q[b.offset..b.offset + b.len];
             let coef = &self.coef[b.offset..b.offset + b.len];
             for i in 0..b.len {
                 if band[i].unsigned_abs() != 1 || coef[i].abs() * inv >= tau {
@@ -834,7 +845,7 @@ impl<'a> Encoder<'a> {
                     band[i] = 0;
                 }
             }
-        }
+        });
     }
 
     fn reconstruct(&self, qz: &Quant) -> Vec<f64> {
@@ -904,7 +915,7 @@ impl<'a> Encoder<'a> {
             if search.size(m)? as f64 > other as f64 * WARM_GIVE_UP {
                 return None;
             }
-        } else if search.size(3)? < search.size(2)? {
+        } else if search.pair(3, Some(2))?.0 < search.size(2)? {
             let mut cur = 3;
             for next in [5, 8, 11] {
                 if search.size(next)? < search.size(cur)? {
@@ -916,14 +927,19 @@ impl<'a> Encoder<'a> {
         }
         loop {
             let b = search.best.as_ref().map(|b| b.0)?;
-            let mut moved = false;
-            for nb in [b.checked_sub(1), Some(b + 1)].into_iter().flatten() {
-                if nb < STEP_MULTIPLES.len() && search.sizes[nb].is_none() {
-                    search.size(nb)?;
-                    moved |= search.best.as_ref().map(|x| x.0) != Some(b);
-                }
-            }
-            if !moved {
+            let untried = |i: usize| i < STEP_MULTIPLES.len() && search.sizes[i].is_none();
+            let nbs: Vec<usize> = [b.checked_sub(1), Some(b + 1)]
+                .into_iter()
+                .flatten()
+                .filter(|&i| untried(i))
+                .collect();
+            match nbs[..] {
+                [] => break,
+                [a] => search.size(a)?,
+                [a, c] => search.pair(a, Some(c))?.0,
+                _ => unreachable!("two neighbours at most"),
+            };
+            if search.best.as_ref().map(|x| x.0) == Some(b) {
                 break;
             }
         }
@@ -936,13 +952,29 @@ impl<'a> Encoder<'a> {
     /// into segments (high rates, where decoding takes longest), else the
     /// format 2.2 modes, which a preview reads in part.
     fn pack(&self, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
+        self.assemble(qz, self.code_indices(qz), outliers)
+    }
+
+    /// The range-coded streams of `qz`'s indices (the part of [`Encoder::pack`]
+    /// that does not depend on the corrections, so that it can run beside
+    /// them).
+    fn code_indices(&self, qz: &Quant) -> Coded {
         if self.seg {
             let layout = coding::segmented(self.layout.clone());
             if coding::cuts_segments(&layout, &qz.q) {
-                return self.pack_segmented(&layout, qz, outliers);
+                return Coded::Segmented(coding::encode_segmented(&layout, &qz.q));
             }
         }
         let (shared, own) = coding::encode_all(&self.layout, &qz.q);
+        Coded::Plain(shared, own)
+    }
+
+    /// The stream of [`Encoder::pack`] from the coded indices.
+    fn assemble(&self, qz: &Quant, coded: Coded, outliers: &[u8]) -> Vec<u8> {
+        let (shared, own) = match coded {
+            Coded::Segmented(s) => return self.pack_segmented(s, qz, outliers),
+            Coded::Plain(shared, own) => (shared, own),
+        };
         let mode = match (self.packet, self.layout.primed) {
             (false, false) => MODE_WAVELET,
             (true, false) => MODE_PACKET,
@@ -967,13 +999,18 @@ impl<'a> Encoder<'a> {
     }
 }
 
+/// The coded indices of one quantisation (see [`Encoder::code_indices`]).
+enum Coded {
+    Segmented(coding::Segmented),
+    Plain(Vec<u8>, Vec<Vec<u8>>),
+}
+
 impl Encoder<'_> {
     /// A [`MODE_SEG`] stream: mode, plan, fold, mean, step, offset, the
     /// segment count − 1 of every own band, the lengths of the shared
     /// stream's range-coded and plain parts, of every segment's two parts
     /// and of the outlier stream, then those bytes in the same order.
-    fn pack_segmented(&self, layout: &Layout, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
-        let s = coding::encode_segmented(layout, &qz.q);
+    fn pack_segmented(&self, s: coding::Segmented, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
         let mut out = vec![MODE_SEG, self.packet as u8, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
@@ -1185,21 +1222,52 @@ impl MultipleSearch<'_, '_> {
     /// The stream size with step `STEP_MULTIPLES[i] × e` (`None` when the
     /// corrections cannot be coded).
     fn size(&mut self, i: usize) -> Option<usize> {
-        if let Some(len) = self.sizes[i] {
-            return Some(len);
+        self.pair(i, None).map(|p| p.0)
+    }
+
+    /// [`MultipleSearch::size`] of `i` and of `j` (when given), the trials
+    /// run side by side and recorded in that order: the same answer as two
+    /// calls, sooner on two cores.
+    fn pair(&mut self, i: usize, j: Option<usize>) -> Option<(usize, Option<usize>)> {
+        let todo = |k: usize| self.sizes[k].is_none().then_some(k);
+        let (ti, tj) = match (todo(i), j.and_then(todo)) {
+            (Some(a), Some(b)) => {
+                let (x, y) = rayon::join(|| self.trial(a), || self.trial(b));
+                (Some(x), Some(y))
+            }
+            (a, b) => (a.map(|a| self.trial(a)), b.map(|b| self.trial(b))),
+        };
+        for (k, t) in [(Some(i), ti), (j, tj)] {
+            if let (Some(k), Some(t)) = (k, t) {
+                let (bytes, rec) = t?;
+                let len = bytes.len();
+                self.sizes[k] = Some(len);
+                if self.best.as_ref().is_none_or(|b| len < b.1.len()) {
+                    self.best = Some((k, bytes, rec));
+                }
+            }
         }
+        Some((self.sizes[i]?, j.and_then(|j| self.sizes[j])))
+    }
+
+    /// One trial: the stream and reconstruction with step
+    /// `STEP_MULTIPLES[i] × e`.
+    fn trial(&self, i: usize) -> Option<(Vec<u8>, Vec<f64>)> {
         let c = self.coder;
         let step = (STEP_MULTIPLES[i] * self.e).max(c.min_step());
         let qz = c.quantise(step);
-        let mut rec = c.reconstruct(&qz);
-        let outliers = find_outliers(c.values, c.valid, &mut rec, self.e, c.maps)?;
-        let bytes = c.pack(&qz, &outliers);
-        let len = bytes.len();
-        self.sizes[i] = Some(len);
-        if self.best.as_ref().is_none_or(|b| len < b.1.len()) {
-            self.best = Some((i, bytes, rec));
-        }
-        Some(len)
+        // The indices' streams do not depend on the corrections: code them
+        // beside the reconstruction and the corrections (the same bytes,
+        // sooner on two cores).
+        let (coded, fixed) = rayon::join(
+            || c.code_indices(&qz),
+            || {
+                let mut rec = c.reconstruct(&qz);
+                find_outliers(c.values, c.valid, &mut rec, self.e, c.maps).map(|o| (o, rec))
+            },
+        );
+        let (outliers, rec) = fixed?;
+        Some((c.assemble(&qz, coded, &outliers), rec))
     }
 }
 
@@ -1211,57 +1279,79 @@ fn find_outliers(
     maps: Option<[usize; 4]>,
 ) -> Option<Vec<u8>> {
     let s = outlier_step(e);
-    let mut enc = RangeEncoder::new();
-    let mut m = OutlierModels::new();
-    let mut last = 0usize;
-    let mut count = 0u64;
-    let mut fixes = Vec::new();
-    for (i, &x) in values.iter().enumerate() {
-        if !is_valid_at(valid, i) || (x - rec[i]).abs() <= e {
-            continue;
-        }
-        let k = ((x - rec[i]) / s).round();
-        let mut kk = if k.abs() < (1u64 << 30) as f64 {
-            k as i64
-        } else {
-            0
-        };
-        if kk != 0 && (x - apply(rec[i], kk, s)).abs() > e {
-            kk = 0;
-        }
-        m.code(&mut enc, i - last, kk, x.to_bits());
-        if maps.is_some() {
-            fixes.push((
-                i,
-                if kk == 0 {
-                    Fix::Exact(x.to_bits())
+    // The corrections, found in pieces side by side (in index order).
+    const PIECE: usize = 1 << 16;
+    let pieces: Vec<Vec<(usize, Fix)>> = rec
+        .par_chunks_mut(PIECE)
+        .enumerate()
+        .map(|(p, rec)| {
+            let mut fixes = Vec::new();
+            let first = p * PIECE;
+            for (j, r) in rec.iter_mut().enumerate() {
+                let (i, x) = (first + j, values[first + j]);
+                if !is_valid_at(valid, i) || (x - *r).abs() <= e {
+                    continue;
+                }
+                let k = ((x - *r) / s).round();
+                let mut kk = if k.abs() < (1u64 << 30) as f64 {
+                    k as i64
                 } else {
-                    Fix::Step(kk)
-                },
-            ));
-        }
-        rec[i] = if kk == 0 { x } else { apply(rec[i], kk, s) };
-        last = i + 1;
-        count += 1;
-    }
-    if count == 0 {
+                    0
+                };
+                if kk != 0 && (x - apply(*r, kk, s)).abs() > e {
+                    kk = 0;
+                }
+                fixes.push((
+                    i,
+                    if kk == 0 {
+                        Fix::Exact(x.to_bits())
+                    } else {
+                        Fix::Step(kk)
+                    },
+                ));
+                *r = if kk == 0 { x } else { apply(*r, kk, s) };
+            }
+            fixes
+        })
+        .collect();
+    let fixes: Vec<(usize, Fix)> = pieces.concat();
+    if fixes.is_empty() {
         return Some(Vec::new());
     }
-    // End marker: a gap to one past the end.
-    m.code(&mut enc, values.len() + 1 - last, 1, 0);
-    let mut out = s.to_le_bytes().to_vec();
-    out.extend_from_slice(&enc.finish());
-    // Format 2.3: the same corrections as a significance map, when smaller
-    // by at least a byte per MAP_ELEMENTS_PER_BYTE elements (a map costs
-    // decode time on every element); the step negated says so.
-    if let Some(d) = maps {
-        let map = outliers::encode_map(&fixes, d);
-        if 8 + map.len() + values.len() / MAP_ELEMENTS_PER_BYTE < out.len() {
-            out = (-s).to_le_bytes().to_vec();
+    // The gap list and (format 2.3) the significance map of the same
+    // corrections, coded side by side.
+    let (list, map) = rayon::join(
+        || {
+            let mut enc = RangeEncoder::new();
+            let mut m = OutlierModels::new();
+            let mut last = 0usize;
+            for &(i, fix) in &fixes {
+                let (kk, bits) = match fix {
+                    Fix::Step(k) => (k, 0),
+                    Fix::Exact(bits) => (0, bits),
+                };
+                m.code(&mut enc, i - last, kk, bits);
+                last = i + 1;
+            }
+            // End marker: a gap to one past the end.
+            m.code(&mut enc, values.len() + 1 - last, 1, 0);
+            let mut out = s.to_le_bytes().to_vec();
+            out.extend_from_slice(&enc.finish());
+            out
+        },
+        || maps.map(|d| outliers::encode_map(&fixes, d)),
+    );
+    // Format 2.3: the map, when smaller by at least a byte per
+    // MAP_ELEMENTS_PER_BYTE elements (a map costs decode time on every
+    // element); the step negated says so.
+    if let Some(map) = map {
+        if 8 + map.len() + values.len() / MAP_ELEMENTS_PER_BYTE < list.len() {
+            let mut out = (-s).to_le_bytes().to_vec();
             out.extend_from_slice(&map);
+            return Some(out);
         }
     }
-    Some(out)
+    Some(list)
 }
 
 /// A ±1 detail index below this many steps whose subband neighbours hold at
