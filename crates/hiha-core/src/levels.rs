@@ -352,16 +352,36 @@ impl LevelInfo {
         }
         let levels = self.ranges.len();
         let plane = plane.max(1);
-        for (i, v) in vals.iter_mut().enumerate() {
-            if flagged.is_some_and(|m| m[i]) {
-                continue;
+        // Plane by plane: one level's range for each (no division per
+        // element, and a loop the compiler vectorises).
+        for (p, chunk) in vals.chunks_mut(plane).enumerate() {
+            let (lo, hi) = self.ranges[p % levels];
+            let at = p * plane;
+            let flags = flagged.map(|m| &m[at..at + chunk.len()]);
+            match (self.normalized, flags) {
+                (false, None) => {
+                    for v in chunk.iter_mut() {
+                        *v = v.clamp(lo, hi);
+                    }
+                }
+                (false, Some(f)) => {
+                    for (v, &skip) in chunk.iter_mut().zip(f) {
+                        if !skip {
+                            *v = v.clamp(lo, hi);
+                        }
+                    }
+                }
+                (true, f) => {
+                    let span = Self::span(lo, hi);
+                    for (j, v) in chunk.iter_mut().enumerate() {
+                        if f.is_some_and(|f| f[j]) {
+                            continue;
+                        }
+                        let x = (*v as f64).clamp(0.0, 1.0);
+                        *v = ((lo as f64 + x * span) as f32).clamp(lo, hi);
+                    }
+                }
             }
-            let (lo, hi) = self.ranges[(i / plane) % levels];
-            if self.normalized {
-                let x = (*v as f64).clamp(0.0, 1.0);
-                *v = (lo as f64 + x * Self::span(lo, hi)) as f32;
-            }
-            *v = v.clamp(lo, hi);
         }
     }
 }
