@@ -483,10 +483,7 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
                     } else {
                         decode_wavelet(rest, d4, m == MODE_PACKET || m == MODE_PACKET_P, primed)?
                     };
-                    let plane = d4[2] * d4[3];
-                    for (i, r) in rec.iter_mut().enumerate() {
-                        *r += means[(i / plane) % l];
-                    }
+                    add_level_means(&mut rec, &means, d4[2] * d4[3]);
                     Ok(rec)
                 }
                 _ => Err(Error::Corrupt(
@@ -512,10 +509,7 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             match inner.split_first() {
                 Some((&MODE_WAVELET, rest)) => {
                     let mut rec = decode_wavelet(rest, d4, false, false)?;
-                    let plane = d4[2] * d4[3];
-                    for (i, r) in rec.iter_mut().enumerate() {
-                        *r += means[(i / plane) % l];
-                    }
+                    add_level_means(&mut rec, &means, d4[2] * d4[3]);
                     Ok(rec)
                 }
                 _ => Err(Error::Corrupt(
@@ -569,6 +563,20 @@ fn is_valid_at(valid: Option<&[bool]>, i: usize) -> bool {
     match valid {
         Some(v) => v[i],
         None => true,
+    }
+}
+
+/// Adds to each plane (`plane` values) of `rec` the mean of its level:
+/// planes cycle through `means` (levels), plane by plane.
+fn add_level_means(rec: &mut [f64], means: &[f64], plane: usize) {
+    if means.is_empty() {
+        return;
+    }
+    for (p, chunk) in rec.chunks_mut(plane.max(1)).enumerate() {
+        let m = means[p % means.len()];
+        for r in chunk {
+            *r += m;
+        }
     }
 }
 
@@ -2121,10 +2129,7 @@ mod tests {
             rec = permute(&rec, d4, parts.fold, true);
         }
         if let Some(means) = parts.means {
-            let (l, plane) = (d4[1], d4[2] * d4[3]);
-            for (i, r) in rec.iter_mut().enumerate() {
-                *r += means[(i / plane) % l];
-            }
+            add_level_means(&mut rec, &means, d4[2] * d4[3]);
         }
         let (outer, lat, lon) = horizontal_split(dims).unwrap();
         subsample(&rec, outer, lat, lon, 1 << k)
