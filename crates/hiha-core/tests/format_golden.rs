@@ -11,7 +11,8 @@
 //! HIHA_BLESS=1 cargo test -p hiha-core --test format_golden
 //! ```
 //!
-//! Never re-bless an existing version's file to make a test pass: readers of
+//! Blessing writes only golden files that do not exist yet: an existing
+//! version's file is never rewritten to make a test pass, since readers of
 //! that version must keep reading it.
 
 mod common;
@@ -57,6 +58,18 @@ fn with_v1_header_coding(bytes: &[u8], minor: u16) -> Vec<u8> {
     out
 }
 
+/// Whether to write the golden file at `path`: with `HIHA_BLESS=1`, and
+/// only when it does not exist. An existing golden file is never rewritten
+/// (readers of its version must keep reading it); to re-make the file of a
+/// version that never left the repository, delete it first.
+fn bless(path: &std::path::Path) -> bool {
+    let asked = std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1");
+    if asked && path.exists() {
+        eprintln!("{}: exists, not rewritten", path.display());
+    }
+    asked && !path.exists()
+}
+
 fn golden_path(major: u16) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{major}/sample.hiha"))
 }
@@ -100,7 +113,7 @@ fn golden_v1_still_decodes() {
 fn golden_v2_decodes_and_re_encodes_byte_for_byte() {
     let built = sample_archive();
     let path = golden_path(2);
-    if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
+    if bless(&path) {
         assert_eq!(
             FORMAT_VERSION.0, 2,
             "bless a new golden/vN/ for a new major version"
@@ -140,7 +153,7 @@ fn golden_v2_decodes_and_re_encodes_byte_for_byte() {
 fn golden_v2_multi_variable_decodes_and_re_encodes_byte_for_byte() {
     let built = multi_archive();
     let path = golden_path(2).with_file_name("multi.hiha");
-    if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
+    if bless(&path) {
         std::fs::write(&path, &built).expect("write golden");
     }
     let golden = std::fs::read(&path).expect("golden file (bless with HIHA_BLESS=1)");
@@ -189,7 +202,7 @@ fn golden_v2_multi_variable_decodes_and_re_encodes_byte_for_byte() {
 fn golden_v2_4_header_coding_decodes_and_re_encodes_byte_for_byte() {
     let built = sample_archive();
     let path = golden_path(2).with_file_name("sample24.hiha");
-    if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
+    if bless(&path) {
         std::fs::write(&path, &built).expect("write golden");
     }
     let golden = std::fs::read(&path).expect("golden file (bless with HIHA_BLESS=1)");
@@ -338,7 +351,7 @@ fn check_codec_golden(
     use hiha_core::codec::{self, CompressOptions, NoProgress};
     let path = golden_path(2).with_file_name(name);
     let sums = path.with_extension("crc32");
-    if std::env::var_os("HIHA_BLESS").is_some_and(|v| v == "1") {
+    if bless(&path) {
         let (bytes, _) = codec::compress(field, meta, &CompressOptions::new(bound), &NoProgress)
             .expect("compress");
         let (g, _) = codec::decompress(&bytes, None).expect("decode");
