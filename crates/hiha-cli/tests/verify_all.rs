@@ -174,9 +174,10 @@ fn check_spread(
 }
 
 /// Issue 13, checked on every element, independently of the codec: each
-/// level's reconstruction stays inside that level's [min, max] (so a
-/// non-negative level stays non-negative), and a per-level bound holds on
-/// every level against its own range.
+/// level's reconstruction stays inside that level's [min, max] (within
+/// 2^-7 of its ends for the plain bounds, whose ranges the archive rounds
+/// outwards to 16-bit floats; so a non-negative level stays non-negative),
+/// and a per-level bound holds on every level against its own range.
 fn check_levels(field: &hiha_core::field::Field, back: &[f32], b: Bound) -> Result<(), String> {
     let s = field.shape;
     let plane = s.lat * s.lon;
@@ -200,6 +201,14 @@ fn check_levels(field: &hiha_core::field::Field, back: &[f32], b: Bound) -> Resu
             sse += (x - y) * (x - y);
             max = max.max((x - y).abs());
         }
+        // The archive stores each level's range with its ends rounded
+        // outwards to 16-bit floats (format 2.4), within 2^-7 of their
+        // magnitude; exact for per-level bounds. Never across zero.
+        let (lo, hi) = if b.is_per_level() {
+            (lo, hi)
+        } else {
+            (lo - lo.abs() / 128.0, hi + hi.abs() / 128.0)
+        };
         for &i in &idx {
             let y = back[i] as f64;
             if y < lo || y > hi {
