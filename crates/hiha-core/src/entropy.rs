@@ -257,20 +257,8 @@ impl<'a> RangeDecoder<'a> {
 
     #[inline]
     pub fn decode_bit(&mut self, model: &mut BitModel) -> bool {
-        let bound = (self.range >> PROB_BITS) * model.p0();
-        let bit = if self.code < bound {
-            self.range = bound;
-            false
-        } else {
-            self.code -= bound;
-            self.range -= bound;
-            true
-        };
+        let bit = self.decode_with_p0(model.p0());
         model.update(bit);
-        while self.range < TOP {
-            self.range <<= 8;
-            self.code = (self.code << 8) | self.next_byte() as u32;
-        }
         bit
     }
 
