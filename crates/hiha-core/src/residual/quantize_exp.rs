@@ -4,7 +4,7 @@
 //! Ignored measurement test. It takes the quantisation indices the SZ path
 //! produces for a field (the production configuration choice), records them
 //! with their positions, and codes that trace again with variants of the
-//! context model ([`V`]), on a local copy of the range coder with explicit
+//! context model ([`V`]), on the production range coder with explicit
 //! probabilities (the baseline variant reproduces the production stream byte
 //! for byte, which the test asserts). Every variant is also decoded from its
 //! bytes and compared with the trace.
@@ -147,146 +147,33 @@ fn record(b: &Block, params: &Params, accept: Accept) -> Vec<Ev> {
 
 // ---------------------------------------------------------------- coder
 
-/// The production range coder with explicit probabilities (p0 in 2^-16).
-struct Enc {
-    low: u64,
-    range: u32,
-    cache: u8,
-    cache_size: u64,
-    out: Vec<u8>,
-}
-struct Dec<'a> {
-    code: u32,
-    range: u32,
-    data: &'a [u8],
-    pos: usize,
-}
-const TOP: u32 = 1 << 24;
-
-impl Enc {
-    fn new() -> Self {
-        Self {
-            low: 0,
-            range: u32::MAX,
-            cache: 0,
-            cache_size: 1,
-            out: Vec::new(),
-        }
-    }
-    fn shift_low(&mut self) {
-        if (self.low as u32) < 0xFF00_0000 || (self.low >> 32) != 0 {
-            let carry = (self.low >> 32) as u8;
-            let mut temp = self.cache;
-            loop {
-                self.out.push(temp.wrapping_add(carry));
-                temp = 0xFF;
-                self.cache_size -= 1;
-                if self.cache_size == 0 {
-                    break;
-                }
-            }
-            self.cache = ((self.low >> 24) & 0xFF) as u8;
-        }
-        self.cache_size += 1;
-        self.low = (self.low & 0x00FF_FFFF) << 8;
-    }
-    fn finish(mut self) -> Vec<u8> {
-        for _ in 0..5 {
-            self.shift_low();
-        }
-        self.out
-    }
-}
-impl<'a> Dec<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        let mut d = Self {
-            code: 0,
-            range: u32::MAX,
-            data,
-            pos: 1,
-        };
-        for _ in 0..4 {
-            d.code = (d.code << 8) | d.byte() as u32;
-        }
-        d
-    }
-    #[inline(always)]
-    fn byte(&mut self) -> u8 {
-        let b = self.data.get(self.pos).copied().unwrap_or(0);
-        self.pos += 1;
-        b
-    }
-}
-
+/// The production range coder with explicit probabilities (p0 in 2^-16):
+/// [`RangeEncoder::encode_with_p0`] and [`RangeDecoder::decode_with_p0`].
 trait Io {
     const DEC: bool;
     fn bit(&mut self, p0: u32, bit: bool) -> bool;
     fn direct(&mut self, v: u32, n: u32) -> u32;
 }
-impl Io for Enc {
+impl Io for RangeEncoder {
     const DEC: bool = false;
     #[inline(always)]
     fn bit(&mut self, p0: u32, bit: bool) -> bool {
-        let bound = (self.range >> 16) * p0;
-        if bit {
-            self.low += bound as u64;
-            self.range -= bound;
-        } else {
-            self.range = bound;
-        }
-        while self.range < TOP {
-            self.range <<= 8;
-            self.shift_low();
-        }
+        self.encode_with_p0(p0, bit);
         bit
     }
     fn direct(&mut self, v: u32, n: u32) -> u32 {
-        for i in (0..n).rev() {
-            self.range >>= 1;
-            if (v >> i) & 1 == 1 {
-                self.low += self.range as u64;
-            }
-            while self.range < TOP {
-                self.range <<= 8;
-                self.shift_low();
-            }
-        }
+        self.encode_direct(v, n);
         v
     }
 }
-impl Io for Dec<'_> {
+impl Io for RangeDecoder<'_> {
     const DEC: bool = true;
     #[inline(always)]
     fn bit(&mut self, p0: u32, _: bool) -> bool {
-        let bound = (self.range >> 16) * p0;
-        let bit = self.code >= bound;
-        if bit {
-            self.code -= bound;
-            self.range -= bound;
-        } else {
-            self.range = bound;
-        }
-        while self.range < TOP {
-            self.range <<= 8;
-            self.code = (self.code << 8) | self.byte() as u32;
-        }
-        bit
+        self.decode_with_p0(p0)
     }
     fn direct(&mut self, _: u32, n: u32) -> u32 {
-        let mut v = 0;
-        for _ in 0..n {
-            self.range >>= 1;
-            let bit = self.code >= self.range;
-            if bit {
-                self.code -= self.range;
-            }
-            v = (v << 1) | bit as u32;
-            if self.range < TOP {
-                self.range <<= 8;
-                self.code = (self.code << 8) | self.byte() as u32;
-            }
-        }
-        v
+        self.decode_direct(n)
     }
 }
 
@@ -863,12 +750,12 @@ fn szx_measure() {
             let mut cells = Vec::new();
             let mut base_len = 0usize;
             for &v in &VARIANTS {
-                let mut enc = Enc::new();
+                let mut enc = RangeEncoder::new();
                 run_variant(&mut enc, v, &ev, x.len(), &ls);
                 let coded = enc.finish();
                 let extra = if v == V::Ls { 8 } else { 0 };
                 let len = coded.len() + extra + 2 + 8 * k;
-                let mut dec = Dec::new(&coded);
+                let mut dec = RangeDecoder::new(&coded);
                 assert!(run_variant(&mut dec, v, &ev, x.len(), &ls), "{v:?} decode");
                 if v == V::Base {
                     assert_eq!(len, payload.len(), "baseline replay = production");
@@ -885,7 +772,7 @@ fn szx_measure() {
                     let reps = 3;
                     let t0 = cpu_seconds();
                     for _ in 0..reps {
-                        let mut dec = Dec::new(&coded);
+                        let mut dec = RangeDecoder::new(&coded);
                         run_variant(&mut dec, v, &ev, x.len(), &ls);
                     }
                     let dt = (cpu_seconds() - t0) / reps as f64;
