@@ -50,6 +50,9 @@ pub(crate) struct Layout {
     /// Format 2.3: the coefficient models start at [`super::priors`]'
     /// probabilities instead of 1/2.
     pub primed: bool,
+    /// Format 2.5: a flag per detail band says it is all zero, and such a
+    /// band codes nothing else.
+    pub zmap: bool,
 }
 
 impl Layout {
@@ -108,6 +111,7 @@ impl Layout {
             dims: outer.dims,
             total: offset,
             primed: false,
+            zmap: std::env::var("HIHA_ZMAP").is_ok(),
         }
     }
 
@@ -175,6 +179,7 @@ impl Layout {
             dims: plan.dims,
             total: offset,
             primed: false,
+            zmap: std::env::var("HIHA_ZMAP").is_ok(),
         }
     }
 
@@ -288,6 +293,7 @@ pub(crate) struct Models {
     ll_zero: BitModel,
     ll_sign: BitModel,
     ll_mag: Vec<UintModel>,
+    band_zero: [BitModel; 3],
 }
 
 impl Models {
@@ -320,6 +326,7 @@ impl Models {
             ll_zero: BitModel::new(),
             ll_sign: BitModel::new(),
             ll_mag: vec![UintModel::new(); MAGBUCKETS],
+            band_zero: [BitModel::new(); 3],
         }
     }
 }
@@ -508,6 +515,30 @@ pub(crate) fn code_ll<C: Coder>(c: &mut C, m: &mut Models, b: &Band, q: &mut [i3
     }
 }
 
+/// Codes the zero map of a [`Layout::zmap`] layout: per detail band, whether
+/// all its indices are zero (read from `q` when encoding). Returns a flag
+/// per band (the approximation band's always false); all false without a map.
+pub(crate) fn code_zero_map<C: Coder>(
+    c: &mut C,
+    m: &mut Models,
+    layout: &Layout,
+    q: Option<&[i32]>,
+) -> Vec<bool> {
+    let mut zero = vec![false; layout.bands.len()];
+    if !layout.zmap {
+        return zero;
+    }
+    for (bi, b) in layout.bands.iter().enumerate().skip(1) {
+        let is = q.is_some_and(|q| q[b.offset..b.offset + b.len].iter().all(|&v| v == 0));
+        let ctx = match b.parent {
+            None | Some(0) => 0,
+            Some(p) => 1 + zero[p] as usize,
+        };
+        zero[bi] = c.bit(&mut m.band_zero[ctx], is);
+    }
+    zero
+}
+
 /// Encodes all indices (band order). Returns the shared stream and one
 /// stream per own band, in band order.
 pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) {
@@ -516,10 +547,14 @@ pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) 
     let mut scratch = q.to_vec();
     let ll = &layout.bands[0];
     code_ll(&mut shared, &mut models, ll, &mut scratch[..ll.len]);
+    let zero = code_zero_map(&mut shared, &mut models, layout, Some(q));
     let mut own_jobs = Vec::new();
     for (bi, b) in layout.bands.iter().enumerate().skip(1) {
         if b.own {
             own_jobs.push(bi);
+            continue;
+        }
+        if zero[bi] {
             continue;
         }
         let pb = b.parent.map(|p| &layout.bands[p]);
@@ -530,6 +565,9 @@ pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) 
     let own: Vec<Vec<u8>> = own_jobs
         .par_iter()
         .map(|&bi| {
+            if zero[bi] {
+                return Vec::new();
+            }
             let b = &layout.bands[bi];
             let pb = b.parent.map(|p| &layout.bands[p]);
             let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
@@ -551,6 +589,7 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
     let mut models = Models::for_layout(layout);
     let ll = &layout.bands[0];
     code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
+    let zero = code_zero_map(&mut dec, &mut models, layout, None);
     let mut own_iter = 0usize;
     let mut bi = 1;
     let mut ok = true;
@@ -564,8 +603,8 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
         let (coarser, this) = q.split_at_mut(lo);
         let coarser: &[i32] = coarser;
         // Shared bands of this level, in order.
-        for b in &layout.bands[bi..end] {
-            if b.own {
+        for (j, b) in layout.bands[bi..end].iter().enumerate() {
+            if b.own || zero[bi + j] {
                 continue;
             }
             let pb = b.parent.map(|p| &layout.bands[p]);
@@ -584,13 +623,15 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
         let mut jobs: Vec<(&Band, &[u8], &mut [i32])> = Vec::new();
         let mut rest: &mut [i32] = this;
         let mut at = lo;
-        for b in &layout.bands[bi..end] {
+        for (j, b) in layout.bands[bi..end].iter().enumerate() {
             let (_, tail) = rest.split_at_mut(b.offset - at);
             let (mine, tail) = tail.split_at_mut(b.len);
             rest = tail;
             at = b.offset + b.len;
             if b.own {
-                jobs.push((b, own.get(own_iter).copied().unwrap_or(&[]), mine));
+                if !zero[bi + j] {
+                    jobs.push((b, own.get(own_iter).copied().unwrap_or(&[]), mine));
+                }
                 own_iter += 1;
             }
         }
@@ -641,14 +682,20 @@ fn last_shared(layout: &Layout, need: &[bool]) -> usize {
 /// (band order). Shared bands never have an own band as parent (a parent
 /// is never larger than its child), so this needs nothing else. `false`
 /// when the stream ends early.
-fn decode_shared(layout: &Layout, shared: &[u8], need: &[bool], q: &mut [i32]) -> bool {
+fn decode_shared(
+    layout: &Layout,
+    shared: &[u8],
+    need: &[bool],
+    q: &mut [i32],
+) -> (bool, Vec<bool>) {
     let mut dec = RangeDecoder::new(shared);
     let mut models = Models::for_layout(layout);
     let ll = &layout.bands[0];
     code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
+    let zero = code_zero_map(&mut dec, &mut models, layout, None);
     let last = last_shared(layout, need);
-    for b in layout.bands.iter().take(last + 1).skip(1) {
-        if b.own {
+    for (bi, b) in layout.bands.iter().enumerate().take(last + 1).skip(1) {
+        if b.own || zero[bi] {
             continue;
         }
         let (coarser, this) = q.split_at_mut(b.offset);
@@ -656,7 +703,7 @@ fn decode_shared(layout: &Layout, shared: &[u8], need: &[bool], q: &mut [i32]) -
         let parent: &[i32] = pb.map_or(&[], |p| &coarser[p.offset..p.offset + p.len]);
         code_band(&mut dec, &mut models, b, pb, &mut this[..b.len], parent, 0);
     }
-    !dec.overrun()
+    (!dec.overrun(), zero)
 }
 
 /// Whether `shared`, a prefix of the shared stream, holds every byte the
@@ -664,7 +711,7 @@ fn decode_shared(layout: &Layout, shared: &[u8], need: &[bool], q: &mut [i32]) -
 /// gives the same indices).
 pub(crate) fn shared_prefix_suffices(layout: &Layout, shared: &[u8], need: &[bool]) -> bool {
     let mut q = vec![0i32; layout.total];
-    decode_shared(layout, shared, need, &mut q)
+    decode_shared(layout, shared, need, &mut q).0
 }
 
 /// How many coefficients the shared stream codes, and how many of them lie
@@ -697,7 +744,7 @@ pub(crate) fn decode_some(
     need: &[bool],
 ) -> Option<Vec<i32>> {
     let mut q = vec![0i32; layout.total];
-    let mut ok = decode_shared(layout, shared, need, &mut q);
+    let (mut ok, zero) = decode_shared(layout, shared, need, &mut q);
     let mut own_iter = 0usize;
     let mut bi = 1;
     while bi < layout.bands.len() {
@@ -718,7 +765,7 @@ pub(crate) fn decode_some(
             rest = tail;
             at = b.offset + b.len;
             if b.own {
-                if need.get(bi + j).copied().unwrap_or(false) {
+                if need.get(bi + j).copied().unwrap_or(false) && !zero[bi + j] {
                     jobs.push((b, own.get(own_iter).copied().unwrap_or(&[]), mine));
                 }
                 own_iter += 1;
@@ -889,6 +936,7 @@ pub(crate) fn encode_segmented(layout: &Layout, q: &[i32]) -> Segmented {
     let mut models = Models::for_layout(layout);
     let mut scratch = q[..layout.bands[0].len].to_vec();
     code_ll(&mut shared, &mut models, &layout.bands[0], &mut scratch);
+    let zero = code_zero_map(&mut shared, &mut models, layout, Some(q));
     let mut jobs: Vec<(usize, usize, usize, usize)> = Vec::new();
     let mut counts = Vec::new();
     // The shared stream's models at the start of each group: the segments
@@ -901,6 +949,14 @@ pub(crate) fn encode_segmented(layout: &Layout, q: &[i32]) -> Segmented {
             snaps.push(models.clone());
         }
         let band = &q[b.offset..b.offset + b.len];
+        if b.own && zero[bi] {
+            counts.push(1);
+            jobs.push((bi, 0, 1, snaps.len() - 1));
+            continue;
+        }
+        if zero[bi] {
+            continue;
+        }
         if b.own {
             let k = segment_count(b, band);
             counts.push(k);
@@ -915,6 +971,9 @@ pub(crate) fn encode_segmented(layout: &Layout, q: &[i32]) -> Segmented {
     let segments = jobs
         .par_iter()
         .map(|&(bi, j, k, si)| {
+            if zero[bi] {
+                return (Vec::new(), Vec::new());
+            }
             let b = &layout.bands[bi];
             let pb = b.parent.map(|p| &layout.bands[p]);
             let parent: &[i32] = pb.map_or(&[], |p| &q[p.offset..p.offset + p.len]);
@@ -959,6 +1018,7 @@ pub(crate) fn decode_segmented(
     let mut models = Models::for_layout(layout);
     let ll = &layout.bands[0];
     code_ll(&mut dec, &mut models, ll, &mut q[..ll.len]);
+    let zero = code_zero_map(&mut dec, &mut models, layout, None);
     let mut own_at = 0usize;
     let mut seg_at = 0usize;
     let mut bi = 1;
@@ -978,17 +1038,24 @@ pub(crate) fn decode_segmented(
         let mut seg_jobs: Vec<SegJob> = Vec::new();
         let mut rest: &mut [i32] = this;
         let mut at = lo;
-        for b in &layout.bands[bi..end] {
+        for (jb, b) in layout.bands[bi..end].iter().enumerate() {
             let (_, tail) = rest.split_at_mut(b.offset - at);
             let (mut mine, tail) = tail.split_at_mut(b.len);
             rest = tail;
             at = b.offset + b.len;
+            let is_zero = zero[bi + jb];
             if !b.own {
-                shared_jobs.push((b, mine));
+                if !is_zero {
+                    shared_jobs.push((b, mine));
+                }
                 continue;
             }
             let k = counts.get(own_at).copied().unwrap_or(1);
             own_at += 1;
+            if is_zero {
+                seg_at += k;
+                continue;
+            }
             let rows = rows_of(b);
             for j in 0..k {
                 let n = (seg_row(rows, j + 1, k) - seg_row(rows, j, k)) * b.dims[3];
