@@ -386,6 +386,9 @@ struct CodedChunk {
     /// The chunk uses a coding new in format 2.3 (the wavelet coder's
     /// primed models, segmented streams, significance maps).
     v2_3: bool,
+    /// The chunk uses a coding new in format 2.5 (the wavelet coder's zero
+    /// maps).
+    v2_5: bool,
     /// Spread bound: corrections of the decoded chunk.
     fixes: Option<Vec<u8>>,
 }
@@ -698,6 +701,7 @@ fn code_chunks(
                 newer,
                 newest: minor >= 2,
                 v2_3: minor >= 3,
+                v2_5: minor >= 5,
                 fixes: None,
             })
         })
@@ -1039,16 +1043,18 @@ fn encode_verified_once(
     drop(pw_rel);
     let frame_len = shape.frame_len();
     drop(zero_skip);
-    let (newer, newest, v2_3) = (
+    let (newer, newest, v2_3, v2_5) = (
         coded.iter().any(|c| c.newer),
         coded.iter().any(|c| c.newest),
         coded.iter().any(|c| c.v2_3),
+        coded.iter().any(|c| c.v2_5),
     );
-    if newer || newest || v2_3 {
+    if newer || newest || v2_3 || v2_5 {
         let mut with = levels.clone();
         with.newer_chunks = newer;
         with.newest_chunks = newest;
         with.chunks_2_3 = v2_3;
+        with.chunks_2_5 = v2_5;
         header.extra = with.encode();
     }
     let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
@@ -1534,6 +1540,13 @@ fn plan_decode(
     if levels.chunks_2_3 && (reader.version() < (2, 3) || !levels.newest_chunks) {
         return Err(Error::Corrupt(format!(
             "a format {}.{} archive announces chunk codings new in 2.3",
+            reader.version().0,
+            reader.version().1
+        )));
+    }
+    if levels.chunks_2_5 && (reader.version() < (2, 5) || !levels.chunks_2_3) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.5",
             reader.version().0,
             reader.version().1
         )));

@@ -34,6 +34,7 @@ const TAG_NEWER_CHUNKS: u8 = 4;
 const TAG_NEWEST_CHUNKS: u8 = 5;
 const TAG_CHUNKS_2_3: u8 = 6;
 const TAG_COARSE_RANGES: u8 = 7;
+const TAG_CHUNKS_2_5: u8 = 8;
 /// The 16-bit float (the high half of an f32, as bfloat16) nearest to `x`
 /// on the side away from the values it bounds: at or below `x` for a lower
 /// end (`up` false), at or above it for an upper end.
@@ -79,6 +80,9 @@ pub(crate) struct LevelInfo {
     /// Some chunks use codings new in format 2.3 (the wavelet coder's
     /// primed models, segmented streams, significance maps).
     pub chunks_2_3: bool,
+    /// Some chunks use codings new in format 2.5 (the wavelet coder's zero
+    /// maps).
+    pub chunks_2_5: bool,
     /// The ranges are the coarse ones of tag 7 (format 2.4): per level, the
     /// 16-bit floats stored (lower, upper).
     pub coarse: Vec<(u16, u16)>,
@@ -116,6 +120,7 @@ impl LevelInfo {
             newer_chunks: false,
             newest_chunks: false,
             chunks_2_3: false,
+            chunks_2_5: false,
             coarse: Vec::new(),
         }
     }
@@ -163,6 +168,10 @@ impl LevelInfo {
         }
         if self.chunks_2_3 {
             out.push(TAG_CHUNKS_2_3);
+            out.push(0);
+        }
+        if self.chunks_2_5 {
+            out.push(TAG_CHUNKS_2_5);
             out.push(0);
         }
         if self.ranges.is_empty() {
@@ -274,8 +283,11 @@ impl LevelInfo {
                 TAG_CHUNKS_2_3 if body.is_empty() && !info.chunks_2_3 => {
                     info.chunks_2_3 = true;
                 }
+                TAG_CHUNKS_2_5 if body.is_empty() && !info.chunks_2_5 => {
+                    info.chunks_2_5 = true;
+                }
                 TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS
-                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 | TAG_COARSE_RANGES => {
+                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 | TAG_COARSE_RANGES | TAG_CHUNKS_2_5 => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {
@@ -289,9 +301,11 @@ impl LevelInfo {
     }
 
     /// The newest format 2 minor whose residual codings the variable's
-    /// chunks may use, as announced (tags 4, 5 and 6).
+    /// chunks may use, as announced (tags 4, 5, 6 and 8).
     pub fn residual_minor(&self) -> u16 {
-        if self.chunks_2_3 {
+        if self.chunks_2_5 {
+            5
+        } else if self.chunks_2_3 {
             3
         } else if self.newest_chunks {
             2

@@ -309,6 +309,7 @@ fn scan(
         newer_chunks: false,
         newest_chunks: false,
         chunks_2_3: false,
+        chunks_2_5: false,
         coarse: Vec::new(),
     };
     if let Some((lo, hi)) = range {
@@ -538,6 +539,7 @@ fn encode_pass<S: Write + Seek>(
     let mut any_newer = false;
     let mut any_newest = false;
     let mut any_2_3 = false;
+    let mut any_2_5 = false;
     spill.seek(SeekFrom::Start(0))?;
     let mut sections: Vec<Spilled> = Vec::new();
     let chunks = chunk_ranges(shape.frames, chunk_frames);
@@ -586,6 +588,7 @@ fn encode_pass<S: Write + Seek>(
             any_newer |= coded.newer;
             any_newest |= coded.newest;
             any_2_3 |= coded.v2_3;
+            any_2_5 |= coded.v2_5;
             let residual_kind = if coded.indices {
                 SectionKind::LatticeResidual
             } else {
@@ -611,11 +614,12 @@ fn encode_pass<S: Write + Seek>(
         }
     }
     spill.flush()?;
-    if any_newer || any_newest || any_2_3 {
+    if any_newer || any_newest || any_2_3 || any_2_5 {
         let mut with = levels.clone();
         with.newer_chunks = any_newer;
         with.newest_chunks = any_newest;
         with.chunks_2_3 = any_2_3;
+        with.chunks_2_5 = any_2_5;
         header.extra = with.encode();
     }
     let metrics = acc.finish();

@@ -111,7 +111,7 @@ impl Layout {
             dims: outer.dims,
             total: offset,
             primed: false,
-            zmap: std::env::var("HIHA_ZMAP").is_ok(),
+            zmap: false,
         }
     }
 
@@ -179,7 +179,7 @@ impl Layout {
             dims: plan.dims,
             total: offset,
             primed: false,
-            zmap: std::env::var("HIHA_ZMAP").is_ok(),
+            zmap: false,
         }
     }
 
@@ -189,6 +189,11 @@ impl Layout {
             primed,
             ..Self::new(plan)
         }
+    }
+
+    /// This layout with a zero map (format 2.5) when `zmap`.
+    pub fn with_zero_map(self, zmap: bool) -> Self {
+        Self { zmap, ..self }
     }
 
     /// Copies the coefficients of the Mallat-layout array into band order.
@@ -326,7 +331,9 @@ impl Models {
             ll_zero: BitModel::new(),
             ll_sign: BitModel::new(),
             ll_mag: vec![UintModel::new(); MAGBUCKETS],
-            band_zero: [BitModel::new(); 3],
+            // The zero map's flags: a band whose parent is all zero is
+            // almost always all zero too.
+            band_zero: [BitModel::new(), BitModel::new(), BitModel::with_p0(8192)],
         }
     }
 }

@@ -68,6 +68,28 @@ pub(crate) const MODE_PROFILE_QP: u8 = 12;
 pub(crate) const MODE_SEG: u8 = 6;
 /// Format 2.3: [`MODE_PROFILE_Q`] around a [`MODE_SEG`] stream.
 pub(crate) const MODE_PROFILE_Q_SEG: u8 = 7;
+/// Format 2.5: a flag on the mode byte of the primed modes
+/// ([`MODE_WAVELET_P`], [`MODE_PACKET_P`], [`MODE_PROFILE_QP`]) and the
+/// segmented ones ([`MODE_SEG`], [`MODE_PROFILE_Q_SEG`]): the coefficient
+/// stream starts with a zero map, a flag per detail band saying it is all
+/// zero, and such a band codes nothing else (see [`coding::code_zero_map`]).
+/// In a profile mode the inner stream's mode byte carries it too.
+pub(crate) const ZERO_MAP: u8 = 0x20;
+
+/// A mode byte's mode and its [`ZERO_MAP`] flag; the flag on a mode that
+/// cannot carry it is an unknown mode.
+pub(crate) fn split_mode(byte: u8) -> Result<(u8, bool)> {
+    if byte & ZERO_MAP == 0 {
+        return Ok((byte, false));
+    }
+    let mode = byte & !ZERO_MAP;
+    match mode {
+        MODE_WAVELET_P | MODE_PACKET_P | MODE_PROFILE_QP | MODE_SEG | MODE_PROFILE_Q_SEG => {
+            Ok((mode, true))
+        }
+        _ => Err(Error::Corrupt(format!("unknown wavelet mode {byte}"))),
+    }
+}
 
 /// Which codings a block may use.
 #[derive(Debug, Clone, Copy)]
@@ -80,15 +102,22 @@ struct Codings {
     maps: bool,
     /// Segmented streams where they cut a band (format 2.3).
     seg: bool,
+    /// A zero map of the detail bands in primed and segmented streams
+    /// (format 2.5).
+    zmap: bool,
 }
 
-/// What [`encode`] writes: every coding of format 2.3.
+/// What [`encode`] writes: every coding of format 2.5.
 const NEWEST: Codings = Codings {
     packet: true,
     primed: true,
     maps: MAPS,
     seg: true,
+    zmap: ZMAP,
 };
+
+/// Whether [`encode`] writes zero maps ([`ZERO_MAP`], new in format 2.5).
+pub(crate) const ZMAP: bool = crate::format::FORMAT_VERSION.1 >= 5;
 
 /// A profile is tried when its means carry at least this share of the
 /// block's variance (geopotential height over 26 levels: 99 %)...
@@ -244,10 +273,12 @@ fn encode_codings(
         // size has its minimum near the same multiple (max-abs).
         let warm = found.zip(best.as_ref().map(|b| b.0.len()));
         if let Some((inner, rec, _)) = code_block(&f, &v, valid, nvalid, d4, target, newest, warm) {
-            let mut out = vec![if inner.first() == Some(&MODE_SEG) {
-                MODE_PROFILE_Q_SEG
+            let inner_mode = inner.first().copied().unwrap_or(MODE_RAW);
+            let flag = inner_mode & ZERO_MAP;
+            let mut out = vec![if inner_mode & !ZERO_MAP == MODE_SEG {
+                MODE_PROFILE_Q_SEG | flag
             } else if newest.primed {
-                MODE_PROFILE_QP
+                MODE_PROFILE_QP | flag
             } else {
                 MODE_PROFILE_Q
             }];
@@ -428,9 +459,10 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
         )));
     }
     let n: usize = d4.iter().product();
-    let (&mode, body) = bytes
+    let (&byte, body) = bytes
         .split_first()
         .ok_or_else(|| Error::Truncated("empty wavelet stream".into()))?;
+    let (mode, zmap) = split_mode(byte)?;
     match mode {
         MODE_RAW => {
             if body.len() != 8 * n {
@@ -444,11 +476,11 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             }
             Ok(vec![read_f64(body); n])
         }
-        MODE_WAVELET => decode_wavelet(body, d4, false, false),
-        MODE_PACKET => decode_wavelet(body, d4, true, false),
-        MODE_WAVELET_P => decode_wavelet(body, d4, false, true),
-        MODE_PACKET_P => decode_wavelet(body, d4, true, true),
-        MODE_SEG => decode_segmented(body, d4),
+        MODE_WAVELET => decode_wavelet(body, d4, false, false, false),
+        MODE_PACKET => decode_wavelet(body, d4, true, false, false),
+        MODE_WAVELET_P => decode_wavelet(body, d4, false, true, zmap),
+        MODE_PACKET_P => decode_wavelet(body, d4, true, true, zmap),
+        MODE_SEG => decode_segmented(body, d4, zmap),
         MODE_PROFILE_Q | MODE_PROFILE_QP | MODE_PROFILE_Q_SEG => {
             let l = d4[1];
             let qs = body
@@ -476,12 +508,17 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
                 MODE_PROFILE_QP => m == MODE_WAVELET_P || m == MODE_PACKET_P,
                 _ => m == MODE_SEG,
             };
-            match body[pos..].split_first() {
-                Some((&m, rest)) if inner_ok(m) => {
+            // The inner mode carries the outer one's zero-map flag.
+            let inner = body[pos..]
+                .split_first()
+                .and_then(|(&b, rest)| split_mode(b).ok().map(|m| (m, rest)));
+            match inner {
+                Some(((m, z), rest)) if inner_ok(m) && z == zmap => {
                     let mut rec = if m == MODE_SEG {
-                        decode_segmented(rest, d4)?
+                        decode_segmented(rest, d4, zmap)?
                     } else {
-                        decode_wavelet(rest, d4, m == MODE_PACKET || m == MODE_PACKET_P, primed)?
+                        let packet = m == MODE_PACKET || m == MODE_PACKET_P;
+                        decode_wavelet(rest, d4, packet, primed, zmap)?
                     };
                     add_level_means(&mut rec, &means, d4[2] * d4[3]);
                     Ok(rec)
@@ -508,7 +545,7 @@ pub fn decode(bytes: &[u8], dims: &[usize]) -> Result<Vec<f64>> {
             }
             match inner.split_first() {
                 Some((&MODE_WAVELET, rest)) => {
-                    let mut rec = decode_wavelet(rest, d4, false, false)?;
+                    let mut rec = decode_wavelet(rest, d4, false, false, false)?;
                     add_level_means(&mut rec, &means, d4[2] * d4[3]);
                     Ok(rec)
                 }
@@ -743,9 +780,14 @@ impl<'a> Encoder<'a> {
         fold: usize,
         codings: Codings,
     ) -> Self {
-        let Codings { packet, primed, .. } = codings;
+        let Codings {
+            packet,
+            primed,
+            zmap,
+            ..
+        } = codings;
         let plan = Plan::of(d4, packet);
-        let layout = Layout::with_models(&plan, primed);
+        let layout = Layout::with_models(&plan, primed).with_zero_map(zmap && primed);
         let mean = filled.iter().sum::<f64>() / filled.len() as f64;
         let mut data: Vec<f64> = filled.iter().map(|v| v - mean).collect();
         transform::forward(&mut data, &plan);
@@ -989,7 +1031,8 @@ impl<'a> Encoder<'a> {
             (false, true) => MODE_WAVELET_P,
             (true, true) => MODE_PACKET_P,
         };
-        let mut out = vec![mode, self.fold as u8];
+        let flag = if self.layout.zmap { ZERO_MAP } else { 0 };
+        let mut out = vec![mode | flag, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
         out.push(qz.offset_code as u8);
@@ -1019,7 +1062,8 @@ impl Encoder<'_> {
     /// stream's range-coded and plain parts, of every segment's two parts
     /// and of the outlier stream, then those bytes in the same order.
     fn pack_segmented(&self, s: coding::Segmented, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
-        let mut out = vec![MODE_SEG, self.packet as u8, self.fold as u8];
+        let flag = if self.layout.zmap { ZERO_MAP } else { 0 };
+        let mut out = vec![MODE_SEG | flag, self.packet as u8, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
         out.push(qz.offset_code as u8);
@@ -1054,8 +1098,9 @@ struct SegStream<'a> {
     parts: Vec<&'a [u8]>,
 }
 
-/// Decodes a [`MODE_SEG`] stream (after its mode byte).
-fn decode_segmented(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
+/// Decodes a [`MODE_SEG`] stream (after its mode byte; `zmap`: the mode
+/// byte's [`ZERO_MAP`] flag).
+fn decode_segmented(body: &[u8], d4: [usize; 4], zmap: bool) -> Result<Vec<f64>> {
     let SegStream {
         fold,
         mean,
@@ -1065,7 +1110,7 @@ fn decode_segmented(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
         layout,
         counts,
         parts,
-    } = split_segmented(body, d4)?;
+    } = split_segmented(body, d4, zmap)?;
     let nlen = parts.len();
     let pairs: Vec<(&[u8], &[u8])> = parts[..nlen - 1]
         .chunks_exact(2)
@@ -1087,7 +1132,7 @@ fn decode_segmented(body: &[u8], d4: [usize; 4]) -> Result<Vec<f64>> {
 
 /// Splits a [`MODE_SEG`] stream (after its mode byte), checking every
 /// length.
-fn split_segmented(body: &[u8], d4: [usize; 4]) -> Result<SegStream<'_>> {
+fn split_segmented(body: &[u8], d4: [usize; 4], zmap: bool) -> Result<SegStream<'_>> {
     let trunc = || Error::Truncated("wavelet header".into());
     let packet = match body.first() {
         Some(0) => false,
@@ -1103,7 +1148,7 @@ fn split_segmented(body: &[u8], d4: [usize; 4]) -> Result<SegStream<'_>> {
     }
     let (mean, step, offset_code) = read_fixed(&body[..17])?;
     let plan = Plan::of(d4, packet);
-    let layout = coding::segmented(Layout::new(&plan));
+    let layout = coding::segmented(Layout::new(&plan).with_zero_map(zmap));
     let mut pos = 17;
     let mut counts = Vec::new();
     let mut nseg = 0usize;
@@ -1467,13 +1512,19 @@ fn get_varint(b: &[u8], pos: &mut usize) -> Result<u64> {
     Err(Error::Corrupt("wavelet stream length overflows".into()))
 }
 
-fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Result<Vec<f64>> {
+fn decode_wavelet(
+    body: &[u8],
+    d4: [usize; 4],
+    packet: bool,
+    primed: bool,
+    zmap: bool,
+) -> Result<Vec<f64>> {
     let (&fold, body) = body
         .split_first()
         .ok_or_else(|| Error::Truncated("wavelet header".into()))?;
     let fold = fold as usize;
     check_fold(fold, d4)?;
-    let rec = decode_folded(body, d4, packet, primed)?;
+    let rec = decode_folded(body, d4, packet, primed, zmap)?;
     Ok(if fold > 1 {
         permute(&rec, d4, fold, true)
     } else {
@@ -1481,13 +1532,19 @@ fn decode_wavelet(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Re
     })
 }
 
-fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Result<Vec<f64>> {
+fn decode_folded(
+    body: &[u8],
+    d4: [usize; 4],
+    packet: bool,
+    primed: bool,
+    zmap: bool,
+) -> Result<Vec<f64>> {
     if body.len() < 17 {
         return Err(Error::Truncated("wavelet header".into()));
     }
     let (mean, step, offset_code) = read_fixed(&body[..17])?;
     let plan = Plan::of(d4, packet);
-    let layout = Layout::with_models(&plan, primed);
+    let layout = Layout::with_models(&plan, primed).with_zero_map(zmap);
     let nown = coding::own_count(&layout);
     let mut pos = 17;
     let mut lens = Vec::with_capacity(nown + 2);
@@ -1529,16 +1586,20 @@ fn decode_folded(body: &[u8], d4: [usize; 4], packet: bool, primed: bool) -> Res
 pub(crate) fn uses_map(bytes: &[u8], dims: &[usize]) -> Result<bool> {
     let d4 = squeeze(dims)?;
     let is_map = |o: &[u8]| o.len() >= 8 && read_f64(&o[..8]) < 0.0;
-    let seg = match bytes.first() {
-        Some(&MODE_SEG) => Some(1),
-        Some(&MODE_PROFILE_Q_SEG) => Some(profile_q_end(bytes, d4[1])? + 1),
+    let (mode, zmap) = match bytes.first() {
+        Some(&b) => split_mode(b)?,
+        None => return Err(Error::Truncated("wavelet stream".into())),
+    };
+    let seg = match mode {
+        MODE_SEG => Some(1),
+        MODE_PROFILE_Q_SEG => Some(profile_q_end(bytes, d4[1])? + 1),
         _ => None,
     };
     if let Some(at) = seg {
         let body = bytes
             .get(at..)
             .ok_or_else(|| Error::Truncated("wavelet stream".into()))?;
-        let s = split_segmented(body, d4)?;
+        let s = split_segmented(body, d4, zmap)?;
         return Ok(s.parts.last().is_some_and(|o| is_map(o)));
     }
     let Some((parts, _, _)) = parse_parts(bytes, d4, bytes.len())? else {
@@ -1565,7 +1626,7 @@ struct Parts {
 /// stream is raw or constant, not progressive.
 fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Parts, Layout, Plan)>> {
     let trunc = || Error::Truncated("wavelet header".into());
-    let mode = *head.first().ok_or_else(trunc)?;
+    let (mode, zmap) = split_mode(*head.first().ok_or_else(trunc)?)?;
     let primed = matches!(mode, MODE_WAVELET_P | MODE_PACKET_P | MODE_PROFILE_QP);
     let (means, mut pos, packet) = match mode {
         // Segmented streams (format 2.3) are read whole for a preview.
@@ -1592,11 +1653,12 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
                 ks.push(k);
                 prev = k;
             }
-            let packet = match head.get(pos) {
-                Some(&MODE_WAVELET) if !primed => false,
-                Some(&MODE_PACKET) if !primed => true,
-                Some(&MODE_WAVELET_P) if primed => false,
-                Some(&MODE_PACKET_P) if primed => true,
+            let inner = head.get(pos).map(|&b| split_mode(b));
+            let packet = match inner {
+                Some(Ok((MODE_WAVELET, false))) if !primed => false,
+                Some(Ok((MODE_PACKET, false))) if !primed => true,
+                Some(Ok((MODE_WAVELET_P, z))) if primed && z == zmap => false,
+                Some(Ok((MODE_PACKET_P, z))) if primed && z == zmap => true,
                 Some(_) => {
                     return Err(Error::Corrupt(
                         "a quantised wavelet profile holds no wavelet stream".into(),
@@ -1638,7 +1700,7 @@ fn parse_parts(head: &[u8], d4: [usize; 4], total: usize) -> Result<Option<(Part
     let (mean, step, offset_code) = read_fixed(fixed)?;
     pos += 17;
     let plan = Plan::of(d4, packet);
-    let layout = Layout::with_models(&plan, primed);
+    let layout = Layout::with_models(&plan, primed).with_zero_map(zmap);
     let nown = coding::own_count(&layout);
     let mut lens = Vec::with_capacity(nown + 2);
     for _ in 0..nown + 2 {
