@@ -60,8 +60,8 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
     let f = gfs_t();
     let fine = compress(&f, Bound::Nrmse(1e-5));
     assert!(lattice_coded(&fine));
-    assert!([(2, 1), (2, 2), (2, 3), (2, 4)]
-        .contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding
+    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)]
+        .contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
     assert_bit_identical(&f, &fine);
     // The same field off its lattice (one value in three nudged by 64
     // ulps) is coded as values, and needs more bytes for the same bound.
@@ -80,13 +80,13 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
         lossy.len()
     );
     // A coarse bound gains nothing from exactness: values (a wavelet
-    // stream with primed models, format 2.3; coarse level ranges and the
-    // header coding, 2.4), no lattice.
+    // stream with primed models, format 2.3, and a zero map, 2.5), no
+    // lattice.
     let coarse = compress(&f, Bound::Nrmse(1e-2));
     assert!(!lattice_coded(&coarse));
     assert_eq!(
         ArchiveReader::open(&coarse).expect("open").version(),
-        (2, 4)
+        (2, 5)
     );
 }
 
@@ -184,13 +184,14 @@ fn a_lattice_variable_in_a_multi_variable_archive() {
         .all(|(a, b)| a.to_bits() == b.to_bits()));
     let alone = format::extract_variable(&bytes, 1).expect("extract t");
     assert!(lattice_coded(&alone));
-    assert!([(2, 1), (2, 2), (2, 3), (2, 4)]
-        .contains(&ArchiveReader::open(&alone).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding
+    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)]
+        .contains(&ArchiveReader::open(&alone).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
     assert_bit_identical(&t, &alone);
     let other = format::extract_variable(&bytes, 0).expect("extract warm");
     assert!(!lattice_coded(&other));
-    // 2.4 for its header coding (2.0 otherwise).
-    assert_eq!(ArchiveReader::open(&other).expect("open").version(), (2, 4));
+    // 2.4 for its header coding, 2.5 where its stream has a zero map (2.0
+    // otherwise).
+    assert!([(2, 4), (2, 5)].contains(&ArchiveReader::open(&other).expect("open").version()));
 }
 
 /// The archive with its version set to `minor`, the header block stored
@@ -249,13 +250,13 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
         .expect("copy");
     }
     let announced = w.finish().expect("finish");
-    // 2.4: the residual streams use primed models (2.3), the header coarse
-    // level ranges (2.4) as well.
+    // 2.5: the residual streams use primed models (2.3) and zero maps
+    // (2.5), the header coarse level ranges (2.4).
     assert_eq!(
         ArchiveReader::open(&announced).expect("open").version(),
-        (2, 4)
+        (2, 5)
     );
-    assert!(codec::decompress(&announced, None).is_ok(), "2.4 allows it");
+    assert!(codec::decompress(&announced, None).is_ok(), "2.5 allows it");
     match codec::decompress(&with_minor(&announced, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -286,9 +287,9 @@ fn a_level_profile_makes_the_archive_2_1() {
     });
     assert!(profiled, "no residual uses the level profile");
     // The profile's means are quantised (wavelet mode 5, new in 2.2), over
-    // a stream with primed models (mode 12, new in 2.3); coarse level
-    // ranges, 2.4.
-    assert_eq!(r.version(), (2, 4));
+    // a stream with primed models (mode 12, new in 2.3) and a zero map
+    // (2.5).
+    assert_eq!(r.version(), (2, 5));
     match codec::decompress(&with_minor(&bytes, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -349,19 +350,27 @@ fn codings_new_in_2_3_make_the_archive_2_3_and_older_labels_are_refused() {
             .filter(|&i| r.sections()[i].kind == SectionKind::Residual)
             .filter_map(|i| hiha_core::residual::wavelet_mode(r.read(i).expect("read")))
             .collect();
-        assert!(modes.contains(&mode), "{t}: modes {modes:?}");
-        // 2.4 for the coarse level ranges.
-        assert_eq!(r.version(), (2, 4));
+        // (With the zero-map flag of 2.5 on the mode byte.)
+        assert!(
+            modes.iter().any(|&m| m & !0x20 == mode),
+            "{t}: modes {modes:?}"
+        );
+        // 2.5 for the zero maps.
+        assert_eq!(r.version(), (2, 5));
         let extra = r.header().extra.clone();
         assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
+        assert!(extra.windows(2).any(|w| w == [8, 0]), "extra {extra:?}");
         // Decodes, within the bound.
         let (g, _) = codec::decompress(&bytes, None).expect("decode");
         let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
         assert!(m.nrmse <= t, "nrmse {}", m.nrmse);
-        // Labelled 2.2, 2.1 or 2.0: the announcement is refused.
-        for minor in [0, 1, 2] {
+        // Labelled 2.4 … 2.0: the announcement is refused.
+        for minor in [0, 1, 2, 3, 4] {
             match codec::decompress(&with_minor(&bytes, minor), None) {
-                Err(Error::Corrupt(m)) => assert!(m.contains("2.3") || m.contains("2.2"), "{m}"),
+                Err(Error::Corrupt(m)) => assert!(
+                    m.contains("2.5") || m.contains("2.3") || m.contains("2.2"),
+                    "{m}"
+                ),
                 other => panic!("expected Corrupt, got {other:?}"),
             }
         }
@@ -373,7 +382,19 @@ fn codings_new_in_2_3_make_the_archive_2_3_and_older_labels_are_refused() {
             .copied()
             .collect();
         match codec::decompress(&with_extra(&bytes, quiet), None) {
-            Err(Error::Corrupt(m)) => assert!(m.contains("2.3"), "{m}"),
+            Err(Error::Corrupt(m)) => assert!(m.contains("2.3") || m.contains("2.5"), "{m}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        // A 2.5 archive that does not announce its zero maps: the stream is
+        // refused.
+        let quiet: Vec<u8> = extra
+            .chunks(2)
+            .filter(|c| *c != [8, 0])
+            .flatten()
+            .copied()
+            .collect();
+        match codec::decompress(&with_extra(&bytes, quiet), None) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("2.5"), "{m}"),
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }

@@ -2080,6 +2080,7 @@ mod tests {
         primed: false,
         maps: false,
         seg: false,
+        zmap: false,
     };
 
     fn check(x: &[f64], mask: Option<&[bool]>, dims: &[usize], t: Target) -> usize {
@@ -2302,7 +2303,7 @@ mod tests {
         let seg = encode(&x, None, &dims, Target::Rmse(0.05))
             .expect("encode")
             .0;
-        assert_eq!(seg[0], MODE_SEG);
+        assert_eq!(seg[0], MODE_SEG | ZERO_MAP);
         let head = &seg[..preview_header_len(&dims).unwrap().min(seg.len())];
         assert!(preview_plan(head, &dims, seg.len(), 2, true)
             .unwrap()
@@ -2310,7 +2311,7 @@ mod tests {
         let bytes = encode_with(&x, None, &dims, Target::Rmse(0.05), false)
             .expect("encode")
             .0;
-        assert_eq!(bytes[0], MODE_PACKET_P);
+        assert_eq!(bytes[0], MODE_PACKET_P | ZERO_MAP);
         let a = check_packet_preview(&bytes, &dims, 2, true);
         let b = check_packet_preview(&bytes, &dims, 2, false);
         assert!(b <= a && a * 2 < bytes.len(), "{a}, {b} of {}", bytes.len());
@@ -2328,7 +2329,7 @@ mod tests {
         let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
             .expect("encode")
             .0;
-        assert_eq!(bytes[0], MODE_PROFILE_QP);
+        assert_eq!(bytes[0], MODE_PROFILE_QP | ZERO_MAP);
         for (k, vertical) in [(1, true), (2, true), (2, false)] {
             let read = check_packet_preview(&bytes, &dims, k, vertical);
             assert!(read < bytes.len());
@@ -2423,7 +2424,7 @@ mod tests {
         for t in [Target::Rmse(0.5), Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             check(&x, None, &dims, t);
             let (bytes, _) = encode(&x, None, &dims, t).expect("encode");
-            assert_eq!(bytes[0], MODE_PROFILE_QP, "{t:?}");
+            assert_eq!(bytes[0], MODE_PROFILE_QP | ZERO_MAP, "{t:?}");
         }
         // With a mask too.
         let (_, m) = field(&dims, 0.2, true, 9);
@@ -2441,7 +2442,7 @@ mod tests {
         for _ in 0..26 {
             get_varint(&bytes, &mut inner).expect("index");
         }
-        assert_eq!(bytes[inner], MODE_PACKET_P);
+        assert_eq!(bytes[inner], MODE_PACKET_P | ZERO_MAP);
         for cut in [1, 3, 5, 6, inner, inner + 1, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], &dims).is_err(), "cut at {cut}");
         }
@@ -2460,6 +2461,10 @@ mod tests {
             MODE_CONST,
             MODE_PACKET,
             MODE_WAVELET,
+            // The zero-map flag of the inner stream differs from the
+            // outer one's.
+            MODE_PACKET_P,
+            MODE_WAVELET | ZERO_MAP,
         ] {
             let mut nested = bytes.clone();
             nested[inner] = m;
@@ -2473,7 +2478,7 @@ mod tests {
         // packet plan: the 26 levels take a level).
         let (y, _) = field(&dims, 0.2, false, 9);
         let (plain, _) = encode(&y, None, &dims, Target::Rmse(0.05)).expect("encode");
-        assert_eq!(plain[0], MODE_PACKET_P);
+        assert_eq!(plain[0], MODE_PACKET_P | ZERO_MAP);
     }
 
     /// Streams of the 2.0/2.1 modes (dyadic plan, f32 profile), which the
@@ -2505,6 +2510,7 @@ mod tests {
                             primed,
                             maps: false,
                             seg: false,
+                            zmap: false,
                         },
                     );
                     let (bytes, rec, _) = enc.run(t, None).expect("encode");
@@ -2540,6 +2546,53 @@ mod tests {
     }
 
     /// still decode to exactly what their encoder reconstructed.
+    /// Zero maps (format 2.5): at a coarse bound a smooth field's finest
+    /// bands are all zero; the map codes each in a flag instead of a zero
+    /// flag per coefficient. The stream is smaller, decodes to the
+    /// encoder's reconstruction bit for bit, and is labelled 2.5.
+    #[test]
+    fn zero_maps_skip_all_zero_bands() {
+        let dims = [2, 3, 96, 192];
+        let d4 = squeeze(&dims).unwrap();
+        let n: usize = dims.iter().product();
+        let x: Vec<f64> = (0..n)
+            .map(|i| {
+                let (la, lo) = ((i / 192) % 96, i % 192);
+                let lev = (i / (96 * 192)) % 3;
+                (la as f64 * 0.05).sin() * 10.0 + (lo as f64 * 0.03).cos() * 5.0 + lev as f64
+            })
+            .collect();
+        for t in [Target::Rmse(0.3), Target::MaxAbs(1.0)] {
+            let mut sizes = [0usize; 2];
+            for (k, zmap) in [false, true].into_iter().enumerate() {
+                let codings = Codings { zmap, ..NEWEST };
+                let enc = Encoder::new(&x, &x, None, n, d4, 1, codings);
+                let (bytes, rec, _) = enc.run(t, None).expect("encode");
+                assert_eq!(bytes[0] & ZERO_MAP != 0, zmap, "{t:?}");
+                let dec = decode(&bytes, &dims).expect("decode");
+                assert!(rec.iter().zip(&dec).all(|(a, b)| a.to_bits() == b.to_bits()));
+                let worst = x.iter().zip(&dec).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                if let Target::MaxAbs(e) = t {
+                    assert!(worst <= e, "{worst} > {e}");
+                }
+                sizes[k] = bytes.len();
+                if zmap {
+                    // A stream of a mode byte that may not carry the flag.
+                    let mut b = bytes.clone();
+                    b[0] = MODE_PACKET | ZERO_MAP;
+                    assert!(decode(&b, &dims).is_err());
+                    // The same bytes read without the map are not the field.
+                    let mut b = bytes.clone();
+                    b[0] &= !ZERO_MAP;
+                    if let Ok(d) = decode(&b, &dims) {
+                        assert!(d.iter().zip(&dec).any(|(a, b)| a != b));
+                    }
+                }
+            }
+            assert!(sizes[1] < sizes[0], "{t:?}: {sizes:?}");
+        }
+    }
+
     #[test]
     fn older_modes_still_decode() {
         let dims = [26, 30, 40];
@@ -2738,7 +2791,7 @@ mod tests {
 
     /// The segment counts of a [`MODE_SEG`] stream's own bands.
     fn segment_counts(bytes: &[u8], dims: &[usize]) -> Vec<u64> {
-        assert_eq!(bytes[0], MODE_SEG);
+        assert_eq!(bytes[0], MODE_SEG | ZERO_MAP);
         let d4 = squeeze(dims).unwrap();
         let plan = if bytes[1] == 1 {
             Plan::packet(d4)
@@ -2792,7 +2845,7 @@ mod tests {
                 if matches!(t, Target::Rmse(r) if r < 0.01) {
                     // Fine enough to be cut into segments.
                     let at = if profiled {
-                        assert_eq!(bytes[0], MODE_PROFILE_Q_SEG);
+                        assert_eq!(bytes[0], MODE_PROFILE_Q_SEG | ZERO_MAP);
                         let mut inner = 5;
                         for _ in 0..26 {
                             get_varint(&bytes, &mut inner).expect("index");
@@ -2821,7 +2874,7 @@ mod tests {
                 let mut longer = bytes.clone();
                 longer.push(0);
                 assert!(decode(&longer, dims).is_err());
-                if bytes[0] == MODE_SEG {
+                if bytes[0] & !ZERO_MAP == MODE_SEG {
                     let mut b = bytes.clone();
                     b[1] = 2;
                     assert!(decode(&b, dims).is_err());
