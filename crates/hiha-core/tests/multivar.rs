@@ -284,7 +284,10 @@ fn per_level_bounds_and_ranges_hold_on_every_level() {
         // 2.1 for the bound, 2.2 when a chunk uses the packet plan, 2.3 its
         // primed models.
         let v = ArchiveReader::open(&bytes).expect("open").version();
-        assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)].contains(&v), "{v:?}");
+        assert!(
+            [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)].contains(&v),
+            "{v:?}"
+        );
         assert_eq!(ArchiveReader::open(&bytes).expect("open").header().bound, b);
         let (back, _) = codec::decompress(&bytes, None).expect("decode");
         for (l, m) in levels_of(&back.values).iter().enumerate() {

@@ -546,6 +546,15 @@ pub(crate) fn code_zero_map<C: Coder>(
     zero
 }
 
+/// Whether some detail band of `layout` holds only zeros in `q`.
+pub(crate) fn any_zero_band(layout: &Layout, q: &[i32]) -> bool {
+    layout
+        .bands
+        .iter()
+        .skip(1)
+        .any(|b| q[b.offset..b.offset + b.len].iter().all(|&v| v == 0))
+}
+
 /// Encodes all indices (band order). Returns the shared stream and one
 /// stream per own band, in band order.
 pub(crate) fn encode_all(layout: &Layout, q: &[i32]) -> (Vec<u8>, Vec<Vec<u8>>) {

@@ -1009,21 +1009,25 @@ impl<'a> Encoder<'a> {
     /// that does not depend on the corrections, so that it can run beside
     /// them).
     fn code_indices(&self, qz: &Quant) -> Coded {
+        // A zero map only where some band is all zero: otherwise it would
+        // cost a flag per band and make the archive 2.5 for nothing.
+        let zmap = self.layout.zmap && coding::any_zero_band(&self.layout, &qz.q);
+        let layout = self.layout.clone().with_zero_map(zmap);
         if self.seg {
-            let layout = coding::segmented(self.layout.clone());
+            let layout = coding::segmented(layout.clone());
             if coding::cuts_segments(&layout, &qz.q) {
-                return Coded::Segmented(coding::encode_segmented(&layout, &qz.q));
+                return Coded::Segmented(coding::encode_segmented(&layout, &qz.q), zmap);
             }
         }
-        let (shared, own) = coding::encode_all(&self.layout, &qz.q);
-        Coded::Plain(shared, own)
+        let (shared, own) = coding::encode_all(&layout, &qz.q);
+        Coded::Plain(shared, own, zmap)
     }
 
     /// The stream of [`Encoder::pack`] from the coded indices.
     fn assemble(&self, qz: &Quant, coded: Coded, outliers: &[u8]) -> Vec<u8> {
-        let (shared, own) = match coded {
-            Coded::Segmented(s) => return self.pack_segmented(s, qz, outliers),
-            Coded::Plain(shared, own) => (shared, own),
+        let (shared, own, zmap) = match coded {
+            Coded::Segmented(s, zmap) => return self.pack_segmented(s, zmap, qz, outliers),
+            Coded::Plain(shared, own, zmap) => (shared, own, zmap),
         };
         let mode = match (self.packet, self.layout.primed) {
             (false, false) => MODE_WAVELET,
@@ -1031,7 +1035,7 @@ impl<'a> Encoder<'a> {
             (false, true) => MODE_WAVELET_P,
             (true, true) => MODE_PACKET_P,
         };
-        let flag = if self.layout.zmap { ZERO_MAP } else { 0 };
+        let flag = if zmap { ZERO_MAP } else { 0 };
         let mut out = vec![mode | flag, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
@@ -1051,9 +1055,10 @@ impl<'a> Encoder<'a> {
 }
 
 /// The coded indices of one quantisation (see [`Encoder::code_indices`]).
+/// The flag: whether the streams have a zero map.
 enum Coded {
-    Segmented(coding::Segmented),
-    Plain(Vec<u8>, Vec<Vec<u8>>),
+    Segmented(coding::Segmented, bool),
+    Plain(Vec<u8>, Vec<Vec<u8>>, bool),
 }
 
 impl Encoder<'_> {
@@ -1061,8 +1066,14 @@ impl Encoder<'_> {
     /// segment count − 1 of every own band, the lengths of the shared
     /// stream's range-coded and plain parts, of every segment's two parts
     /// and of the outlier stream, then those bytes in the same order.
-    fn pack_segmented(&self, s: coding::Segmented, qz: &Quant, outliers: &[u8]) -> Vec<u8> {
-        let flag = if self.layout.zmap { ZERO_MAP } else { 0 };
+    fn pack_segmented(
+        &self,
+        s: coding::Segmented,
+        zmap: bool,
+        qz: &Quant,
+        outliers: &[u8],
+    ) -> Vec<u8> {
+        let flag = if zmap { ZERO_MAP } else { 0 };
         let mut out = vec![MODE_SEG | flag, self.packet as u8, self.fold as u8];
         out.extend_from_slice(&self.mean.to_le_bytes());
         out.extend_from_slice(&qz.step.to_le_bytes());
@@ -2303,7 +2314,7 @@ mod tests {
         let seg = encode(&x, None, &dims, Target::Rmse(0.05))
             .expect("encode")
             .0;
-        assert_eq!(seg[0], MODE_SEG | ZERO_MAP);
+        assert_eq!(seg[0] & !ZERO_MAP, MODE_SEG);
         let head = &seg[..preview_header_len(&dims).unwrap().min(seg.len())];
         assert!(preview_plan(head, &dims, seg.len(), 2, true)
             .unwrap()
@@ -2311,7 +2322,7 @@ mod tests {
         let bytes = encode_with(&x, None, &dims, Target::Rmse(0.05), false)
             .expect("encode")
             .0;
-        assert_eq!(bytes[0], MODE_PACKET_P | ZERO_MAP);
+        assert_eq!(bytes[0] & !ZERO_MAP, MODE_PACKET_P);
         let a = check_packet_preview(&bytes, &dims, 2, true);
         let b = check_packet_preview(&bytes, &dims, 2, false);
         assert!(b <= a && a * 2 < bytes.len(), "{a}, {b} of {}", bytes.len());
@@ -2329,7 +2340,7 @@ mod tests {
         let bytes = encode(&x, None, &dims, Target::Rmse(0.05))
             .expect("encode")
             .0;
-        assert_eq!(bytes[0], MODE_PROFILE_QP | ZERO_MAP);
+        assert_eq!(bytes[0] & !ZERO_MAP, MODE_PROFILE_QP);
         for (k, vertical) in [(1, true), (2, true), (2, false)] {
             let read = check_packet_preview(&bytes, &dims, k, vertical);
             assert!(read < bytes.len());
@@ -2424,7 +2435,7 @@ mod tests {
         for t in [Target::Rmse(0.5), Target::Rmse(0.05), Target::MaxAbs(0.2)] {
             check(&x, None, &dims, t);
             let (bytes, _) = encode(&x, None, &dims, t).expect("encode");
-            assert_eq!(bytes[0], MODE_PROFILE_QP | ZERO_MAP, "{t:?}");
+            assert_eq!(bytes[0] & !ZERO_MAP, MODE_PROFILE_QP, "{t:?}");
         }
         // With a mask too.
         let (_, m) = field(&dims, 0.2, true, 9);
@@ -2442,7 +2453,7 @@ mod tests {
         for _ in 0..26 {
             get_varint(&bytes, &mut inner).expect("index");
         }
-        assert_eq!(bytes[inner], MODE_PACKET_P | ZERO_MAP);
+        assert_eq!(bytes[inner] & !ZERO_MAP, MODE_PACKET_P);
         for cut in [1, 3, 5, 6, inner, inner + 1, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], &dims).is_err(), "cut at {cut}");
         }
@@ -2463,7 +2474,7 @@ mod tests {
             MODE_WAVELET,
             // The zero-map flag of the inner stream differs from the
             // outer one's.
-            MODE_PACKET_P,
+            bytes[inner] ^ ZERO_MAP,
             MODE_WAVELET | ZERO_MAP,
         ] {
             let mut nested = bytes.clone();
@@ -2478,7 +2489,7 @@ mod tests {
         // packet plan: the 26 levels take a level).
         let (y, _) = field(&dims, 0.2, false, 9);
         let (plain, _) = encode(&y, None, &dims, Target::Rmse(0.05)).expect("encode");
-        assert_eq!(plain[0], MODE_PACKET_P | ZERO_MAP);
+        assert_eq!(plain[0] & !ZERO_MAP, MODE_PACKET_P);
     }
 
     /// Streams of the 2.0/2.1 modes (dyadic plan, f32 profile), which the
@@ -2570,8 +2581,14 @@ mod tests {
                 let (bytes, rec, _) = enc.run(t, None).expect("encode");
                 assert_eq!(bytes[0] & ZERO_MAP != 0, zmap, "{t:?}");
                 let dec = decode(&bytes, &dims).expect("decode");
-                assert!(rec.iter().zip(&dec).all(|(a, b)| a.to_bits() == b.to_bits()));
-                let worst = x.iter().zip(&dec).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!(rec
+                    .iter()
+                    .zip(&dec)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                let worst = x
+                    .iter()
+                    .zip(&dec)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
                 if let Target::MaxAbs(e) = t {
                     assert!(worst <= e, "{worst} > {e}");
                 }
@@ -2791,7 +2808,7 @@ mod tests {
 
     /// The segment counts of a [`MODE_SEG`] stream's own bands.
     fn segment_counts(bytes: &[u8], dims: &[usize]) -> Vec<u64> {
-        assert_eq!(bytes[0], MODE_SEG | ZERO_MAP);
+        assert_eq!(bytes[0] & !ZERO_MAP, MODE_SEG);
         let d4 = squeeze(dims).unwrap();
         let plan = if bytes[1] == 1 {
             Plan::packet(d4)
@@ -2845,7 +2862,7 @@ mod tests {
                 if matches!(t, Target::Rmse(r) if r < 0.01) {
                     // Fine enough to be cut into segments.
                     let at = if profiled {
-                        assert_eq!(bytes[0], MODE_PROFILE_Q_SEG | ZERO_MAP);
+                        assert_eq!(bytes[0] & !ZERO_MAP, MODE_PROFILE_Q_SEG);
                         let mut inner = 5;
                         for _ in 0..26 {
                             get_varint(&bytes, &mut inner).expect("index");
