@@ -208,19 +208,35 @@ impl Layout {
         out
     }
 
-    /// Writes `f(band coefficient)` into the Mallat-layout array.
-    pub fn scatter(&self, flat: &[i32], data: &mut [f64], f: impl Fn(usize, i32) -> f64) {
-        for (bi, b) in self.bands.iter().enumerate() {
-            let src = &flat[b.offset..b.offset + b.len];
-            for_rows(b, self.dims, |dst, o| {
-                for (d, &q) in data[dst..dst + b.dims[3]]
-                    .iter_mut()
-                    .zip(&src[o..o + b.dims[3]])
-                {
-                    *d = f(bi, q);
-                }
-            });
+    /// Writes `f(band, coefficient)` into the Mallat-layout array, plane by
+    /// plane (the last two axes) in parallel: each plane gathers the rows
+    /// of the bands that cross it, so the result does not depend on the
+    /// thread count.
+    pub fn scatter(&self, flat: &[i32], data: &mut [f64], f: impl Fn(usize, i32) -> f64 + Sync) {
+        let d = self.dims;
+        let plane = d[2] * d[3];
+        if plane == 0 {
+            return;
         }
+        data.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
+            let (i0, i1) = (p / d[1], p % d[1]);
+            for (bi, b) in self.bands.iter().enumerate() {
+                let j0 = i0.wrapping_sub(b.start[0]);
+                let j1 = i1.wrapping_sub(b.start[1]);
+                if j0 >= b.dims[0] || j1 >= b.dims[1] {
+                    continue;
+                }
+                let row = b.dims[3];
+                let base = b.offset + (j0 * b.dims[1] + j1) * b.dims[2] * row;
+                for j2 in 0..b.dims[2] {
+                    let src = &flat[base + j2 * row..base + (j2 + 1) * row];
+                    let at = (b.start[2] + j2) * d[3] + b.start[3];
+                    for (o, &q) in out[at..at + row].iter_mut().zip(src) {
+                        *o = f(bi, q);
+                    }
+                }
+            }
+        });
     }
 }
 

@@ -1244,9 +1244,9 @@ fn reconstruct(
 ) -> Vec<f64> {
     let mut data = dequantise(layout, step, offset_code, q);
     transform::inverse(&mut data, plan);
-    for v in &mut data {
-        *v += mean;
-    }
+    data.par_iter_mut()
+        .with_min_len(1 << 14)
+        .for_each(|v| *v += mean);
     data
 }
 

@@ -287,29 +287,34 @@ fn with_region(
         f(&mut data[..n], rd);
         return;
     }
+    if n == 0 {
+        return;
+    }
+    // Plane by plane (axes 2–3 of the box) in parallel: disjoint copies.
     let mut buf = vec![0.0; n];
-    let (s0, s1, s2) = (dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3]);
-    let mut o = 0;
-    for i0 in 0..rd[0] {
-        for i1 in 0..rd[1] {
-            for i2 in 0..rd[2] {
-                let b = i0 * s0 + i1 * s1 + i2 * s2;
-                buf[o..o + rd[3]].copy_from_slice(&data[b..b + rd[3]]);
-                o += rd[3];
+    let (s1, s2) = (dims[2] * dims[3], dims[3]);
+    let box_plane = rd[2] * rd[3];
+    let src: &[f64] = data;
+    buf.par_chunks_mut(box_plane)
+        .enumerate()
+        .for_each(|(p, out)| {
+            let (i0, i1) = (p / rd[1], p % rd[1]);
+            let b = (i0 * dims[1] + i1) * s1;
+            for (i2, row) in out.chunks_exact_mut(rd[3]).enumerate() {
+                row.copy_from_slice(&src[b + i2 * s2..b + i2 * s2 + rd[3]]);
             }
-        }
-    }
+        });
     f(&mut buf, rd);
-    let mut o = 0;
-    for i0 in 0..rd[0] {
-        for i1 in 0..rd[1] {
-            for i2 in 0..rd[2] {
-                let b = i0 * s0 + i1 * s1 + i2 * s2;
-                data[b..b + rd[3]].copy_from_slice(&buf[o..o + rd[3]]);
-                o += rd[3];
-            }
+    data.par_chunks_mut(s1).enumerate().for_each(|(p, plane)| {
+        let (i0, i1) = (p / dims[1], p % dims[1]);
+        if i0 >= rd[0] || i1 >= rd[1] {
+            return;
         }
-    }
+        let o = (i0 * rd[1] + i1) * box_plane;
+        for (i2, row) in buf[o..o + box_plane].chunks_exact(rd[3]).enumerate() {
+            plane[i2 * s2..i2 * s2 + rd[3]].copy_from_slice(row);
+        }
+    });
 }
 
 /// One transform pass along `axis` of the contiguous array `buf` (dims `d`).
