@@ -294,26 +294,8 @@ fn golden_v2_2_codec_streams_decode_to_the_same_values() {
 #[test]
 fn golden_v2_3_codec_streams_decode_to_the_same_values() {
     use hiha_core::bound::Bound;
-    use hiha_core::field::{Field, Shape};
 
-    let read = |name: &str| -> Vec<f32> {
-        std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
-            .expect("fixture")
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    };
-    let u = read("era5_u_6x2x41x41.f32");
-    let u = Field::new(Shape::new(6, 2, 41, 41), u, None).expect("field");
-    let t = read("gfs_t_lev10-12_3x73x144.f32");
-    let n = t.len();
-    let drift: Vec<f32> = (0..8 * n)
-        .map(|i| {
-            let (fr, j) = ((i / n) as f32, i % n);
-            t[j] + 0.4 * fr * (1.0 + ((j % 144) as f32 * 0.05).sin())
-        })
-        .collect();
-    let t8 = Field::new(Shape::new(8, 3, 73, 144), drift, None).expect("field");
+    let (u, t8) = codec_fixtures();
     let cases = [
         ("codec23_u_nrmse.hiha", &u, "u", Bound::Nrmse(1e-3)),
         ("codec23_u_maxabs.hiha", &u, "u", Bound::MaxAbs(0.05)),
@@ -325,16 +307,8 @@ fn golden_v2_3_codec_streams_decode_to_the_same_values() {
         check_codec_golden(name, field, &meta, bound, (2, 3));
     }
     // The wavelet modes the files hold: primed packet (11), segmented (6).
-    let modes = |name: &str| -> Vec<u8> {
-        let bytes = std::fs::read(golden_path(2).with_file_name(name)).expect("golden");
-        let r = ArchiveReader::open(&bytes).expect("opens");
-        (0..r.sections().len())
-            .filter(|&i| r.sections()[i].kind == hiha_core::format::SectionKind::Residual)
-            .filter_map(|i| hiha_core::residual::wavelet_mode(r.read(i).expect("read")))
-            .collect()
-    };
-    assert!(modes("codec23_u_nrmse.hiha").contains(&11));
-    assert!(modes("codec23_t_seg.hiha").contains(&6));
+    assert!(golden_modes("codec23_u_nrmse.hiha").contains(&11));
+    assert!(golden_modes("codec23_t_seg.hiha").contains(&6));
 }
 
 /// Format 2.5: real codec streams with zero maps of the detail bands (the
@@ -346,8 +320,26 @@ fn golden_v2_3_codec_streams_decode_to_the_same_values() {
 #[test]
 fn golden_v2_5_codec_streams_decode_to_the_same_values() {
     use hiha_core::bound::Bound;
-    use hiha_core::field::{Field, Shape};
 
+    let (u, t8) = codec_fixtures();
+    let cases = [
+        ("codec25_u_coarse.hiha", &u, "u", Bound::Nrmse(1e-2)),
+        ("codec25_t_seg.hiha", &t8, "t", Bound::Nrmse(1e-4)),
+    ];
+    for (name, field, var, bound) in cases {
+        let s = field.shape;
+        let meta = common::grid_meta(var, [s.frames, s.levels, s.lat, s.lon]);
+        check_codec_golden(name, field, &meta, bound, (2, 5));
+    }
+    assert!(golden_modes("codec25_u_coarse.hiha").contains(&(11 | 0x20)));
+    assert!(golden_modes("codec25_t_seg.hiha").contains(&(6 | 0x20)));
+}
+
+/// The codec goldens' fields: the ERA5 u fixture (6 × 2 × 41 × 41), and
+/// the GFS t fixture's 3 levels over 8 frames that drift smoothly, as in
+/// `tests/lattice.rs`.
+fn codec_fixtures() -> (hiha_core::field::Field, hiha_core::field::Field) {
+    use hiha_core::field::{Field, Shape};
     let read = |name: &str| -> Vec<f32> {
         std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR")))
             .expect("fixture")
@@ -366,25 +358,17 @@ fn golden_v2_5_codec_streams_decode_to_the_same_values() {
         })
         .collect();
     let t8 = Field::new(Shape::new(8, 3, 73, 144), drift, None).expect("field");
-    let cases = [
-        ("codec25_u_coarse.hiha", &u, "u", Bound::Nrmse(1e-2)),
-        ("codec25_t_seg.hiha", &t8, "t", Bound::Nrmse(1e-4)),
-    ];
-    for (name, field, var, bound) in cases {
-        let s = field.shape;
-        let meta = common::grid_meta(var, [s.frames, s.levels, s.lat, s.lon]);
-        check_codec_golden(name, field, &meta, bound, (2, 5));
-    }
-    let modes = |name: &str| -> Vec<u8> {
-        let bytes = std::fs::read(golden_path(2).with_file_name(name)).expect("golden");
-        let r = ArchiveReader::open(&bytes).expect("opens");
-        (0..r.sections().len())
-            .filter(|&i| r.sections()[i].kind == hiha_core::format::SectionKind::Residual)
-            .filter_map(|i| hiha_core::residual::wavelet_mode(r.read(i).expect("read")))
-            .collect()
-    };
-    assert!(modes("codec25_u_coarse.hiha").contains(&(11 | 0x20)));
-    assert!(modes("codec25_t_seg.hiha").contains(&(6 | 0x20)));
+    (u, t8)
+}
+
+/// The wavelet mode bytes of the residual sections of golden file `name`.
+fn golden_modes(name: &str) -> Vec<u8> {
+    let bytes = std::fs::read(golden_path(2).with_file_name(name)).expect("golden");
+    let r = ArchiveReader::open(&bytes).expect("opens");
+    (0..r.sections().len())
+        .filter(|&i| r.sections()[i].kind == hiha_core::format::SectionKind::Residual)
+        .filter_map(|i| hiha_core::residual::wavelet_mode(r.read(i).expect("read")))
+        .collect()
 }
 
 /// Compresses `field` (with `HIHA_BLESS=1`) or reads the golden archive

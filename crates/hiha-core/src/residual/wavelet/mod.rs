@@ -1535,21 +1535,6 @@ fn decode_wavelet(
         .ok_or_else(|| Error::Truncated("wavelet header".into()))?;
     let fold = fold as usize;
     check_fold(fold, d4)?;
-    let rec = decode_folded(body, d4, packet, primed, zmap)?;
-    Ok(if fold > 1 {
-        permute(&rec, d4, fold, true)
-    } else {
-        rec
-    })
-}
-
-fn decode_folded(
-    body: &[u8],
-    d4: [usize; 4],
-    packet: bool,
-    primed: bool,
-    zmap: bool,
-) -> Result<Vec<f64>> {
     if body.len() < 17 {
         return Err(Error::Truncated("wavelet header".into()));
     }
@@ -1589,7 +1574,11 @@ fn decode_folded(
     if !out.is_empty() {
         apply_outliers(out, &mut rec, d4)?;
     }
-    Ok(rec)
+    Ok(if fold > 1 {
+        permute(&rec, d4, fold, true)
+    } else {
+        rec
+    })
 }
 
 /// Whether a wavelet stream for `dims` codes its max-abs corrections as a
