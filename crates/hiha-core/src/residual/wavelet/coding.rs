@@ -661,8 +661,12 @@ pub(crate) fn decode_all(layout: &Layout, shared: &[u8], own: &[&[u8]]) -> Optio
             rest = tail;
             at = b.offset + b.len;
             if b.own {
+                let bytes = own.get(own_iter).copied().unwrap_or(&[]);
                 if !zero[bi + j] {
-                    jobs.push((b, own.get(own_iter).copied().unwrap_or(&[]), mine));
+                    jobs.push((b, bytes, mine));
+                } else {
+                    // An all-zero band has an empty stream.
+                    ok &= bytes.is_empty();
                 }
                 own_iter += 1;
             }
@@ -1085,6 +1089,11 @@ pub(crate) fn decode_segmented(
             let k = counts.get(own_at).copied().unwrap_or(1);
             own_at += 1;
             if is_zero {
+                // An all-zero band has one segment, both parts empty.
+                let empty = |s: Option<&(&[u8], &[u8])>| {
+                    s.is_some_and(|p| p.0.is_empty() && p.1.is_empty())
+                };
+                ok &= k == 1 && empty(segments.get(seg_at));
                 seg_at += k;
                 continue;
             }

@@ -2593,6 +2593,16 @@ mod tests {
                     if let Ok(d) = decode(&b, &dims) {
                         assert!(d.iter().zip(&dec).any(|(a, b)| a != b));
                     }
+                    // Damage is an error or other values, never a panic;
+                    // a cut stream is an error.
+                    for cut in [1, 2, 10, 20, bytes.len() / 2, bytes.len() - 1] {
+                        assert!(decode(&bytes[..cut], &dims).is_err(), "cut {cut}");
+                    }
+                    for at in 0..bytes.len() {
+                        let mut b = bytes.clone();
+                        b[at] ^= 1 << (at % 8);
+                        let _ = decode(&b, &dims);
+                    }
                 }
             }
             assert!(sizes[1] < sizes[0], "{t:?}: {sizes:?}");
