@@ -1127,13 +1127,18 @@ fn decode_segmented(body: &[u8], d4: [usize; 4], zmap: bool) -> Result<Vec<f64>>
         .chunks_exact(2)
         .map(|c| (c[0], c[1]))
         .collect();
-    let q = coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
-        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
-    let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
-    let out = parts[nlen - 1];
-    if !out.is_empty() {
-        apply_outliers(out, &mut rec, d4)?;
-    }
+    // The corrections decode beside the coefficients.
+    let n: usize = d4.iter().product();
+    let (rec, fixes) = rayon::join(
+        || {
+            coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
+                .map(|q| reconstruct(&layout, &plan, mean, step, offset_code, &q))
+        },
+        || decode_fixes(parts[nlen - 1], n, d4),
+    );
+    let mut rec =
+        rec.ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
+    apply_fixes(&mut rec, &fixes?);
     Ok(if fold > 1 {
         permute(&rec, d4, fold, true)
     } else {
@@ -1567,13 +1572,18 @@ fn decode_wavelet(
         streams.push(&body[pos..pos + l as usize]);
         pos += l as usize;
     }
-    let q = coding::decode_all(&layout, streams[0], &streams[1..=nown])
-        .ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
-    let mut rec = reconstruct(&layout, &plan, mean, step, offset_code, &q);
-    let out = streams[nown + 1];
-    if !out.is_empty() {
-        apply_outliers(out, &mut rec, d4)?;
-    }
+    // The corrections decode beside the coefficients.
+    let n: usize = d4.iter().product();
+    let (rec, fixes) = rayon::join(
+        || {
+            coding::decode_all(&layout, streams[0], &streams[1..=nown])
+                .map(|q| reconstruct(&layout, &plan, mean, step, offset_code, &q))
+        },
+        || decode_fixes(streams[nown + 1], n, d4),
+    );
+    let mut rec =
+        rec.ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
+    apply_fixes(&mut rec, &fixes?);
     Ok(if fold > 1 {
         permute(&rec, d4, fold, true)
     } else {
@@ -1996,30 +2006,41 @@ pub(crate) fn decode_preview(
     Ok(rec)
 }
 
-/// Applies the outlier stream: the step (f64), then the range-coded list
-/// (a negative step: the significance map of format 2.3, for the block
-/// `d4`).
-fn apply_outliers(out: &[u8], rec: &mut [f64], d4: [usize; 4]) -> Result<()> {
+/// The corrections of an outlier stream (the step, f64, then the
+/// range-coded gap list; a negative step: the significance map of format
+/// 2.3): the step they are multiples of, and per corrected element its
+/// index and fix, in index order. They do not depend on the values they
+/// correct, so the decoder reads them beside the coefficients.
+struct Fixes {
+    step: f64,
+    list: Vec<(usize, Fix)>,
+}
+
+/// Decodes an outlier stream (empty: no corrections).
+fn decode_fixes(out: &[u8], n: usize, d4: [usize; 4]) -> Result<Fixes> {
+    if out.is_empty() {
+        return Ok(Fixes {
+            step: 1.0,
+            list: Vec::new(),
+        });
+    }
     if out.len() < 8 {
         return Err(Error::Truncated("outlier stream".into()));
     }
     let s = read_f64(&out[..8]);
     if s < 0.0 && s.is_finite() {
-        for (i, fix) in outliers::decode_map(&out[8..], d4)? {
-            rec[i] = match fix {
-                Fix::Step(k) => apply(rec[i], k, -s),
-                Fix::Exact(bits) => f64::from_bits(bits),
-            };
-        }
-        return Ok(());
+        return Ok(Fixes {
+            step: -s,
+            list: outliers::decode_map(&out[8..], d4)?,
+        });
     }
     if !s.is_finite() || s <= 0.0 {
         return Err(Error::Corrupt(format!("outlier step {s}")));
     }
-    let n = rec.len();
     let mut dec = RangeDecoder::new(&out[8..]);
     let mut m = OutlierModels::new();
     let mut pos = 0usize;
+    let mut list = Vec::new();
     loop {
         let (gap, k, bits) = m.code(&mut dec, 0, 0, 0);
         if dec.overrun() {
@@ -2027,17 +2048,31 @@ fn apply_outliers(out: &[u8], rec: &mut [f64], d4: [usize; 4]) -> Result<()> {
         }
         pos = pos.saturating_add(gap);
         if pos == n + 1 {
-            return Ok(());
+            return Ok(Fixes { step: s, list });
         }
         if pos >= n {
             return Err(Error::Corrupt("outlier position past the end".into()));
         }
-        rec[pos] = if k == 0 {
-            f64::from_bits(bits)
-        } else {
-            apply(rec[pos], k, s)
-        };
+        // At most one fix per element: the list is bounded by the block.
+        list.push((
+            pos,
+            if k == 0 {
+                Fix::Exact(bits)
+            } else {
+                Fix::Step(k)
+            },
+        ));
         pos += 1;
+    }
+}
+
+/// Applies decoded corrections to the reconstruction.
+fn apply_fixes(rec: &mut [f64], fixes: &Fixes) {
+    for &(i, fix) in &fixes.list {
+        rec[i] = match fix {
+            Fix::Step(k) => apply(rec[i], k, fixes.step),
+            Fix::Exact(bits) => f64::from_bits(bits),
+        };
     }
 }
 
