@@ -1127,15 +1127,24 @@ fn decode_segmented(body: &[u8], d4: [usize; 4], zmap: bool) -> Result<Vec<f64>>
         .chunks_exact(2)
         .map(|c| (c[0], c[1]))
         .collect();
-    // The corrections decode beside the coefficients.
+    let coefs = || {
+        coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
+            .map(|q| reconstruct(&layout, &plan, mean, step, offset_code, &q))
+    };
+    finish_block(coefs, parts[nlen - 1], d4, fold)
+}
+
+/// The block from `coefs` (the decoded coefficients, reconstructed; `None`
+/// when a stream ends early) and the outlier stream `out`, whose
+/// corrections decode beside them; unfolded when `fold` > 1.
+fn finish_block(
+    coefs: impl FnOnce() -> Option<Vec<f64>> + Send,
+    out: &[u8],
+    d4: [usize; 4],
+    fold: usize,
+) -> Result<Vec<f64>> {
     let n: usize = d4.iter().product();
-    let (rec, fixes) = rayon::join(
-        || {
-            coding::decode_segmented(&layout, pairs[0], &counts, &pairs[1..])
-                .map(|q| reconstruct(&layout, &plan, mean, step, offset_code, &q))
-        },
-        || decode_fixes(parts[nlen - 1], n, d4),
-    );
+    let (rec, fixes) = rayon::join(coefs, || decode_fixes(out, n, d4));
     let mut rec =
         rec.ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
     apply_fixes(&mut rec, &fixes?);
@@ -1572,23 +1581,11 @@ fn decode_wavelet(
         streams.push(&body[pos..pos + l as usize]);
         pos += l as usize;
     }
-    // The corrections decode beside the coefficients.
-    let n: usize = d4.iter().product();
-    let (rec, fixes) = rayon::join(
-        || {
-            coding::decode_all(&layout, streams[0], &streams[1..=nown])
-                .map(|q| reconstruct(&layout, &plan, mean, step, offset_code, &q))
-        },
-        || decode_fixes(streams[nown + 1], n, d4),
-    );
-    let mut rec =
-        rec.ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
-    apply_fixes(&mut rec, &fixes?);
-    Ok(if fold > 1 {
-        permute(&rec, d4, fold, true)
-    } else {
-        rec
-    })
+    let coefs = || {
+        coding::decode_all(&layout, streams[0], &streams[1..=nown])
+            .map(|q| reconstruct(&layout, &plan, mean, step, offset_code, &q))
+    };
+    finish_block(coefs, streams[nown + 1], d4, fold)
 }
 
 /// Whether a wavelet stream for `dims` codes its max-abs corrections as a
