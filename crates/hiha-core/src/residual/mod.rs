@@ -216,7 +216,8 @@ pub fn wavelet_mode(stream: &[u8]) -> Option<u8> {
 }
 
 /// The oldest minor of format 2 that defines the coding of a residual
-/// stream: 5 for the wavelet coder's zero maps (new in 2.5), 3 for the wavelet coder's primed models, its segmented streams
+/// stream: 5 for the wavelet coder's zero maps (new in 2.5), 3 for the
+/// wavelet coder's primed models, its segmented streams
 /// and max-abs corrections as a significance map (tag 3; all new in 2.3), 2
 /// for its packet plan and quantised level profile (new in 2.2), 1 for its
 /// level profile (2.1), else 0.

@@ -552,7 +552,7 @@ pub(crate) fn code_zero_map<C: Coder>(
         return zero;
     }
     for (bi, b) in layout.bands.iter().enumerate().skip(1) {
-        let is = q.is_some_and(|q| q[b.offset..b.offset + b.len].iter().all(|&v| v == 0));
+        let is = q.is_some_and(|q| band_is_zero(b, q));
         let ctx = match b.parent {
             None | Some(0) => 0,
             Some(p) => 1 + zero[p] as usize,
@@ -562,13 +562,14 @@ pub(crate) fn code_zero_map<C: Coder>(
     zero
 }
 
+/// Whether band `b` holds only zeros in `q` (all indices, band order).
+fn band_is_zero(b: &Band, q: &[i32]) -> bool {
+    q[b.offset..b.offset + b.len].iter().all(|&v| v == 0)
+}
+
 /// Whether some detail band of `layout` holds only zeros in `q`.
 pub(crate) fn any_zero_band(layout: &Layout, q: &[i32]) -> bool {
-    layout
-        .bands
-        .iter()
-        .skip(1)
-        .any(|b| q[b.offset..b.offset + b.len].iter().all(|&v| v == 0))
+    layout.bands.iter().skip(1).any(|b| band_is_zero(b, q))
 }
 
 /// Encodes all indices (band order). Returns the shared stream and one

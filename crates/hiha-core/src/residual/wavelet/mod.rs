@@ -1143,8 +1143,7 @@ fn finish_block(
     d4: [usize; 4],
     fold: usize,
 ) -> Result<Vec<f64>> {
-    let n: usize = d4.iter().product();
-    let (rec, fixes) = rayon::join(coefs, || decode_fixes(out, n, d4));
+    let (rec, fixes) = rayon::join(coefs, || decode_fixes(out, d4));
     let mut rec =
         rec.ok_or_else(|| Error::Truncated("wavelet coefficient stream ends early".into()))?;
     apply_fixes(&mut rec, &fixes?);
@@ -2013,8 +2012,9 @@ struct Fixes {
     list: Vec<(usize, Fix)>,
 }
 
-/// Decodes an outlier stream (empty: no corrections).
-fn decode_fixes(out: &[u8], n: usize, d4: [usize; 4]) -> Result<Fixes> {
+/// Decodes the outlier stream of the block `d4` (empty: no corrections).
+fn decode_fixes(out: &[u8], d4: [usize; 4]) -> Result<Fixes> {
+    let n: usize = d4.iter().product();
     if out.is_empty() {
         return Ok(Fixes {
             step: 1.0,
