@@ -282,8 +282,9 @@ fn with_region(
     let n: usize = rd.iter().product();
     // A box that is a prefix of the row-major array (leading axes of length
     // 1, then one shortened axis, then full ones) needs no copy.
+    // The whole array (no shortened axis) is one too.
     let a = (0..4).find(|&a| rd[a] != dims[a]).unwrap_or(4);
-    if (0..a).all(|b| dims[b] == 1) && (a + 1..4).all(|b| rd[b] == dims[b]) {
+    if a == 4 || (0..a).all(|b| dims[b] == 1) && (a + 1..4).all(|b| rd[b] == dims[b]) {
         f(&mut data[..n], rd);
         return;
     }
