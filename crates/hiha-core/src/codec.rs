@@ -1704,13 +1704,15 @@ fn decode_chunks(
             "the archive declares {total} values, more than this machine can allocate"
         ))
     };
+    // Reserved up front (a clear error when it cannot be had), filled in
+    // frame order: the chunks tile the wanted frames in order, so each
+    // one's values are appended (or, for a chunk that is the whole output,
+    // taken as they are) and no value is written twice.
     let mut values: Vec<f32> = Vec::new();
     values.try_reserve_exact(total).map_err(too_big)?;
-    values.resize(total, f32::NAN);
     let mut missing: Vec<bool> = Vec::new();
     if plan.any_mask {
         missing.try_reserve_exact(total).map_err(too_big)?;
-        missing.resize(total, false);
     }
     let batch = rayon::current_num_threads().max(1);
     for group in plan.chunks.chunks(batch) {
@@ -1725,11 +1727,17 @@ fn decode_chunks(
             let hi = fr.end.min(want.end);
             let src = (lo - fr.start) * frame_len..(hi - fr.start) * frame_len;
             let dst = (lo - want.start) * frame_len..(hi - want.start) * frame_len;
-            values[dst.clone()].copy_from_slice(&vals[src.clone()]);
-            if let Some(m) = mask {
-                missing[dst].copy_from_slice(&m[src]);
+            append_at(&mut values, dst.clone(), vals, src.clone(), f32::NAN);
+            if plan.any_mask {
+                let m = mask.unwrap_or_else(|| vec![false; vals_len(fr, frame_len)]);
+                append_at(&mut missing, dst, m, src, false);
             }
         }
+    }
+    // Frames no chunk covered (none in a valid plan) stay NaN / not missing.
+    values.resize(total, f32::NAN);
+    if plan.any_mask {
+        missing.resize(total, false);
     }
     let any_missing = missing.iter().any(|&m| m);
     Ok(Field {
@@ -1741,6 +1749,32 @@ fn decode_chunks(
         missing: any_missing.then_some(missing),
         packing: None,
     })
+}
+
+/// Puts `src[range]` at `out[dst]`, where `out` holds the values before
+/// `dst` (any gap filled with `fill`); a chunk that is the whole output is
+/// taken as it is, without a copy.
+fn append_at<T: Copy>(
+    out: &mut Vec<T>,
+    dst: Range<usize>,
+    src: Vec<T>,
+    range: Range<usize>,
+    fill: T,
+) {
+    if out.is_empty() && dst.start == 0 && range.start == 0 && range.end == src.len() {
+        *out = src;
+        return;
+    }
+    if out.len() < dst.start {
+        out.resize(dst.start, fill);
+    }
+    out.truncate(dst.start);
+    out.extend_from_slice(&src[range]);
+}
+
+/// Values in a chunk of frames `fr`.
+fn vals_len(fr: &Range<usize>, frame_len: usize) -> usize {
+    (fr.end - fr.start) * frame_len
 }
 
 /// Decodes one chunk: its mask, its residual on top of the prediction, the
