@@ -155,6 +155,51 @@ struct CodecConfig {
     repack: Option<Repacking>,
 }
 
+/// A range end as the header stores it: [`short_decimal`], except in a
+/// constant field (`range` 0), whose value the end is, exactly.
+pub(crate) fn stored_end(v: f64, range: f64, upper: bool) -> f64 {
+    if range == 0.0 {
+        v
+    } else {
+        short_decimal(v, upper)
+    }
+}
+
+/// The shortest decimal (as the f64 nearest it) that stands for the f32
+/// range end `v` in the header: it rounds to the same f32, and lies on the
+/// outer side of `v` (below a minimum, above a maximum, `upper`), so that a
+/// reader that takes it as an f64 still finds every value inside the range.
+/// "188.89999" instead of "188.89999389648438": the header's text codes
+/// digits at about 5 bits each. `v` itself when it is not an f32 value.
+fn short_decimal(v: f64, upper: bool) -> f64 {
+    let f = v as f32;
+    if !v.is_finite() || f as f64 != v || v == 0.0 {
+        return v;
+    }
+    let outer = |d: f64| if upper { d >= v } else { d <= v };
+    for digits in 1..=17usize {
+        let near = format!("{:.*e}", digits - 1, v);
+        let Some((mant, exp)) = near.split_once('e') else {
+            continue;
+        };
+        let (Ok(m), Ok(e)) = (mant.replace('.', "").parse::<i64>(), exp.parse::<i32>()) else {
+            continue;
+        };
+        let e = e - (digits as i32 - 1);
+        for step in [0i64, 1] {
+            // One unit of the last digit outwards when the nearest is inside.
+            let m = if upper { m + step } else { m - step };
+            let Ok(d) = format!("{m}e{e}").parse::<f64>() else {
+                continue;
+            };
+            if outer(d) && d as f32 == f {
+                return d;
+            }
+        }
+    }
+    v
+}
+
 /// What the encoder verified about re-packing a variable whose source was
 /// CF-packed (`source_scale · k + offset`): every valid reconstructed
 /// value, replaced by its nearest point of the lattice `scale · k + offset`
@@ -941,8 +986,8 @@ fn encode_verified_once(
     let mut config = CodecConfig {
         predictor: opts.predictor,
         chunk_frames,
-        value_min: lo,
-        value_max: hi,
+        value_min: stored_end(lo, range, false),
+        value_max: stored_end(hi, range, true),
         constant: range == 0.0,
         fic: match opts.predictor {
             PredictorKind::None => toml::Table::new(),
@@ -2151,6 +2196,53 @@ pub fn verify(bytes: &[u8], opts: &DecodeOptions) -> Result<VerifyReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The range ends stored as short decimals stand for the same f32s and
+    /// lie on the outer side of them (a reader taking them as f64s still
+    /// finds every value inside), at no more digits than the exact f64.
+    #[test]
+    fn short_decimals_keep_the_f32_and_lie_outside() {
+        let mut x = 0x2545_f491u32;
+        let mut vals: Vec<f32> = vec![
+            188.9,
+            -363.593,
+            0.0,
+            1.0,
+            -1.0,
+            31664.09,
+            3.9176458e-7,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            1e-45,
+        ];
+        for _ in 0..20000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let v = f32::from_bits(x);
+            if v.is_finite() {
+                vals.push(v);
+            }
+        }
+        for v in vals {
+            let v64 = v as f64;
+            for upper in [false, true] {
+                let d = short_decimal(v64, upper);
+                assert_eq!(d as f32, v, "{v:e} upper={upper}: {d:e}");
+                assert!(
+                    if upper { d >= v64 } else { d <= v64 },
+                    "{v:e} upper={upper}: {d:e}"
+                );
+                assert!(
+                    format!("{d}").len() <= format!("{v64}").len(),
+                    "{v:e}: {d} vs {v64}"
+                );
+            }
+        }
+        // Not an f32 value: kept as it is.
+        assert_eq!(short_decimal(0.1, false), 0.1);
+    }
 
     #[test]
     fn repack_plan_takes_at_most_the_room() {

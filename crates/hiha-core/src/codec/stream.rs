@@ -440,8 +440,8 @@ fn encode_pass<S: Write + Seek>(
     let mut config = CodecConfig {
         predictor: opts.predictor,
         chunk_frames,
-        value_min: lo,
-        value_max: hi,
+        value_min: super::stored_end(lo, range, false),
+        value_max: super::stored_end(hi, range, true),
         constant: range == 0.0,
         fic: toml::Table::new(),
         trc: toml::Table::new(),
