@@ -174,9 +174,9 @@ def test_header_describes_without_decoding(field):
     # Writers write the oldest minor version that holds the archive: one
     # variable with a plain bound needs only what its chunks' codings need
     # (the wavelet coder's primed models, 2.3) and its header (two levels:
-    # coarse per-level ranges, 2.4), and 2.5 where a wavelet band is all
-    # zero (the zero map).
-    assert h["version"] in ((2, 4), (2, 5))
+    # coarse per-level ranges, 2.4, or 2.6 delta coded), and 2.5 where a
+    # wavelet band is all zero (the zero map).
+    assert h["version"] in ((2, 4), (2, 5), (2, 6))
     assert h["version"] <= hiha.FORMAT_VERSION
     assert [n for n, _, _ in h["dims"]] == ["dim_0", "dim_1", "dim_2", "dim_3"]
     assert h["var"]["level_dim"] == "dim_1" and h["var"]["frame_dims"] == 1

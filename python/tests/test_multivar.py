@@ -43,7 +43,7 @@ def test_to_hiha_writes_one_archive_with_every_variable(tmp_path, era5):
     names = ["t", "u", "t64", "sfc"]
     assert hiha.variables(blob) == names
     h = hiha.header(blob)
-    assert h["version"] in ((2, 1), (2, 2), (2, 3), (2, 4), (2, 5))  # 2.2 when a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+    assert h["version"] in ((2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6))  # 2.2 when a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
     assert [v["name"] for v in h["variables"]] == names
     specs = {v["name"]: v["bound_spec"] for v in h["variables"]}
     # t64 is float64: its archive bound is tightened by the rounding to float32.
@@ -134,7 +134,7 @@ def test_opens_a_multi_variable_archive_the_cli_wrote_from_grib(tmp_path):
     names = hiha.variables(blob)
     assert sorted(names) == ["t", "z"]
     h = hiha.header(blob)
-    assert h["version"] in ((2, 1), (2, 2), (2, 3), (2, 4), (2, 5))  # 2.2 when a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+    assert h["version"] in ((2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6))  # 2.2 when a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
     specs = {v["name"]: v["bound_spec"] for v in h["variables"]}
     assert specs == {"z": "nrmse:0.0001", "t": "max-abs:0.05"}
     nc = tmp_path / "zt.nc"

@@ -1596,6 +1596,13 @@ fn plan_decode(
             reader.version().1
         )));
     }
+    if levels.delta_ranges && reader.version() < (2, 6) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive has delta-coded per-level ranges, new in 2.6",
+            reader.version().0,
+            reader.version().1
+        )));
+    }
     if !levels.coarse.is_empty() && reader.version() < (2, 4) {
         return Err(Error::Corrupt(format!(
             "a format {}.{} archive has coarse per-level ranges, new in 2.4",

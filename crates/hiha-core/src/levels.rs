@@ -15,6 +15,7 @@
 //! | 5 | empty (format 2.2): some chunks use codings new in 2.2 (the wavelet coder's packet plan and quantised level profile) |
 //! | 6 | empty (format 2.3): some chunks use codings new in 2.3 (the wavelet coder's primed models) |
 //! | 7 | (format 2.4) coarse per-level ranges: per level, in level order, u16 `a`, u16 `b` (little-endian), the high halves of f32s (bfloat16): the level range is [`a`, `b`] as f32s, each clamped into the variable's [min, max]. The writer rounds each end outwards (by 2^-7 of its magnitude at most), so the range holds the level's values. Written instead of tag 1 when the residual is not normalised per level: 4 bytes a level instead of 8 |
+//! | 9 | (format 2.6) the coarse per-level ranges of tag 7, delta coded: per level, in level order, LEB128 varints `zigzag(key(a_k) − key(a_{k−1}))` and `zigzag(key(b_k) − key(b_{k−1}))`, where `key(a_{−1})` is 0 and `key(b_{−1})` is `key(a_0)`, where `key(p)` orders the 16-bit floats as numbers: `p` for a positive one (sign bit clear), `−(p & 0x7FFF) − 1` for a negative one. Every byte is used; a key outside the 16-bit floats is corrupt. Written instead of tag 7 where it is shorter: neighbouring levels have close ranges, so 2 bytes a level instead of 4 |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
 //! tag 1 means no per-level ranges (archives before this module, and
@@ -35,6 +36,51 @@ const TAG_NEWEST_CHUNKS: u8 = 5;
 const TAG_CHUNKS_2_3: u8 = 6;
 const TAG_COARSE_RANGES: u8 = 7;
 const TAG_CHUNKS_2_5: u8 = 8;
+const TAG_DELTA_RANGES: u8 = 9;
+
+/// The order of 16-bit float patterns as numbers (see tag 9): one integer
+/// per pattern, −0.0 just below +0.0.
+fn bf16_key(p: u16) -> i32 {
+    if p & 0x8000 == 0 {
+        i32::from(p)
+    } else {
+        -i32::from(p & 0x7FFF) - 1
+    }
+}
+
+/// The pattern of a [`bf16_key`], when there is one.
+fn bf16_from_key(k: i64) -> Option<u16> {
+    if (0..=0x7FFF).contains(&k) {
+        Some(k as u16)
+    } else if (-0x8000..=-1).contains(&k) {
+        Some(((-k - 1) as u16) | 0x8000)
+    } else {
+        None
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    (u >> 1) as i64 ^ -((u & 1) as i64)
+}
+
+/// Tag 9's payload for the coarse ranges `coarse`.
+fn delta_ranges(coarse: &[(u16, u16)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(coarse.len() * 2);
+    let (mut pa, mut pb) = (0i64, None);
+    for &(a, b) in coarse {
+        let (ka, kb) = (i64::from(bf16_key(a)), i64::from(bf16_key(b)));
+        // The first level's upper end from its lower end.
+        let pb = pb.get_or_insert(ka);
+        put_varint(&mut out, zigzag(ka - pa));
+        put_varint(&mut out, zigzag(kb - *pb));
+        (pa, *pb) = (ka, kb);
+    }
+    out
+}
 /// The 16-bit float (the high half of an f32, as bfloat16) nearest to `x`
 /// on the side away from the values it bounds: at or below `x` for a lower
 /// end (`up` false), at or above it for an upper end.
@@ -86,6 +132,8 @@ pub(crate) struct LevelInfo {
     /// The ranges are the coarse ones of tag 7 (format 2.4): per level, the
     /// 16-bit floats stored (lower, upper).
     pub coarse: Vec<(u16, u16)>,
+    /// The coarse ranges are delta coded (tag 9, format 2.6): shorter.
+    pub delta_ranges: bool,
 }
 
 impl LevelInfo {
@@ -122,6 +170,7 @@ impl LevelInfo {
             chunks_2_3: false,
             chunks_2_5: false,
             coarse: Vec::new(),
+            delta_ranges: false,
         }
     }
 
@@ -141,6 +190,8 @@ impl LevelInfo {
             .iter()
             .map(|&(lo, hi)| (bf16_outwards(lo, false), bf16_outwards(hi, true)))
             .collect();
+        // Delta coded (tag 9) where that is shorter than 4 bytes a level.
+        self.delta_ranges = delta_ranges(&self.coarse).len() < self.coarse.len() * 4;
         self.ranges = self
             .coarse
             .iter()
@@ -178,6 +229,13 @@ impl LevelInfo {
             return out;
         }
         if !self.coarse.is_empty() {
+            if self.delta_ranges {
+                let delta = delta_ranges(&self.coarse);
+                out.push(TAG_DELTA_RANGES);
+                put_varint(&mut out, delta.len() as u64);
+                out.extend_from_slice(&delta);
+                return out;
+            }
             out.push(TAG_COARSE_RANGES);
             put_varint(&mut out, (self.coarse.len() * 4) as u64);
             for &(a, b) in &self.coarse {
@@ -197,6 +255,23 @@ impl LevelInfo {
             out.push(0);
         }
         out
+    }
+
+    /// Adds the coarse range [`a`, `b`] of the next level (tags 7 and 9).
+    fn push_coarse(&mut self, a: u16, b: u16, value_min: f64, value_max: f64) -> Result<()> {
+        match (
+            bf16_value(a, value_min, value_max),
+            bf16_value(b, value_min, value_max),
+        ) {
+            (Some(lo), Some(hi)) if lo <= hi => {
+                self.coarse.push((a, b));
+                self.ranges.push((lo, hi));
+                Ok(())
+            }
+            _ => Err(Error::Corrupt(format!(
+                "a coarse per-level range {a:#06x}..{b:#06x} that is empty or not a number"
+            ))),
+        }
     }
 
     /// Reads the `extra` bytes of a variable of `levels` levels, whose
@@ -249,22 +324,46 @@ impl LevelInfo {
                             u16::from_le_bytes([c[0], c[1]]),
                             u16::from_le_bytes([c[2], c[3]]),
                         );
-                        match (
-                            bf16_value(a, value_min, value_max),
-                            bf16_value(b, value_min, value_max),
-                        ) {
-                            (Some(lo), Some(hi)) if lo <= hi => {
-                                info.coarse.push((a, b));
-                                info.ranges.push((lo, hi));
-                            }
-                            _ => {
-                                return Err(Error::Corrupt(format!(
-                                    "a coarse per-level range {a:#06x}..{b:#06x} that is empty \
-                                     or not a number"
-                                )))
-                            }
-                        }
+                        info.push_coarse(a, b, value_min, value_max)?;
                     }
+                }
+                TAG_DELTA_RANGES if info.ranges.is_empty() => {
+                    // At most 2 × 3 bytes a level: a longer body is corrupt
+                    // before anything is allocated for it.
+                    if body.len() > levels.saturating_mul(6) {
+                        return Err(Error::Corrupt(format!(
+                            "delta-coded per-level ranges of {} bytes for {levels} levels",
+                            body.len()
+                        )));
+                    }
+                    let mut at = body;
+                    let mut next = |prev: i64| -> Result<u16> {
+                        let (z, used) = get_varint(at).ok_or_else(|| {
+                            Error::Corrupt("delta-coded per-level ranges end early".into())
+                        })?;
+                        at = &at[used..];
+                        prev.checked_add(unzigzag(z))
+                            .and_then(bf16_from_key)
+                            .ok_or_else(|| {
+                                Error::Corrupt(
+                                    "a delta-coded per-level range end out of range".into(),
+                                )
+                            })
+                    };
+                    let (mut pa, mut pb) = (0i64, None);
+                    for _ in 0..levels {
+                        let a = next(pa)?;
+                        let b = next(pb.unwrap_or(i64::from(bf16_key(a))))?;
+                        (pa, pb) = (i64::from(bf16_key(a)), Some(i64::from(bf16_key(b))));
+                        info.push_coarse(a, b, value_min, value_max)?;
+                    }
+                    if !at.is_empty() {
+                        return Err(Error::Corrupt(format!(
+                            "delta-coded per-level ranges: {} bytes past the last level",
+                            at.len()
+                        )));
+                    }
+                    info.delta_ranges = true;
                 }
                 TAG_NORMALIZED
                     if body.is_empty() && !info.ranges.is_empty() && info.coarse.is_empty() =>
@@ -287,7 +386,8 @@ impl LevelInfo {
                     info.chunks_2_5 = true;
                 }
                 TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS
-                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 | TAG_COARSE_RANGES | TAG_CHUNKS_2_5 => {
+                | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 | TAG_COARSE_RANGES | TAG_CHUNKS_2_5
+                | TAG_DELTA_RANGES => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {
@@ -461,6 +561,8 @@ mod tests {
         }
         // A level whose least value is 0 keeps 0 as its lower end.
         assert_eq!(info.ranges[0].0, 0.0);
+        // These levels are far apart: 4 bytes a level (tag 7) is shorter.
+        assert!(!info.delta_ranges);
         let bytes = info.encode();
         assert_eq!(bytes.len(), 2 + 3 * 4, "tag, length, 4 bytes a level");
         assert!(bytes.len() < exact.encode().len());
@@ -475,6 +577,68 @@ mod tests {
         assert!(LevelInfo::decode(&[7, 4, 0xC0, 0x7F, 0, 0], 1, vmin, vmax).is_err());
         assert!(LevelInfo::decode(&[7, 4, 0x80, 0x3F, 0, 0], 1, vmin, vmax).is_err());
         assert!(LevelInfo::decode(&[7, 4, 0, 0, 0x80, 0x3F], 1, vmin, vmax).is_ok());
+    }
+
+    /// Tag 9: neighbouring levels' close ranges cost about 2 bytes a level,
+    /// decode to the same ranges as tag 7 would, and hostile bodies are
+    /// errors.
+    #[test]
+    fn delta_coded_ranges_round_trip_at_half_the_bytes() {
+        // 26 levels of a temperature-like profile, one crossing zero, one
+        // at -0.0 .. 0.0, one negative throughout.
+        let levels = 26;
+        let mut v = Vec::new();
+        for l in 0..levels {
+            let (lo, hi) = match l {
+                7 => (-3.5, 2.25),
+                8 => (-0.0, 0.0),
+                9 => (-40.0, -12.5),
+                _ => (190.0 + 4.0 * l as f32, 240.0 + 3.0 * l as f32),
+            };
+            v.extend_from_slice(&[lo, (lo + hi) / 2.0, hi]);
+        }
+        let f = Field::new(Shape::new(1, levels, 1, 3), v, None).expect("field");
+        let (vmin, vmax) = f.value_range().expect("values");
+        let mut info = LevelInfo::measure(&f, false);
+        info.coarsen(vmin as f64, vmax as f64);
+        assert!(info.delta_ranges);
+        let bytes = info.encode();
+        assert_eq!(bytes[0], TAG_DELTA_RANGES);
+        // 2 bytes a smooth level; the three odd levels' jumps cost more.
+        assert!(bytes.len() <= 2 + 2 * levels + 20, "{} bytes", bytes.len());
+        assert!(bytes.len() < 2 + 4 * levels);
+        let back = LevelInfo::decode(&bytes, levels, vmin as f64, vmax as f64).expect("decode");
+        assert_eq!(back, info);
+        // The same ranges as tag 7 stores them.
+        let mut raw = vec![TAG_COARSE_RANGES, (levels * 4) as u8];
+        for &(a, b) in &info.coarse {
+            raw.extend_from_slice(&a.to_le_bytes());
+            raw.extend_from_slice(&b.to_le_bytes());
+        }
+        let seven = LevelInfo::decode(&raw, levels, vmin as f64, vmax as f64).expect("tag 7");
+        assert_eq!((seven.ranges, seven.coarse), (back.ranges, back.coarse));
+        // Every pattern's key maps back to it.
+        for p in 0..=u16::MAX {
+            assert_eq!(bf16_from_key(i64::from(bf16_key(p))), Some(p));
+        }
+        assert_eq!(bf16_from_key(0x8000), None);
+        assert_eq!(bf16_from_key(-0x8001), None);
+        // Hostile: truncated, a byte too many, too few levels, a key past
+        // the 16-bit floats, a body longer than 6 bytes a level.
+        let (lo, hi) = (vmin as f64, vmax as f64);
+        assert!(LevelInfo::decode(&bytes, levels + 1, lo, hi).is_err());
+        let mut short = bytes.clone();
+        short.truncate(bytes.len() - 1);
+        short[1] -= 1;
+        assert!(LevelInfo::decode(&short, levels, lo, hi).is_err());
+        let mut long = bytes.clone();
+        long.push(0);
+        long[1] += 1;
+        assert!(LevelInfo::decode(&long, levels, lo, hi).is_err());
+        assert!(LevelInfo::decode(&[9, 4, 0xFE, 0xFF, 0x03, 0], 1, lo, hi).is_err());
+        assert!(LevelInfo::decode(&[9, 7, 0, 0, 0, 0, 0, 0, 0], 1, lo, hi).is_err());
+        // An empty range (upper end below the lower).
+        assert!(LevelInfo::decode(&[9, 2, 0x80, 0x3F], 1, -10.0, 10.0).is_err());
     }
 
     #[test]
@@ -512,7 +676,7 @@ mod tests {
             "truncated"
         );
         assert!(matches!(
-            LevelInfo::decode(&[9, 0], 2, 0.0, 1.0),
+            LevelInfo::decode(&[10, 0], 2, 0.0, 1.0),
             Err(Error::Unsupported(_))
         ));
         assert!(

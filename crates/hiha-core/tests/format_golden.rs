@@ -335,6 +335,30 @@ fn golden_v2_5_codec_streams_decode_to_the_same_values() {
     assert!(golden_modes("codec25_t_seg.hiha").contains(&(6 | 0x20)));
 }
 
+/// Format 2.6: per-level ranges delta coded (extra field 9), on the
+/// drifting GFS t (3 levels over 8 frames) at NRMSE 1e-3. The archive must
+/// keep decoding to the same values, bit for bit, within its bound, and
+/// field 9 must give the ranges it gave when written. Bless new files with
+/// `HIHA_BLESS=1` only for a new format version.
+#[test]
+fn golden_v2_6_delta_coded_level_ranges_decode_to_the_same_values() {
+    use hiha_core::bound::Bound;
+
+    let (_, t8) = codec_fixtures();
+    let s = t8.shape;
+    let meta = common::grid_meta("t", [s.frames, s.levels, s.lat, s.lon]);
+    let name = "codec26_t_ranges.hiha";
+    check_codec_golden(name, &t8, &meta, Bound::Nrmse(1e-3), (2, 6));
+    let golden = std::fs::read(golden_path(2).with_file_name(name)).expect("golden");
+    let r = ArchiveReader::open(&golden).expect("opens");
+    let extra = &r.header().extra;
+    assert!(
+        hiha_core::format::extra_tags(extra).any(|t| t == 9),
+        "extra {extra:?}"
+    );
+    assert!(!hiha_core::format::extra_tags(extra).any(|t| t == 7 || t == 1));
+}
+
 /// The codec goldens' fields: the ERA5 u fixture (6 × 2 × 41 × 41), and
 /// the GFS t fixture's 3 levels over 8 frames that drift smoothly, as in
 /// `tests/lattice.rs`.

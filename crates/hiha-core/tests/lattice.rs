@@ -60,8 +60,8 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
     let f = gfs_t();
     let fine = compress(&f, Bound::Nrmse(1e-5));
     assert!(lattice_coded(&fine));
-    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)]
-        .contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)]
+        .contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
     assert_bit_identical(&f, &fine);
     // The same field off its lattice (one value in three nudged by 64
     // ulps) is coded as values, and needs more bytes for the same bound.
@@ -81,11 +81,13 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
     );
     // A coarse bound gains nothing from exactness: values (a wavelet
     // stream with primed models, format 2.3; coarse level ranges and the
-    // header coding, 2.4; a zero map where a band is all zero, 2.5), no
-    // lattice.
+    // header coding, 2.4; a zero map where a band is all zero, 2.5; level
+    // ranges delta coded, 2.6), no lattice.
     let coarse = compress(&f, Bound::Nrmse(1e-2));
     assert!(!lattice_coded(&coarse));
-    assert!([(2, 4), (2, 5)].contains(&ArchiveReader::open(&coarse).expect("open").version()));
+    assert!(
+        [(2, 4), (2, 5), (2, 6)].contains(&ArchiveReader::open(&coarse).expect("open").version())
+    );
 }
 
 #[test]
@@ -182,14 +184,16 @@ fn a_lattice_variable_in_a_multi_variable_archive() {
         .all(|(a, b)| a.to_bits() == b.to_bits()));
     let alone = format::extract_variable(&bytes, 1).expect("extract t");
     assert!(lattice_coded(&alone));
-    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)]
-        .contains(&ArchiveReader::open(&alone).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)]
+        .contains(&ArchiveReader::open(&alone).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
     assert_bit_identical(&t, &alone);
     let other = format::extract_variable(&bytes, 0).expect("extract warm");
     assert!(!lattice_coded(&other));
-    // 2.4 for its header coding, 2.5 where its stream has a zero map (2.0
-    // otherwise).
-    assert!([(2, 4), (2, 5)].contains(&ArchiveReader::open(&other).expect("open").version()));
+    // 2.4 for its header coding, 2.5 where its stream has a zero map, 2.6
+    // where its level ranges are delta coded.
+    assert!(
+        [(2, 4), (2, 5), (2, 6)].contains(&ArchiveReader::open(&other).expect("open").version())
+    );
 }
 
 /// The archive with its version set to `minor`, the header block stored
@@ -224,8 +228,10 @@ fn with_minor(bytes: &[u8], minor: u16) -> Vec<u8> {
 fn a_lattice_archive_labelled_2_0_is_refused() {
     let bytes = compress(&gfs_t(), Bound::Nrmse(1e-5));
     // Its own label, the header stored raw, decodes (its coarse per-level
-    // ranges make it 2.4).
-    assert!(codec::decompress(&with_minor(&bytes, 4), None).is_ok());
+    // ranges make it 2.4, or 2.6 delta coded).
+    let own = ArchiveReader::open(&bytes).expect("open").version().1;
+    assert!([4, 6].contains(&own), "2.{own}");
+    assert!(codec::decompress(&with_minor(&bytes, own), None).is_ok());
     let old = with_minor(&bytes, 0);
     match codec::decompress(&old, None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("0x0a"), "{m}"),
@@ -248,11 +254,11 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
         .expect("copy");
     }
     let announced = w.finish().expect("finish");
-    // 2.4 or 2.5: the residual streams use primed models (2.3) and zero
+    // 2.4 to 2.6: the residual streams use primed models (2.3) and zero
     // maps where a band is all zero (2.5), the header coarse level ranges
-    // (2.4).
+    // (2.4), delta coded where that is shorter (2.6).
     let v = ArchiveReader::open(&announced).expect("open").version();
-    assert!([(2, 4), (2, 5)].contains(&v), "{v:?}");
+    assert!([(2, 4), (2, 5), (2, 6)].contains(&v), "{v:?}");
     assert!(
         codec::decompress(&announced, None).is_ok(),
         "{v:?} allows it"
@@ -288,8 +294,8 @@ fn a_level_profile_makes_the_archive_2_1() {
     assert!(profiled, "no residual uses the level profile");
     // The profile's means are quantised (wavelet mode 5, new in 2.2), over
     // a stream with primed models (mode 12, new in 2.3) and a zero map
-    // (2.5).
-    assert_eq!(r.version(), (2, 5));
+    // (2.5); its 24 close level ranges are delta coded (2.6).
+    assert_eq!(r.version(), (2, 6));
     match codec::decompress(&with_minor(&bytes, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -355,8 +361,12 @@ fn codings_new_in_2_3_make_the_archive_2_3_and_older_labels_are_refused() {
             modes.iter().any(|&m| m & !0x20 == mode),
             "{t}: modes {modes:?}"
         );
-        // 2.5 for the zero maps.
-        assert_eq!(r.version(), (2, 5));
+        // 2.5 for the zero maps, 2.6 for the delta-coded level ranges.
+        assert_eq!(r.version(), (2, 6));
+        assert!(
+            hiha_core::format::extra_tags(&r.header().extra).any(|t| t == 9),
+            "level ranges delta coded"
+        );
         let extra = r.header().extra.clone();
         assert!(extra.windows(2).any(|w| w == [6, 0]), "extra {extra:?}");
         assert!(extra.windows(2).any(|w| w == [8, 0]), "extra {extra:?}");
@@ -364,11 +374,14 @@ fn codings_new_in_2_3_make_the_archive_2_3_and_older_labels_are_refused() {
         let (g, _) = codec::decompress(&bytes, None).expect("decode");
         let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
         assert!(m.nrmse <= t, "nrmse {}", m.nrmse);
-        // Labelled 2.4 … 2.0: the announcement is refused.
-        for minor in [0, 1, 2, 3, 4] {
+        // Labelled 2.5 … 2.0: the announcement is refused.
+        for minor in [0, 1, 2, 3, 4, 5] {
             match codec::decompress(&with_minor(&bytes, minor), None) {
                 Err(Error::Corrupt(m)) => assert!(
-                    m.contains("2.5") || m.contains("2.3") || m.contains("2.2"),
+                    m.contains("2.6")
+                        || m.contains("2.5")
+                        || m.contains("2.3")
+                        || m.contains("2.2"),
                     "{m}"
                 ),
                 other => panic!("expected Corrupt, got {other:?}"),

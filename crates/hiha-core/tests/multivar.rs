@@ -104,7 +104,7 @@ fn each_variable_keeps_its_own_bound_and_decodes_alone() {
     // Multi-variable: 2.1, or 2.2 where a chunk uses the wavelet coder's
     // packet plan (these fields' level axes are long enough).
     assert!(
-        [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)].contains(&r.version()),
+        [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)].contains(&r.version()),
         "{:?}",
         r.version()
     );
@@ -285,7 +285,7 @@ fn per_level_bounds_and_ranges_hold_on_every_level() {
         // primed models.
         let v = ArchiveReader::open(&bytes).expect("open").version();
         assert!(
-            [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)].contains(&v),
+            [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)].contains(&v),
             "{v:?}"
         );
         assert_eq!(ArchiveReader::open(&bytes).expect("open").header().bound, b);

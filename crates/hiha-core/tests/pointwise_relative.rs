@@ -79,7 +79,7 @@ fn every_element_within_r_times_its_magnitude() {
             let opts = CompressOptions::new(Bound::PwRel(r));
             let (bytes, rep) = codec::compress(f, &meta(), &opts, &NoProgress).expect("compress");
             let reader = ArchiveReader::open(&bytes).expect("open");
-            assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)].contains(&reader.version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+            assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)].contains(&reader.version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
             assert!(reader
                 .sections()
                 .iter()

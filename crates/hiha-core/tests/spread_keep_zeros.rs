@@ -140,7 +140,7 @@ fn spread_bound_holds_on_every_element() {
         assert!(exact > 50, "{exact} zero-spread elements");
         assert!(report.ratio() > 1.5, "F = {f}: ratio {}", report.ratio());
         let r = ArchiveReader::open(&bytes).expect("open");
-        assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)].contains(&r.version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+        assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)].contains(&r.version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
         assert_eq!(r.header().bound, Bound::Spread(f));
         // Frames decode on their own too.
         let (part, _) = codec::decompress(&bytes, Some(2..4)).expect("frames");
@@ -238,9 +238,9 @@ fn keep_zeros_keeps_every_zero_and_sign_within_the_bound() {
             }
             let r = ArchiveReader::open(&bytes).expect("open");
             assert!(
-                [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)].contains(&r.version()),
+                [(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)].contains(&r.version()),
                 "{bound}"
-            ); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+            ); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
             assert!(r.sections().iter().any(|s| s.kind == SectionKind::Signs));
             // Joining and extracting keep the version the signs need.
             assert_eq!(format::merge(&[&bytes[..]]).expect("merge"), bytes);
@@ -274,9 +274,9 @@ fn keep_zeros_keeps_every_zero_and_sign_within_the_bound() {
                     .expect("writer");
                 assert!(w.add_section(SectionKind::Signs, 0..1, None, b"x").is_ok());
                 let out = w.finish().expect("finish");
-                assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5)]
+                assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)]
                     .contains(&ArchiveReader::open(&out).expect("open").version()));
-                // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps
+                // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
             }
         }
     }

@@ -311,6 +311,7 @@ fn scan(
         chunks_2_3: false,
         chunks_2_5: false,
         coarse: Vec::new(),
+        delta_ranges: false,
     };
     if let Some((lo, hi)) = range {
         levels.coarsen(lo as f64, hi as f64);

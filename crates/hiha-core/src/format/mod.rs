@@ -53,7 +53,7 @@ pub const END_MAGIC: [u8; 4] = *b"hiha";
 
 /// The format version this build writes, `(major, minor)`. It reads every
 /// archive of the same major version; see `docs/FORMAT.md` for the policy.
-pub const FORMAT_VERSION: (u16, u16) = (2, 5);
+pub const FORMAT_VERSION: (u16, u16) = (2, 6);
 
 /// The minor version of major 2 that added multi-variable archives. Writers
 /// write the oldest minor that can hold the archive: one-variable archives
@@ -171,6 +171,9 @@ impl Header {
             tag_at_least(&self.extra, t0)
                 || self.variables.iter().any(|v| tag_at_least(&v.extra, t0))
         };
+        if any_tag(9) {
+            return (FORMAT_VERSION.0, 6);
+        }
         if any_tag(8) {
             return (FORMAT_VERSION.0, 5);
         }
@@ -202,7 +205,7 @@ impl Header {
 /// The tags of the fields of a variable's `extra` bytes (a list of
 /// `u8 tag, varint length, payload`; see FORMAT.md 3), as far as they parse.
 /// Tags 1 and 2 are defined by format 2.0, tags 3 and 4 by 2.1, tag 5 by 2.2,
-/// tag 6 by 2.3, tag 7 by 2.4, tag 8 by 2.5.
+/// tag 6 by 2.3, tag 7 by 2.4, tag 8 by 2.5, tag 9 by 2.6.
 pub fn extra_tags(extra: &[u8]) -> impl Iterator<Item = u8> + '_ {
     let mut rest = extra;
     std::iter::from_fn(move || {
