@@ -192,7 +192,10 @@ fn short_decimal(v: f64, upper: bool) -> f64 {
             let Ok(d) = format!("{m}e{e}").parse::<f64>() else {
                 continue;
             };
-            if outer(d) && d as f32 == f {
+            // Nearer `f` than either neighbour, strictly: a decimal halfway
+            // between two f32s could be read as either.
+            let nearest = |n: f32| (d - f as f64).abs() < (d - n as f64).abs();
+            if outer(d) && d as f32 == f && nearest(f.next_up()) && nearest(f.next_down()) {
                 return d;
             }
         }
@@ -1568,48 +1571,7 @@ fn plan_decode(
         config.value_max,
     )?;
     let log_coded = matches!(header.bound, Bound::PwRel(_));
-    // Lattice indices: only in 2.1, announced by the header, and only where
-    // the encoder offers them (plain bound, no predictor).
-    if levels.newer_chunks && reader.version() < (2, 1) {
-        return Err(Error::Corrupt(
-            "a format 2.0 archive announces chunk codings new in 2.1".into(),
-        ));
-    }
-    if levels.newest_chunks && reader.version() < (2, 2) {
-        return Err(Error::Corrupt(format!(
-            "a format {}.{} archive announces chunk codings new in 2.2",
-            reader.version().0,
-            reader.version().1
-        )));
-    }
-    if levels.chunks_2_3 && (reader.version() < (2, 3) || !levels.newest_chunks) {
-        return Err(Error::Corrupt(format!(
-            "a format {}.{} archive announces chunk codings new in 2.3",
-            reader.version().0,
-            reader.version().1
-        )));
-    }
-    if levels.chunks_2_5 && (reader.version() < (2, 5) || !levels.chunks_2_3) {
-        return Err(Error::Corrupt(format!(
-            "a format {}.{} archive announces chunk codings new in 2.5",
-            reader.version().0,
-            reader.version().1
-        )));
-    }
-    if levels.delta_ranges && reader.version() < (2, 6) {
-        return Err(Error::Corrupt(format!(
-            "a format {}.{} archive has delta-coded per-level ranges, new in 2.6",
-            reader.version().0,
-            reader.version().1
-        )));
-    }
-    if !levels.coarse.is_empty() && reader.version() < (2, 4) {
-        return Err(Error::Corrupt(format!(
-            "a format {}.{} archive has coarse per-level ranges, new in 2.4",
-            reader.version().0,
-            reader.version().1
-        )));
-    }
+    check_announced(&levels, reader.version())?;
     if chunks.iter().any(|s| s.indices) {
         let why = if !levels.newer_chunks && !levels.newest_chunks && !levels.chunks_2_3 {
             Some("the header announces none")
@@ -1779,10 +1741,12 @@ fn decode_chunks(
             let hi = fr.end.min(want.end);
             let src = (lo - fr.start) * frame_len..(hi - fr.start) * frame_len;
             let dst = (lo - want.start) * frame_len..(hi - want.start) * frame_len;
-            append_at(&mut values, dst.clone(), vals, src.clone(), f32::NAN);
-            if plan.any_mask {
-                let m = mask.unwrap_or_else(|| vec![false; vals_len(fr, frame_len)]);
-                append_at(&mut missing, dst, m, src, false);
+            append_at(&mut values, total, dst.clone(), vals, src.clone(), f32::NAN);
+            match mask {
+                Some(m) => append_at(&mut missing, total, dst, m, src, false),
+                // A chunk without a mask: none of its elements is missing.
+                None if plan.any_mask => missing.resize(dst.end, false),
+                None => {}
             }
         }
     }
@@ -1803,17 +1767,65 @@ fn decode_chunks(
     })
 }
 
-/// Puts `src[range]` at `out[dst]`, where `out` holds the values before
-/// `dst` (any gap filled with `fill`); a chunk that is the whole output is
-/// taken as it is, without a copy.
+/// Refuses a variable whose extra fields announce codings newer than the
+/// archive's label (`version`): such an archive was altered, or written by
+/// a broken writer. Decoders of a whole archive and of a file's excerpts
+/// (whose own label is the excerpt writer's) check the same.
+pub(crate) fn check_announced(levels: &LevelInfo, version: (u16, u16)) -> Result<()> {
+    // Lattice indices: only in 2.1, announced by the header, and only where
+    // the encoder offers them (plain bound, no predictor).
+    if levels.newer_chunks && version < (2, 1) {
+        return Err(Error::Corrupt(
+            "a format 2.0 archive announces chunk codings new in 2.1".into(),
+        ));
+    }
+    if levels.newest_chunks && version < (2, 2) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.2",
+            version.0, version.1
+        )));
+    }
+    if levels.chunks_2_3 && (version < (2, 3) || !levels.newest_chunks) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.3",
+            version.0, version.1
+        )));
+    }
+    if levels.chunks_2_5 && (version < (2, 5) || !levels.chunks_2_3) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.5",
+            version.0, version.1
+        )));
+    }
+    if levels.delta_ranges && version < (2, 6) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive has delta-coded per-level ranges, new in 2.6",
+            version.0, version.1
+        )));
+    }
+    if !levels.coarse.is_empty() && version < (2, 4) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive has coarse per-level ranges, new in 2.4",
+            version.0, version.1
+        )));
+    }
+    Ok(())
+}
+
+/// Puts `src[range]` at `out[dst]`, where `out` (reserved for `total`
+/// values) holds the values before `dst` (any gap filled with `fill`). A
+/// chunk that is the whole output is taken as it is, without a copy; only
+/// the whole output, since a first chunk taken so would make the next ones
+/// grow the vector by doubling, up to twice the output.
 fn append_at<T: Copy>(
     out: &mut Vec<T>,
+    total: usize,
     dst: Range<usize>,
     src: Vec<T>,
     range: Range<usize>,
     fill: T,
 ) {
-    if out.is_empty() && dst.start == 0 && range.start == 0 && range.end == src.len() {
+    if out.is_empty() && dst == (0..total) && range == (0..src.len()) {
         *out = src;
         return;
     }
@@ -1822,11 +1834,6 @@ fn append_at<T: Copy>(
     }
     out.truncate(dst.start);
     out.extend_from_slice(&src[range]);
-}
-
-/// Values in a chunk of frames `fr`.
-fn vals_len(fr: &Range<usize>, frame_len: usize) -> usize {
-    (fr.end - fr.start) * frame_len
 }
 
 /// Decodes one chunk: its mask, its residual on top of the prediction, the

@@ -15,6 +15,7 @@
 //! | 5 | empty (format 2.2): some chunks use codings new in 2.2 (the wavelet coder's packet plan and quantised level profile) |
 //! | 6 | empty (format 2.3): some chunks use codings new in 2.3 (the wavelet coder's primed models) |
 //! | 7 | (format 2.4) coarse per-level ranges: per level, in level order, u16 `a`, u16 `b` (little-endian), the high halves of f32s (bfloat16): the level range is [`a`, `b`] as f32s, each clamped into the variable's [min, max]. The writer rounds each end outwards (by 2^-7 of its magnitude at most), so the range holds the level's values. Written instead of tag 1 when the residual is not normalised per level: 4 bytes a level instead of 8 |
+//! | 8 | empty (format 2.5): some chunks use codings new in 2.5 (the wavelet coder's zero maps) |
 //! | 9 | (format 2.6) the coarse per-level ranges of tag 7, delta coded: per level, in level order, LEB128 varints `zigzag(key(a_k) − key(a_{k−1}))` and `zigzag(key(b_k) − key(b_{k−1}))`, where `key(a_{−1})` is 0 and `key(b_{−1})` is `key(a_0)`, where `key(p)` orders the 16-bit floats as numbers: `p` for a positive one (sign bit clear), `−(p & 0x7FFF) − 1` for a negative one. Every byte is used; a key outside the 16-bit floats is corrupt. Written instead of tag 7 where it is shorter: neighbouring levels have close ranges, so 2 bytes a level instead of 4 |
 //!
 //! An unknown tag is [`Error::Unsupported`] (a newer hiha wrote it). No
@@ -26,7 +27,7 @@
 
 use crate::error::{Error, Result};
 use crate::field::Field;
-use crate::format::{get_varint, put_varint};
+use crate::format::{get_varint, put_varint, unzigzag, zigzag};
 
 const TAG_LEVEL_RANGES: u8 = 1;
 const TAG_NORMALIZED: u8 = 2;
@@ -57,14 +58,6 @@ fn bf16_from_key(k: i64) -> Option<u16> {
     } else {
         None
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(u: u64) -> i64 {
-    (u >> 1) as i64 ^ -((u & 1) as i64)
 }
 
 /// Tag 9's payload for the coarse ranges `coarse`.
@@ -339,7 +332,10 @@ impl LevelInfo {
                     let mut at = body;
                     let mut next = |prev: i64| -> Result<u16> {
                         let (z, used) = get_varint(at).ok_or_else(|| {
-                            Error::Corrupt("delta-coded per-level ranges end early".into())
+                            Error::Corrupt(
+                                "delta-coded per-level ranges end early or hold a malformed varint"
+                                    .into(),
+                            )
                         })?;
                         at = &at[used..];
                         prev.checked_add(unzigzag(z))

@@ -374,6 +374,25 @@ fn codings_new_in_2_3_make_the_archive_2_3_and_older_labels_are_refused() {
         let (g, _) = codec::decompress(&bytes, None).expect("decode");
         let m = hiha_core::metrics::Metrics::compute(&f.values, &g.values, None).expect("metrics");
         assert!(m.nrmse <= t, "nrmse {}", m.nrmse);
+        // Read from a file, batch by batch (each batch an excerpt that its
+        // own writer labels) or as a coarse preview, the file's label is
+        // checked just the same.
+        let dir =
+            std::env::temp_dir().join(format!("hiha-lattice-label-{}-{t}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (minor, ok) in [(6u16, true), (5, false), (3, false)] {
+            let path = dir.join(format!("t{minor}.hiha"));
+            std::fs::write(&path, with_minor(&bytes, minor)).expect("write");
+            let file = hiha_core::format::ArchiveFile::open(&path).expect("open");
+            let opts = codec::DecodeOptions::default();
+            let streamed =
+                codec::decompress_file_streamed(&file, 0, None, &opts, 1, &mut |_, _| Ok(()));
+            assert_eq!(streamed.is_ok(), ok, "2.{minor}: {streamed:?}");
+            let popts = codec::preview::PreviewOptions::new(2);
+            let preview = codec::preview::preview_variable(&file, 0, &popts);
+            assert_eq!(preview.is_ok(), ok, "2.{minor} preview");
+        }
+        std::fs::remove_dir_all(&dir).ok();
         // Labelled 2.5 … 2.0: the announcement is refused.
         for minor in [0, 1, 2, 3, 4, 5] {
             match codec::decompress(&with_minor(&bytes, minor), None) {

@@ -202,6 +202,7 @@ pub fn preview_variable(
         config.value_min,
         config.value_max,
     )?;
+    super::check_announced(&levels, file.version())?;
     let plain = config.predictor == PredictorKind::None
         && !matches!(header.bound, Bound::PwRel(_) | Bound::Spread(_))
         && !levels.keep_zeros;

@@ -848,6 +848,16 @@ pub fn decompress_file_streamed(
             file.header().variable_count()
         ))
     })?;
+    // An excerpt is labelled by its own writer: the file's label is
+    // checked against what the variable announces here.
+    let config = parse_config(&header)?;
+    let levels = LevelInfo::decode(
+        &header.extra,
+        header.shape.levels,
+        config.value_min,
+        config.value_max,
+    )?;
+    super::check_announced(&levels, file.version())?;
     for b in batches(&header, frames, batch_chunks)? {
         let bytes = file.excerpt(k, b.clone())?;
         let reader = ArchiveReader::open(&bytes)?;

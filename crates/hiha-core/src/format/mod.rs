@@ -27,7 +27,7 @@ pub use squeeze::{
     coding_minor, mixing_costs, squeeze, squeeze_v1, unsqueeze, MIXING_MINOR, PRIMER, PRIMER_2,
 };
 mod wire;
-pub(crate) use wire::put_varint;
+pub(crate) use wire::{put_varint, unzigzag, zigzag};
 mod writer;
 
 use std::ops::Range;
@@ -147,7 +147,8 @@ impl Header {
         }
     }
 
-    /// The format version this header needs: 2.5 for an `extra` field of
+    /// The format version this header needs: 2.6 for an `extra` field of
+    /// tag 9 (delta-coded per-level ranges); 2.5 for an `extra` field of
     /// tag 8 (chunk codings new in 2.5); 2.4 for an `extra` field of
     /// tag 7 (coarse per-level ranges); 2.3 for an `extra` field of
     /// tag 6 or more (chunk codings new in 2.3); 2.2 for tag 5 (chunk
