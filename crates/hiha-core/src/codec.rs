@@ -2252,6 +2252,11 @@ mod tests {
                     format!("{d}").len() <= format!("{v64}").len(),
                     "{v:e}: {d} vs {v64}"
                 );
+                // Strictly nearer its f32 than either neighbour (a decimal
+                // halfway between two could be read as either).
+                for n in [v.next_up(), v.next_down()] {
+                    assert!((d - v64).abs() < (d - n as f64).abs(), "{v:e}: {d:e}");
+                }
             }
         }
         // Not an f32 value: kept as it is.
