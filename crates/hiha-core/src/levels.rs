@@ -74,6 +74,7 @@ fn delta_ranges(coarse: &[(u16, u16)]) -> Vec<u8> {
     }
     out
 }
+
 /// The 16-bit float (the high half of an f32, as bfloat16) nearest to `x`
 /// on the side away from the values it bounds: at or below `x` for a lower
 /// end (`up` false), at or above it for an upper end.
