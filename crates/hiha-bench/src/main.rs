@@ -751,6 +751,8 @@ fn dump_frame(
 }
 
 fn main() {
+    // As the hiha CLI does, so that the bench times what users run.
+    hiha_malloc::tune();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -1751,6 +1751,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: reuse freed chunk-sized blocks instead of
+    // faulting fresh pages in for every trial and decode (hiha-malloc).
+    hiha_malloc::tune();
     let cli = Cli::parse();
     let r = match &cli.command {
         Command::Compress(a) => compress(a, cli.quiet),
