@@ -155,7 +155,7 @@ enum Table {
     Hashed(u8),
     Word,
     MatchConf,
-    MatchTable,
+    MatchSlots,
 }
 
 #[inline]
@@ -241,7 +241,7 @@ impl Mixing {
                 Table::Hashed(j) => self.hashed[j as usize][i] = src.hashed[j as usize][i],
                 Table::Word => self.word[i] = src.word[i],
                 Table::MatchConf => self.match_conf[i] = src.match_conf[i],
-                Table::MatchTable => self.match_table[i] = src.match_table[i],
+                Table::MatchSlots => self.match_table[i] = src.match_table[i],
             }
         }
         self.weights.clone_from(&src.weights);
@@ -396,7 +396,7 @@ impl Mixing {
                 }
             }
             self.match_table[h] = n as u32;
-            self.touched.push((Table::MatchTable, h as u32));
+            self.touched.push((Table::MatchSlots, h as u32));
         }
         if self.match_ptr >= n {
             self.match_len = 0;
