@@ -366,8 +366,9 @@ fn pass(buf: &mut [f64], d: [usize; 4], axis: usize, inverse: bool) {
         if buf.len() / slab >= 2 {
             buf.par_chunks_mut(slab).for_each(run);
         } else {
-            // One slab: split the columns between threads, each working on
-            // its own copy, then write back (disjoint columns).
+            // One slab: split the columns between threads. Each thread
+            // lifts its columns in place, through its own pieces of the
+            // rows (disjoint borrows, no copy of the slab).
             let ncol = inner.div_ceil(GROUP);
             let ntask = rayon::current_num_threads().clamp(1, ncol);
             if ntask == 1 || slab < 1 << 15 {
@@ -375,28 +376,40 @@ fn pass(buf: &mut [f64], d: [usize; 4], axis: usize, inverse: bool) {
                 return;
             }
             let per = ncol.div_ceil(ntask) * GROUP;
-            let src: &[f64] = buf;
-            let parts: Vec<(usize, usize, Vec<f64>)> = (0..inner.div_ceil(per))
-                .into_par_iter()
-                .map(|j| {
-                    let c0 = j * per;
-                    let cw = per.min(inner - c0);
-                    let mut blk = vec![0.0; n * cw];
-                    for i in 0..n {
-                        blk[i * cw..(i + 1) * cw]
-                            .copy_from_slice(&src[i * inner + c0..i * inner + c0 + cw]);
-                    }
-                    run_slab(&mut blk, n, cw, inverse);
-                    (c0, cw, blk)
-                })
+            let mut tasks: Vec<Vec<&mut [f64]>> = (0..inner.div_ceil(per))
+                .map(|_| Vec::with_capacity(n))
                 .collect();
-            for (c0, cw, blk) in parts {
-                for i in 0..n {
-                    buf[i * inner + c0..i * inner + c0 + cw]
-                        .copy_from_slice(&blk[i * cw..(i + 1) * cw]);
+            for row in buf.chunks_exact_mut(inner) {
+                for (rows, piece) in tasks.iter_mut().zip(row.chunks_mut(per)) {
+                    rows.push(piece);
                 }
             }
+            tasks
+                .into_par_iter()
+                .for_each(|mut rows| run_rows(&mut rows, inverse));
         }
+    }
+}
+
+/// [`run_slab`] on a slab given as its `n` rows (pieces of equal length).
+fn run_rows(rows: &mut [&mut [f64]], inverse: bool) {
+    let n = rows.len();
+    let inner = rows.first().map_or(0, |r| r.len());
+    let mut tmp = vec![0.0; n * GROUP.min(inner)];
+    let mut c0 = 0;
+    while c0 < inner {
+        let w = GROUP.min(inner - c0);
+        let t = &mut tmp[..n * w];
+        for i in 0..n {
+            let src = if inverse { unmix(i, n) } else { i };
+            t[i * w..(i + 1) * w].copy_from_slice(&rows[src][c0..c0 + w]);
+        }
+        lift(t, n, w, inverse);
+        for i in 0..n {
+            let dst = if inverse { i } else { unmix(i, n) };
+            rows[dst][c0..c0 + w].copy_from_slice(&t[i * w..(i + 1) * w]);
+        }
+        c0 += w;
     }
 }
 
