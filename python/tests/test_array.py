@@ -204,3 +204,18 @@ def test_coding_releases_the_gil(field):
     mid = [x for x in ticks if t0 + 0.25 * (t1 - t0) < x < t1 - 0.25 * (t1 - t0)]
     assert t1 - t0 > 0.05
     assert len(mid) >= 5, f"main thread ran {len(mid)} times during {t1 - t0:.2f} s of coding"
+
+
+def test_tune_malloc_takes_on_glibc_and_changes_no_byte():
+    import platform
+
+    rng = np.random.default_rng(7)
+    x = np.cumsum(rng.standard_normal((6, 40, 50)), axis=2).astype(np.float32)
+    before = hiha.encode(x, nrmse=1e-3)
+    took = hiha.tune_malloc()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert took is True
+    else:
+        assert took is False
+    assert hiha.encode(x, nrmse=1e-3) == before
+    np.testing.assert_array_equal(hiha.decode(before), hiha.decode(hiha.encode(x, nrmse=1e-3)))

@@ -62,7 +62,7 @@ fn rmse(x: &[f32], y: &[f32], missing: Option<&[bool]>) -> f64 {
 fn codec_chunk_frames(f: &Field, rel: f64) -> usize {
     let frames = f.shape.frames.max(1);
     let mut c = ((1usize << 22) / f.shape.frame_len().max(1)).clamp(1, frames);
-    if rel <= 5e-4 && f.shape.len() >= 1 << 19 && frames >= 2 * 64 {
+    if rel <= 1.2e-3 && f.shape.len() >= 1 << 19 && frames >= 2 * 64 {
         c = c.min(frames.div_ceil(2));
     }
     c

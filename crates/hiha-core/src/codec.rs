@@ -646,7 +646,10 @@ fn choose_chunk_frames(opts: &CompressOptions, shape: &Shape, range: f64) -> Res
         )),
         Some(c) => Ok(c.min(shape.frames).max(1)),
         None => {
-            let rel = if range > 0.0 {
+            // A spread bound's budget varies by point (its rmse_budget is
+            // a nominal 1e-3 of the range): nothing says it is fine, so it
+            // keeps whole chunks, as before the split reached 1e-3.
+            let rel = if range > 0.0 && !matches!(opts.bound, Bound::Spread(_)) {
                 opts.bound.rmse_budget(range) / range
             } else {
                 1.0
@@ -2213,6 +2216,31 @@ pub fn verify(bytes: &[u8], opts: &DecodeOptions) -> Result<VerifyReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Long series split in two at bounds of 1e-3 and finer, stay whole at
+    /// 1e-2 and under a spread bound (whose budget is only nominal), and
+    /// short series never split.
+    #[test]
+    fn long_series_split_at_fine_bounds_only() {
+        let t2m = Shape::new(744, 1, 33, 49);
+        let range = 50.0;
+        let chunks = |b: Bound, s: &Shape| {
+            choose_chunk_frames(&CompressOptions::new(b), s, range).expect("chunking")
+        };
+        for b in [
+            Bound::Nrmse(1e-3),
+            Bound::Nrmse(1e-5),
+            Bound::MaxRel(1e-3),
+            Bound::MaxAbs(1e-3 * range),
+        ] {
+            assert_eq!(chunks(b, &t2m), 372, "{b:?}");
+        }
+        for b in [Bound::Nrmse(1e-2), Bound::MaxRel(1e-2), Bound::Spread(0.1)] {
+            assert_eq!(chunks(b, &t2m), 744, "{b:?}");
+        }
+        let ensemble = Shape::new(40, 2, 61, 120);
+        assert_eq!(chunks(Bound::Nrmse(1e-5), &ensemble), 40);
+    }
 
     /// The range ends stored as short decimals stand for the same f32s and
     /// lie on the outer side of them (a reader taking them as f64s still

@@ -12,12 +12,18 @@
 //! 64 MiB, so freed blocks are reused instead. A program calls it first
 //! thing, before any thread starts. It is a library's choice only where the
 //! process is hiha's own: the Python extension leaves the interpreter's
-//! allocator alone (set `GLIBC_TUNABLES` there, see the README).
+//! allocator alone unless its user calls `hiha.tune_malloc()`.
 //!
 //! On other platforms and C libraries [`tune`] does nothing.
 
-/// Blocks up to this many bytes come from the heap, not from `mmap`.
+/// Blocks up to this many bytes come from the heap, not from `mmap`
+/// (glibc's maximum on 64-bit targets; half that on 32-bit ones).
+#[cfg(target_pointer_width = "64")]
 pub const MMAP_THRESHOLD: i32 = 32 << 20;
+/// Blocks up to this many bytes come from the heap, not from `mmap`
+/// (glibc's maximum on 32-bit targets).
+#[cfg(not(target_pointer_width = "64"))]
+pub const MMAP_THRESHOLD: i32 = 16 << 20;
 /// Free memory at the top of a heap is given back only above this.
 pub const TRIM_THRESHOLD: i32 = 64 << 20;
 

@@ -217,6 +217,14 @@ fn reset_io_stats() {
     BYTES_LOADED.store(0, Ordering::Relaxed);
 }
 
+/// Opt-in: glibc malloc thresholds that keep freed chunk-sized blocks for
+/// reuse (the CLI sets them at start; see the hiha-malloc crate). `true`
+/// when glibc took them.
+#[pyfunction]
+fn tune_malloc() -> bool {
+    hiha_malloc::tune()
+}
+
 #[pymodule]
 fn _hiha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -231,6 +239,7 @@ fn _hiha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sections_for_frames, m)?)?;
     m.add_function(wrap_pyfunction!(io_stats, m)?)?;
     m.add_function(wrap_pyfunction!(reset_io_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(tune_malloc, m)?)?;
     m.add_class::<ArchiveFile>()?;
     m.add("CorruptArchiveError", py.get_type::<CorruptArchiveError>())?;
     m.add(

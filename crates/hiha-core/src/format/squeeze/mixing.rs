@@ -17,7 +17,8 @@
 //! Everything is integer arithmetic, so encoder and decoder agree bit for
 //! bit on every machine. The models first learn [`super::primer::PRIMER_2`]
 //! (a fixed text of CF/GRIB header vocabulary in the header's own layout);
-//! that state is computed once per process and copied for each header.
+//! that state is computed once per process; each header works on a copy
+//! that is reset to it afterwards by restoring the slots the header wrote.
 //!
 //! A header is a kilobyte or two: the primer is what makes a model with
 //! this many contexts pay on so little text.
@@ -143,9 +144,17 @@ pub(super) struct Mixing {
     set: usize,
     p12: i32,
     /// The table slots written since the model was a copy of the primed
-    /// state: [`Mixing::reset_from`] restores only those.
+    /// state: [`Mixing::reset_from`] restores only those. Past
+    /// [`JOURNAL_MAX`] entries (a header of about 5 KB) the journal is
+    /// dropped and `overflowed` set: the reset then copies every table.
     touched: Vec<(Table, u32)>,
+    overflowed: bool,
 }
+
+/// Journal entries kept before [`Mixing::reset_from`] falls back to a
+/// whole copy (2 MiB of journal: a header byte writes 41–49 slots, so
+/// headers up to about 5 KB).
+const JOURNAL_MAX: usize = 1 << 18;
 
 /// The tables of [`Mixing`] whose writes [`Mixing::touched`] records.
 #[derive(Clone, Copy)]
@@ -185,13 +194,14 @@ impl Mixing {
             set: 0,
             p12: 2048,
             touched: Vec::new(),
+            overflowed: false,
         }
     }
 
     /// Runs `f` on a model that has learnt the primer. The primed state is
     /// computed once per process; each thread keeps a working copy that is
-    /// reset from it by copying into the same memory (a fresh 1.8 MB copy
-    /// costs page faults: 0.5 ms a header against 0.05 ms).
+    /// reset from it in place ([`Mixing::reset_from`]: a fresh 1.1 MB copy
+    /// costs page faults, and even a copy into the same memory 0.9 ms).
     pub(super) fn with_primed<R>(f: impl FnOnce(&mut Mixing) -> R) -> R {
         static PRIMED: OnceLock<Mixing> = OnceLock::new();
         thread_local! {
@@ -206,6 +216,7 @@ impl Mixing {
                 }
             }
             m.touched = Vec::new();
+            m.overflowed = false;
             m
         });
         WORK.with(|work| {
@@ -230,9 +241,20 @@ impl Mixing {
     /// Becomes a copy of `src` again, this model having been a copy of it
     /// (`src.touched` empty) before the writes in `self.touched`: only the
     /// slots written are copied back (a whole copy moves 1.1 MB a header,
-    /// 0.9 ms on the 2-core machine; a header writes about 6 slots a bit).
+    /// 0.9 ms on the 2-core machine; a header writes 5–6 slots a bit), or
+    /// every table after a header too long to journal.
     fn reset_from(&mut self, src: &Mixing) {
-        debug_assert!(src.touched.is_empty());
+        debug_assert!(src.touched.is_empty() && !src.overflowed);
+        if self.overflowed {
+            self.order0.clone_from(&src.order0);
+            self.order1.clone_from(&src.order1);
+            self.hashed.clone_from(&src.hashed);
+            self.word.clone_from(&src.word);
+            self.match_conf.clone_from(&src.match_conf);
+            self.match_table.clone_from(&src.match_table);
+            self.overflowed = false;
+            self.touched = Vec::new();
+        }
         for (table, slot) in self.touched.drain(..) {
             let i = slot as usize;
             match table {
@@ -339,19 +361,29 @@ impl Mixing {
         }
         let w = 2 + ORDERS.len();
         self.word[self.slots[w]].update(bit);
-        // Slots are below 2^16 (HASH_BITS, order 1) and 64: they fit.
-        self.touched.extend([
-            (Table::Order0, self.slots[0] as u32),
-            (Table::Order1, self.slots[1] as u32),
-            (Table::Word, self.slots[w] as u32),
-        ]);
-        for j in 0..ORDERS.len() {
-            self.touched
-                .push((Table::Hashed(j as u8), self.slots[2 + j] as u32));
+        if !self.overflowed {
+            // Slots are below 2^16 (HASH_BITS, order 1) and 64: they fit.
+            self.touched.extend([
+                (Table::Order0, self.slots[0] as u32),
+                (Table::Order1, self.slots[1] as u32),
+                (Table::Word, self.slots[w] as u32),
+            ]);
+            for j in 0..ORDERS.len() {
+                self.touched
+                    .push((Table::Hashed(j as u8), self.slots[2 + j] as u32));
+            }
+            if self.expected.is_some() {
+                self.touched
+                    .push((Table::MatchConf, self.slots[w + 1] as u32));
+            }
+            if self.touched.len() > JOURNAL_MAX {
+                // A long header: stop journaling and give the memory back;
+                // the next reset copies every table.
+                self.touched = Vec::new();
+                self.overflowed = true;
+            }
         }
         if let Some(e) = self.expected {
-            self.touched
-                .push((Table::MatchConf, self.slots[w + 1] as u32));
             self.match_conf[self.slots[w + 1]].update(bit == e);
             if bit != e {
                 self.match_len = 0;
@@ -396,7 +428,9 @@ impl Mixing {
                 }
             }
             self.match_table[h] = n as u32;
-            self.touched.push((Table::MatchSlots, h as u32));
+            if !self.overflowed {
+                self.touched.push((Table::MatchSlots, h as u32));
+            }
         }
         if self.match_ptr >= n {
             self.match_len = 0;
@@ -524,6 +558,29 @@ mod tests {
         let (back, overrun) = m.decode(&first, header.len());
         assert!(!overrun);
         assert_eq!(back, header);
+        m.reset_from(&primed);
+        assert_same(&m, &primed);
+    }
+
+    #[test]
+    fn a_header_too_long_to_journal_is_reset_by_a_whole_copy() {
+        // 8 KB of varied text: more slots written than the journal keeps.
+        let header: Vec<u8> = (0..8192u32)
+            .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789 _=\n"[(i * 7 + i / 13) as usize % 40])
+            .collect();
+        let primed = Mixing::with_primed(|m| m.clone());
+        let mut m = primed.clone();
+        let first = m.encode(&header);
+        assert!(m.overflowed);
+        assert!(m.touched.len() <= JOURNAL_MAX);
+        m.reset_from(&primed);
+        assert!(!m.overflowed && m.touched.is_empty());
+        assert_same(&m, &primed);
+        assert_eq!(m.encode(&header), first);
+        // A short header after it journals again.
+        m.reset_from(&primed);
+        m.encode(b"units = \"K\"");
+        assert!(!m.overflowed && !m.touched.is_empty());
         m.reset_from(&primed);
         assert_same(&m, &primed);
     }
