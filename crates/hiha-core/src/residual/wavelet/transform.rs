@@ -391,7 +391,8 @@ fn pass(buf: &mut [f64], d: [usize; 4], axis: usize, inverse: bool) {
     }
 }
 
-/// [`run_slab`] on a slab given as its `n` rows (pieces of equal length).
+/// Transforms the middle axis of a slab given as its `n` rows (pieces of
+/// equal length), `GROUP` columns at a time.
 fn run_rows(rows: &mut [&mut [f64]], inverse: bool) {
     let n = rows.len();
     let inner = rows.first().map_or(0, |r| r.len());
@@ -415,22 +416,11 @@ fn run_rows(rows: &mut [&mut [f64]], inverse: bool) {
 
 /// Transforms the middle axis of one `[n][inner]` slab, `GROUP` columns at a time.
 fn run_slab(s: &mut [f64], n: usize, inner: usize, inverse: bool) {
-    let mut tmp = vec![0.0; n * GROUP.min(inner)];
-    let mut c0 = 0;
-    while c0 < inner {
-        let w = GROUP.min(inner - c0);
-        let t = &mut tmp[..n * w];
-        for i in 0..n {
-            let src = if inverse { unmix(i, n) } else { i };
-            t[i * w..(i + 1) * w].copy_from_slice(&s[src * inner + c0..src * inner + c0 + w]);
-        }
-        lift(t, n, w, inverse);
-        for i in 0..n {
-            let dst = if inverse { i } else { unmix(i, n) };
-            s[dst * inner + c0..dst * inner + c0 + w].copy_from_slice(&t[i * w..(i + 1) * w]);
-        }
-        c0 += w;
+    if n == 0 || inner == 0 {
+        return;
     }
+    let mut rows: Vec<&mut [f64]> = s.chunks_exact_mut(inner).take(n).collect();
+    run_rows(&mut rows, inverse);
 }
 
 /// Position in Mallat order of interleaved sample `i` of a line of length `n`.
