@@ -167,10 +167,13 @@ pub(crate) enum Fix {
 /// axis, capped); the sign's from the signs of left and above; the
 /// magnitude's from their magnitudes. See `docs/ALGORITHM.md`, "Max-abs: two
 /// layers instead of an outlier list".
-pub(crate) fn encode_map(fixes: &[(usize, Fix)], d: [usize; 4]) -> Vec<u8> {
+pub(crate) fn encode_map<'a>(
+    fixes: impl IntoIterator<Item = &'a (usize, Fix)> + Clone,
+    d: [usize; 4],
+) -> Vec<u8> {
     let n: usize = d.iter().product();
     let mut state = vec![0i32; n];
-    for &(i, f) in fixes {
+    for &(i, f) in fixes.clone() {
         state[i] = match f {
             Fix::Step(k) => k.clamp(-(1 << 30), 1 << 30) as i32,
             Fix::Exact(_) => EXACT,
@@ -178,7 +181,7 @@ pub(crate) fn encode_map(fixes: &[(usize, Fix)], d: [usize; 4]) -> Vec<u8> {
     }
     let mut enc = RangeEncoder::new();
     let mut m = MapModels::new();
-    let mut next = fixes.iter();
+    let mut next = fixes.into_iter();
     for_each_element(d, |i, at| {
         let c = map_contexts(&state, i, at, d);
         let s = state[i];

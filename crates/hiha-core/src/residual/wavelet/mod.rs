@@ -1391,8 +1391,11 @@ fn find_outliers(
             fixes
         })
         .collect();
-    let fixes: Vec<(usize, Fix)> = pieces.concat();
-    if fixes.is_empty() {
+    // Read in place, piece after piece (in index order): at fine bounds
+    // most elements have a correction, and one list of them all would
+    // copy 24 bytes per element.
+    let fixes = || pieces.iter().flatten();
+    if fixes().next().is_none() {
         return Some(Vec::new());
     }
     // The gap list and (format 2.3) the significance map of the same
@@ -1402,7 +1405,7 @@ fn find_outliers(
             let mut enc = RangeEncoder::new();
             let mut m = OutlierModels::new();
             let mut last = 0usize;
-            for &(i, fix) in &fixes {
+            for &(i, fix) in fixes() {
                 let (kk, bits) = match fix {
                     Fix::Step(k) => (k, 0),
                     Fix::Exact(bits) => (0, bits),
@@ -1416,7 +1419,7 @@ fn find_outliers(
             out.extend_from_slice(&enc.finish());
             out
         },
-        || maps.map(|d| outliers::encode_map(&fixes, d)),
+        || maps.map(|d| outliers::encode_map(fixes(), d)),
     );
     // Format 2.3: the map, when smaller by at least a byte per
     // MAP_ELEMENTS_PER_BYTE elements (a map costs decode time on every
