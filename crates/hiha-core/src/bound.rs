@@ -111,16 +111,17 @@ impl Bound {
     }
 
     /// The largest RMSE this mode allows for a field of range `range`
-    /// (pointwise modes allow at most their pointwise bound; for the spread
-    /// bound, whose budget varies by point, a nominal 1e-3 × the range,
-    /// used only to choose chunk sizes).
+    /// (pointwise modes allow at most their pointwise bound). The spread
+    /// bound has none (its budget varies by point, and its coder target
+    /// comes from the spread map): infinite, so that chunking never takes
+    /// it for a fine bound.
     pub fn rmse_budget(&self, range: f64) -> f64 {
         match *self {
             Bound::Nrmse(t) | Bound::NrmseLevel(t) => t * range,
             Bound::MaxAbs(e) => e,
             Bound::MaxRel(r) | Bound::MaxRelLevel(r) | Bound::PwRel(r) => r * range,
             Bound::Rmse(e) => e,
-            Bound::Spread(_) => 1e-3 * range,
+            Bound::Spread(_) => f64::INFINITY,
         }
     }
 

@@ -646,10 +646,7 @@ fn choose_chunk_frames(opts: &CompressOptions, shape: &Shape, range: f64) -> Res
         )),
         Some(c) => Ok(c.min(shape.frames).max(1)),
         None => {
-            // A spread bound's budget varies by point (its rmse_budget is
-            // a nominal 1e-3 of the range): nothing says it is fine, so it
-            // keeps whole chunks, as before the split reached 1e-3.
-            let rel = if range > 0.0 && !matches!(opts.bound, Bound::Spread(_)) {
+            let rel = if range > 0.0 {
                 opts.bound.rmse_budget(range) / range
             } else {
                 1.0
