@@ -437,6 +437,8 @@ struct CodedChunk {
     /// The chunk uses a coding new in format 2.5 (the wavelet coder's zero
     /// maps).
     v2_5: bool,
+    /// The chunk uses a coding new in format 2.7 (lossless lattice indices).
+    v2_7: bool,
     /// Spread bound: corrections of the decoded chunk.
     fixes: Option<Vec<u8>>,
 }
@@ -750,9 +752,12 @@ fn code_chunks(
                 residual,
                 indices: on_lattice.is_some(),
                 newer,
-                newest: minor >= 2,
-                v2_3: minor >= 3,
-                v2_5: minor >= 5,
+                // Each coding's own minor: a 2.7 (integer) stream uses
+                // none of the wavelet codings of 2.2–2.5.
+                newest: (2..7).contains(&minor),
+                v2_3: (3..7).contains(&minor),
+                v2_5: (5..7).contains(&minor),
+                v2_7: minor >= 7,
                 fixes: None,
             })
         })
@@ -1094,18 +1099,20 @@ fn encode_verified_once(
     drop(pw_rel);
     let frame_len = shape.frame_len();
     drop(zero_skip);
-    let (newer, newest, v2_3, v2_5) = (
+    let (newer, newest, v2_3, v2_5, v2_7) = (
         coded.iter().any(|c| c.newer),
         coded.iter().any(|c| c.newest),
         coded.iter().any(|c| c.v2_3),
         coded.iter().any(|c| c.v2_5),
+        coded.iter().any(|c| c.v2_7),
     );
-    if newer || newest || v2_3 || v2_5 {
+    if newer || newest || v2_3 || v2_5 || v2_7 {
         let mut with = levels.clone();
         with.newer_chunks = newer;
         with.newest_chunks = newest;
         with.chunks_2_3 = v2_3;
         with.chunks_2_5 = v2_5;
+        with.chunks_2_7 = v2_7;
         header.extra = with.encode();
     }
     let mut plain = assemble(&header, &predicted, &chunks, &coded, None)?;
@@ -1797,6 +1804,12 @@ pub(crate) fn check_announced(levels: &LevelInfo, version: (u16, u16)) -> Result
     if levels.chunks_2_5 && (version < (2, 5) || !levels.chunks_2_3) {
         return Err(Error::Corrupt(format!(
             "a format {}.{} archive announces chunk codings new in 2.5",
+            version.0, version.1
+        )));
+    }
+    if levels.chunks_2_7 && (version < (2, 7) || !levels.newer_chunks) {
+        return Err(Error::Corrupt(format!(
+            "a format {}.{} archive announces chunk codings new in 2.7",
             version.0, version.1
         )));
     }

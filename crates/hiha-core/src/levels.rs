@@ -38,6 +38,8 @@ const TAG_CHUNKS_2_3: u8 = 6;
 const TAG_COARSE_RANGES: u8 = 7;
 const TAG_CHUNKS_2_5: u8 = 8;
 const TAG_DELTA_RANGES: u8 = 9;
+/// Format 2.7: some chunks code lattice indices losslessly (residual tag 4).
+const TAG_CHUNKS_2_7: u8 = 10;
 
 /// The order of 16-bit float patterns as numbers (see tag 9): one integer
 /// per pattern, −0.0 just below +0.0.
@@ -123,6 +125,9 @@ pub(crate) struct LevelInfo {
     /// Some chunks use codings new in format 2.5 (the wavelet coder's zero
     /// maps).
     pub chunks_2_5: bool,
+    /// Some chunks use codings new in format 2.7 (the lossless integer
+    /// coder of lattice indices).
+    pub chunks_2_7: bool,
     /// The ranges are the coarse ones of tag 7 (format 2.4): per level, the
     /// 16-bit floats stored (lower, upper).
     pub coarse: Vec<(u16, u16)>,
@@ -163,6 +168,7 @@ impl LevelInfo {
             newest_chunks: false,
             chunks_2_3: false,
             chunks_2_5: false,
+            chunks_2_7: false,
             coarse: Vec::new(),
             delta_ranges: false,
         }
@@ -217,6 +223,10 @@ impl LevelInfo {
         }
         if self.chunks_2_5 {
             out.push(TAG_CHUNKS_2_5);
+            out.push(0);
+        }
+        if self.chunks_2_7 {
+            out.push(TAG_CHUNKS_2_7);
             out.push(0);
         }
         if self.ranges.is_empty() {
@@ -382,9 +392,12 @@ impl LevelInfo {
                 TAG_CHUNKS_2_5 if body.is_empty() && !info.chunks_2_5 => {
                     info.chunks_2_5 = true;
                 }
+                TAG_CHUNKS_2_7 if body.is_empty() && !info.chunks_2_7 => {
+                    info.chunks_2_7 = true;
+                }
                 TAG_LEVEL_RANGES | TAG_NORMALIZED | TAG_KEEP_ZEROS | TAG_NEWER_CHUNKS
                 | TAG_NEWEST_CHUNKS | TAG_CHUNKS_2_3 | TAG_COARSE_RANGES | TAG_CHUNKS_2_5
-                | TAG_DELTA_RANGES => {
+                | TAG_DELTA_RANGES | TAG_CHUNKS_2_7 => {
                     return Err(Error::Corrupt("malformed per-level fields".into()));
                 }
                 t => {
@@ -398,9 +411,11 @@ impl LevelInfo {
     }
 
     /// The newest format 2 minor whose residual codings the variable's
-    /// chunks may use, as announced (tags 4, 5, 6 and 8).
+    /// chunks may use, as announced (tags 4, 5, 6, 8 and 10).
     pub fn residual_minor(&self) -> u16 {
-        if self.chunks_2_5 {
+        if self.chunks_2_7 {
+            7
+        } else if self.chunks_2_5 {
             5
         } else if self.chunks_2_3 {
             3
@@ -673,9 +688,13 @@ mod tests {
             "truncated"
         );
         assert!(matches!(
-            LevelInfo::decode(&[10, 0], 2, 0.0, 1.0),
+            LevelInfo::decode(&[11, 0], 2, 0.0, 1.0),
             Err(Error::Unsupported(_))
         ));
+        // Field 10 (format 2.7) takes no body, and appears once.
+        assert!(LevelInfo::decode(&[10, 0], 2, 0.0, 1.0).is_ok_and(|i| i.chunks_2_7));
+        assert!(LevelInfo::decode(&[10, 1, 0], 2, 0.0, 1.0).is_err());
+        assert!(LevelInfo::decode(&[10, 0, 10, 0], 2, 0.0, 1.0).is_err());
         assert!(
             LevelInfo::decode(&[2, 0], 2, 0.0, 1.0).is_err(),
             "normalised without ranges"

@@ -359,6 +359,43 @@ fn golden_v2_6_delta_coded_level_ranges_decode_to_the_same_values() {
     assert!(!hiha_core::format::extra_tags(extra).any(|t| t == 7 || t == 1));
 }
 
+/// Format 2.7: lattice indices coded losslessly (residual tag 4, extra
+/// field 10), on the real GFS t fixture (3 levels, on its GRIB lattice) at
+/// max-abs 0.01 K, finer than half its step. The archive must keep
+/// decoding to the source's values, bit for bit. Bless new files with
+/// `HIHA_BLESS=1` only for a new format version.
+#[test]
+fn golden_v2_7_lossless_lattice_indices_decode_to_the_same_values() {
+    use hiha_core::bound::Bound;
+
+    let t = gfs_t_fixture();
+    let s = t.shape;
+    let meta = common::grid_meta("t", [s.frames, s.levels, s.lat, s.lon]);
+    let name = "codec27_t_lossless.hiha";
+    check_codec_golden(name, &t, &meta, Bound::MaxAbs(0.01), (2, 7));
+    let golden = std::fs::read(golden_path(2).with_file_name(name)).expect("golden");
+    let r = ArchiveReader::open(&golden).expect("opens");
+    assert!(hiha_core::format::extra_tags(&r.header().extra).any(|t| t == 10));
+    let (g, _) = hiha_core::codec::decompress(&golden, None).expect("decodes");
+    for (i, (a, b)) in t.values.iter().zip(&g.values).enumerate() {
+        assert_eq!(a.to_bits(), b.to_bits(), "element {i}");
+    }
+}
+
+/// The real GFS t fixture: 3 levels of 73 × 144, on its GRIB lattice.
+fn gfs_t_fixture() -> hiha_core::field::Field {
+    use hiha_core::field::{Field, Shape};
+    let t: Vec<f32> = std::fs::read(format!(
+        "{}/tests/data/gfs_t_lev10-12_3x73x144.f32",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture")
+    .chunks_exact(4)
+    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    .collect();
+    Field::new(Shape::new(1, 3, 73, 144), t, None).expect("field")
+}
+
 /// The codec goldens' fields: the ERA5 u fixture (6 × 2 × 41 × 41), and
 /// the GFS t fixture's 3 levels over 8 frames that drift smoothly, as in
 /// `tests/lattice.rs`.

@@ -60,8 +60,8 @@ fn a_fine_bound_on_a_lattice_source_is_lossless_and_smaller() {
     let f = gfs_t();
     let fine = compress(&f, Bound::Nrmse(1e-5));
     assert!(lattice_coded(&fine));
-    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)]
-        .contains(&ArchiveReader::open(&fine).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
+    // Format 2.7: the indices are coded losslessly (residual tag 4).
+    assert_eq!(ArchiveReader::open(&fine).expect("open").version(), (2, 7));
     assert_bit_identical(&f, &fine);
     // The same field off its lattice (one value in three nudged by 64
     // ulps) is coded as values, and needs more bytes for the same bound.
@@ -184,8 +184,8 @@ fn a_lattice_variable_in_a_multi_variable_archive() {
         .all(|(a, b)| a.to_bits() == b.to_bits()));
     let alone = format::extract_variable(&bytes, 1).expect("extract t");
     assert!(lattice_coded(&alone));
-    assert!([(2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6)]
-        .contains(&ArchiveReader::open(&alone).expect("open").version())); // 2.2 where a chunk uses the packet plan, 2.3 its primed models, 2.4 its header coding, 2.5 its zero maps, 2.6 delta-coded level ranges
+    // 2.7: the indices are coded losslessly.
+    assert_eq!(ArchiveReader::open(&alone).expect("open").version(), (2, 7));
     assert_bit_identical(&t, &alone);
     let other = format::extract_variable(&bytes, 0).expect("extract warm");
     assert!(!lattice_coded(&other));
@@ -227,11 +227,15 @@ fn with_minor(bytes: &[u8], minor: u16) -> Vec<u8> {
 #[test]
 fn a_lattice_archive_labelled_2_0_is_refused() {
     let bytes = compress(&gfs_t(), Bound::Nrmse(1e-5));
-    // Its own label, the header stored raw, decodes (its coarse per-level
-    // ranges make it 2.4, or 2.6 delta coded).
+    // Its own label, the header stored raw, decodes (2.7: the indices are
+    // coded losslessly); labelled 2.6, it is refused (extra field 10).
     let own = ArchiveReader::open(&bytes).expect("open").version().1;
-    assert!([4, 6].contains(&own), "2.{own}");
+    assert_eq!(own, 7);
     assert!(codec::decompress(&with_minor(&bytes, own), None).is_ok());
+    match codec::decompress(&with_minor(&bytes, 6), None) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("2.7"), "{m}"),
+        other => panic!("expected field 10 refused in 2.6, got {other:?}"),
+    }
     let old = with_minor(&bytes, 0);
     match codec::decompress(&old, None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("0x0a"), "{m}"),
@@ -266,6 +270,47 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
     match codec::decompress(&with_minor(&announced, 0), None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.0"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// A 2.7 archive whose header no longer announces its lossless indices
+/// (extra field 10 removed, relabelled 2.6) is refused: its tag 4 streams
+/// are a coding the announced codings do not include.
+#[test]
+fn unannounced_lossless_indices_are_refused() {
+    let bytes = compress(&gfs_t(), Bound::MaxRel(1e-4));
+    let r = ArchiveReader::open(&bytes).expect("open");
+    assert_eq!(r.version(), (2, 7));
+    let mut h = r.header().clone();
+    // Drop field 10 (u8 tag, varint length, body) from the extra fields.
+    let (mut kept, mut at) = (Vec::new(), 0);
+    let mut dropped = false;
+    while at < h.extra.len() {
+        let (tag, len) = (h.extra[at], h.extra[at + 1] as usize);
+        assert!(len < 0x80, "short fields only here");
+        if tag == 10 {
+            dropped = true;
+        } else {
+            kept.extend_from_slice(&h.extra[at..at + 2 + len]);
+        }
+        at += 2 + len;
+    }
+    assert!(dropped, "no field 10 in {:?}", h.extra);
+    h.extra = kept;
+    let mut w = ArchiveWriter::new(&h).expect("header");
+    for (i, s) in r.sections().iter().enumerate() {
+        w.add_section(
+            s.kind,
+            s.frames.clone(),
+            s.depends_on,
+            r.read(i).expect("read"),
+        )
+        .expect("copy");
+    }
+    let stripped = w.finish().expect("finish");
+    match codec::decompress(&stripped, None) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("2.7"), "{m}"),
+        other => panic!("expected the stream refused, got {other:?}"),
     }
 }
 

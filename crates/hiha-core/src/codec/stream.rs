@@ -310,6 +310,7 @@ fn scan(
         newest_chunks: false,
         chunks_2_3: false,
         chunks_2_5: false,
+        chunks_2_7: false,
         coarse: Vec::new(),
         delta_ranges: false,
     };
@@ -541,6 +542,7 @@ fn encode_pass<S: Write + Seek>(
     let mut any_newest = false;
     let mut any_2_3 = false;
     let mut any_2_5 = false;
+    let mut any_2_7 = false;
     spill.seek(SeekFrom::Start(0))?;
     let mut sections: Vec<Spilled> = Vec::new();
     let chunks = chunk_ranges(shape.frames, chunk_frames);
@@ -590,6 +592,7 @@ fn encode_pass<S: Write + Seek>(
             any_newest |= coded.newest;
             any_2_3 |= coded.v2_3;
             any_2_5 |= coded.v2_5;
+            any_2_7 |= coded.v2_7;
             let residual_kind = if coded.indices {
                 SectionKind::LatticeResidual
             } else {
@@ -615,12 +618,13 @@ fn encode_pass<S: Write + Seek>(
         }
     }
     spill.flush()?;
-    if any_newer || any_newest || any_2_3 || any_2_5 {
+    if any_newer || any_newest || any_2_3 || any_2_5 || any_2_7 {
         let mut with = levels.clone();
         with.newer_chunks = any_newer;
         with.newest_chunks = any_newest;
         with.chunks_2_3 = any_2_3;
         with.chunks_2_5 = any_2_5;
+        with.chunks_2_7 = any_2_7;
         header.extra = with.encode();
     }
     let metrics = acc.finish();

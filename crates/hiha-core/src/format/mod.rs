@@ -53,7 +53,7 @@ pub const END_MAGIC: [u8; 4] = *b"hiha";
 
 /// The format version this build writes, `(major, minor)`. It reads every
 /// archive of the same major version; see `docs/FORMAT.md` for the policy.
-pub const FORMAT_VERSION: (u16, u16) = (2, 6);
+pub const FORMAT_VERSION: (u16, u16) = (2, 7);
 
 /// The minor version of major 2 that added multi-variable archives. Writers
 /// write the oldest minor that can hold the archive: one-variable archives
@@ -147,7 +147,8 @@ impl Header {
         }
     }
 
-    /// The format version this header needs: 2.6 for an `extra` field of
+    /// The format version this header needs: 2.7 for an `extra` field of
+    /// tag 10 (lossless lattice indices); 2.6 for an `extra` field of
     /// tag 9 (delta-coded per-level ranges); 2.5 for an `extra` field of
     /// tag 8 (chunk codings new in 2.5); 2.4 for an `extra` field of
     /// tag 7 (coarse per-level ranges); 2.3 for an `extra` field of
@@ -172,6 +173,9 @@ impl Header {
             tag_at_least(&self.extra, t0)
                 || self.variables.iter().any(|v| tag_at_least(&v.extra, t0))
         };
+        if any_tag(10) {
+            return (FORMAT_VERSION.0, 7);
+        }
         if any_tag(9) {
             return (FORMAT_VERSION.0, 6);
         }

@@ -21,7 +21,11 @@
 //!   or Lorenzo prediction on reconstructed values, uniform quantisation,
 //!   context-modelled range coding of the indices;
 //! - `2`: the wavelet path ([`wavelet`], SPERR-like CDF 9/7), which codes the
-//!   residual `x − p` in f64; the final value is `f32(p + r̂)`.
+//!   residual `x − p` in f64; the final value is `f32(p + r̂)`;
+//! - `3`: the wavelet path with its corrections as a significance map;
+//! - `4` (format 2.7): integers coded losslessly ([`integer`]), for blocks
+//!   of integers with no prediction and a pointwise bound below ½ (lattice
+//!   indices); nothing follows its payload.
 //!
 //! Encode runs both paths (in parallel) and keeps the smaller stream.
 //! Stream: `tag u8 | crc32(rest) u32 LE | payload length (LEB128) | payload |
@@ -30,6 +34,7 @@
 //! (empty, zero bytes, for the SZ path in practice). Encode verifies the
 //! final reconstruction against the target before returning.
 
+mod integer;
 mod interp;
 mod outliers;
 mod quantize;
@@ -61,6 +66,8 @@ const TAG_WAVELET: u8 = 2;
 /// Format 2.3: the wavelet path, its max-abs corrections coded as a
 /// significance map (see `wavelet::uses_map`); otherwise as tag 2.
 const TAG_WAVELET_MAP: u8 = 3;
+/// Format 2.7: integers coded losslessly ([`integer`]).
+const TAG_INTEGER: u8 = 4;
 
 fn is_wavelet(tag: u8) -> bool {
     tag == TAG_WAVELET || tag == TAG_WAVELET_MAP
@@ -216,12 +223,15 @@ pub fn wavelet_mode(stream: &[u8]) -> Option<u8> {
 }
 
 /// The oldest minor of format 2 that defines the coding of a residual
-/// stream: 5 for the wavelet coder's zero maps (new in 2.5), 3 for the
+/// stream: 7 for integers coded losslessly (tag 4), 5 for the wavelet coder's zero maps (new in 2.5), 3 for the
 /// wavelet coder's primed models, its segmented streams
 /// and max-abs corrections as a significance map (tag 3; all new in 2.3), 2
 /// for its packet plan and quantised level profile (new in 2.2), 1 for its
 /// level profile (2.1), else 0.
 pub fn format_minor(stream: &[u8]) -> u16 {
+    if stream.first() == Some(&TAG_INTEGER) {
+        return 7;
+    }
     let byte = wavelet_mode(stream);
     if byte.is_some_and(|b| b & wavelet::ZERO_MAP != 0) {
         return 5;
@@ -282,6 +292,19 @@ pub fn encode_with(
     let nvalid = valid_count(data.len(), missing);
     if nvalid == 0 {
         return Ok(frame(TAG_EMPTY, &[], &[]));
+    }
+    // Integers that must come back exactly (lattice indices): coded
+    // losslessly in one pass, smaller than the lossy paths' streams on
+    // every shared field (docs/ALGORITHM.md, "Lossless lattice indices").
+    if let Target::MaxAbs(e) = target {
+        if prediction.is_none() && integer::applies(data, missing, e) {
+            let payload = integer::encode(data, dims, missing);
+            if self_check {
+                let back = integer::decode(&payload, dims, missing)?;
+                verify(data, &back, missing, target, nvalid)?;
+            }
+            return Ok(frame(TAG_INTEGER, &payload, &[]));
+        }
     }
     let grid = Grid::new(dims);
     let block = quantize::Block {
@@ -623,6 +646,14 @@ pub fn decode_as(
                 ));
             }
             Ok(vec![f32::NAN; n])
+        }
+        TAG_INTEGER => {
+            let (len, used) = get_leb128(body)?;
+            let rest = &body[used..];
+            if len != rest.len() as u64 {
+                return Err(Error::Corrupt("integer residual payload length".into()));
+            }
+            integer::decode(rest, dims, missing)
         }
         TAG_SZ | TAG_WAVELET | TAG_WAVELET_MAP => {
             let (len, used) = get_leb128(body)?;
