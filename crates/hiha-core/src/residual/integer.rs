@@ -45,7 +45,7 @@ const MAX_VALUE: f32 = (1u32 << 24) as f32;
 /// a decoded one beyond is corrupt.
 const VALUE_LIMIT: i32 = 1 << 26;
 /// Predictions are clamped to this magnitude, so that an error fits 29 bits.
-const PRED_LIMIT: i64 = 1 << 27;
+const PRED_LIMIT: i32 = 1 << 27;
 /// Activity contexts.
 const CONTEXTS: usize = 16;
 /// Modelled positions of the unary part (later ones share the last model).
@@ -58,6 +58,9 @@ const UNARY_ESCAPE: u32 = 24;
 const SEGMENT_VALUES: usize = 1 << 17;
 /// Most segments (a stored count is checked against it).
 const MAX_SEGMENTS: usize = 64;
+/// Largest Golomb–Rice parameter: the raw low bits, all but the top one,
+/// then go out as one symbol of at most 2^15.
+const MAX_RICE: u32 = 16;
 /// Rice statistics are halved when their count reaches this.
 const RICE_RESET: u32 = 64;
 
@@ -83,9 +86,13 @@ fn geometry(dims: &[usize]) -> (usize, usize, usize) {
     (planes, rows, cols)
 }
 
+/// Segments of a block of `n` values in `planes` planes: one per
+/// [`SEGMENT_VALUES`], and two from [`SEGMENT_VALUES`] / 2 on (so that two
+/// cores decode a block of 2.5° global levels side by side).
 fn segments_for(planes: usize, n: usize) -> usize {
+    let least = if 2 * n >= SEGMENT_VALUES { 2 } else { 1 };
     (n / SEGMENT_VALUES)
-        .clamp(1, MAX_SEGMENTS)
+        .clamp(least, MAX_SEGMENTS)
         .min(planes.max(1))
 }
 
@@ -118,14 +125,18 @@ impl Models {
         }
     }
 
+    /// The Golomb–Rice parameter of context `c`: the smallest `k` with
+    /// `count · 2^k ≥ sum` (JPEG-LS), at most [`MAX_RICE`].
     #[inline]
     fn rice(&self, c: usize) -> u32 {
-        let (a, n) = (self.sum[c], self.count[c]);
-        let mut k = 0;
-        while k < 24 && (n << k) < a {
-            k += 1;
+        let (a, n) = (self.sum[c], self.count[c].max(1));
+        if n >= a {
+            return 0;
         }
-        k
+        // n · 2^k0 has a's bit length: k0 or k0 + 1.
+        let k0 = n.leading_zeros() - a.leading_zeros();
+        let k = k0 + u32::from(((n as u64) << k0) < a as u64);
+        k.min(MAX_RICE)
     }
 
     #[inline]
@@ -144,15 +155,12 @@ fn bucket(a: u32) -> usize {
     ((32 - a.leading_zeros()) as usize).min(CONTEXTS - 1)
 }
 
+/// The median of W, N and W + N − NW (LOCO-I's median edge detector),
+/// without a branch: W + N − NW clamped between the smaller and the larger
+/// of W and N.
 #[inline]
 fn med(w: i32, n: i32, nw: i32) -> i32 {
-    if nw >= w.max(n) {
-        w.min(n)
-    } else if nw <= w.min(n) {
-        w.max(n)
-    } else {
-        w + n - nw
-    }
+    w.wrapping_add(n).wrapping_sub(nw).clamp(w.min(n), w.max(n))
 }
 
 /// Predictors a plane may use (the third bit of its mode: the signal is
@@ -205,21 +213,18 @@ fn predict<const KIND: u32>(
     let c = bucket(a);
     let pred = match KIND {
         P_PLANAR if col > 0 => w.wrapping_add(n).wrapping_sub(nw),
+        // In i32: signals are at most 2^27 in magnitude (a missing
+        // element's stand-in is a clamped prediction, a coded one at most
+        // 2^26) and the weights sum to 15 in magnitude, so nothing wraps.
         P_LORENZO2 if col >= 2 && row >= 2 => {
             let (ww, nn) = (d[i - 2], d[i - 2 * cols]);
             let (nww, nnw, nnww) = (d[i - cols - 2], d[i - 2 * cols - 1], d[i - 2 * cols - 2]);
-            (2 * w as i64 - ww as i64 + 2 * n as i64 - nn as i64 - 4 * nw as i64
-                + 2 * nww as i64
-                + 2 * nnw as i64
-                - nnww as i64)
-                .clamp(-PRED_LIMIT, PRED_LIMIT) as i32
+            (2 * (w + n + nww + nnw) - ww - nn - 4 * nw - nnww).clamp(-PRED_LIMIT, PRED_LIMIT)
         }
         P_CUBIC if col >= 3 => {
             let (ww, www) = (d[i - 2], d[i - 3]);
             let (nww, nwww) = (d[i - cols - 2], d[i - cols - 3]);
-            (3 * (w as i64 - ww as i64) + www as i64 + n as i64
-                - (3 * (nw as i64 - nww as i64) + nwww as i64))
-                .clamp(-PRED_LIMIT, PRED_LIMIT) as i32
+            (3 * (w - ww - nw + nww) + www + n - nwww).clamp(-PRED_LIMIT, PRED_LIMIT)
         }
         P_LORENZO2 | P_CUBIC if col > 0 => w.wrapping_add(n).wrapping_sub(nw),
         _ => med(w, n, nw),
@@ -419,7 +424,7 @@ fn code_plane<const KIND: u32>(
                 enc.encode_bit(&mut units[(q as usize).min(UNARY_MODELS - 1)], false);
                 if k > 0 {
                     enc.encode_bit(&mut m.top[c], (v >> (k - 1)) & 1 == 1);
-                    enc.encode_direct(v, k - 1);
+                    enc.encode_bits(v & ((1 << (k - 1)) - 1), k - 1);
                 }
             }
             m.learn(c, v);
@@ -564,7 +569,7 @@ fn decode_plane<const KIND: u32>(
                 continue;
             }
             let sc = sign_context(res, i, row, col, cols);
-            let neg = dec.decode_bit(&mut m.sign[sc]);
+            let neg = dec.decode_bit_select(&mut m.sign[sc]) == 1;
             let k = m.rice(c);
             let units = &mut m.unary[c];
             let mut q = 0u32;
@@ -577,8 +582,8 @@ fn decode_plane<const KIND: u32>(
                 dec.decode_direct(len)
             } else {
                 if k > 0 {
-                    let top = u32::from(dec.decode_bit(&mut m.top[c]));
-                    (q << k) | (top << (k - 1)) | dec.decode_direct(k - 1)
+                    let top = dec.decode_bit_select(&mut m.top[c]);
+                    (q << k) | (top << (k - 1)) | dec.decode_bits(k - 1)
                 } else {
                     q
                 }
@@ -737,6 +742,30 @@ mod tests {
         assert_eq!(back, x);
         // And encoding on one thread writes the same bytes.
         assert_eq!(one.install(|| encode(&x, &dims, None)), bytes);
+    }
+
+    #[test]
+    fn the_rice_parameter_is_the_jpeg_ls_one() {
+        let mut m = Models::new();
+        for (a, n) in [
+            (0u32, 1u32),
+            (1, 1),
+            (2, 1),
+            (3, 1),
+            (5, 2),
+            (64, 63),
+            (1000, 7),
+            (u32::MAX, 1),
+            (1 << 20, 32),
+        ] {
+            m.sum[0] = a;
+            m.count[0] = n;
+            let mut k = 0;
+            while k < MAX_RICE && ((n as u64) << k) < a as u64 {
+                k += 1;
+            }
+            assert_eq!(m.rice(0), k, "sum {a} count {n}");
+        }
     }
 
     #[test]
