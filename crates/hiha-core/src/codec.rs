@@ -702,19 +702,19 @@ fn code_chunks(
             let mask = skip.filter(|m| m.iter().any(|&x| x)).or(mask);
             // Lattice indices are coded without a prediction (they are
             // offered with predictor none only) and need an error below ½.
-            let on_lattice = (lattice && !constant && signs_of.is_none() && predicted.is_empty())
-                .then(|| {
-                    let values = Values {
-                        values: &field.values[span.clone()],
-                        missing: field.missing.as_ref().map(|m| &m[span.clone()]),
-                        packing: field.packing,
-                    };
-                    Lattice::for_chunk(&values, target)
-                })
+            let lattice_ok = lattice && !constant && signs_of.is_none() && predicted.is_empty();
+            let values = Values {
+                values: &field.values[span.clone()],
+                missing: field.missing.as_ref().map(|m| &m[span.clone()]),
+                packing: field.packing,
+            };
+            let on_lattice = lattice_ok
+                .then(|| Lattice::for_chunk(&values, target))
                 .flatten();
             let dims = [fr.len(), shape.levels, shape.lat, shape.lon];
             // The newest format minor the residual coding needs.
             let mut minor = 0u16;
+            let mut indices = on_lattice.is_some();
             let residual = match (&on_lattice, constant) {
                 (_, true) => None,
                 (Some((l, k)), false) => {
@@ -740,17 +740,37 @@ fn code_chunks(
                         target,
                         self_check,
                     )?;
-                    minor = residual::format_minor(&r);
-                    Some(r)
+                    // A pointwise bound of a step or more on a regular
+                    // lattice: the indices coded near-losslessly (one
+                    // pass), kept when smaller than the values' stream.
+                    // Not tried where that stream is under 1 bit a value
+                    // (coarse bounds on smooth fields: it never wins there).
+                    let near = match target {
+                        Target::MaxAbs(e) if lattice_ok && r.len() * 8 >= values.values.len() => {
+                            near_lattice(&values, e, &dims, mask, r.len())
+                        }
+                        _ => None,
+                    };
+                    match near {
+                        Some(n) if n.len() < r.len() => {
+                            indices = true;
+                            minor = 7;
+                            Some(n)
+                        }
+                        _ => {
+                            minor = residual::format_minor(&r);
+                            Some(r)
+                        }
+                    }
                 }
             };
             progress.inc(fr.len() as u64);
-            let newer = on_lattice.is_some() || minor == 1;
+            let newer = indices || minor == 1;
             Ok(CodedChunk {
                 mask: mask_bytes,
                 signs,
                 residual,
-                indices: on_lattice.is_some(),
+                indices,
                 newer,
                 // Each coding's own minor: a 2.7 (integer) stream uses
                 // none of the wavelet codings of 2.2–2.5.
@@ -762,6 +782,56 @@ fn code_chunks(
             })
         })
         .collect()
+}
+
+/// The lattice-residual section of a chunk on a regular lattice, its
+/// indices coded near-losslessly for the pointwise bound `e` (format 2.7),
+/// when `e` spans a step or more and it may be smaller than `beat` bytes;
+/// `None` otherwise, or when any decoded value would miss `e` (checked
+/// here on every valid element).
+fn near_lattice(
+    values: &Values,
+    e: f64,
+    dims: &[usize],
+    mask: Option<&[bool]>,
+    beat: usize,
+) -> Option<Vec<u8>> {
+    let (l, k, near) = Lattice::for_chunk_near(values, e)?;
+    // On 8 planes or more, the middle quarter of them first: coded alone,
+    // it tells whether the whole can win (ERA5's smooth 0.25° fields never
+    // do, and are spared three quarters of the pass).
+    let plane = dims[2] * dims[3];
+    let planes = dims[0] * dims[1];
+    if planes >= 8 {
+        let (from, to) = (planes * 3 / 8, planes * 5 / 8);
+        let span = from * plane..to * plane;
+        let part = residual::encode_integer_near(
+            &k[span.clone()],
+            &[to - from, dims[2], dims[3]],
+            mask.map(|m| &m[span]),
+            near,
+        )
+        .ok()?;
+        if part.len() as f64 * planes as f64 / (to - from) as f64 > 1.15 * beat as f64 {
+            return None;
+        }
+    }
+    let stream = residual::encode_integer_near(&k, dims, mask, near).ok()?;
+    let mut back = residual::decode(&stream, None, dims, mask).ok()?;
+    l.restore(&mut back, mask);
+    let ok = values
+        .values
+        .iter()
+        .zip(&back)
+        .enumerate()
+        .all(|(i, (&x, &y))| mask.is_some_and(|m| m[i]) || (x as f64 - y as f64).abs() <= e);
+    if !ok {
+        return None;
+    }
+    let mut out = Vec::new();
+    l.write_prefix(&mut out);
+    out.extend_from_slice(&stream);
+    Some(out)
 }
 
 /// Writes the archive: predictor sections frame by frame, then per chunk

@@ -273,6 +273,30 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
     }
 }
 
+/// A pointwise bound of a step or more (0.12 K on GFS t's 0.1 K lattice):
+/// the indices coded near-losslessly (format 2.7) when that is smaller than
+/// the values' stream; every element within the bound either way, and on
+/// the lattice when the indices were coded.
+#[test]
+fn a_bound_of_a_step_codes_the_indices_near_losslessly() {
+    let f = gfs_t();
+    let e = 0.1216;
+    let bytes = compress(&f, Bound::MaxAbs(e));
+    assert!(
+        lattice_coded(&bytes),
+        "near-lossless indices expected on GFS t"
+    );
+    assert_eq!(ArchiveReader::open(&bytes).expect("open").version(), (2, 7));
+    let (back, _) = codec::decompress(&bytes, None).expect("decode");
+    let step = 0.1f64;
+    for (a, b) in f.values.iter().zip(&back.values) {
+        assert!((*a as f64 - *b as f64).abs() <= e, "{a} vs {b}");
+        // On the lattice: a whole number of steps from the source value.
+        let k = (*a as f64 - *b as f64) / step;
+        assert!((k - k.round()).abs() < 1e-3, "{a} vs {b}");
+    }
+}
+
 /// A 2.7 archive whose header no longer announces its lossless indices
 /// (extra field 10 removed, relabelled 2.6) is refused: its tag 4 streams
 /// are a coding the announced codings do not include.

@@ -58,6 +58,8 @@ const UNARY_ESCAPE: u32 = 24;
 const SEGMENT_VALUES: usize = 1 << 17;
 /// Most segments (a stored count is checked against it).
 const MAX_SEGMENTS: usize = 64;
+/// Largest near-lossless error bound, in integers.
+const MAX_NEAR: u32 = 1 << 20;
 /// Largest Golomb–Rice parameter: the raw low bits, all but the top one,
 /// then go out as one symbol of at most 2^15.
 const MAX_RICE: u32 = 16;
@@ -285,7 +287,7 @@ fn plane_cost_any(
 }
 
 /// Codes `data` (integers; see [`applies`]) losslessly.
-pub(crate) fn encode(data: &[f32], dims: &[usize], missing: Option<&[bool]>) -> Vec<u8> {
+pub(crate) fn encode(data: &[f32], dims: &[usize], missing: Option<&[bool]>, near: u32) -> Vec<u8> {
     let (planes, rows, cols) = geometry(dims);
     let plane = rows * cols;
     let s = segments_for(planes, data.len());
@@ -294,10 +296,19 @@ pub(crate) fn encode(data: &[f32], dims: &[usize], missing: Option<&[bool]>) -> 
         .map(|j| {
             let r = plane_range(j, s, planes);
             let span = r.start * plane..r.end * plane;
-            encode_segment(&data[span.clone()], rows, cols, missing.map(|m| &m[span]))
+            encode_segment(
+                &data[span.clone()],
+                rows,
+                cols,
+                missing.map(|m| &m[span]),
+                near,
+            )
         })
         .collect();
-    let mut out = vec![0u8];
+    let mut out = vec![u8::from(near > 0)];
+    if near > 0 {
+        put_varint(&mut out, near as u64);
+    }
     put_varint(&mut out, s as u64);
     for st in &streams[..s - 1] {
         put_varint(&mut out, st.len() as u64);
@@ -308,7 +319,13 @@ pub(crate) fn encode(data: &[f32], dims: &[usize], missing: Option<&[bool]>) -> 
     out
 }
 
-fn encode_segment(data: &[f32], rows: usize, cols: usize, missing: Option<&[bool]>) -> Vec<u8> {
+fn encode_segment(
+    data: &[f32],
+    rows: usize,
+    cols: usize,
+    missing: Option<&[bool]>,
+    near: u32,
+) -> Vec<u8> {
     let plane = rows * cols;
     let planes = data.len() / plane.max(1);
     let mut enc = RangeEncoder::new();
@@ -354,13 +371,15 @@ fn encode_segment(data: &[f32], rows: usize, cols: usize, missing: Option<&[bool
         d.copy_from_slice(if use_diff { &diff } else { &x });
         match mode % PREDICTORS {
             P_PLANAR => {
-                code_plane::<P_PLANAR>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip)
+                code_plane::<P_PLANAR>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip, near)
             }
             P_LORENZO2 => {
-                code_plane::<P_LORENZO2>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip)
+                code_plane::<P_LORENZO2>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip, near)
             }
-            P_CUBIC => code_plane::<P_CUBIC>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip),
-            _ => code_plane::<P_MED>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip),
+            P_CUBIC => {
+                code_plane::<P_CUBIC>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip, near)
+            }
+            _ => code_plane::<P_MED>(&mut enc, &mut m, &mut d, &mut res, rows, cols, skip, near),
         }
         // The plane as the next one sees it: values, missing ones at their
         // stand-ins.
@@ -379,6 +398,7 @@ fn encode_segment(data: &[f32], rows: usize, cols: usize, missing: Option<&[bool
 
 /// Codes one plane's signal `d` with predictor `KIND`; missing elements
 /// are set to their prediction.
+#[allow(clippy::too_many_arguments)]
 fn code_plane<const KIND: u32>(
     enc: &mut RangeEncoder,
     m: &mut Models,
@@ -387,7 +407,9 @@ fn code_plane<const KIND: u32>(
     rows: usize,
     cols: usize,
     skip: Option<&[bool]>,
+    near: u32,
 ) {
+    let bin = 2 * near as i32 + 1;
     for row in 0..rows {
         for col in 0..cols {
             let i = row * cols + col;
@@ -397,7 +419,14 @@ fn code_plane<const KIND: u32>(
                 res[i] = 0;
                 continue;
             }
-            let r = d[i] - pred;
+            let mut r = d[i] - pred;
+            if near > 0 {
+                // Near-lossless: the error quantised to bins of 2·near + 1,
+                // and the element as the decoder will see it.
+                let q = (r.unsigned_abs() + near) / bin as u32;
+                r = if r < 0 { -(q as i32) } else { q as i32 };
+                d[i] = pred + r * bin;
+            }
             let mag = r.unsigned_abs();
             enc.encode_bit(&mut m.zero[c], r != 0);
             if r == 0 {
@@ -444,8 +473,18 @@ pub(crate) fn decode(payload: &[u8], dims: &[usize], missing: Option<&[bool]>) -
     let (&version, mut rest) = payload
         .split_first()
         .ok_or_else(|| Error::Truncated("integer residual stream".into()))?;
-    if version != 0 {
+    if version > 1 {
         return Err(corrupt(&format!("unknown version {version}")));
+    }
+    let mut near = 0u32;
+    if version == 1 {
+        let (v, used) =
+            crate::format::get_varint(rest).ok_or_else(|| corrupt("malformed near bound"))?;
+        rest = &rest[used..];
+        near = u32::try_from(v)
+            .ok()
+            .filter(|&v| (1..=MAX_NEAR).contains(&v))
+            .ok_or_else(|| corrupt("near bound"))?;
     }
     let (s, used) =
         crate::format::get_varint(rest).ok_or_else(|| corrupt("malformed segment count"))?;
@@ -481,7 +520,7 @@ pub(crate) fn decode(payload: &[u8], dims: &[usize], missing: Option<&[bool]>) -
         tail = b;
     }
     jobs.into_par_iter()
-        .map(|(st, o, mk)| decode_segment(st, o, rows, cols, mk))
+        .map(|(st, o, mk)| decode_segment(st, o, rows, cols, mk, near))
         .collect::<Result<Vec<()>>>()?;
     Ok(out)
 }
@@ -492,6 +531,7 @@ fn decode_segment(
     rows: usize,
     cols: usize,
     missing: Option<&[bool]>,
+    near: u32,
 ) -> Result<()> {
     let plane = rows * cols;
     let planes = out.len() / plane.max(1);
@@ -509,15 +549,15 @@ fn decode_segment(
         }
         match mode % PREDICTORS {
             P_PLANAR => {
-                decode_plane::<P_PLANAR>(&mut dec, &mut m, &mut d, &mut res, rows, cols, skip)
+                decode_plane::<P_PLANAR>(&mut dec, &mut m, &mut d, &mut res, rows, cols, skip, near)
             }
-            P_LORENZO2 => {
-                decode_plane::<P_LORENZO2>(&mut dec, &mut m, &mut d, &mut res, rows, cols, skip)
-            }
+            P_LORENZO2 => decode_plane::<P_LORENZO2>(
+                &mut dec, &mut m, &mut d, &mut res, rows, cols, skip, near,
+            ),
             P_CUBIC => {
-                decode_plane::<P_CUBIC>(&mut dec, &mut m, &mut d, &mut res, rows, cols, skip)
+                decode_plane::<P_CUBIC>(&mut dec, &mut m, &mut d, &mut res, rows, cols, skip, near)
             }
-            _ => decode_plane::<P_MED>(&mut dec, &mut m, &mut d, &mut res, rows, cols, skip),
+            _ => decode_plane::<P_MED>(&mut dec, &mut m, &mut d, &mut res, rows, cols, skip, near),
         }?;
         if dec.overrun() {
             return Err(Error::Truncated("integer residual segment".into()));
@@ -550,6 +590,7 @@ fn corrupt(what: &str) -> Error {
 }
 
 /// Decodes one plane's signal into `d` with predictor `KIND`.
+#[allow(clippy::too_many_arguments)]
 fn decode_plane<const KIND: u32>(
     dec: &mut RangeDecoder,
     m: &mut Models,
@@ -558,7 +599,9 @@ fn decode_plane<const KIND: u32>(
     rows: usize,
     cols: usize,
     skip: Option<&[bool]>,
+    near: u32,
 ) -> Result<()> {
+    let bin = 2 * near as i64 + 1;
     for row in 0..rows {
         for col in 0..cols {
             let i = row * cols + col;
@@ -590,7 +633,7 @@ fn decode_plane<const KIND: u32>(
             };
             m.learn(c, v);
             let mag = v as i64 + 1;
-            let value = pred as i64 + if neg { -mag } else { mag };
+            let value = pred as i64 + (if neg { -mag } else { mag }) * bin;
             if value.abs() > VALUE_LIMIT as i64 {
                 return Err(corrupt("a value out of range"));
             }
@@ -633,7 +676,7 @@ mod tests {
 
     fn round_trip(x: &[f32], dims: &[usize], mask: Option<&[bool]>) -> usize {
         assert!(applies(x, mask, 0.45));
-        let bytes = encode(x, dims, mask);
+        let bytes = encode(x, dims, mask, 0);
         let back = decode(&bytes, dims, mask).expect("decodes");
         assert_eq!(back.len(), x.len());
         for i in 0..x.len() {
@@ -726,7 +769,7 @@ mod tests {
     fn large_blocks_are_cut_into_segments_that_decode_alike() {
         let dims = [8, 100, 360];
         let x = field(&dims, 6, 0.0, 5);
-        let bytes = encode(&x, &dims, None);
+        let bytes = encode(&x, &dims, None, 0);
         let (s, _) = crate::format::get_varint(&bytes[1..]).expect("count");
         assert_eq!(s as usize, segments_for(8, x.len()));
         assert!(s >= 2);
@@ -741,7 +784,50 @@ mod tests {
         assert_eq!(back1, back);
         assert_eq!(back, x);
         // And encoding on one thread writes the same bytes.
-        assert_eq!(one.install(|| encode(&x, &dims, None)), bytes);
+        assert_eq!(one.install(|| encode(&x, &dims, None, 0)), bytes);
+    }
+
+    #[test]
+    fn near_lossless_values_stay_within_near() {
+        for (dims, near) in [
+            (vec![3usize, 30, 40], 1u32),
+            (vec![2, 50, 60], 5),
+            (vec![40], 1000),
+            (vec![1, 1], 2),
+        ] {
+            let x = field(&dims, 30, -200.0, 13);
+            let mut s = 5u64;
+            let mask: Vec<bool> = (0..x.len())
+                .map(|_| lcg(&mut s).is_multiple_of(7))
+                .collect();
+            let lossless = encode(&x, &dims, Some(&mask), 0).len();
+            let bytes = encode(&x, &dims, Some(&mask), near);
+            let back = decode(&bytes, &dims, Some(&mask)).expect("decodes");
+            for i in 0..x.len() {
+                if mask[i] {
+                    assert!(back[i].is_nan());
+                } else {
+                    assert!(
+                        (back[i] - x[i]).abs() <= near as f32,
+                        "{i}: {} vs {}",
+                        back[i],
+                        x[i]
+                    );
+                    assert_eq!(back[i].fract(), 0.0);
+                }
+            }
+            assert!(
+                x.len() < 100 || bytes.len() < lossless,
+                "{near}: {} vs {lossless}",
+                bytes.len()
+            );
+        }
+        // A near bound out of range is corrupt.
+        let x = field(&[4, 20, 20], 3, 0.0, 1);
+        let mut bytes = encode(&x, &[4, 20, 20], None, 3);
+        assert_eq!(&bytes[..2], &[1, 3]);
+        bytes[1] = 0;
+        assert!(decode(&bytes, &[4, 20, 20], None).is_err());
     }
 
     #[test]
@@ -782,7 +868,7 @@ mod tests {
     fn corrupt_and_truncated_streams_fail_cleanly() {
         let dims = [3, 30, 40];
         let x = field(&dims, 8, 0.0, 11);
-        let bytes = encode(&x, &dims, None);
+        let bytes = encode(&x, &dims, None, 0);
         for cut in [0, 1, 2, bytes.len() / 3, bytes.len() - 1] {
             assert!(decode(&bytes[..cut], &dims, None).is_err(), "cut at {cut}");
         }

@@ -298,7 +298,7 @@ pub fn encode_with(
     // every shared field (docs/ALGORITHM.md, "Lossless lattice indices").
     if let Target::MaxAbs(e) = target {
         if prediction.is_none() && integer::applies(data, missing, e) {
-            let payload = integer::encode(data, dims, missing);
+            let payload = integer::encode(data, dims, missing, 0);
             if self_check {
                 let back = integer::decode(&payload, dims, missing)?;
                 verify(data, &back, missing, target, nvalid)?;
@@ -306,6 +306,19 @@ pub fn encode_with(
             return Ok(frame(TAG_INTEGER, &payload, &[]));
         }
     }
+    encode_lossy(data, prediction, dims, missing, target, self_check, nvalid)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn encode_lossy(
+    data: &[f32],
+    prediction: Option<&[f32]>,
+    dims: &[usize],
+    missing: Option<&[bool]>,
+    target: Target,
+    self_check: bool,
+    nvalid: usize,
+) -> Result<Vec<u8>> {
     let grid = Grid::new(dims);
     let block = quantize::Block {
         grid: &grid,
@@ -336,6 +349,29 @@ pub fn encode_with(
             })
         }
     }
+}
+
+/// Integers (every valid value an integer of magnitude at most 2^24) coded
+/// near-losslessly: every decoded value within `near` (≥ 1) of its own
+/// (format 2.7, residual tag 4). For lattice indices at a pointwise bound of
+/// `near` steps or more, beside the lossy paths on the values.
+pub fn encode_integer_near(
+    data: &[f32],
+    dims: &[usize],
+    missing: Option<&[bool]>,
+    near: u32,
+) -> Result<Vec<u8>> {
+    check_shape(data.len(), None, dims, missing, "data")?;
+    if near == 0 || !integer::applies(data, missing, 0.0) {
+        return Err(Error::InvalidInput(
+            "near-lossless coding needs integers and a bound of at least 1".into(),
+        ));
+    }
+    Ok(frame(
+        TAG_INTEGER,
+        &integer::encode(data, dims, missing, near),
+        &[],
+    ))
 }
 
 /// Corrects any element of the method's final reconstruction `recon` that
