@@ -765,7 +765,10 @@ fn code_chunks(
                 }
             };
             progress.inc(fr.len() as u64);
-            let newer = indices || minor == 1;
+            // Field 10 (2.7) always comes with field 4, also for integer
+            // streams of chunks that are not lattice indices (integer
+            // fields at a pointwise bound below ½ with keep-zeros).
+            let newer = indices || minor == 1 || minor >= 7;
             Ok(CodedChunk {
                 mask: mask_bytes,
                 signs,

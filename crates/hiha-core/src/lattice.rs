@@ -431,21 +431,6 @@ impl Lattice {
     /// smallest gap, and a table's median gap about the sample's, so when
     /// the target's bin is wider than those, nothing can pay and the full
     /// passes over the chunk are skipped.
-    pub fn for_chunk_near(values: &Values, e: f64) -> Option<(Lattice, Vec<f32>, u32)> {
-        let (l, dev) = Lattice::detect_with(values, false, true)?;
-        let Lattice::Regular { step, .. } = l else {
-            return None;
-        };
-        let top = values.valid().fold(0f64, |m, v| m.max((v as f64).abs()));
-        let margin = 4.0 * f32::EPSILON as f64 * top;
-        let near = ((e - dev - margin) / step).floor();
-        if !(1.0..1e6).contains(&near) {
-            return None;
-        }
-        let k = l.indices(values);
-        Some((l, k, near as u32))
-    }
-
     pub fn for_chunk(values: &Values, target: Target) -> Option<(Lattice, Vec<f32>)> {
         let bin = bin_of(target);
         let s = sample(values);
@@ -469,6 +454,26 @@ impl Lattice {
         }
         let k = l.indices(values);
         Some((l, k))
+    }
+
+    /// The regular lattice of a chunk, its indices and the near-lossless
+    /// bound `near` (in steps, at least 1) that keeps every value within
+    /// the pointwise bound `e`: `⌊(e − deviation − margin) / step⌋`, the
+    /// margin 4 f32 ulps of the largest magnitude (the f32 rounding of a
+    /// lattice point). `None` without a regular lattice or below a step.
+    pub fn for_chunk_near(values: &Values, e: f64) -> Option<(Lattice, Vec<f32>, u32)> {
+        let (l, dev) = Lattice::detect_with(values, false, true)?;
+        let Lattice::Regular { step, .. } = l else {
+            return None;
+        };
+        let top = values.valid().fold(0f64, |m, v| m.max((v as f64).abs()));
+        let margin = 4.0 * f32::EPSILON as f64 * top;
+        let near = ((e - dev - margin) / step).floor();
+        if !(1.0..1e6).contains(&near) {
+            return None;
+        }
+        let k = l.indices(values);
+        Some((l, k, near as u32))
     }
 
     /// Reads a table's body: at least 2 and at most [`MAX_TABLE`] finite f32

@@ -207,6 +207,36 @@ fn streamed_archives_keep_zeros_as_in_memory() {
     }
 }
 
+/// Regression (review of format 2.7): an integer field more than half
+/// zeros gets keep-zeros, which turns the lattice path off, and at a
+/// pointwise bound below ½ its chunks go to the integer coder all the
+/// same. The archive must announce field 4 with field 10 and decode, in
+/// memory and streamed, to the exact values.
+#[test]
+fn integer_fields_with_keep_zeros_decode_in_memory_and_streamed() {
+    let (f, m) = u_field();
+    let mut ints = f.clone();
+    for v in ints.values.iter_mut() {
+        *v = if *v < 2.0 { 0.0 } else { (*v * 10.0).round() };
+    }
+    for chunk in [None, Some(2)] {
+        let mut opts = CompressOptions::new(Bound::MaxAbs(0.1));
+        opts.chunk_frames = chunk;
+        let (mem, _) = codec::compress(&ints, &m, &opts, &NoProgress).expect("compress");
+        assert_eq!(
+            hiha_core::format::ArchiveReader::open(&mem)
+                .expect("open")
+                .version(),
+            (2, 7)
+        );
+        for bytes in [mem.clone(), streamed(&ints, &m, &opts, 2)] {
+            let (back, _) = codec::decompress(&bytes, None).expect("decodes");
+            assert!(ints.values.iter().zip(&back.values).all(|(a, b)| a == b));
+        }
+        assert_same_archive(&ints, &m, &opts, &format!("integers, chunk {chunk:?}"));
+    }
+}
+
 #[test]
 fn the_spread_bound_is_not_streamed() {
     let (f, m) = u_field();

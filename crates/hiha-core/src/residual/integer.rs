@@ -23,8 +23,9 @@
 //! Large blocks are cut into segments of whole planes, each with its own
 //! range-coder stream and models, so that decoding runs on every core.
 //!
-//! Payload: `u8 version (0) | varint segments S | S − 1 varint stream
-//! lengths | the S streams`. Segment `j` holds planes
+//! Payload: `u8 version (0 lossless, 1 near-lossless) | varint near (version
+//! 1 only) | varint segments S | S − 1 varint stream lengths | the S
+//! streams`. Segment `j` holds planes
 //! `[j·P/S, (j+1)·P/S)` of the `P` planes.
 //!
 //! Missing elements are not coded: they take their prediction, so that
@@ -213,25 +214,52 @@ fn predict<const KIND: u32>(
         .saturating_add(rw)
         .saturating_add(res[i - cols] >> 1);
     let c = bucket(a);
+    // Every prediction is clamped to ±PRED_LIMIT, so that a missing
+    // element's stand-in (its prediction) stays there too: with coded
+    // values at most 2^26, no signal exceeds 2^27, and the 15 weights of
+    // the higher-order predictors (summed in i64 all the same) stay within
+    // i32.
     let pred = match KIND {
-        P_PLANAR if col > 0 => w.wrapping_add(n).wrapping_sub(nw),
-        // In i32: signals are at most 2^27 in magnitude (a missing
-        // element's stand-in is a clamped prediction, a coded one at most
-        // 2^26) and the weights sum to 15 in magnitude, so nothing wraps.
+        P_PLANAR if col > 0 => w as i64 + n as i64 - nw as i64,
         P_LORENZO2 if col >= 2 && row >= 2 => {
-            let (ww, nn) = (d[i - 2], d[i - 2 * cols]);
-            let (nww, nnw, nnww) = (d[i - cols - 2], d[i - 2 * cols - 1], d[i - 2 * cols - 2]);
-            (2 * (w + n + nww + nnw) - ww - nn - 4 * nw - nnww).clamp(-PRED_LIMIT, PRED_LIMIT)
+            let (ww, nn) = (d[i - 2] as i64, d[i - 2 * cols] as i64);
+            let (nww, nnw, nnww) = (
+                d[i - cols - 2] as i64,
+                d[i - 2 * cols - 1] as i64,
+                d[i - 2 * cols - 2] as i64,
+            );
+            let (w, n, nw) = (w as i64, n as i64, nw as i64);
+            2 * (w + n + nww + nnw) - ww - nn - 4 * nw - nnww
         }
         P_CUBIC if col >= 3 => {
-            let (ww, www) = (d[i - 2], d[i - 3]);
-            let (nww, nwww) = (d[i - cols - 2], d[i - cols - 3]);
-            (3 * (w - ww - nw + nww) + www + n - nwww).clamp(-PRED_LIMIT, PRED_LIMIT)
+            let (ww, www) = (d[i - 2] as i64, d[i - 3] as i64);
+            let (nww, nwww) = (d[i - cols - 2] as i64, d[i - cols - 3] as i64);
+            let (w, n, nw) = (w as i64, n as i64, nw as i64);
+            3 * (w - ww - nw + nww) + www + n - nwww
         }
-        P_LORENZO2 | P_CUBIC if col > 0 => w.wrapping_add(n).wrapping_sub(nw),
-        _ => med(w, n, nw),
-    };
+        P_LORENZO2 | P_CUBIC if col > 0 => w as i64 + n as i64 - nw as i64,
+        _ => med(w, n, nw) as i64,
+    }
+    .clamp(-(PRED_LIMIT as i64), PRED_LIMIT as i64) as i32;
     (pred, c)
+}
+
+/// An element of a plane as the next plane sees it: its signal, plus the
+/// previous plane's element in difference mode; a missing element's
+/// stand-in clamped to ±2^24, so that stand-ins cannot grow from plane to
+/// plane.
+#[inline]
+fn standing(use_diff: bool, d: i32, prev: Option<i32>, missing: bool) -> i32 {
+    let x = if use_diff {
+        d.wrapping_add(prev.unwrap_or(0))
+    } else {
+        d
+    };
+    if missing {
+        x.clamp(-(MAX_VALUE as i32), MAX_VALUE as i32)
+    } else {
+        x
+    }
 }
 
 /// The sign context of element `i`: the signs of the errors at its West
@@ -384,11 +412,12 @@ fn encode_segment(
         // The plane as the next one sees it: values, missing ones at their
         // stand-ins.
         for i in 0..plane {
-            x[i] = if use_diff {
-                d[i].wrapping_add(prev[i])
-            } else {
-                d[i]
-            };
+            x[i] = standing(
+                use_diff,
+                d[i],
+                prev.get(i).copied(),
+                skip.is_some_and(|mk| mk[i]),
+            );
         }
         prev.clear();
         prev.extend_from_slice(&x);
@@ -564,12 +593,9 @@ fn decode_segment(
         }
         let o = &mut out[p * plane..(p + 1) * plane];
         for i in 0..plane {
-            let x = if use_diff {
-                d[i].wrapping_add(prev[i])
-            } else {
-                d[i]
-            };
-            o[i] = if skip.is_some_and(|mk| mk[i]) {
+            let gone = skip.is_some_and(|mk| mk[i]);
+            let x = standing(use_diff, d[i], prev.get(i).copied(), gone);
+            o[i] = if gone {
                 f32::NAN
             } else {
                 if (x as f32).abs() > MAX_VALUE {
@@ -851,6 +877,30 @@ mod tests {
                 k += 1;
             }
             assert_eq!(m.rice(0), k, "sum {a} count {n}");
+        }
+    }
+
+    #[test]
+    fn random_streams_never_panic_and_stay_in_range() {
+        // Random bytes pick random plane modes (all four predictors, plane
+        // and difference) and random values up to the limits: in a debug
+        // build any arithmetic overflow would panic here (review of 2.7:
+        // the cubic predictor over unclamped stand-ins could).
+        let mut s = 77u64;
+        for round in 0..400 {
+            let dims = [3usize, 7, 9];
+            let mut b = vec![(round % 2) as u8];
+            if round % 2 == 1 {
+                b.push(1 + (round % 5) as u8);
+            }
+            b.push(1);
+            b.extend((0..200).map(|_| lcg(&mut s) as u8));
+            let mask: Vec<bool> = (0..3 * 7 * 9).map(|i| (i * 7 + round) % 5 == 0).collect();
+            for m in [None, Some(mask.as_slice())] {
+                if let Ok(v) = decode(&b, &dims, m) {
+                    assert!(v.iter().all(|x| x.is_nan() || x.abs() <= MAX_VALUE));
+                }
+            }
         }
     }
 
