@@ -46,9 +46,14 @@ pub fn nc_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// A fresh temporary directory for one test.
+/// A fresh temporary directory for one call: named by the process, the
+/// test and a per-process counter, so that tests running side by side
+/// under one name never remove each other's directory (nc4_output's tests
+/// did: "cannot write …/hit.nc: No such file or directory").
 pub fn tmp_dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hiha-io-test-{}-{test}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("hiha-io-test-{}-{test}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
     d
