@@ -224,6 +224,21 @@ fn with_minor(bytes: &[u8], minor: u16) -> Vec<u8> {
     b
 }
 
+/// The archive `r` rewritten under header `h`, its sections copied.
+fn with_header(r: &ArchiveReader<'_>, h: &hiha_core::format::Header) -> Vec<u8> {
+    let mut w = ArchiveWriter::new(h).expect("header");
+    for (i, s) in r.sections().iter().enumerate() {
+        w.add_section(
+            s.kind,
+            s.frames.clone(),
+            s.depends_on,
+            r.read(i).expect("read"),
+        )
+        .expect("copy");
+    }
+    w.finish().expect("finish")
+}
+
 #[test]
 fn a_lattice_archive_labelled_2_0_is_refused() {
     let bytes = compress(&gfs_t(), Bound::Nrmse(1e-5));
@@ -247,17 +262,7 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
     let r = ArchiveReader::open(&plain).expect("open");
     let mut h = r.header().clone();
     h.extra.extend_from_slice(&[4, 0]);
-    let mut w = ArchiveWriter::new(&h).expect("header");
-    for (i, s) in r.sections().iter().enumerate() {
-        w.add_section(
-            s.kind,
-            s.frames.clone(),
-            s.depends_on,
-            r.read(i).expect("read"),
-        )
-        .expect("copy");
-    }
-    let announced = w.finish().expect("finish");
+    let announced = with_header(&r, &h);
     // 2.4 to 2.6: the residual streams use primed models (2.3) and zero
     // maps where a band is all zero (2.5), the header coarse level ranges
     // (2.4), delta coded where that is shorter (2.6).
@@ -321,17 +326,7 @@ fn unannounced_lossless_indices_are_refused() {
     }
     assert!(dropped, "no field 10 in {:?}", h.extra);
     h.extra = kept;
-    let mut w = ArchiveWriter::new(&h).expect("header");
-    for (i, s) in r.sections().iter().enumerate() {
-        w.add_section(
-            s.kind,
-            s.frames.clone(),
-            s.depends_on,
-            r.read(i).expect("read"),
-        )
-        .expect("copy");
-    }
-    let stripped = w.finish().expect("finish");
+    let stripped = with_header(&r, &h);
     match codec::decompress(&stripped, None) {
         Err(Error::Corrupt(m)) => assert!(m.contains("2.7"), "{m}"),
         other => panic!("expected the stream refused, got {other:?}"),
