@@ -244,7 +244,11 @@ fn a_lattice_archive_labelled_2_0_is_refused() {
     // A 2.0 archive whose header announces lattice chunks (extra field 4),
     // even with plain residual sections, is refused too.
     let plain = compress(&gfs_t(), Bound::Nrmse(1e-2));
-    let mut extra = ArchiveReader::open(&plain).expect("open").header().extra.clone();
+    let mut extra = ArchiveReader::open(&plain)
+        .expect("open")
+        .header()
+        .extra
+        .clone();
     extra.extend_from_slice(&[4, 0]);
     let announced = with_extra(&plain, extra);
     // 2.4 to 2.6: the residual streams use primed models (2.3) and zero
