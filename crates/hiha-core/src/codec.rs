@@ -787,11 +787,6 @@ fn code_chunks(
         .collect()
 }
 
-/// The lattice-residual section of a chunk on a regular lattice, its
-/// indices coded near-losslessly for the pointwise bound `e` (format 2.7),
-/// when `e` spans a step or more and it may be smaller than `beat` bytes;
-/// `None` otherwise, or when any decoded value would miss `e` (checked
-/// here on every valid element).
 /// The sampled near-lossless section may be this many times the values'
 /// stream and the whole still be coded: the middle quarter of a field's
 /// levels overestimates it by up to 1.24× (GFS r, whose mid-troposphere
@@ -799,6 +794,11 @@ fn code_chunks(
 /// sample at 1.23× and more at max-rel 1e-3.
 const NEAR_SAMPLE_SLACK: f64 = 1.2;
 
+/// The lattice-residual section of a chunk on a regular lattice, its
+/// indices coded near-losslessly for the pointwise bound `e` (format 2.7),
+/// when `e` spans a step or more and it may be smaller than `beat` bytes;
+/// `None` otherwise, or when any decoded value would miss `e` (checked
+/// here on every valid element).
 fn near_lattice(
     values: &Values,
     e: f64,
